@@ -1,0 +1,238 @@
+#!/usr/bin/env node
+// ai-processor: the daemon (`start`) and the client commands agents and scripts use.
+// Exit codes: 0 done, 1 refused by the daemon (conflict, not holder, unknown id), 2 usage error,
+// 3 daemon unreachable or failing.
+import { Command, CommanderError, Option } from 'commander';
+import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../shared/client/api.js';
+import { ConfigError, loadConfig, type DaemonConfig } from './config.js';
+import { startDaemon } from './daemon.js';
+import { DataDirInUseError } from './store/instance-lock.js';
+import { VERSION } from './version.js';
+
+export const EXIT = { ok: 0, refused: 1, usage: 2, unavailable: 3 } as const;
+
+interface ClientFlags {
+  url?: string;
+  token?: string;
+  json?: boolean;
+}
+
+function print(flags: ClientFlags, res: ApiResponse, line: (b: Record<string, any>) => string): never {
+  const ok = res.status >= 200 && res.status < 300;
+  if (flags.json) process.stdout.write(JSON.stringify(res.body) + '\n');
+  else if (ok) process.stdout.write(line(res.body) + '\n');
+  else process.stderr.write(`${res.body.error ?? 'error'}: ${res.body.message ?? JSON.stringify(res.body)}\n`);
+  process.exit(ok ? EXIT.ok : res.status >= 500 ? EXIT.unavailable : EXIT.refused);
+}
+
+async function call(flags: ClientFlags, method: string, path: string, body?: unknown): Promise<ApiResponse> {
+  const client = new ApiClient({ url: flags.url, token: flags.token });
+  try {
+    return await client.request(method, path, body);
+  } catch (err) {
+    if (err instanceof DaemonUnreachableError) {
+      process.stderr.write(err.message + '\n');
+      process.exit(EXIT.unavailable);
+    }
+    throw err;
+  }
+}
+
+function agentOf(opts: { agent?: string }): string {
+  const agent = opts.agent ?? process.env.AGENT_ID;
+  if (!agent) {
+    process.stderr.write('error: --agent <id> is required (or set AGENT_ID)\n');
+    process.exit(EXIT.usage);
+  }
+  return agent;
+}
+
+function num(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n)) throw new CommanderError(EXIT.usage, 'usage', `${name} must be a number, got "${v}"`);
+    return n;
+  };
+}
+
+function clientOptions(cmd: Command): Command {
+  return cmd
+    .option('--url <url>', 'daemon URL (else AI_PROCESSOR_URL, else http://127.0.0.1:4001)')
+    .option('--token <token>', 'bearer token (else AI_PROCESSOR_TOKEN)')
+    .option('--json', 'print the daemon\'s JSON answer');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('ai-processor')
+    .description('Agent-coordination daemon and its client commands.\nExit codes: 0 ok, 1 refused (conflict, not holder), 2 usage, 3 daemon unreachable.')
+    .version(VERSION, '-v, --version')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('start')
+    .description('run the daemon in the foreground (logs: JSON lines on stdout)')
+    .option('--data-dir <dir>', 'data directory (env AI_PROCESSOR_DATA_DIR; default $STATE_DIRECTORY or ~/.local/state/ai-processor)')
+    .option('--port <port>', 'port, 0 for any free one (env AI_PROCESSOR_PORT; default 4001)', num('--port'))
+    .option('--host <host>', 'address to bind (env AI_PROCESSOR_HOST; default 127.0.0.1)')
+    .option('--lease-ms <ms>', 'lease period for claims (env AI_PROCESSOR_LEASE_MS; default 60000)', num('--lease-ms'))
+    .option('--store <store>', 'store: "file" (default) (env AI_PROCESSOR_STORE)')
+    .option('--config <file>', 'JSON config file; keys as the env names without prefix, lower case (env AI_PROCESSOR_CONFIG)')
+    .option('--token-file <file>', 'file holding the bearer token (or env AI_PROCESSOR_TOKEN)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (env AI_PROCESSOR_LOG_LEVEL; default info)')
+    .option('--analyzer-command <cmd>', 'command the analysis bridge pipes state into (env AI_PROCESSOR_ANALYZER_COMMAND)')
+    .addOption(new Option('--analyzer-mode <mode>', 'auto|builtin|command|claude').choices(['auto', 'builtin', 'command', 'claude']))
+    .action(async (o) => {
+      const flags: Partial<Record<keyof DaemonConfig, unknown>> = {
+        data_dir: o.dataDir,
+        port: o.port,
+        host: o.host,
+        lease_ms: o.leaseMs,
+        store: o.store,
+        config_file: o.config,
+        token_file: o.tokenFile,
+        log_level: o.logLevel,
+        analyzer_command: o.analyzerCommand,
+        analyzer_mode: o.analyzerMode,
+      };
+      await runDaemon(flags);
+    });
+
+  clientOptions(program.command('claim <work_id>'))
+    .description('claim a work item (created if unknown); exit 1 if another agent holds it')
+    .option('--agent <id>', 'agent id (else AGENT_ID)')
+    .option('--type <work_type>', 'work type, for a new item')
+    .option('--description <text>', 'description, for a new item')
+    .option('--priority <p>', 'low|medium|high|critical, for a new item')
+    .option('--team <team>', 'team, for a new item')
+    .action(async (workId: string, o) => {
+      const res = await call(o, 'POST', '/api/coordination/claim', { work_id: workId, agent_id: agentOf(o), work_type: o.type, description: o.description, priority: o.priority, team: o.team });
+      print(o, res, (b) => `claimed ${workId} for ${b.claim.agent_id} (fencing token ${b.claim.fencing_token}${b.idempotent ? ', already held' : ''})`);
+    });
+
+  clientOptions(program.command('progress <work_id> <percent>'))
+    .description('report progress (0-100) on a held claim')
+    .option('--agent <id>', 'agent id (else AGENT_ID)')
+    .option('--status <status>', 'status to set (default in_progress)')
+    .action(async (workId: string, percent: string, o) => {
+      const res = await call(o, 'POST', '/api/coordination/progress', { work_id: workId, agent_id: agentOf(o), progress: num('percent')(percent), status: o.status });
+      print(o, res, (b) => `${workId}: ${b.work.progress}% ${b.work.status}`);
+    });
+
+  clientOptions(program.command('complete <work_id>'))
+    .description('complete a held claim; it moves to the coordination log')
+    .option('--agent <id>', 'agent id (else AGENT_ID)')
+    .option('--result <text>', 'result (default success)')
+    .option('--points <n>', 'velocity points (default 5)', num('--points'))
+    .option('--failed', 'mark the work failed instead of completed')
+    .action(async (workId: string, o) => {
+      const res = await call(o, 'POST', '/api/coordination/complete', { work_id: workId, agent_id: agentOf(o), result: o.result, velocity_points: o.points, status: o.failed ? 'failed' : undefined });
+      print(o, res, (b) => `${workId}: ${b.work.status} (${b.log.velocity_points} points)`);
+    });
+
+  clientOptions(program.command('release <work_id>'))
+    .description('give a held claim back (pending for others)')
+    .option('--agent <id>', 'agent id (else AGENT_ID)')
+    .option('--reason <text>', 'why')
+    .action(async (workId: string, o) => {
+      const res = await call(o, 'POST', '/api/coordination/release', { work_id: workId, agent_id: agentOf(o), reason: o.reason });
+      print(o, res, () => `${workId}: released`);
+    });
+
+  clientOptions(program.command('register [agent_id]'))
+    .description('register an agent (id generated when omitted); idempotent')
+    .option('--team <team>', 'team')
+    .option('--specialization <s>', 'specialization')
+    .option('--capacity <n>', 'capacity', num('--capacity'))
+    .action(async (agentId: string | undefined, o) => {
+      const res = await call(o, 'POST', '/api/agents', { agent_id: agentId ?? process.env.AGENT_ID, team: o.team, specialization: o.specialization, capacity: o.capacity });
+      print(o, res, (b) => `${b.created ? 'registered' : 'already registered'} ${b.agent.agent_id} (${b.agent.team})`);
+    });
+
+  clientOptions(program.command('heartbeat [agent_id]'))
+    .description('renew an agent\'s lease')
+    .option('--status <status>', 'agent status to set')
+    .option('--workload <n>', 'current workload', num('--workload'))
+    .action(async (agentId: string | undefined, o) => {
+      const id = agentId ?? agentOf(o);
+      const res = await call(o, 'POST', `/api/agents/${encodeURIComponent(id)}/heartbeat`, { status: o.status, current_workload: o.workload });
+      print(o, res, (b) => `${id}: lease until ${b.lease_expires_at}`);
+    });
+
+  clientOptions(program.command('create-work <work_type>'))
+    .description('create a pending work item')
+    .option('--id <work_id>', 'work id (default work_<nanoseconds>)')
+    .option('--description <text>', 'description')
+    .option('--priority <p>', 'low|medium|high|critical')
+    .option('--team <team>', 'team')
+    .action(async (workType: string, o) => {
+      const res = await call(o, 'POST', '/api/work', { work_id: o.id, work_type: workType, description: o.description, priority: o.priority, team: o.team });
+      print(o, res, (b) => b.work.work_item_id);
+    });
+
+  clientOptions(program.command('status'))
+    .description('revision, checksum and counts of the daemon\'s state')
+    .action(async (o) => {
+      const res = await call(o, 'GET', '/api/coordination/status');
+      print(o, res, (b) => `revision ${b.revision}  checksum ${String(b.checksum).slice(0, 16)}  work ${b.counts.work}  agents ${b.counts.agents}  log ${b.counts.log}`);
+    });
+
+  return program;
+}
+
+export async function runDaemon(flags: Partial<Record<keyof DaemonConfig, unknown>>): Promise<void> {
+  let config: DaemonConfig;
+  try {
+    config = loadConfig(flags);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ai-processor: ${err.message}\n`);
+      process.exit(EXIT.usage);
+    }
+    throw err;
+  }
+  let daemon;
+  try {
+    daemon = await startDaemon(config);
+  } catch (err) {
+    process.stderr.write(`ai-processor: ${(err as Error).message}\n`);
+    process.exit(err instanceof DataDirInUseError ? EXIT.refused : EXIT.unavailable);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    daemon.logger.info({ signal }, 'shutting down');
+    daemon.close().then(
+      () => process.exit(0),
+      (err) => {
+        daemon.logger.error({ err: (err as Error).message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  daemon.store.on('fatal', () => {
+    daemon.logger.fatal('journal unwritable; exiting so the supervisor restarts us');
+    process.exit(EXIT.unavailable);
+  });
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
+      if (err.code === 'usage') process.stderr.write(`error: ${err.message}\n`);
+      process.exit(EXIT.usage);
+    }
+    process.stderr.write(`ai-processor: ${(err as Error).message}\n`);
+    process.exit(EXIT.unavailable);
+  }
+}
+
+void main();

@@ -1,0 +1,125 @@
+// Turning the content of a legacy file into record changes (pure). Used for the first import of a
+// legacy directory and for external edits: the file is diffed against `base` (what we last wrote
+// there), so only what the external writer changed becomes a change, and that change is merged
+// with anything the daemon changed since (three-way, information-preserving).
+import { createHash } from 'node:crypto';
+import { mergeRecords, type FieldConflict } from '../../shared/merge.js';
+import { formatRecord, type ArrayItem } from '../../shared/legacy-json.js';
+import type { Entry, JsonObject, Section } from '../../shared/types.js';
+
+export interface BaseRecord {
+  text?: string;
+  hash: string;
+}
+
+export function textHash(text: string): string {
+  return createHash('sha1').update(text).digest('base64url');
+}
+
+const ID_FIELD: Record<Section, string | null> = { work: 'work_item_id', agents: 'agent_id', log: null };
+
+/** Stable keys for the records of a keyed file: the id field, with duplicates and missing ids made unique. */
+export function keyItems(section: Section, items: ArrayItem[], firstLogSeq = 1): string[] {
+  const field = ID_FIELD[section];
+  if (!field) return items.map((_, i) => String(firstLogSeq + i));
+  const seen = new Map<string, number>();
+  return items.map((item, i) => {
+    const raw = item.value[field];
+    const id = typeof raw === 'string' && raw !== '' ? raw : `#${i}`;
+    const n = (seen.get(id) ?? 0) + 1;
+    seen.set(id, n);
+    return n === 1 ? id : `${id}#${n}`;
+  });
+}
+
+export interface ProposedChange {
+  section: Section;
+  key: string;
+  op: 'put' | 'del';
+  data?: JsonObject;
+  /** The record's exact text in the file, kept so unchanged bytes are written back unchanged. */
+  text?: string;
+}
+
+export interface IngestResult {
+  changes: ProposedChange[];
+  conflicts: Array<FieldConflict & { key: string }>;
+}
+
+export interface IngestInput {
+  section: Section;
+  items: ArrayItem[];
+  /** What we last wrote to the file, per key (null: we never wrote it, e.g. the first import). */
+  base: Map<string, BaseRecord> | null;
+  current: (key: string) => { entry: Entry; text: string } | undefined;
+  /** The next free log key (log records have no id of their own). */
+  nextLogSeq: number;
+  at: string;
+}
+
+function baseData(b: BaseRecord | undefined): JsonObject | null {
+  if (!b?.text) return null;
+  try {
+    return JSON.parse(b.text) as JsonObject;
+  } catch {
+    return null;
+  }
+}
+
+export function ingestFile(input: IngestInput): IngestResult {
+  return input.section === 'log' ? ingestLog(input) : ingestKeyed(input);
+}
+
+function ingestKeyed({ section, items, base, current, at }: IngestInput): IngestResult {
+  const changes: ProposedChange[] = [];
+  const conflicts: IngestResult['conflicts'] = [];
+  const keys = keyItems(section, items);
+  const inFile = new Set<string>();
+  items.forEach((item, i) => {
+    const key = keys[i];
+    inFile.add(key);
+    const b = base?.get(key);
+    if (b && textHash(item.text) === b.hash) return; // the external writer left it as we wrote it
+    const cur = current(key);
+    if (!cur) return void changes.push({ section, key, op: 'put', data: item.value, text: item.text });
+    if (cur.text === item.text) return; // already identical
+    const ourUnchanged = b ? textHash(cur.text) === b.hash : false;
+    if (ourUnchanged) return void changes.push({ section, key, op: 'put', data: item.value, text: item.text });
+    // Both sides changed it since we last wrote the file: merge, keep every field.
+    const { merged, conflicts: c } = mergeRecords(baseData(b), cur.entry.data, item.value, 'file', at);
+    for (const x of c) conflicts.push({ ...x, key });
+    if (formatRecord(merged) !== cur.text) changes.push({ section, key, op: 'put', data: merged });
+  });
+  if (base) {
+    for (const [key, b] of base) {
+      if (inFile.has(key)) continue;
+      const cur = current(key);
+      if (!cur) continue;
+      if (textHash(cur.text) === b.hash) changes.push({ section, key, op: 'del' });
+      else conflicts.push({ key, field: '*', kept: cur.entry.data, other: null, source: 'file-delete' }); // changed by us since: keep it
+    }
+  }
+  return { changes, conflicts };
+}
+
+/** The coordination log is an append-only multiset (ids repeat): diff by content, not position. */
+function ingestLog({ section, items, base, nextLogSeq }: IngestInput): IngestResult {
+  const changes: ProposedChange[] = [];
+  const baseByHash = new Map<string, string[]>();
+  for (const [key, b] of base ?? []) {
+    const list = baseByHash.get(b.hash) ?? [];
+    list.push(key);
+    baseByHash.set(b.hash, list);
+  }
+  let seq = nextLogSeq;
+  for (const item of items) {
+    const keys = baseByHash.get(textHash(item.text));
+    if (keys && keys.length > 0) {
+      keys.shift();
+      continue;
+    }
+    changes.push({ section, key: String(seq++), op: 'put', data: item.value, text: item.text });
+  }
+  for (const keys of baseByHash.values()) for (const key of keys) changes.push({ section, key, op: 'del' });
+  return { changes, conflicts: [] };
+}

@@ -1,0 +1,80 @@
+// Assembles the daemon: store → service → HTTP API, and shuts it down in the reverse order.
+import Fastify, { type FastifyInstance } from 'fastify';
+import { pino, type Logger as Pino } from 'pino';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { DaemonConfig } from './config.js';
+import { isLoopback } from './config.js';
+import { FileStore } from './store/file-store.js';
+import { CoordinationService } from './core/service.js';
+import { installErrorHandling } from './http/errors-handler.js';
+import { coordinationRoutes } from './http/coordination-routes.js';
+import { healthRoutes } from './http/health-routes.js';
+import { VERSION } from './version.js';
+
+export interface Daemon {
+  app: FastifyInstance;
+  store: FileStore;
+  service: CoordinationService;
+  logger: Pino;
+  url: string;
+  close(): Promise<void>;
+}
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+function tokenMatches(expected: string, header: string | undefined): boolean {
+  const got = header?.startsWith('Bearer ') ? header.slice(7) : '';
+  // Compare digests so the comparison is constant-time whatever the lengths.
+  const a = createHash('sha256').update(expected).digest();
+  const b = createHash('sha256').update(got).digest();
+  return timingSafeEqual(a, b) && got.length > 0;
+}
+
+export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ level: config.log_level, base: { service: 'ai-processor' } })): Promise<Daemon> {
+  if (!isLoopback(config.host) && !config.token) {
+    throw new Error(`refusing to listen on ${config.host} without a token: set AI_PROCESSOR_TOKEN or --token-file (loopback needs none)`);
+  }
+  const started = Date.now();
+  const store = new FileStore({ dataDir: config.data_dir, logger, viewFlushMs: config.view_flush_ms, maxJournalBytes: config.max_journal_bytes });
+  await store.open();
+  const service = new CoordinationService(store, { leaseMs: config.lease_ms, logger });
+  // Fastify's own per-request logging is off (thousands of lines a second under load); errors are
+  // logged by the error handler, changes by the store.
+  const app: FastifyInstance = Fastify({
+    logger: false,
+    bodyLimit: config.body_limit,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  }) as unknown as FastifyInstance;
+  installErrorHandling(app, logger);
+  app.removeContentTypeParser('text/plain'); // JSON only: anything else is a 415, not a confusing 400
+  if (config.token) {
+    const token = config.token;
+    app.addHook('onRequest', async (req, reply) => {
+      const isStream = req.url.startsWith('/api/coordination/stream') || req.url.startsWith('/api/telemetry/stream');
+      if ((MUTATING.has(req.method) || isStream) && !tokenMatches(token, req.headers.authorization)) {
+        return reply.code(401).send({ error: 'unauthorized', message: 'Send Authorization: Bearer <AI_PROCESSOR_TOKEN>' });
+      }
+    });
+  }
+  await app.register(healthRoutes, { store, version: VERSION, started });
+  await app.register(coordinationRoutes, { service });
+  service.start();
+  const address = await app.listen({ port: config.port, host: config.host });
+  logger.info({ url: address, dataDir: store.dataDir, revision: store.revision, leaseMs: config.lease_ms, version: VERSION }, 'listening');
+  let closing: Promise<void> | null = null;
+  return {
+    app,
+    store,
+    service,
+    logger,
+    url: address,
+    close: () =>
+      (closing ??= (async () => {
+        service.stop();
+        await app.close(); // finishes in-flight requests
+        await store.close(); // drains the journal, writes the legacy files
+        logger.info({ revision: store.revision }, 'stopped');
+      })()),
+  };
+}

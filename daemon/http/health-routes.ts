@@ -1,0 +1,12 @@
+// Liveness and readiness, as load balancers and systemd watchers expect them.
+import type { FastifyInstance } from 'fastify';
+import type { FileStore } from '../store/file-store.js';
+
+export async function healthRoutes(app: FastifyInstance, opts: { store: FileStore; version: string; started: number }): Promise<void> {
+  app.get('/health', async () => ({ status: 'ok', version: opts.version, uptime_s: Math.round((Date.now() - opts.started) / 1000) }));
+  app.get('/ready', async (_req, reply) => {
+    const ready = opts.store.ready;
+    const problems = opts.store.problems();
+    return reply.code(ready ? 200 : 503).send({ ready, revision: opts.store.revision, problems });
+  });
+}

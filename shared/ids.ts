@@ -1,0 +1,25 @@
+// IDs travel into file names, logs and URLs: validate them once, everywhere the same way.
+export const ID_PATTERN = /^[A-Za-z0-9_\-.:]{1,128}$/;
+
+export function isValidId(id: unknown): id is string {
+  return typeof id === 'string' && ID_PATTERN.test(id) && !id.includes('..');
+}
+
+let lastNs = 0n;
+
+/** Nanoseconds since the epoch, strictly increasing within this process (the legacy `date +%s%N`). */
+export function nowNs(): bigint {
+  const ns = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
+  lastNs = ns > lastNs ? ns : lastNs + 1n;
+  return lastNs;
+}
+
+/** `work_<ns>` / `agent_<ns>`, as the legacy helper generates them. */
+export function generateId(prefix: 'work' | 'agent' | string): string {
+  return `${prefix}_${nowNs()}`;
+}
+
+/** ISO UTC with seconds, the legacy timestamp format (2025-06-16T06:38:08Z). */
+export function isoSeconds(ms: number = Date.now()): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

@@ -1,0 +1,76 @@
+// Record and state types shared by the daemon, the console and every client.
+// A record's `data` is the legacy record itself, every field kept (known or not); `v` and `rev`
+// are its causal metadata: per-record version (+1 per change) and the global revision that last
+// changed it.
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+/** The three sections of coordination state, one per legacy file. */
+export const SECTIONS = ['work', 'agents', 'log'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+export interface Entry {
+  /** Per-record version: 1 on creation, +1 on every change. */
+  v: number;
+  /** Global revision of the change that last wrote this record. */
+  rev: number;
+  /** The legacy record, field for field. */
+  data: JsonObject;
+}
+
+export type SectionState = Record<string, Entry>;
+
+/** The whole coordination state, as streamed and as checksummed. */
+export interface CoordinationState {
+  work: SectionState;
+  agents: SectionState;
+  log: SectionState;
+}
+
+/** One record-level change inside an accepted change (one revision may touch several records). */
+export interface RecordChange {
+  section: Section;
+  key: string;
+  op: 'put' | 'del';
+  /** The record after the change (absent for `del`). */
+  entry?: Entry;
+}
+
+/** What caused a revision: an API operation, an external file edit, a lease expiry, ... */
+export interface ChangeCause {
+  op: string;
+  agent_id?: string;
+  work_id?: string;
+  source?: 'api' | 'file' | 'lease' | 'import' | 'system';
+  trace_id?: string;
+  conflict?: boolean;
+}
+
+/** Work statuses in which a claim is held by its agent. Anything else is not held. */
+export const TERMINAL_WORK_STATUSES = ['completed', 'failed', 'released', 'cancelled', 'done'] as const;
+export const OPEN_WORK_STATUSES = ['pending', 'released'] as const;
+
+export const PRIORITIES = ['low', 'medium', 'high', 'critical'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export function emptyState(): CoordinationState {
+  return { work: {}, agents: {}, log: {} };
+}
+
+/** A claim is held when it has an agent and its status is neither open nor terminal. */
+export function isHeld(data: JsonObject): boolean {
+  const agent = data.agent_id;
+  const status = typeof data.status === 'string' ? data.status : '';
+  if (typeof agent !== 'string' || agent === '') return false;
+  return !(OPEN_WORK_STATUSES as readonly string[]).includes(status) &&
+    !(TERMINAL_WORK_STATUSES as readonly string[]).includes(status);
+}
+
+/** A work item may be claimed by anyone when it is open (pending/released or no holder) and not finished. */
+export function isClaimable(data: JsonObject): boolean {
+  const status = typeof data.status === 'string' ? data.status : 'pending';
+  if ((OPEN_WORK_STATUSES as readonly string[]).includes(status)) return true;
+  if ((TERMINAL_WORK_STATUSES as readonly string[]).includes(status)) return false;
+  return !isHeld(data);
+}
