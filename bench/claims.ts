@@ -1,0 +1,109 @@
+// Issue 2's figures: durable claims/s and latency with 32 concurrent HTTP clients at 1k and 50k
+// records, daemon RSS at 50k, and the time from a restart to ready with 50k records on disk.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Section } from './bench.js';
+import { HttpClient } from './http.js';
+import { rssOf, spawnDaemon } from './proc.js';
+import { percentile, type Figure } from './report.js';
+
+const CLIENTS = 32;
+
+/** A legacy data dir with `n` pending work items and a few agents, as the legacy helper writes them. */
+export function seedDataDir(n: number): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `aip-bench-${n}-`));
+  const teams = ['backend', 'frontend', 'infra', 'qa'];
+  const claims = Array.from({ length: n }, (_, i) => ({
+    work_item_id: `work_seed_${i}`,
+    agent_id: null,
+    claimed_at: null,
+    estimated_duration: '30m',
+    work_type: `type_${i % 17}`,
+    priority: ['low', 'medium', 'high', 'critical'][i % 4],
+    description: `Seeded work item ${i} for the benchmark`,
+    status: 'pending',
+    team: teams[i % teams.length],
+  }));
+  writeFileSync(path.join(dir, 'work_claims.json'), JSON.stringify(claims, null, 2) + '\n');
+  const agents = Array.from({ length: CLIENTS }, (_, i) => ({ agent_id: `bench_agent_${i}`, team: teams[i % 4], status: 'active', capacity: 100, current_workload: 0 }));
+  writeFileSync(path.join(dir, 'agent_status.json'), JSON.stringify(agents, null, 2) + '\n');
+  writeFileSync(path.join(dir, 'coordination_log.json'), '[]\n');
+  return dir;
+}
+
+export interface LoadResult {
+  ops: number;
+  seconds: number;
+  latenciesMs: number[];
+  failures: number;
+}
+
+/** `clients` concurrent loops, each running `perClient` requests made by `body(client, i)`. */
+export async function runLoad(url: string, clients: number, perClient: number, path_: string, body: (c: number, i: number) => unknown): Promise<LoadResult> {
+  const pool = Array.from({ length: clients }, () => new HttpClient(url));
+  const latencies: number[] = [];
+  let failures = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    pool.map(async (client, c) => {
+      for (let i = 0; i < perClient; i++) {
+        const t0 = process.hrtime.bigint();
+        const res = await client.post(path_, body(c, i));
+        latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        if (res.status !== 200) failures++;
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  pool.forEach((p) => p.close());
+  latencies.sort((a, b) => a - b);
+  return { ops: clients * perClient, seconds, latenciesMs: latencies, failures };
+}
+
+async function measureAt(records: number, figures: Figure[], log: (m: string) => void): Promise<{ p50: number; dataDir: string }> {
+  const dataDir = seedDataDir(records);
+  const d = await spawnDaemon({ dataDir, args: ['--lease-ms', '3600000'] });
+  // Warm-up (JIT, connection pools), then the measured run: each client claims its own seeded items.
+  await runLoad(d.url, CLIENTS, 20, '/api/coordination/claim', (c, i) => ({ work_id: `warm_${c}_${i}`, agent_id: `bench_agent_${c}` }));
+  const perClient = Math.min(250, Math.floor(records / CLIENTS));
+  const r = await runLoad(d.url, CLIENTS, perClient, '/api/coordination/claim', (c, i) => ({ work_id: `work_seed_${i * CLIENTS + c}`, agent_id: `bench_agent_${c}` }));
+  if (r.failures > 0) throw new Error(`${r.failures} claims failed at ${records} records`);
+  const tag = records >= 1000 ? `${records / 1000}k` : String(records);
+  const p50 = percentile(r.latenciesMs, 50);
+  figures.push({ name: `claims_per_s_${tag}`, value: r.ops / r.seconds, unit: 'ops/s', target: 3000, better: 'higher' });
+  figures.push({ name: `claim_p50_ms_${tag}`, value: p50, unit: 'ms', better: 'lower' });
+  figures.push({ name: `claim_p99_ms_${tag}`, value: percentile(r.latenciesMs, 99), unit: 'ms', target: 10, better: 'lower' });
+  figures.push({ name: `daemon_rss_mb_${tag}`, value: rssOf(d.proc.pid!) / 1048576, unit: 'MB', ...(records >= 50_000 ? { target: 150 } : {}), better: 'lower' });
+  log(`${tag}: ${(r.ops / r.seconds).toFixed(0)} claims/s, p50 ${p50.toFixed(2)} ms, p99 ${percentile(r.latenciesMs, 99).toFixed(2)} ms`);
+  if ((await d.stop()) !== 0) throw new Error('daemon did not stop cleanly');
+  return { p50, dataDir };
+}
+
+/** Time from spawning the daemon to /health 200 and every record served. */
+export async function restartToReady(dataDir: string, expectedWork: number): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const d = await spawnDaemon({ dataDir, args: ['--lease-ms', '3600000'] });
+  const c = new HttpClient(d.url);
+  for (;;) {
+    const health = await c.get('/health');
+    if (health.status === 200) {
+      const status = await c.get('/api/coordination/status');
+      if (status.body.counts.work >= expectedWork) break;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  c.close();
+  await d.stop();
+  return ms;
+}
+
+export const claimsSection: Section = async (figures, log) => {
+  const small = await measureAt(1000, figures, log);
+  const large = await measureAt(50_000, figures, log);
+  figures.push({ name: 'claim_p50_ratio_50k_vs_1k', value: large.p50 / small.p50, unit: 'x', target: 1.5, better: 'lower' });
+  const ms = await restartToReady(large.dataDir, 50_000);
+  figures.push({ name: 'restart_to_ready_ms_50k', value: ms, unit: 'ms', target: 2000, better: 'lower' });
+  log(`restart to ready at 50k: ${ms.toFixed(0)} ms`);
+};

@@ -1,0 +1,152 @@
+// Prometheus metrics of the daemon. The metric names are a contract: alerts.yml and
+// grafana/dashboards/ai-processor.json use them, and test/metrics-contract.test.ts holds them equal.
+// A factory, not module globals, so several daemons (tests) can live in one process, each with its
+// own registry.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { EntropyReport } from '../shared/entropy.js';
+
+export const AGENT_STATUSES = ['active', 'idle', 'busy', 'offline', 'stale', 'other'] as const;
+export const WORK_STATUSES = ['pending', 'claimed', 'in_progress', 'completed', 'failed', 'released', 'other'] as const;
+export type AgentStatusLabel = (typeof AGENT_STATUSES)[number];
+export type WorkStatusLabel = (typeof WORK_STATUSES)[number];
+
+// Free-text synonyms seen in (or plausible for) legacy files. Anything else is 'other', so a label's
+// cardinality never grows with whatever text a shell script wrote.
+const AGENT_SYNONYMS: Record<string, AgentStatusLabel> = {
+  active: 'active', online: 'active', ready: 'active',
+  idle: 'idle', waiting: 'idle',
+  busy: 'busy', working: 'busy',
+  offline: 'offline', inactive: 'offline', stopped: 'offline', terminated: 'offline',
+  stale: 'stale', unresponsive: 'stale',
+};
+const WORK_SYNONYMS: Record<string, WorkStatusLabel> = {
+  pending: 'pending', open: 'pending', new: 'pending', queued: 'pending',
+  claimed: 'claimed', active: 'claimed', // legacy `claim` writes "active" for a fresh claim
+  in_progress: 'in_progress', 'in-progress': 'in_progress', progress: 'in_progress', working: 'in_progress',
+  completed: 'completed', complete: 'completed', done: 'completed', success: 'completed',
+  failed: 'failed', failure: 'failed', error: 'failed',
+  released: 'released', expired: 'released',
+};
+
+/** Maps a free-text status onto the bounded label set of its gauge. */
+export function boundedStatus(kind: 'agents', s: unknown): AgentStatusLabel;
+export function boundedStatus(kind: 'work', s: unknown): WorkStatusLabel;
+export function boundedStatus(kind: 'agents' | 'work', s: unknown): AgentStatusLabel | WorkStatusLabel;
+export function boundedStatus(kind: 'agents' | 'work', s: unknown): AgentStatusLabel | WorkStatusLabel {
+  const key = typeof s === 'string' ? s.trim().toLowerCase() : '';
+  const map: Record<string, AgentStatusLabel | WorkStatusLabel> = kind === 'agents' ? AGENT_SYNONYMS : WORK_SYNONYMS;
+  return Object.hasOwn(map, key) ? map[key] : 'other';
+}
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const m = {
+    registry,
+    operationDuration: new Histogram({
+      name: 'coordination_operation_duration_seconds',
+      help: 'Latency of coordination operations (claim, progress, complete, ...), from request to durable answer',
+      labelNames: ['operation', 'outcome'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    }),
+    claims: new Counter({
+      name: 'coordination_claims_total',
+      help: 'Claim attempts by outcome',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    conflicts: new Counter({
+      name: 'coordination_conflicts_total',
+      help: 'Refused changes by conflict type',
+      labelNames: ['type'] as const,
+      registers,
+    }),
+    leaseExpiries: new Counter({ name: 'coordination_lease_expiries_total', help: 'Claims released because their holder missed its lease', registers }),
+    completions: new Counter({
+      name: 'coordination_completions_total',
+      help: 'Completed work items by outcome',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    heartbeats: new Counter({ name: 'coordination_heartbeats_total', help: 'Agent heartbeats accepted', registers }),
+    syncFailures: new Counter({
+      name: 'state_sync_failures_total',
+      help: 'State synchronisation failures (client resyncs, unreadable legacy files, failed writes)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    agents: new Gauge({ name: 'coordination_agents', help: 'Registered agents by status', labelNames: ['status'] as const, registers }),
+    workItems: new Gauge({ name: 'coordination_work_items', help: 'Work items by status', labelNames: ['status'] as const, registers }),
+    revision: new Gauge({ name: 'coordination_revision', help: 'Current global revision of the coordination state', registers }),
+    websocketClients: new Gauge({ name: 'websocket_clients', help: 'Connected WebSocket clients by stream', labelNames: ['stream'] as const, registers }),
+    entropyBits: new Gauge({ name: 'information_entropy_bits', help: 'Shannon entropy of the state by component (bits)', labelNames: ['component'] as const, registers }),
+    entropyTotal: new Gauge({ name: 'information_entropy_total', help: 'Total Shannon entropy of the state (bits)', registers }),
+    // 0 = no baseline captured; alerts.yml's InformationLoss compares information_entropy_total with it.
+    entropyBaselineBits: new Gauge({ name: 'information_entropy_baseline_bits', help: 'Total entropy of the captured baseline (bits); 0 when none is captured', registers }),
+    journalFsyncDuration: new Histogram({
+      name: 'journal_fsync_duration_seconds',
+      help: 'Duration of journal fsyncs (one per group commit)',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    journalBatchSize: new Histogram({
+      name: 'journal_batch_size',
+      help: 'Changes per journal group commit',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers,
+    }),
+    serviceUp: new Gauge({ name: 'service_up', help: 'Probed service health (1 up, 0 down)', labelNames: ['service'] as const, registers }),
+    serviceProbeDuration: new Gauge({ name: 'service_probe_duration_seconds', help: 'Duration of the last probe of a service', labelNames: ['service'] as const, registers }),
+    analyzerRequests: new Counter({
+      name: 'analyzer_requests_total',
+      help: 'Analyzer bridge requests by outcome',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    analyzerDuration: new Histogram({
+      name: 'analyzer_duration_seconds',
+      help: 'Duration of analyzer command runs',
+      buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+      registers,
+    }),
+  };
+
+  // Pre-create every bounded label value at 0: a counter series that first appears at 1 is invisible
+  // to increase()/rate(), and an absent gauge series makes "sum(...) > 0" style alerts silently false.
+  for (const o of ['won', 'conflict', 'idempotent']) m.claims.inc({ outcome: o }, 0);
+  for (const t of ['claim', 'holder', 'fencing', 'version', 'merge']) m.conflicts.inc({ type: t }, 0);
+  for (const o of ['success', 'failure']) m.completions.inc({ outcome: o }, 0);
+  for (const r of ['checksum', 'gap', 'unparseable_file', 'slow_client', 'write_failed']) m.syncFailures.inc({ reason: r }, 0);
+  for (const o of ['ok', 'failed', 'timeout', 'rejected']) m.analyzerRequests.inc({ outcome: o }, 0);
+  for (const s of ['coordination', 'telemetry']) m.websocketClients.set({ stream: s }, 0);
+  for (const c of ['coordination', 'agents', 'telemetry']) m.entropyBits.set({ component: c }, 0);
+  setStatusGauge(m.agents, 'agents', []);
+  setStatusGauge(m.workItems, 'work', []);
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * Sets a by-status gauge from the statuses of all records: every bounded label is written (zeros
+ * included), so a status that empties drops to 0 instead of keeping its last value.
+ */
+export function setStatusGauge(gauge: Gauge<'status'>, kind: 'agents' | 'work', statuses: Iterable<unknown>): void {
+  const labels: readonly string[] = kind === 'agents' ? AGENT_STATUSES : WORK_STATUSES;
+  const counts = new Map<string, number>(labels.map((l) => [l, 0]));
+  for (const s of statuses) {
+    const b = boundedStatus(kind, s);
+    counts.set(b, (counts.get(b) ?? 0) + 1);
+  }
+  for (const [status, n] of counts) gauge.set({ status }, n);
+}
+
+/** Copies an entropy report (shared/entropy.ts) into the entropy gauges. */
+export function setEntropyGauges(m: Metrics, report: Pick<EntropyReport, 'components' | 'total'>, baselineTotal?: number): void {
+  for (const [component, bits] of Object.entries(report.components)) m.entropyBits.set({ component }, bits);
+  m.entropyTotal.set(report.total);
+  if (baselineTotal !== undefined) m.entropyBaselineBits.set(baselineTotal);
+}
