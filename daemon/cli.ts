@@ -3,64 +3,12 @@
 // Exit codes: 0 done, 1 refused by the daemon (conflict, not holder, unknown id), 2 usage error,
 // 3 daemon unreachable or failing.
 import { Command, CommanderError, Option } from 'commander';
-import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../shared/client/api.js';
+import { EXIT, agentOf, call, clientOptions, num, print } from './commands/client-io.js';
 import { ConfigError, loadConfig, type DaemonConfig } from './config.js';
 import { startDaemon } from './daemon.js';
 import { DataDirInUseError } from './store/instance-lock.js';
 import { VERSION } from './version.js';
-
-export const EXIT = { ok: 0, refused: 1, usage: 2, unavailable: 3 } as const;
-
-interface ClientFlags {
-  url?: string;
-  token?: string;
-  json?: boolean;
-}
-
-function print(flags: ClientFlags, res: ApiResponse, line: (b: Record<string, any>) => string): never {
-  const ok = res.status >= 200 && res.status < 300;
-  if (flags.json) process.stdout.write(JSON.stringify(res.body) + '\n');
-  else if (ok) process.stdout.write(line(res.body) + '\n');
-  else process.stderr.write(`${res.body.error ?? 'error'}: ${res.body.message ?? JSON.stringify(res.body)}\n`);
-  process.exit(ok ? EXIT.ok : res.status >= 500 ? EXIT.unavailable : EXIT.refused);
-}
-
-async function call(flags: ClientFlags, method: string, path: string, body?: unknown): Promise<ApiResponse> {
-  const client = new ApiClient({ url: flags.url, token: flags.token });
-  try {
-    return await client.request(method, path, body);
-  } catch (err) {
-    if (err instanceof DaemonUnreachableError) {
-      process.stderr.write(err.message + '\n');
-      process.exit(EXIT.unavailable);
-    }
-    throw err;
-  }
-}
-
-function agentOf(opts: { agent?: string }): string {
-  const agent = opts.agent ?? process.env.AGENT_ID;
-  if (!agent) {
-    process.stderr.write('error: --agent <id> is required (or set AGENT_ID)\n');
-    process.exit(EXIT.usage);
-  }
-  return agent;
-}
-
-function num(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) throw new CommanderError(EXIT.usage, 'usage', `${name} must be a number, got "${v}"`);
-    return n;
-  };
-}
-
-function clientOptions(cmd: Command): Command {
-  return cmd
-    .option('--url <url>', 'daemon URL (else AI_PROCESSOR_URL, else http://127.0.0.1:4001)')
-    .option('--token <token>', 'bearer token (else AI_PROCESSOR_TOKEN)')
-    .option('--json', 'print the daemon\'s JSON answer');
-}
+import { commandModules } from './commands/index.js';
 
 export function buildProgram(): Command {
   const program = new Command('ai-processor')
@@ -178,6 +126,7 @@ export function buildProgram(): Command {
       print(o, res, (b) => `revision ${b.revision}  checksum ${String(b.checksum).slice(0, 16)}  work ${b.counts.work}  agents ${b.counts.agents}  log ${b.counts.log}`);
     });
 
+  for (const register of commandModules) register(program);
   return program;
 }
 

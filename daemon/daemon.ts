@@ -1,15 +1,21 @@
-// Assembles the daemon: store → service → HTTP API, and shuts it down in the reverse order.
+// Assembles the daemon: store → service → HTTP API and features, and shuts it down in reverse.
 import Fastify, { type FastifyInstance } from 'fastify';
 import { pino, type Logger as Pino } from 'pino';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { DaemonConfig } from './config.js';
 import { isLoopback } from './config.js';
+import type { DaemonContext } from './context.js';
 import { FileStore } from './store/file-store.js';
 import { CoordinationService } from './core/service.js';
 import { installErrorHandling } from './http/errors-handler.js';
 import { coordinationRoutes } from './http/coordination-routes.js';
 import { healthRoutes } from './http/health-routes.js';
+import { createMetrics } from './metrics.js';
+import { installMetrics, observeState } from './observability/metrics-wiring.js';
 import { VERSION } from './version.js';
+import { installStats } from './http/stats-routes.js';
+import websocket from '@fastify/websocket';
+import { EventEmitter } from 'node:events';
 
 export interface Daemon {
   app: FastifyInstance;
@@ -17,12 +23,13 @@ export interface Daemon {
   service: CoordinationService;
   logger: Pino;
   url: string;
+  ctx: DaemonContext;
   close(): Promise<void>;
 }
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-function tokenMatches(expected: string, header: string | undefined): boolean {
+export function tokenMatches(expected: string, header: string | undefined): boolean {
   const got = header?.startsWith('Bearer ') ? header.slice(7) : '';
   // Compare digests so the comparison is constant-time whatever the lengths.
   const a = createHash('sha256').update(expected).digest();
@@ -36,6 +43,8 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   }
   const started = Date.now();
   const store = new FileStore({ dataDir: config.data_dir, logger, viewFlushMs: config.view_flush_ms, maxJournalBytes: config.max_journal_bytes });
+  const metrics = createMetrics();
+  const entropy = observeState(store, metrics);
   await store.open();
   const service = new CoordinationService(store, { leaseMs: config.lease_ms, logger });
   // Fastify's own per-request logging is off (thousands of lines a second under load); errors are
@@ -57,8 +66,14 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
       }
     });
   }
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  const ctx: DaemonContext = { config, logger, store, service, metrics, entropy, app, traceOf: () => undefined, statusExtras: [], stats: {}, events: new EventEmitter(), onClose: [] };
+  store.on('problem', (p) => ctx.events.emit('event', 'file_problem', p));
+  store.on('conflict', (c) => ctx.events.emit('event', 'merge_conflict', c));
+  installMetrics(ctx);
+  installStats(ctx, started);
   await app.register(healthRoutes, { store, version: VERSION, started });
-  await app.register(coordinationRoutes, { service });
+  await app.register(coordinationRoutes, { service, traceOf: (r) => ctx.traceOf(r), statusExtras: () => Object.assign({}, ...ctx.statusExtras.map((f) => f())) });
   service.start();
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ url: address, dataDir: store.dataDir, revision: store.revision, leaseMs: config.lease_ms, version: VERSION }, 'listening');
@@ -69,10 +84,12 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
     service,
     logger,
     url: address,
+    ctx,
     close: () =>
       (closing ??= (async () => {
         service.stop();
         await app.close(); // finishes in-flight requests
+        for (const fn of [...ctx.onClose].reverse()) await fn();
         await store.close(); // drains the journal, writes the legacy files
         logger.info({ revision: store.revision }, 'stopped');
       })()),

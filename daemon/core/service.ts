@@ -1,7 +1,8 @@
 // The coordination service: binds the pure rules (coordinator.ts) to a store, and keeps leases.
 // Every operation is one store transaction; its outcome is reported to `observe` for metrics/traces.
+import { EventEmitter } from 'node:events';
 import { isoSeconds } from '../../shared/ids.js';
-import type { ChangeCause, JsonObject } from '../../shared/types.js';
+import type { ChangeCause } from '../../shared/types.js';
 import { ApiError } from '../errors.js';
 import type { FileStore, Logger, ReadView } from '../store/file-store.js';
 import * as rules from './coordinator.js';
@@ -11,8 +12,27 @@ export type Outcome = 'ok' | 'conflict' | 'error' | 'idempotent';
 export interface ServiceOptions {
   leaseMs: number;
   logger: Logger;
-  observe?: (operation: string, outcome: string, seconds: number, error?: string) => void;
-  onLeaseExpired?: (agentId: string, workIds: string[]) => void;
+}
+
+/** Emitted as 'op' after every operation, accepted or refused (metrics and traces listen). */
+export interface OpEvent {
+  operation: string;
+  outcome: Outcome | 'error';
+  seconds: number;
+  /** Error code for refused operations. */
+  error?: string;
+  revision: number | null;
+  agent_id?: string;
+  work_id?: string;
+  trace?: Trace;
+  started_ns: bigint;
+}
+
+/** Emitted as 'lease_expired'. */
+export interface LeaseExpiredEvent {
+  agent_id: string;
+  work_ids: string[];
+  revision: number | null;
 }
 
 export interface Trace {
@@ -20,7 +40,7 @@ export interface Trace {
   span_id: string;
 }
 
-export class CoordinationService {
+export class CoordinationService extends EventEmitter {
   /** Lease deadline per agent (ms). Not persisted: after a restart every holder gets a fresh period. */
   private deadlines = new Map<string, number>();
   private sweeper: NodeJS.Timeout | null = null;
@@ -28,7 +48,9 @@ export class CoordinationService {
   constructor(
     readonly store: FileStore,
     private opts: ServiceOptions,
-  ) {}
+  ) {
+    super();
+  }
 
   get leaseMs(): number {
     return this.opts.leaseMs;
@@ -62,14 +84,16 @@ export class CoordinationService {
 
   private async run<T>(operation: string, cause: ChangeCause, fn: (ctx: rules.OpContext) => rules.OpResult<T>, trace?: Trace): Promise<{ result: T; revision: number | null }> {
     const started = process.hrtime.bigint();
+    const startedNs = BigInt(Date.now()) * 1_000_000n;
+    const base = { operation, agent_id: cause.agent_id, work_id: cause.work_id, trace, started_ns: startedNs };
     try {
       const out = await this.store.transact((view: ReadView) => fn({ view, now: isoSeconds(), trace }), { ...cause, op: operation, ...(trace ? { trace_id: trace.trace_id } : {}) });
-      this.opts.observe?.(operation, out.revision === null ? 'idempotent' : 'ok', Number(process.hrtime.bigint() - started) / 1e9);
+      this.emit('op', { ...base, outcome: out.revision === null ? 'idempotent' : 'ok', seconds: Number(process.hrtime.bigint() - started) / 1e9, revision: out.revision } satisfies OpEvent);
       return out;
     } catch (err) {
       const code = err instanceof ApiError ? err.code : 'internal_error';
       const outcome = err instanceof ApiError && err.status === 409 ? 'conflict' : 'error';
-      this.opts.observe?.(operation, outcome, Number(process.hrtime.bigint() - started) / 1e9, code);
+      this.emit('op', { ...base, outcome, seconds: Number(process.hrtime.bigint() - started) / 1e9, error: code, revision: null } satisfies OpEvent);
       throw err;
     }
   }
@@ -132,7 +156,7 @@ export class CoordinationService {
         if (out.result.released.length > 0) {
           expired += out.result.released.length;
           this.opts.logger.warn({ agent_id: agent, work_ids: out.result.released, revision: out.revision }, 'lease expired: claims released');
-          this.opts.onLeaseExpired?.(agent, out.result.released);
+          this.emit('lease_expired', { agent_id: agent, work_ids: out.result.released, revision: out.revision } satisfies LeaseExpiredEvent);
         }
       } catch (err) {
         this.opts.logger.error({ err: (err as Error).message }, 'lease sweep failed');
@@ -142,5 +166,3 @@ export class CoordinationService {
     return expired;
   }
 }
-
-export type { JsonObject };

@@ -148,7 +148,10 @@ export class FileStore extends EventEmitter {
       this.views[section] = { section, file: path.join(this.dataDir, VIEW_FILES[section]), sha: null, stat: null, base: null, dirty: false, problem: null, failures: 0, chain: Promise.resolve() };
     }
     this.journal = new Journal(journalFile, {
-      onBatch: this.opts.onFsync,
+      onBatch: (lines, seconds) => {
+        this.opts.onFsync?.(lines, seconds);
+        this.emit('fsync', { lines, seconds });
+      },
       beforeBatch: () => this.maybeSnapshot(),
     });
     await this.journal.open();
@@ -522,8 +525,10 @@ export class FileStore extends EventEmitter {
           texts.push(slot.t!);
         }
         const revision = this.revision;
+        const started = process.hrtime.bigint();
         const content = renderArray(texts);
         await writeFileAtomic(v.file, content);
+        this.emit('view_written', { file: VIEW_FILES[v.section], records: keys.length, bytes: content.length, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
         v.sha = sha256(content);
         v.stat = await this.statOf(v.file);
         v.base = new Map(keys.map((k, i) => [k, { text: texts[i], hash: hashes[i] }]));

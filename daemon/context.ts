@@ -1,0 +1,34 @@
+// What the parts of the daemon share. Each feature installs itself from this context
+// (observability, stream, analyzer, services) instead of the daemon knowing their insides.
+import type { EventEmitter } from 'node:events';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Logger as Pino } from 'pino';
+import type { DaemonConfig } from './config.js';
+import type { CoordinationService, Trace } from './core/service.js';
+import type { Metrics } from './metrics.js';
+import type { FileStore } from './store/file-store.js';
+import type { EntropyTracker } from '../shared/entropy.js';
+
+export interface DaemonContext {
+  config: DaemonConfig;
+  logger: Pino;
+  store: FileStore;
+  service: CoordinationService;
+  metrics: Metrics;
+  /** Entropy of the stored records, kept per change (spans are added by the telemetry part). */
+  entropy: EntropyTracker;
+  app: FastifyInstance;
+  /** The trace of a request, set by observability; routes pass it to the service. */
+  traceOf: (request: FastifyRequest) => Trace | undefined;
+  /** Extra fields for GET /api/coordination/status, contributed by features. */
+  statusExtras: Array<() => Record<string, unknown>>;
+  /** Parts of GET /api/stats (StatsResponse in shared/protocol.ts), by key: latency, entropy, services, analyzer... */
+  stats: Record<string, () => unknown>;
+  /**
+   * Side-channel events that are not state changes (service health, file problems, conflicts):
+   * emit('event', name, detail). The coordination stream forwards them as EventMessage.
+   */
+  events: EventEmitter;
+  /** Run on shutdown, in reverse order of registration, after the HTTP server stopped. */
+  onClose: Array<() => Promise<void> | void>;
+}

@@ -1,0 +1,200 @@
+// Probes the services the fleet depends on (the seed's XAVOS, ...) over HTTP on an interval, each
+// probe bounded by a timeout. A service is 'up' when it answers 2xx, 'slow' when it answers 2xx above
+// its slow threshold, 'down' on any other status, a network error or a timeout, and 'unknown' until
+// its first probe. Emits 'change' on every status transition and 'check' after every probe.
+import { EventEmitter } from 'node:events';
+
+export type ServiceState = 'up' | 'down' | 'slow' | 'unknown';
+
+export interface ServiceConfig {
+  name: string;
+  url: string;
+  interval_ms?: number;
+  timeout_ms?: number;
+  slow_ms?: number;
+}
+
+export interface ServiceStatus {
+  name: string;
+  url: string;
+  status: ServiceState;
+  /** Time to the response headers, for any HTTP answer; null when there was none. */
+  latency_ms: number | null;
+  /** What went wrong in the latest probe; null when it succeeded (up or slow). */
+  last_error: string | null;
+  last_checked_at: string | null;
+  http_status: number | null;
+  /** When the status last changed (first probe included). */
+  since: string | null;
+  consecutive_failures: number;
+}
+
+export interface MonitorOptions {
+  intervalMs?: number;
+  timeoutMs?: number;
+  slowMs?: number;
+  fetch?: typeof fetch;
+  logger?: { info: Function; warn: Function; error: Function };
+}
+
+/** The example in the default config: the seed's XAVOS web app. */
+export const DEFAULT_SERVICES: ServiceConfig[] = [{ name: 'xavos', url: 'http://localhost:4002/health' }];
+export const DEFAULT_INTERVAL_MS = 15_000;
+export const DEFAULT_TIMEOUT_MS = 5_000;
+export const DEFAULT_SLOW_MS = 1_000;
+
+interface Probe extends Required<ServiceConfig> {
+  state: ServiceStatus;
+  timer?: NodeJS.Timeout;
+  inFlight?: Promise<ServiceStatus>;
+}
+
+export interface ServiceMonitor {
+  on(event: 'change', listener: (status: ServiceStatus, previous: ServiceState) => void): this;
+  on(event: 'check', listener: (status: ServiceStatus) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+/** Why a fetch failed, in words an operator can act on ("connect ECONNREFUSED 127.0.0.1:4002"). */
+function describeFetchError(err: unknown, timeoutMs: number): string {
+  const e = err as Error & { cause?: { message?: string; code?: string } };
+  if (e?.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
+  return e?.cause?.message || e?.cause?.code || e?.message || String(err);
+}
+
+export class ServiceMonitor extends EventEmitter {
+  private readonly probes: Probe[];
+  private readonly fetch: typeof fetch;
+  private running = false;
+  private stopper = new AbortController();
+
+  constructor(services: ServiceConfig[], private readonly opts: MonitorOptions = {}) {
+    super();
+    this.fetch = opts.fetch ?? globalThis.fetch;
+    const names = new Set<string>();
+    this.probes = services.map((s) => {
+      if (!s.name || names.has(s.name)) throw new Error(`service names must be unique and non-empty: ${JSON.stringify(s.name)}`);
+      names.add(s.name);
+      let url: URL;
+      try {
+        url = new URL(s.url);
+      } catch {
+        throw new Error(`service ${s.name}: invalid url ${JSON.stringify(s.url)}`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`service ${s.name}: only http(s) urls are probed`);
+      const probe: Probe = {
+        name: s.name,
+        url: s.url,
+        interval_ms: positive(s.interval_ms, opts.intervalMs ?? DEFAULT_INTERVAL_MS, `${s.name}.interval_ms`),
+        timeout_ms: positive(s.timeout_ms, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, `${s.name}.timeout_ms`),
+        slow_ms: positive(s.slow_ms, opts.slowMs ?? DEFAULT_SLOW_MS, `${s.name}.slow_ms`),
+        state: { name: s.name, url: s.url, status: 'unknown', latency_ms: null, last_error: null, last_checked_at: null, http_status: null, since: null, consecutive_failures: 0 },
+      };
+      return probe;
+    });
+  }
+
+  /** Probes every service now, then each on its own interval. Idempotent. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    for (const p of this.probes) void this.loop(p);
+  }
+
+  /** Stops the timers and abandons probes in flight (their results are dropped). */
+  stop(): void {
+    this.running = false;
+    this.stopper.abort(); // probes started before now drop their results
+    this.stopper = new AbortController();
+    for (const p of this.probes) clearTimeout(p.timer);
+  }
+
+  list(): ServiceStatus[] {
+    return this.probes.map((p) => ({ ...p.state }));
+  }
+
+  get(name: string): ServiceStatus | undefined {
+    const p = this.probes.find((x) => x.name === name);
+    return p && { ...p.state };
+  }
+
+  /** Probes now (all services, or one) and returns the fresh statuses; joins a probe already in flight. */
+  async checkNow(name?: string): Promise<ServiceStatus[]> {
+    const targets = name === undefined ? this.probes : this.probes.filter((p) => p.name === name);
+    return Promise.all(targets.map((p) => this.probe(p)));
+  }
+
+  private async loop(p: Probe): Promise<void> {
+    await this.probe(p);
+    if (!this.running) return;
+    clearTimeout(p.timer);
+    p.timer = setTimeout(() => void this.loop(p), p.interval_ms);
+    p.timer.unref(); // the monitor never keeps the process alive by itself
+  }
+
+  private probe(p: Probe): Promise<ServiceStatus> {
+    p.inFlight ??= this.runProbe(p).finally(() => (p.inFlight = undefined));
+    return p.inFlight;
+  }
+
+  /**
+   * One GET. A pooled keep-alive connection that the service closed (it restarted, or went away)
+   * fails with "other side closed": that is retried once on a fresh connection, within the same
+   * timeout, so the report says what the service does now (e.g. ECONNREFUSED), not what became of an
+   * old socket.
+   */
+  private async fetchOnce(p: Probe): Promise<Response> {
+    const init = { signal: AbortSignal.timeout(p.timeout_ms), headers: { accept: 'application/json, text/plain;q=0.9, */*;q=0.1' } };
+    try {
+      return await this.fetch(p.url, init);
+    } catch (err) {
+      const code = (err as { cause?: { code?: string } }).cause?.code;
+      if (code !== 'UND_ERR_SOCKET' || init.signal.aborted) throw err;
+      return this.fetch(p.url, init);
+    }
+  }
+
+  private async runProbe(p: Probe): Promise<ServiceStatus> {
+    const stopSignal = this.stopper.signal;
+    const t0 = performance.now();
+    let next: Pick<ServiceStatus, 'status' | 'latency_ms' | 'last_error' | 'http_status'>;
+    try {
+      // AbortSignal.timeout alone, not AbortSignal.any([timeout, stop]): on Node 20 the timeout signal
+      // inside any() can be garbage-collected and never fire (a probe hung for good in our tests).
+      // So stop() does not abort probes in flight; it drops their results (each is bounded anyway).
+      const res = await this.fetchOnce(p);
+      const latency = Math.round((performance.now() - t0) * 10) / 10;
+      await res.body?.cancel().catch(() => {}); // only the status matters; free the connection
+      next = res.ok
+        ? { status: latency > p.slow_ms ? 'slow' : 'up', latency_ms: latency, last_error: null, http_status: res.status }
+        : { status: 'down', latency_ms: latency, last_error: `HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}`, http_status: res.status };
+    } catch (err) {
+      next = { status: 'down', latency_ms: null, last_error: describeFetchError(err, p.timeout_ms), http_status: null };
+    }
+    if (stopSignal.aborted) return { ...p.state };
+
+    const previous = p.state.status;
+    const now = new Date().toISOString();
+    p.state = {
+      ...p.state,
+      ...next,
+      last_checked_at: now,
+      since: next.status === previous ? p.state.since : now,
+      consecutive_failures: next.status === 'down' ? p.state.consecutive_failures + 1 : 0,
+    };
+    const snapshot = { ...p.state };
+    if (next.status !== previous) {
+      const log = next.status === 'down' ? this.opts.logger?.warn : this.opts.logger?.info;
+      log?.call(this.opts.logger, { service: p.name, url: p.url, status: next.status, previous, last_error: next.last_error }, `service ${p.name} is ${next.status}`);
+      this.emit('change', snapshot, previous);
+    }
+    this.emit('check', snapshot);
+    return snapshot;
+  }
+}
+
+function positive(v: number | undefined, fallback: number, what: string): number {
+  if (v === undefined) return fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${what} must be a positive number of milliseconds`);
+  return v;
+}
