@@ -14,6 +14,8 @@ import { createMetrics } from './metrics.js';
 import { installMetrics, observeState } from './observability/metrics-wiring.js';
 import { VERSION } from './version.js';
 import { installStats } from './http/stats-routes.js';
+import { installCoordinationStream } from './stream/coordination-stream.js';
+import { CLOSE_GOING_AWAY } from '../shared/protocol.js';
 import websocket from '@fastify/websocket';
 import { EventEmitter } from 'node:events';
 
@@ -66,12 +68,21 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
       }
     });
   }
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(websocket, {
+    options: { maxPayload: 64 * 1024 },
+    // On shutdown tell stream clients to come back (1001 going away), so they resume from their revision.
+    preClose(this: FastifyInstance, done: () => void) {
+      for (const client of this.websocketServer.clients) client.close(CLOSE_GOING_AWAY, 'daemon shutting down: reconnect and resume');
+      this.websocketServer.close();
+      done();
+    },
+  });
   const ctx: DaemonContext = { config, logger, store, service, metrics, entropy, app, traceOf: () => undefined, statusExtras: [], stats: {}, events: new EventEmitter(), onClose: [] };
   store.on('problem', (p) => ctx.events.emit('event', 'file_problem', p));
   store.on('conflict', (c) => ctx.events.emit('event', 'merge_conflict', c));
   installMetrics(ctx);
   installStats(ctx, started);
+  installCoordinationStream(ctx);
   await app.register(healthRoutes, { store, version: VERSION, started });
   await app.register(coordinationRoutes, { service, traceOf: (r) => ctx.traceOf(r), statusExtras: () => Object.assign({}, ...ctx.statusExtras.map((f) => f())) });
   service.start();

@@ -66,3 +66,25 @@ export function renderArray(texts: Iterable<string>): string {
   for (const t of texts) parts.push('  ' + t);
   return parts.length === 0 ? '[]\n' : '[\n' + parts.join(',\n') + '\n]\n';
 }
+
+/** The same text as renderArray, in chunks of about `chunkBytes`, for writing large files piecewise. */
+export function* renderArrayChunks(texts: string[], chunkBytes = 256 * 1024): Generator<string> {
+  if (texts.length === 0) {
+    yield '[]\n';
+    return;
+  }
+  let parts: string[] = ['[\n'];
+  let size = 2;
+  for (let i = 0; i < texts.length; i++) {
+    const piece = (i === 0 ? '  ' : ',\n  ') + texts[i];
+    parts.push(piece);
+    size += piece.length;
+    if (size >= chunkBytes) {
+      yield parts.join('');
+      parts = [];
+      size = 0;
+    }
+  }
+  parts.push('\n]\n');
+  yield parts.join('');
+}

@@ -55,6 +55,10 @@ export interface IngestInput {
   /** The next free log key (log records have no id of their own). */
   nextLogSeq: number;
   at: string;
+  /** True when `hash` is an earlier version of `key` that we wrote: a stale copy, not an edit. */
+  isStale?: (key: string, hash: string) => boolean;
+  /** True when we added `key` recently: its absence may be a stale copy, not a deletion. */
+  recentlyAdded?: (key: string) => boolean;
 }
 
 function baseData(b: BaseRecord | undefined): JsonObject | null {
@@ -70,7 +74,7 @@ export function ingestFile(input: IngestInput): IngestResult {
   return input.section === 'log' ? ingestLog(input) : ingestKeyed(input);
 }
 
-function ingestKeyed({ section, items, base, current, at }: IngestInput): IngestResult {
+function ingestKeyed({ section, items, base, current, at, isStale, recentlyAdded }: IngestInput): IngestResult {
   const changes: ProposedChange[] = [];
   const conflicts: IngestResult['conflicts'] = [];
   const keys = keyItems(section, items);
@@ -79,7 +83,9 @@ function ingestKeyed({ section, items, base, current, at }: IngestInput): Ingest
     const key = keys[i];
     inFile.add(key);
     const b = base?.get(key);
-    if (b && textHash(item.text) === b.hash) return; // the external writer left it as we wrote it
+    const hash = textHash(item.text);
+    if (b && hash === b.hash) return; // the external writer left it as we wrote it
+    if (isStale?.(key, hash)) return; // an older version of ours: the writer worked from an old copy
     const cur = current(key);
     if (!cur) return void changes.push({ section, key, op: 'put', data: item.value, text: item.text });
     if (cur.text === item.text) return; // already identical
@@ -95,6 +101,7 @@ function ingestKeyed({ section, items, base, current, at }: IngestInput): Ingest
       if (inFile.has(key)) continue;
       const cur = current(key);
       if (!cur) continue;
+      if (recentlyAdded?.(key)) continue; // the writer's copy predates this record: not a deletion
       if (textHash(cur.text) === b.hash) changes.push({ section, key, op: 'del' });
       else conflicts.push({ key, field: '*', kept: cur.entry.data, other: null, source: 'file-delete' }); // changed by us since: keep it
     }
@@ -103,7 +110,7 @@ function ingestKeyed({ section, items, base, current, at }: IngestInput): Ingest
 }
 
 /** The coordination log is an append-only multiset (ids repeat): diff by content, not position. */
-function ingestLog({ section, items, base, nextLogSeq }: IngestInput): IngestResult {
+function ingestLog({ section, items, base, nextLogSeq, recentlyAdded }: IngestInput): IngestResult {
   const changes: ProposedChange[] = [];
   const baseByHash = new Map<string, string[]>();
   for (const [key, b] of base ?? []) {
@@ -120,6 +127,6 @@ function ingestLog({ section, items, base, nextLogSeq }: IngestInput): IngestRes
     }
     changes.push({ section, key: String(seq++), op: 'put', data: item.value, text: item.text });
   }
-  for (const keys of baseByHash.values()) for (const key of keys) changes.push({ section, key, op: 'del' });
+  for (const keys of baseByHash.values()) for (const key of keys) if (!recentlyAdded?.(key)) changes.push({ section, key, op: 'del' });
   return { changes, conflicts: [] };
 }

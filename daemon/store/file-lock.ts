@@ -3,9 +3,12 @@
 // noclobber. Either form counts as held. Staleness rule (documented in the README): a lock
 // *directory* whose mtime is older than `staleMs` is removed (proper-lockfile's rule); a plain lock
 // *file* is never removed by us, only reported, because we cannot know that its owner is gone.
+// A lock directory of our own (see clearOwnStaleLock) whose daemon is gone is removed at start.
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import lockfile from 'proper-lockfile';
 
-export const LOCK_STALE_MS = 30_000;
+export const LOCK_STALE_MS = 10_000;
 
 export class LockBusyError extends Error {
   constructor(
@@ -16,8 +19,47 @@ export class LockBusyError extends Error {
   }
 }
 
-/** Runs fn while holding `<file>.lock`; retries briefly, then throws LockBusyError. */
-export async function withFileLock<T>(file: string, fn: () => Promise<T>, retries = 40): Promise<T> {
+const OWNER = 'owner';
+
+/**
+ * Our lock directories carry an `owner` file naming the daemon's pid, so a lock left behind by a
+ * daemon that was killed can be told apart from a script's lock and removed at the next start.
+ */
+export async function clearOwnStaleLock(file: string): Promise<boolean> {
+  const dir = `${file}.lock`;
+  let text: string;
+  try {
+    text = await fsp.readFile(path.join(dir, OWNER), 'utf8');
+  } catch {
+    return false; // no lock, or not ours (scripts' lock directories have no owner file)
+  }
+  let owner: { pid?: number; tool?: string } = {};
+  try {
+    owner = JSON.parse(text);
+  } catch {
+    // Empty or cut short: a daemon was killed while writing it. Only we write owner files, and no
+    // other daemon can be running on this data dir (we hold its instance lock), so it is stale.
+  }
+  if (owner.pid === process.pid) return false;
+  if (typeof owner.pid === 'number') {
+    try {
+      process.kill(owner.pid, 0);
+      return false; // its process is alive
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EPERM') return false;
+    }
+  }
+  await fsp.rm(path.join(dir, OWNER), { force: true });
+  await fsp.rmdir(dir).catch(() => {});
+  return true;
+}
+
+/**
+ * Runs fn while holding `<file>.lock`; retries for about `waitMs`, then throws LockBusyError. A wait
+ * longer than LOCK_STALE_MS outlasts any abandoned lock directory (used on shutdown).
+ */
+export async function withFileLock<T>(file: string, fn: () => Promise<T>, waitMs = 2_000): Promise<T> {
+  const retries = Math.ceil(waitMs / 100);
   let release: () => Promise<void>;
   try {
     release = await lockfile.lock(file, {
@@ -25,7 +67,7 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>, retrie
       realpath: false,
       stale: LOCK_STALE_MS,
       update: LOCK_STALE_MS / 3,
-      retries: { retries, minTimeout: 5, maxTimeout: 100, factor: 1.5 },
+      retries: { retries, minTimeout: 5, maxTimeout: 100, factor: 1.3 },
       onCompromised: () => {
         /* our lock dir was removed or touched by someone else; the write itself is atomic */
       },
@@ -36,9 +78,12 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>, retrie
     if (code === 'ENOTDIR') throw new LockBusyError(file, true);
     throw err;
   }
+  const ownerFile = path.join(`${file}.lock`, OWNER);
   try {
+    await fsp.writeFile(ownerFile, JSON.stringify({ tool: 'ai-processor', pid: process.pid }));
     return await fn();
   } finally {
+    await fsp.rm(ownerFile, { force: true }).catch(() => {});
     await release().catch(() => {});
   }
 }

@@ -14,7 +14,8 @@ import { Journal, readJournal, type JournalChange, type JournalRecord } from './
 import { Tables, type Slot } from './tables.js';
 import { fsyncDir, readFileIfExists, writeFileAtomic } from './fsutil.js';
 import { LockBusyError, withFileLock } from './file-lock.js';
-import { ingestFile, keyItems, textHash, type BaseRecord, type ProposedChange } from '../core/ingest.js';
+import type { ProposedChange } from '../core/ingest.js';
+import { CLOSE_LOCK_WAIT_MS, LegacyView, type ViewHost, type ViewProblem } from './legacy-view.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 
 export const VIEW_FILES: Record<Section, string> = {
@@ -46,12 +47,6 @@ export interface StoreOptions {
 
 export interface CommitEvent extends DeltaMessage {}
 
-export interface ViewProblem {
-  file: string;
-  error: string;
-  at: string;
-}
-
 export interface ConflictEvent {
   revision: number;
   section: Section;
@@ -62,30 +57,13 @@ export interface ConflictEvent {
   source: string;
 }
 
-interface ViewState {
-  section: Section;
-  file: string;
-  /** sha256 of the content we last wrote or read (null: never). */
-  sha: string | null;
-  stat: { ino: number; size: number; mtimeMs: number } | null;
-  base: Map<string, BaseRecord> | null;
-  dirty: boolean;
-  problem: ViewProblem | null;
-  failures: number;
-  chain: Promise<unknown>;
-}
-
-interface MetaFile {
-  views: Partial<Record<string, { sha256: string; revision: number; records: Array<[string, string]> }>>;
-}
-
 interface SnapshotFile {
   format: 1;
   revision: number;
+  /** sha256 of each legacy file as we last wrote it (markers older than the snapshot are gone). */
+  views?: Record<string, string>;
   sections: Record<Section, Array<[string, Entry, string?]>>;
 }
-
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /** Read access for the coordination core; writes go through transact(). */
 export interface ReadView {
@@ -110,7 +88,7 @@ export class FileStore extends EventEmitter {
   private fencing = 0;
   private logSeq = 1;
   private journal!: Journal;
-  private views!: Record<Section, ViewState>;
+  private views!: Record<Section, LegacyView>;
   private lastDurable: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | null = null;
   private flushDelay: number;
@@ -140,12 +118,35 @@ export class FileStore extends EventEmitter {
     const replay = await readJournal(journalFile);
     if (replay.truncatedBytes > 0) this.opts.logger.warn({ bytes: replay.truncatedBytes }, 'cut a torn, unacknowledged journal tail');
     const fresh = snapText === null && replay.records.length === 0;
-    if (snapText !== null) this.loadSnapshot(JSON.parse(snapText) as SnapshotFile);
+    const written = new Map<string, string[]>(); // file -> shas of our recent writes
+    if (snapText !== null) {
+      const snap = JSON.parse(snapText) as SnapshotFile;
+      this.loadSnapshot(snap);
+      for (const [f, sha] of Object.entries(snap.views ?? {})) written.set(f, [sha]);
+    }
     for (const rec of replay.records) if (rec.r > this.revision) this.replayRecord(rec);
-    const meta = await this.readMeta();
-    this.views = {} as Record<Section, ViewState>;
+    for (const m of replay.markers) written.set(m.f, [...(written.get(m.f) ?? []), m.s].slice(-4));
+    const host: ViewHost = {
+      tables: this.tables,
+      revision: () => this.revision,
+      logger: this.opts.logger,
+      commit: async (changes, cause) => {
+        const committed = this.apply(changes, cause);
+        if (!committed) return null;
+        await committed.durable;
+        return committed.delta.revision;
+      },
+      nextLogSeq: () => this.logSeq,
+      emit: (event, payload) => this.emit(event, payload),
+      markWritten: (file, sha, revision) => this.journal.append({ m: 'view', f: file, s: sha, r: revision }),
+      scheduleFlush: () => this.scheduleFlush(),
+      isClosed: () => this.closed,
+    };
+    await fsp.mkdir(path.join(this.metaDir, 'views'), { recursive: true });
+    this.views = {} as Record<Section, LegacyView>;
     for (const section of SECTIONS) {
-      this.views[section] = { section, file: path.join(this.dataDir, VIEW_FILES[section]), sha: null, stat: null, base: null, dirty: false, problem: null, failures: 0, chain: Promise.resolve() };
+      const name = VIEW_FILES[section];
+      this.views[section] = new LegacyView(host, section, path.join(this.dataDir, name), path.join(this.metaDir, 'views', name + '.meta'));
     }
     this.journal = new Journal(journalFile, {
       onBatch: (lines, seconds) => {
@@ -155,10 +156,9 @@ export class FileStore extends EventEmitter {
       beforeBatch: () => this.maybeSnapshot(),
     });
     await this.journal.open();
-    for (const section of SECTIONS) await this.openView(this.views[section], fresh, meta.views[VIEW_FILES[section]]);
+    for (const section of SECTIONS) await this.views[section].open(fresh, written.get(VIEW_FILES[section]) ?? []);
     if (fresh) {
       await this.writeSnapshot();
-      await this.writeMeta();
       this.opts.logger.info({ dataDir: this.dataDir, work: this.tables.count('work'), agents: this.tables.count('agents'), log: this.tables.count('log') }, 'imported data directory');
     }
     this.ready = true;
@@ -174,50 +174,7 @@ export class FileStore extends EventEmitter {
   private replayRecord(rec: JournalRecord): void {
     for (const c of rec.c) this.tables.set(c.s, c.k, c.o === 'put' ? c.e : undefined, c.o === 'put' ? c.tx : undefined);
     this.revision = rec.r;
-    this.remember({ type: 'delta', revision: rec.r, changes: rec.c.map(fromJournal), timestamp_ns: rec.t, checksum: this.tables.digest.hex(), cause: rec.x });
-  }
-
-  private async openView(v: ViewState, fresh: boolean, meta: MetaFile['views'][string]): Promise<void> {
-    const text = await readFileIfExists(v.file);
-    if (meta) v.base = new Map(meta.records.map(([k, hash]) => [k, { hash }]));
-    if (text === null) {
-      v.dirty = this.tables.count(v.section) > 0;
-      return;
-    }
-    const split = splitJsonArray(text);
-    if (!split.ok) {
-      this.reportProblem(v, split.error);
-      return;
-    }
-    if (fresh) {
-      // First start on a legacy directory: the files are the state. Nothing is rewritten.
-      const keys = keyItems(v.section, split.items);
-      split.items.forEach((item, i) => this.tables.set(v.section, keys[i], { v: 1, rev: 0, data: item.value }, item.text));
-      this.adoptFile(v, text, keys, split.items.map((i) => i.text));
-      return;
-    }
-    if (meta && sha256(text) === meta.sha256) {
-      // Unchanged since we wrote it: it is the base; rewrite only if the journal moved on.
-      this.adoptFile(v, text, meta.records.map(([k]) => k), split.items.map((i) => i.text));
-      v.dirty = meta.revision < this.revision && this.differsFromState(v);
-      return;
-    }
-    // Edited while we were down (or never written by us): ingest it like any external edit.
-    await this.ingest(v, text, split.items);
-  }
-
-  private differsFromState(v: ViewState): boolean {
-    const map = this.tables.maps[v.section];
-    if (!v.base || v.base.size !== map.size) return true;
-    for (const [key, slot] of map) if (v.base.get(key)?.hash !== this.slotHash(slot)) return true;
-    return false;
-  }
-
-  private adoptFile(v: ViewState, text: string, keys: string[], texts: string[]): void {
-    v.sha = sha256(text);
-    v.base = new Map(keys.map((k, i) => [k, { text: texts[i], hash: textHash(texts[i]) }]));
-    v.problem = null;
-    v.failures = 0;
+    this.remember({ type: 'delta', revision: rec.r, changes: rec.c.map(fromJournal), timestamp_ns: rec.t, checksum: rec.h ?? this.tables.digest.hex(), cause: rec.x });
   }
 
   // ---- reading ---------------------------------------------------------------------------
@@ -257,8 +214,45 @@ export class FileStore extends EventEmitter {
     return this.recent.slice(since - first + 1);
   }
 
+  /**
+   * Deltas after `since`: from memory when they are still there, else from the journal files on
+   * disk (current and previous segment). Null when the journal no longer reaches back that far.
+   */
+  async replaySince(since: number): Promise<DeltaMessage[] | null> {
+    const inMemory = this.deltasSince(since);
+    if (inMemory) return inMemory;
+    if (since < 0 || since > this.revision) return null;
+    const upTo = this.revision;
+    const tail = this.recent.length ? this.recent[0].revision : upTo + 1;
+    const found: DeltaMessage[] = [];
+    for (const name of ['journal.prev.jsonl', 'journal.jsonl']) {
+      const text = await readFileIfExists(path.join(this.metaDir, name));
+      if (!text) continue;
+      for (const line of text.split('\n')) {
+        if (!line) continue;
+        let rec: JournalRecord;
+        try {
+          rec = JSON.parse(line) as JournalRecord;
+        } catch {
+          continue; // a line being appended right now
+        }
+        if (rec.r <= since || rec.r >= tail || !rec.h) continue;
+        found.push({ type: 'delta', revision: rec.r, changes: rec.c.map(fromJournal), timestamp_ns: rec.t, checksum: rec.h, cause: rec.x });
+      }
+    }
+    found.sort((a, b) => a.revision - b.revision);
+    const all = [...found, ...this.recent.filter((d) => d.revision > since && d.revision <= upTo)];
+    for (let i = 0; i < all.length; i++) if (all[i].revision !== since + 1 + i) return null;
+    return all.length === upTo - since ? all : null;
+  }
+
   problems(): ViewProblem[] {
     return SECTIONS.map((s) => this.views[s].problem).filter((p): p is ViewProblem => p !== null);
+  }
+
+  /** The legacy view of a section (for the watcher and tests). */
+  view(section: Section): LegacyView {
+    return this.views[section];
   }
 
   /** Resolves once every change accepted so far is durable. */
@@ -333,8 +327,8 @@ export class FileStore extends EventEmitter {
     this.revision = revision;
     const delta: DeltaMessage = { type: 'delta', revision, changes, timestamp_ns: nowNs().toString(), checksum: this.tables.digest.hex(), cause };
     this.remember(delta);
-    for (const c of changes) this.views[c.section].dirty = true;
-    const durable = this.journal.append({ r: revision, t: delta.timestamp_ns, c: journalChanges, x: cause }).then(
+    if (this.views) for (const c of changes) this.views[c.section].dirty = true;
+    const durable = this.journal.append({ r: revision, t: delta.timestamp_ns, c: journalChanges, x: cause, h: delta.checksum }).then(
       () => {
         this.emit('commit', delta);
         this.scheduleFlush();
@@ -372,209 +366,18 @@ export class FileStore extends EventEmitter {
     const started = Date.now();
     for (const section of SECTIONS) {
       const v = this.views[section];
-      if (v.dirty) await this.serial(v, () => this.flushView(v));
+      if (v.dirty) await v.flush();
     }
-    // Keep rewrites a small share of the time however large the files grow.
-    this.flushDelay = Math.max(this.opts.viewFlushMs ?? 100, (Date.now() - started) * 5);
-    if (SECTIONS.some((s) => this.views[s].dirty && !this.views[s].problem)) this.scheduleFlush();
+    // Keep rewrites a small share of the time however large the files grow; back off while a file
+    // is locked or unreadable (it is retried, never overwritten).
+    const troubled = SECTIONS.some((s) => this.views[s].problem);
+    this.flushDelay = Math.max(this.opts.viewFlushMs ?? 100, (Date.now() - started) * 5, troubled ? 1000 : 0);
+    if (SECTIONS.some((s) => this.views[s].dirty)) this.scheduleFlush();
   }
 
   /** Checks a legacy file for external edits now (watcher hint or periodic scan). */
   checkExternal(section: Section): Promise<void> {
-    const v = this.views[section];
-    return this.serial(v, () => this.lockedCheck(v));
-  }
-
-  private serial(v: ViewState, fn: () => Promise<void>): Promise<void> {
-    const run = v.chain.then(fn, fn);
-    v.chain = run.catch(() => {});
-    return run;
-  }
-
-  private slotHash(slot: Slot): string {
-    slot.t ??= formatRecord(slot.e.data);
-    return (slot.h ??= textHash(slot.t));
-  }
-
-  private async statOf(file: string): Promise<ViewState['stat']> {
-    try {
-      const st = await fsp.stat(file);
-      return { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
-    } catch {
-      return null;
-    }
-  }
-
-  private sameStat(a: ViewState['stat'], b: ViewState['stat']): boolean {
-    return !!a && !!b && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
-  }
-
-  private async lockedCheck(v: ViewState): Promise<void> {
-    if (this.closed) return;
-    const st = await this.statOf(v.file);
-    if (v.stat && this.sameStat(st, v.stat) && !v.problem) return;
-    try {
-      await withFileLock(v.file, () => this.detectExternal(v));
-    } catch (err) {
-      if (err instanceof LockBusyError) this.reportProblem(v, err.message);
-      else throw err;
-    }
-  }
-
-  /** Under the file lock: if the file is not what we last wrote, ingest it. Returns false if it is unreadable. */
-  private async detectExternal(v: ViewState): Promise<boolean> {
-    const text = await readFileIfExists(v.file);
-    if (text === null) return true; // missing: we will (re)create it
-    if (v.sha !== null && sha256(text) === v.sha) {
-      v.stat = await this.statOf(v.file);
-      return true;
-    }
-    const split = splitJsonArray(text);
-    if (!split.ok) {
-      this.reportProblem(v, split.error);
-      return false;
-    }
-    await this.ingest(v, text, split.items);
-    v.stat = await this.statOf(v.file);
-    return true;
-  }
-
-  private async ingest(v: ViewState, text: string, items: import('../../shared/legacy-json.js').ArrayItem[]): Promise<void> {
-    const at = new Date().toISOString();
-    const result = ingestFile({
-      section: v.section,
-      items,
-      base: v.base,
-      current: (key) => {
-        const slot = this.tables.slot(v.section, key);
-        return slot ? { entry: slot.e, text: (slot.t ??= formatRecord(slot.e.data)) } : undefined;
-      },
-      nextLogSeq: this.logSeq,
-      at,
-    });
-    const keys = v.section === 'log' ? null : keyItems(v.section, items);
-    const cause: ChangeCause = { op: 'external_edit', source: 'file', ...(result.conflicts.length ? { conflict: true } : {}) };
-    const committed = this.apply(result.changes, cause);
-    if (committed) await committed.durable;
-    // The file as it is now becomes the base for the next diff.
-    if (keys) this.adoptFile(v, text, keys, items.map((i) => i.text));
-    else this.adoptLogFile(v, text);
-    for (const c of result.conflicts) {
-      this.emit('conflict', { revision: committed?.delta.revision ?? this.revision, section: v.section, key: c.key, field: c.field, kept: c.kept, other: c.other, source: c.source } satisfies ConflictEvent);
-    }
-    v.dirty = this.differsFromState(v);
-    if (committed || result.conflicts.length) {
-      this.opts.logger.info({ file: VIEW_FILES[v.section], revision: committed?.delta.revision, changes: result.changes.length, conflicts: result.conflicts.length }, 'picked up external edit');
-    }
-    if (v.dirty) this.scheduleFlush();
-  }
-
-  /** Log records have no ids: after an ingest the file's records correspond to our keys by content. */
-  private adoptLogFile(v: ViewState, text: string): void {
-    const byHash = new Map<string, string[]>();
-    for (const [key, slot] of this.tables.maps.log) {
-      const h = this.slotHash(slot);
-      const list = byHash.get(h) ?? [];
-      list.push(key);
-      byHash.set(h, list);
-    }
-    const split = splitJsonArray(text);
-    const base = new Map<string, BaseRecord>();
-    if (split.ok) {
-      for (const item of split.items) {
-        const h = textHash(item.text);
-        const key = byHash.get(h)?.shift();
-        if (key) base.set(key, { text: item.text, hash: h });
-      }
-    }
-    v.sha = sha256(text);
-    v.base = base;
-    v.problem = null;
-    v.failures = 0;
-  }
-
-  private reportProblem(v: ViewState, error: string): void {
-    v.failures++;
-    const first = v.problem === null || v.problem.error !== error;
-    v.problem = { file: VIEW_FILES[v.section], error, at: new Date().toISOString() };
-    if (first) {
-      this.opts.logger.warn({ file: v.problem.file, error }, 'legacy file is unreadable or locked; left untouched, will retry');
-      this.emit('problem', v.problem);
-    }
-  }
-
-  private async flushView(v: ViewState): Promise<void> {
-    if (this.closed && !v.dirty) return;
-    try {
-      await withFileLock(v.file, async () => {
-        // External edits first, so they are merged rather than overwritten.
-        const st = await this.statOf(v.file);
-        if (!v.stat || !this.sameStat(st, v.stat)) {
-          const readable = await this.detectExternal(v);
-          if (!readable) return; // never overwrite a file we cannot read: it may be mid-write
-        }
-        if (!v.dirty) return;
-        v.dirty = false;
-        const map = this.tables.maps[v.section];
-        const keys: string[] = [];
-        const texts: string[] = [];
-        const hashes: string[] = [];
-        for (const [key, slot] of map) {
-          keys.push(key);
-          hashes.push(this.slotHash(slot));
-          texts.push(slot.t!);
-        }
-        const revision = this.revision;
-        const started = process.hrtime.bigint();
-        const content = renderArray(texts);
-        await writeFileAtomic(v.file, content);
-        this.emit('view_written', { file: VIEW_FILES[v.section], records: keys.length, bytes: content.length, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
-        v.sha = sha256(content);
-        v.stat = await this.statOf(v.file);
-        v.base = new Map(keys.map((k, i) => [k, { text: texts[i], hash: hashes[i] }]));
-        v.problem = null;
-        v.failures = 0;
-        this.metaRevisions[v.section] = revision;
-        await this.writeMeta();
-      });
-    } catch (err) {
-      v.dirty = true;
-      if (err instanceof LockBusyError) this.reportProblem(v, err.message);
-      else {
-        this.reportProblem(v, `write failed: ${(err as Error).message}`);
-      }
-    }
-  }
-
-  private metaRevisions: Partial<Record<Section, number>> = {};
-
-  private async readMeta(): Promise<MetaFile> {
-    const text = await readFileIfExists(path.join(this.metaDir, 'views.json'));
-    if (!text) return { views: {} };
-    try {
-      const meta = JSON.parse(text) as MetaFile;
-      for (const section of SECTIONS) {
-        const m = meta.views[VIEW_FILES[section]];
-        if (m) this.metaRevisions[section] = m.revision;
-      }
-      return meta;
-    } catch {
-      return { views: {} };
-    }
-  }
-
-  private async writeMeta(): Promise<void> {
-    const meta: MetaFile = { views: {} };
-    for (const section of SECTIONS) {
-      const v = this.views[section];
-      if (!v.sha || !v.base) continue;
-      meta.views[VIEW_FILES[section]] = {
-        sha256: v.sha,
-        revision: this.metaRevisions[section] ?? 0,
-        records: [...v.base].map(([k, b]) => [k, b.hash]),
-      };
-    }
-    await writeFileAtomic(path.join(this.metaDir, 'views.json'), JSON.stringify(meta));
+    return this.views[section].check();
   }
 
   // ---- snapshots -------------------------------------------------------------------------
@@ -604,7 +407,12 @@ export class FileStore extends EventEmitter {
       }
       sections[section] = rows;
     }
-    const snap: SnapshotFile = { format: 1, revision: this.revision, sections };
+    const views: Record<string, string> = {};
+    for (const section of SECTIONS) {
+      const sha = this.views?.[section]?.sha;
+      if (sha) views[VIEW_FILES[section]] = sha;
+    }
+    const snap: SnapshotFile = { format: 1, revision: this.revision, sections, views };
     await writeFileAtomic(path.join(this.metaDir, 'snapshot.json'), JSON.stringify(snap));
   }
 
@@ -617,9 +425,11 @@ export class FileStore extends EventEmitter {
     await this.lastDurable;
     this.closed = true;
     for (const section of SECTIONS) {
-      const v = this.views[section];
-      if (v?.dirty && !v.problem) await this.serial(v, () => this.flushView(v));
-      else if (v) await v.chain;
+      const v = this.views?.[section];
+      if (!v) continue;
+      v.close();
+      if (v.dirty) await v.flush(CLOSE_LOCK_WAIT_MS); // refuses by itself to overwrite an unreadable file
+      await v.settled();
     }
     await this.journal?.close();
     await this.instanceLock?.release();

@@ -1,7 +1,7 @@
 // Durable file primitives: atomic replace (unique temp in the same directory, fsync, rename,
 // fsync the directory), so a reader never sees a half-written file and a crash leaves old or new.
 import { promises as fsp, constants } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 
 export async function fsyncDir(dir: string): Promise<void> {
@@ -13,26 +13,45 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
+export interface AtomicWriteOptions {
+  /** Last check before the rename; returning false abandons the write (the temp file is removed). */
+  beforeRename?: (sha256: string) => Promise<boolean>;
+}
+
+/**
+ * Writes `data` (a string, or chunks written one by one so a large file never blocks the event
+ * loop for long) atomically. Returns the sha256 of what was written, or null if abandoned.
+ */
+export async function writeFileAtomic(file: string, data: string | Buffer | Iterable<string>, opts: AtomicWriteOptions = {}): Promise<string | null> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const hash = createHash('sha256');
   const handle = await fsp.open(tmp, 'wx', 0o644);
+  let renamed = false;
   try {
-    await handle.writeFile(data);
+    if (typeof data === 'string' || Buffer.isBuffer(data)) {
+      hash.update(data);
+      await handle.writeFile(data);
+    } else {
+      for (const chunk of data) {
+        hash.update(chunk);
+        await handle.write(chunk);
+      }
+    }
     await handle.sync();
-  } catch (err) {
-    await handle.close().catch(() => {});
-    await fsp.rm(tmp, { force: true });
-    throw err;
-  }
-  await handle.close();
-  try {
+    await handle.close();
+    const digest = hash.digest('hex');
+    if (opts.beforeRename && !(await opts.beforeRename(digest))) return null;
     await fsp.rename(tmp, file);
-  } catch (err) {
-    await fsp.rm(tmp, { force: true });
-    throw err;
+    renamed = true;
+    await fsyncDir(dir);
+    return digest;
+  } finally {
+    if (!renamed) {
+      await handle.close().catch(() => {});
+      await fsp.rm(tmp, { force: true });
+    }
   }
-  await fsyncDir(dir);
 }
 
 export async function readFileIfExists(file: string): Promise<string | null> {

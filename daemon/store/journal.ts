@@ -18,10 +18,21 @@ export interface JournalRecord {
   t: string; // timestamp_ns
   c: JournalChange[];
   x?: ChangeCause;
+  /** State checksum after this change, so replayed deltas carry it without recomputation. */
+  h?: string;
+}
+
+/** A legacy file we are about to rename into place: lets a restart recognise it as ours. */
+export interface ViewMarker {
+  m: 'view';
+  f: string; // file name
+  s: string; // sha256 of its content
+  r: number; // revision it reflects
 }
 
 export interface ReplayResult {
   records: JournalRecord[];
+  markers: ViewMarker[];
   /** Bytes of a torn final line that was cut off (never acknowledged: it had no fsync). */
   truncatedBytes: number;
 }
@@ -32,29 +43,34 @@ export async function readJournal(file: string): Promise<ReplayResult> {
   try {
     text = await fsp.readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], truncatedBytes: 0 };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], markers: [], truncatedBytes: 0 };
     throw err;
   }
   const records: JournalRecord[] = [];
+  const markers: ViewMarker[] = [];
   let offset = 0;
   while (offset < text.length) {
     const nl = text.indexOf('\n', offset);
     const line = nl === -1 ? text.slice(offset) : text.slice(offset, nl);
     try {
       if (nl === -1) throw new Error('no newline');
-      if (line.trim() !== '') records.push(JSON.parse(line) as JournalRecord);
+      if (line.trim() !== '') {
+        const rec = JSON.parse(line) as JournalRecord | ViewMarker;
+        if ('m' in rec) markers.push(rec);
+        else records.push(rec);
+      }
     } catch {
       if (nl === -1 || text.slice(nl + 1).trim() === '') {
         const goodBytes = Buffer.byteLength(text.slice(0, offset));
         const total = Buffer.byteLength(text);
         await fsp.truncate(file, goodBytes);
-        return { records, truncatedBytes: total - goodBytes };
+        return { records, markers, truncatedBytes: total - goodBytes };
       }
       throw new Error(`journal ${file} is corrupt at byte ${Buffer.byteLength(text.slice(0, offset))}: refusing to guess`);
     }
     offset = nl + 1;
   }
-  return { records, truncatedBytes: 0 };
+  return { records, markers, truncatedBytes: 0 };
 }
 
 interface Waiter {
@@ -87,7 +103,7 @@ export class Journal {
   }
 
   /** Queues a record; resolves once it is on disk (fsynced). */
-  append(record: JournalRecord): Promise<void> {
+  append(record: JournalRecord | ViewMarker): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
     this.pending.push(JSON.stringify(record) + '\n');
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));

@@ -1,0 +1,405 @@
+// One legacy JSON file (work_claims.json, agent_status.json or coordination_log.json) as a view of
+// a state section that external scripts may also edit. It remembers what it last wrote (the base),
+// so an external edit is diffed against that and only what the other writer changed becomes a
+// change; recent versions are remembered too, so a lock-less script that rewrote the file from an
+// older copy does not revert or delete what it never saw.
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { formatRecord, renderArrayChunks, splitJsonArray, type ArrayItem } from '../../shared/legacy-json.js';
+import type { ChangeCause, Section } from '../../shared/types.js';
+import { ingestFile, keyItems, textHash, type BaseRecord, type IngestResult, type ProposedChange } from '../core/ingest.js';
+import { LockBusyError, clearOwnStaleLock, withFileLock } from './file-lock.js';
+import { readFileIfExists, writeFileAtomic } from './fsutil.js';
+import type { Slot, Tables } from './tables.js';
+
+/** How long a version we wrote counts as "recent": a script's read-modify-write takes less. */
+export const STALE_WINDOW_MS = 30_000;
+/** On shutdown, wait this long for a file lock: longer than an abandoned lock stays valid. */
+export const CLOSE_LOCK_WAIT_MS = 12_000;
+/** Retries of an unreadable file before it is reported (it may be mid-write). */
+const RETRY_DELAYS_MS = [50, 250, 1000];
+
+export interface ViewProblem {
+  file: string;
+  error: string;
+  at: string;
+}
+
+export interface ViewHost {
+  tables: Tables;
+  revision(): number;
+  logger: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
+  /** Applies changes as one revision; resolves when durable. Null if nothing changed. */
+  commit(changes: ProposedChange[], cause: ChangeCause): Promise<number | null>;
+  nextLogSeq(): number;
+  emit(event: string, payload: unknown): void;
+  /** Durably notes (in the journal) that we are about to put this content in place. */
+  markWritten(file: string, sha: string, revision: number): Promise<void>;
+  scheduleFlush(): void;
+  isClosed(): boolean;
+}
+
+type Stat = { ino: number; size: number; mtimeMs: number } | null;
+
+interface Meta {
+  sha256: string;
+  revision: number;
+  records: Array<[string, string]>;
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+async function statOf(file: string): Promise<Stat> {
+  try {
+    const st = await fsp.stat(file);
+    return { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+  } catch {
+    return null;
+  }
+}
+
+const sameStat = (a: Stat, b: Stat) => (a === null && b === null) || (!!a && !!b && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs);
+
+export class LegacyView {
+  sha: string | null = null;
+  private stat: Stat = null;
+  base: Map<string, BaseRecord> | null = null;
+  dirty = false;
+  problem: ViewProblem | null = null;
+  private failures = 0;
+  private retry: NodeJS.Timeout | null = null;
+  private chain: Promise<unknown> = Promise.resolve();
+  private writtenRevision = 0;
+  /** Per key: hashes of earlier versions we wrote, and when the key first appeared, within the window. */
+  private history = new Map<string, { hashes: string[]; added: number | null; at: number }>();
+
+  constructor(
+    private host: ViewHost,
+    readonly section: Section,
+    readonly file: string,
+    private metaFile: string,
+  ) {}
+
+  get name(): string {
+    return path.basename(this.file);
+  }
+
+  // ---- opening ---------------------------------------------------------------------------
+
+  /** `ours`: sha256s of the content we recently wrote to this file (from journal markers). */
+  async open(fresh: boolean, ours: string[] = []): Promise<void> {
+    if (await clearOwnStaleLock(this.file)) this.host.logger.warn({ file: this.name }, 'removed a lock left by a killed ai-processor');
+    const meta = await this.readMeta();
+    if (meta) {
+      this.base = new Map(meta.records.map(([k, hash]) => [k, { hash }]));
+      this.writtenRevision = meta.revision;
+    }
+    const text = await readFileIfExists(this.file);
+    if (text === null) {
+      this.dirty = this.host.tables.count(this.section) > 0;
+      return;
+    }
+    const split = splitJsonArray(text);
+    if (!split.ok) return this.unreadable(split.error);
+    if (fresh) {
+      // First start on a legacy directory: the file is the state. Nothing is rewritten.
+      const keys = keyItems(this.section, split.items);
+      split.items.forEach((item, i) => this.host.tables.set(this.section, keys[i], { v: 1, rev: 0, data: item.value }, item.text));
+      this.adopt(text, keys, split.items);
+      await this.writeMeta();
+      return;
+    }
+    const sha = sha256(text);
+    if (ours.includes(sha) || (meta && sha === meta.sha256)) {
+      // Written by us (even if we died before noting it in the meta): it is the base, not an edit.
+      const keys = this.section === 'log' ? null : keyItems(this.section, split.items);
+      if (keys) this.adopt(text, keys, split.items);
+      else {
+        this.sha = sha;
+        this.base = this.logBase(split.items);
+        this.clearProblem();
+      }
+      this.dirty = this.differsFromState();
+      return;
+    }
+    // Edited while we were down, or never written by us: ingest it like any external edit.
+    await this.ingest(text, split.items);
+  }
+
+  private adopt(text: string, keys: string[], items: ArrayItem[]): void {
+    this.sha = sha256(text);
+    this.base = new Map(keys.map((k, i) => [k, { text: items[i].text, hash: textHash(items[i].text) }]));
+    this.clearProblem();
+  }
+
+  private clearProblem(): void {
+    this.problem = null;
+    this.failures = 0;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+  }
+
+  slotHash(slot: Slot): string {
+    slot.t ??= formatRecord(slot.e.data);
+    return (slot.h ??= textHash(slot.t));
+  }
+
+  private differsFromState(): boolean {
+    const map = this.host.tables.maps[this.section];
+    if (!this.base || this.base.size !== map.size) return true;
+    for (const [key, slot] of map) if (this.base.get(key)?.hash !== this.slotHash(slot)) return true;
+    return false;
+  }
+
+  // ---- external edits --------------------------------------------------------------------
+
+  /** Runs fn after every earlier operation on this file (one at a time per file). */
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  /** Checks the file for external edits now (watcher hint, periodic scan, retry). */
+  check(): Promise<void> {
+    return this.serial(async () => {
+      if (this.host.isClosed()) return;
+      const st = await statOf(this.file);
+      if (this.stat && sameStat(st, this.stat) && !this.problem && this.failures === 0) return;
+      try {
+        await withFileLock(this.file, async () => void (await this.detect()));
+      } catch (err) {
+        if (err instanceof LockBusyError) this.unreadable(err.message, true);
+        else throw err;
+      }
+    });
+  }
+
+  /** Under the file lock: ingests the file if it is not what we last wrote. False if unreadable. */
+  private async detect(): Promise<boolean> {
+    const st = await statOf(this.file);
+    const text = await readFileIfExists(this.file);
+    if (text === null) {
+      this.dirty = this.dirty || this.host.tables.count(this.section) > 0; // deleted: write it again
+      return true;
+    }
+    if (this.sha !== null && sha256(text) === this.sha) {
+      this.stat = st;
+      this.clearProblem();
+      return true;
+    }
+    const split = splitJsonArray(text);
+    if (!split.ok) {
+      this.unreadable(split.error);
+      return false;
+    }
+    await this.ingest(text, split.items);
+    this.stat = st;
+    return true;
+  }
+
+  /** A file that does not parse may be mid-write: retry a few times, then report it; never overwrite it. */
+  private unreadable(error: string, locked = false): void {
+    this.failures++;
+    if (this.failures <= RETRY_DELAYS_MS.length) {
+      if (!this.retry) {
+        this.retry = setTimeout(() => {
+          this.retry = null;
+          void this.check().catch(() => {});
+        }, RETRY_DELAYS_MS[this.failures - 1]);
+        this.retry.unref();
+      }
+      if (!locked) return;
+    }
+    const first = this.problem === null || this.problem.error !== error;
+    this.problem = { file: this.name, error, at: new Date().toISOString() };
+    if (first) {
+      this.host.logger.warn({ file: this.name, error }, 'legacy file is unreadable or locked; left untouched, will retry');
+      this.host.emit('problem', this.problem);
+    }
+  }
+
+  private isStale = (key: string, hash: string): boolean => {
+    const h = this.history.get(key);
+    return !!h && h.hashes.includes(hash);
+  };
+
+  private recentlyAdded = (key: string): boolean => {
+    const h = this.history.get(key);
+    return !!h && h.added !== null && Date.now() - h.added < STALE_WINDOW_MS;
+  };
+
+  private async ingest(text: string, items: ArrayItem[]): Promise<void> {
+    const at = new Date().toISOString();
+    const tables = this.host.tables;
+    const result: IngestResult = ingestFile({
+      section: this.section,
+      items,
+      base: this.base,
+      current: (key) => {
+        const slot = tables.slot(this.section, key);
+        return slot ? { entry: slot.e, text: (slot.t ??= formatRecord(slot.e.data)) } : undefined;
+      },
+      nextLogSeq: this.host.nextLogSeq(),
+      at,
+      isStale: this.isStale,
+      recentlyAdded: this.recentlyAdded,
+    });
+    const cause: ChangeCause = { op: 'external_edit', source: 'file', ...(result.conflicts.length ? { conflict: true } : {}) };
+    const revision = await this.host.commit(result.changes, cause);
+    // The file as it is now is the base for the next diff.
+    this.sha = sha256(text);
+    this.base = this.section === 'log' ? this.logBase(items) : new Map(keyItems(this.section, items).map((k, i) => [k, { text: items[i].text, hash: textHash(items[i].text) }]));
+    this.clearProblem();
+    for (const c of result.conflicts) {
+      this.host.emit('conflict', { revision: revision ?? this.host.revision(), section: this.section, key: c.key, field: c.field, kept: c.kept, other: c.other, source: c.source });
+    }
+    if (revision !== null || result.conflicts.length) {
+      this.host.logger.info({ file: this.name, revision, changes: result.changes.length, conflicts: result.conflicts.length }, 'picked up external edit');
+    }
+    this.dirty = this.differsFromState();
+    if (this.dirty) this.host.scheduleFlush();
+  }
+
+  /** Log records have no ids: the file's records correspond to our keys by content. */
+  private logBase(items: ArrayItem[]): Map<string, BaseRecord> {
+    const byHash = new Map<string, string[]>();
+    for (const [key, slot] of this.host.tables.maps.log) {
+      const h = this.slotHash(slot);
+      const list = byHash.get(h) ?? [];
+      list.push(key);
+      byHash.set(h, list);
+    }
+    const base = new Map<string, BaseRecord>();
+    for (const item of items) {
+      const h = textHash(item.text);
+      const key = byHash.get(h)?.shift();
+      if (key) base.set(key, { text: item.text, hash: h });
+    }
+    return base;
+  }
+
+  // ---- writing ---------------------------------------------------------------------------
+
+  /** `waitMs`: how long to wait for the file lock (long on shutdown, to outlast an abandoned lock). */
+  flush(waitMs?: number): Promise<void> {
+    return this.serial(() => this.flushLocked(waitMs));
+  }
+
+  private async flushLocked(waitMs?: number): Promise<void> {
+    if (!this.dirty) return;
+    try {
+      await withFileLock(this.file, async () => {
+        // External edits first, so they are merged rather than overwritten.
+        let seen = await statOf(this.file);
+        if (!this.stat || !sameStat(seen, this.stat)) {
+          if (!(await this.detect())) return; // never overwrite a file we cannot read: it may be mid-write
+          seen = await statOf(this.file);
+        }
+        if (!this.dirty) return;
+        this.dirty = false;
+        const keys: string[] = [];
+        const texts: string[] = [];
+        const hashes: string[] = [];
+        for (const [key, slot] of this.host.tables.maps[this.section]) {
+          keys.push(key);
+          hashes.push(this.slotHash(slot));
+          texts.push(slot.t!);
+        }
+        const revision = this.host.revision();
+        const started = process.hrtime.bigint();
+        // A lock-less writer that replaced the file since we looked wins: we re-read and retry.
+        const sha = await writeFileAtomic(this.file, renderArrayChunks(texts), {
+          beforeRename: async (digest) => {
+            if (!sameStat(await statOf(this.file), seen)) return false;
+            await this.host.markWritten(this.name, digest, revision); // a crash after the rename still knows the file is ours
+            return true;
+          },
+        });
+        if (sha === null) {
+          this.dirty = true;
+          this.stat = null;
+          this.host.scheduleFlush();
+          return;
+        }
+        this.remember(keys, hashes);
+        this.sha = sha;
+        this.stat = await statOf(this.file);
+        this.base = new Map(keys.map((k, i) => [k, { text: texts[i], hash: hashes[i] }]));
+        this.writtenRevision = revision;
+        this.clearProblem();
+        await this.writeMeta();
+        this.host.emit('view_written', { file: this.name, records: keys.length, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
+      }, waitMs);
+    } catch (err) {
+      this.dirty = true;
+      this.unreadable(err instanceof LockBusyError ? err.message : `write failed: ${(err as Error).message}`, true);
+    }
+  }
+
+  /** Keeps the versions being replaced (and new keys) for the stale-writer checks. */
+  private remember(keys: string[], hashes: string[]): void {
+    const now = Date.now();
+    const base = this.base;
+    keys.forEach((key, i) => {
+      const old = base?.get(key);
+      if (old && old.hash === hashes[i]) return;
+      const h = this.history.get(key) ?? { hashes: [], added: old ? null : now, at: now };
+      if (old) h.hashes.push(old.hash);
+      if (h.hashes.length > 8) h.hashes.shift();
+      h.at = now;
+      this.history.set(key, h);
+    });
+    for (const [key, h] of this.history) if (now - h.at > STALE_WINDOW_MS) this.history.delete(key);
+  }
+
+  // ---- meta ------------------------------------------------------------------------------
+
+  private async readMeta(): Promise<Meta | null> {
+    const text = await readFileIfExists(this.metaFile);
+    if (!text) return null;
+    try {
+      const nl = text.indexOf('\n');
+      const head = JSON.parse(text.slice(0, nl)) as { sha256: string; revision: number };
+      const records: Array<[string, string]> = [];
+      for (const line of text.slice(nl + 1).split('\n')) {
+        if (!line) continue;
+        const tab = line.lastIndexOf('\t');
+        records.push([JSON.parse(line.slice(0, tab)) as string, line.slice(tab + 1)]);
+      }
+      return { ...head, records };
+    } catch {
+      return null; // treated as "never written by us": the file is diffed against the state
+    }
+  }
+
+  /** What we last wrote, per record hash: lets a restart tell our writes from external edits. */
+  private async writeMeta(): Promise<void> {
+    if (!this.sha || !this.base) return;
+    const base = this.base;
+    const head = JSON.stringify({ sha256: this.sha, revision: this.writtenRevision }) + '\n';
+    function* lines(): Generator<string> {
+      yield head;
+      let buf = '';
+      for (const [k, b] of base) {
+        buf += JSON.stringify(k) + '\t' + b.hash + '\n';
+        if (buf.length > 256 * 1024) {
+          yield buf;
+          buf = '';
+        }
+      }
+      yield buf;
+    }
+    await writeFileAtomic(this.metaFile, lines());
+  }
+
+  close(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
+  }
+
+  settled(): Promise<unknown> {
+    return this.chain;
+  }
+}

@@ -1,0 +1,181 @@
+// The stream client: keeps a local copy of the daemon's state from WS /api/coordination/stream,
+// verifies every checksum against its own copy (the seed's validate_state_consistency), detects
+// revision gaps, resyncs by itself (and counts it), and reconnects with backoff, resuming with
+// ?since=<revision> so a restart of the daemon costs no full snapshot when the journal allows.
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import { StateDigest, applyChanges } from '../checksum.js';
+import { CLOSE_RESYNC, CLOSE_UNAUTHORIZED, STREAM_PATH, resolveUrl, toWsUrl, type DeltaMessage, type EventMessage, type ServerMessage, type SnapshotMessage } from '../protocol.js';
+import { emptyState, type CoordinationState } from '../types.js';
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'stopped';
+
+export interface StreamClientOptions {
+  url?: string;
+  token?: string | null;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/**
+ * Events: 'snapshot' (msg), 'delta' (msg), 'change' (after any state change), 'connection' (state),
+ * 'resync' (reason), 'event' (EventMessage), 'replayed' ({from, to}), 'error' (Error).
+ */
+export class StreamClient extends EventEmitter {
+  state: CoordinationState = emptyState();
+  revision = 0;
+  /** The checksum of the local copy, as computed here. */
+  checksum = new StateDigest().hex();
+  /** True when the last checksum from the daemon matched the local copy. */
+  verified = false;
+  resyncs = 0;
+  snapshots = 0;
+  connection: ConnectionState = 'connecting';
+  /** When the connection was last lost (ms since epoch), while not connected. */
+  lostAt: number | null = null;
+  private digest = new StateDigest();
+  private ws: WebSocket | null = null;
+  private backoff: number;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private awaitingSnapshot = false;
+  readonly url: string;
+  private token: string | null;
+
+  constructor(private opts: StreamClientOptions = {}) {
+    super();
+    this.url = resolveUrl(opts.url);
+    this.token = opts.token ?? process.env.AI_PROCESSOR_TOKEN ?? null;
+    this.backoff = opts.minBackoffMs ?? 250;
+  }
+
+  start(): this {
+    this.stopped = false;
+    this.connect();
+    return this;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.ws?.close(1000);
+    this.ws = null;
+    this.setConnection('stopped');
+  }
+
+  /** Resolves once the local copy is at least at `revision` (or rejects after timeoutMs). */
+  waitForRevision(revision: number, timeoutMs = 10_000): Promise<void> {
+    if (this.revision >= revision && this.verified) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.off('change', check);
+        reject(new Error(`stream client at revision ${this.revision}, waited for ${revision}`));
+      }, timeoutMs);
+      const check = () => {
+        if (this.revision >= revision && this.verified) {
+          clearTimeout(t);
+          this.off('change', check);
+          resolve();
+        }
+      };
+      this.on('change', check);
+    });
+  }
+
+  private setConnection(state: ConnectionState): void {
+    if (state === this.connection) return;
+    this.connection = state;
+    if (state === 'connected') this.lostAt = null;
+    else if (this.lostAt === null && state !== 'connecting') this.lostAt = Date.now();
+    this.emit('connection', state);
+  }
+
+  private connect(): void {
+    const since = this.revision > 0 && this.snapshots > 0 ? `?since=${this.revision}` : '';
+    const headers = this.token ? { authorization: `Bearer ${this.token}` } : undefined;
+    const ws = new WebSocket(toWsUrl(this.url, STREAM_PATH) + since, { headers });
+    this.ws = ws;
+    ws.on('open', () => {
+      this.backoff = this.opts.minBackoffMs ?? 250;
+      this.setConnection('connected');
+    });
+    ws.on('message', (data) => {
+      let msg: ServerMessage;
+      try {
+        msg = JSON.parse(data.toString()) as ServerMessage;
+      } catch (err) {
+        this.emit('error', err as Error);
+        return;
+      }
+      this.handle(msg);
+    });
+    ws.on('close', (code) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (this.stopped) return;
+      if (code === CLOSE_UNAUTHORIZED) this.emit('error', new Error('unauthorized: set --token or AI_PROCESSOR_TOKEN'));
+      if (code === CLOSE_RESYNC) this.countResync('slow');
+      this.setConnection('reconnecting');
+      this.timer = setTimeout(() => this.connect(), this.backoff);
+      this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 5000);
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      this.emit('error', new Error(`stream refused: HTTP ${res.statusCode}`));
+      ws.terminate();
+    });
+    ws.on('error', (err) => this.emit('error', err));
+  }
+
+  private handle(msg: ServerMessage): void {
+    switch (msg.type) {
+      case 'snapshot':
+        return this.onSnapshot(msg);
+      case 'delta':
+        return this.onDelta(msg);
+      case 'replayed':
+        this.emit('replayed', { from: msg.from, to: msg.to });
+        return;
+      case 'event':
+        this.emit('event', msg as EventMessage);
+        return;
+    }
+  }
+
+  private onSnapshot(msg: SnapshotMessage): void {
+    this.state = msg.state;
+    this.digest = StateDigest.of(msg.state);
+    this.revision = msg.revision;
+    this.snapshots++;
+    this.awaitingSnapshot = false;
+    this.checksum = this.digest.hex();
+    this.verified = this.checksum === msg.checksum;
+    this.emit('snapshot', msg);
+    if (!this.verified) this.requestResync('checksum');
+    this.emit('change');
+  }
+
+  private onDelta(msg: DeltaMessage): void {
+    if (this.awaitingSnapshot || msg.revision <= this.revision) return; // already have it, or a snapshot is on its way
+    if (msg.revision !== this.revision + 1) return this.requestResync('gap');
+    applyChanges(this.state, msg.changes, this.digest);
+    this.revision = msg.revision;
+    this.checksum = this.digest.hex();
+    this.verified = this.checksum === msg.checksum;
+    this.emit('delta', msg);
+    if (!this.verified) this.requestResync('checksum');
+    this.emit('change');
+  }
+
+  private countResync(reason: string): void {
+    this.resyncs++;
+    this.emit('resync', reason);
+  }
+
+  /** Asks the daemon for a fresh snapshot (after a gap or a checksum mismatch). */
+  requestResync(reason: 'gap' | 'checksum' | 'manual'): void {
+    this.countResync(reason);
+    this.verified = false;
+    this.awaitingSnapshot = true;
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'resync', reason, revision: this.revision }));
+  }
+}

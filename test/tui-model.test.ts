@@ -1,0 +1,394 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { WebSocketServer } from 'ws';
+import type WebSocket from 'ws';
+import { stateChecksum } from '../shared/checksum.js';
+import type { DeltaMessage } from '../shared/protocol.js';
+import { isHeld } from '../shared/types.js';
+import { ConsoleModel } from '../tui/model/console-model.js';
+import { Ring } from '../tui/model/ring.js';
+import { agentRows, entropyView, spanRows, traceTree, WORK_SORTS, workRows } from '../tui/model/selectors.js';
+import { Connection } from '../tui/net/connection.js';
+import { DeltaGen, GEN_NOW, genSnapshot, genSpans, genState, genStats } from './gen/states.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('generator', () => {
+  it('is deterministic from its seed and legacy-shaped', () => {
+    const a = genState({ agents: 5, work: 20, seed: 9 });
+    expect(genState({ agents: 5, work: 20, seed: 9 })).toEqual(a);
+    expect(genState({ agents: 5, work: 20, seed: 10 })).not.toEqual(a);
+    const work = Object.values(a.work).map((e) => e.data);
+    expect(work).toHaveLength(20);
+    for (const w of work) expect(w.work_item_id).toMatch(/^work_\d{19}$/);
+    for (const [k, e] of Object.entries(a.agents)) {
+      expect(k).toMatch(/^agent_\d{19}$/);
+      expect(e.data.agent_id).toBe(k);
+    }
+    // Completed items are logged, as the legacy `complete` command does.
+    expect(Object.keys(a.log)).toHaveLength(work.filter((w) => w.status === 'completed').length);
+  });
+});
+
+describe('ConsoleModel', () => {
+  it('applies a snapshot and verifies its checksum', () => {
+    const snap = genSnapshot({ agents: 6, work: 25 });
+    const m = new ConsoleModel();
+    m.applySnapshot(snap);
+    expect(m.verified).toBe(true);
+    expect(m.revision).toBe(snap.revision);
+    expect(Object.keys(m.state.work)).toHaveLength(25);
+
+    const bad = genSnapshot({ agents: 6, work: 25 });
+    const m2 = new ConsoleModel();
+    m2.applySnapshot({ ...bad, checksum: '0'.repeat(64) });
+    expect(m2.verified).toBe(false);
+  });
+
+  it('applies deltas to the same state the daemon holds', () => {
+    const snap = genSnapshot({ agents: 8, work: 30 });
+    const gen = new DeltaGen(snap);
+    const m = new ConsoleModel();
+    m.applySnapshot(snap);
+    for (let i = 0; i < 200; i++) expect(m.applyDelta(gen.next())).toBe('applied');
+    expect(m.applyDelta(gen.del('work', Object.keys(gen.state.work)[0]))).toBe('applied');
+    expect(m.revision).toBe(snap.revision + 201);
+    expect(Object.keys(m.state.work)).toHaveLength(29);
+    expect(m.state).toEqual(gen.state);
+    expect(m.verified).toBe(true);
+  });
+
+  it('stays verified across valid deltas and ignores replayed ones', () => {
+    const snap = genSnapshot({ agents: 4, work: 10 });
+    const gen = new DeltaGen(snap);
+    const resync = vi.fn();
+    const m = new ConsoleModel({ requestResync: resync });
+    m.applySnapshot(snap);
+    const d1 = gen.next();
+    const d2 = gen.next();
+    m.applyDelta(d1);
+    m.applyDelta(d2);
+    expect(m.applyDelta(d1)).toBe('duplicate'); // overlap after a ?since= replay
+    expect(m.verified).toBe(true);
+    expect(m.state).toEqual(gen.state);
+    expect(stateChecksum(m.state)).toBe(d2.checksum);
+    expect(resync).not.toHaveBeenCalled();
+  });
+
+  it('detects a revision gap, asks for a resync once, and recovers on the next snapshot', () => {
+    let t = 1000;
+    const snap = genSnapshot({ agents: 4, work: 10 });
+    const gen = new DeltaGen(snap);
+    const resync = vi.fn();
+    const m = new ConsoleModel({ requestResync: resync, now: () => t, resyncRetryMs: 5000 });
+    m.applySnapshot(structuredClone(snap));
+    gen.next(); // lost in transit
+    expect(m.applyDelta(gen.next())).toBe('gap');
+    expect(m.verified).toBe(false);
+    expect(resync).toHaveBeenCalledWith('gap', snap.revision + 2);
+    m.applyDelta({ ...gen.next(), revision: gen.revision + 5 }); // another gap while waiting
+    expect(resync).toHaveBeenCalledTimes(1);
+    t += 6000; // unanswered for longer than the retry period: ask again
+    m.applyDelta({ ...gen.next(), revision: gen.revision + 10 });
+    expect(resync).toHaveBeenCalledTimes(2);
+    expect(m.resyncCount).toBe(2);
+
+    m.applySnapshot({ type: 'snapshot', revision: gen.revision, state: structuredClone(gen.state), checksum: stateChecksum(gen.state) });
+    expect(m.verified).toBe(true);
+    expect(m.resyncPending).toBeNull();
+  });
+
+  it('detects a checksum mismatch and asks for a resync', () => {
+    const snap = genSnapshot({ agents: 4, work: 10 });
+    const gen = new DeltaGen(snap);
+    const resync = vi.fn();
+    const m = new ConsoleModel({ requestResync: resync });
+    m.applySnapshot(snap);
+    const d = gen.next();
+    expect(m.applyDelta({ ...d, checksum: 'f'.repeat(64) })).toBe('mismatch');
+    expect(m.verified).toBe(false);
+    expect(resync).toHaveBeenCalledWith('checksum', d.revision);
+  });
+
+  it('coalesces a burst of 1,000 deltas into few notifications', () => {
+    vi.useFakeTimers({ now: GEN_NOW });
+    const snap = genSnapshot({ agents: 10, work: 50 });
+    const gen = new DeltaGen(snap);
+    const m = new ConsoleModel({ throttleMs: 150 });
+    const heard = vi.fn();
+    m.subscribe(heard);
+    m.applySnapshot(snap);
+    const burst = Array.from({ length: 1000 }, () => gen.next());
+    for (const d of burst) m.applyDelta(d);
+    expect(heard).not.toHaveBeenCalled(); // never synchronously
+    vi.advanceTimersByTime(200);
+    expect(heard).toHaveBeenCalledTimes(1);
+    expect(m.verified).toBe(true);
+    expect(m.revision).toBe(gen.revision);
+
+    // The same volume spread over one second: bounded by the throttle, not by the message count.
+    heard.mockClear();
+    for (let i = 0; i < 1000; i++) {
+      m.applyDelta(gen.next());
+      vi.advanceTimersByTime(1);
+    }
+    vi.advanceTimersByTime(200);
+    expect(heard.mock.calls.length).toBeGreaterThanOrEqual(5);
+    expect(heard.mock.calls.length).toBeLessThanOrEqual(Math.ceil(1000 / 150) + 2);
+    expect(m.state).toEqual(gen.state);
+  });
+
+  it('keeps a bounded, de-duplicated span buffer', () => {
+    const m = new ConsoleModel({ spanCapacity: 2000 });
+    const spans = genSpans(2500);
+    m.addSpans(spans);
+    expect(m.spans.size).toBe(2000);
+    expect(m.spans.toArray()[0]).toBe(spans[500]);
+    const v = m.version;
+    m.addSpans(spans.slice(-100)); // initial fill overlapping what the stream already brought
+    expect(m.spans.size).toBe(2000);
+    expect(m.version).toBe(v);
+    m.applyMessage({ type: 'span', span: { ...spans[0], span_id: 'ffffffffffffffff' } });
+    expect(m.spans.last()?.span_id).toBe('ffffffffffffffff');
+  });
+
+  it('keeps the time the link was lost across reconnect attempts', () => {
+    let t = 5000;
+    const m = new ConsoleModel({ now: () => t });
+    m.setConnection('connected');
+    expect(m.connection.since).toBeNull();
+    m.setConnection('reconnecting', undefined, { attempt: 1 });
+    expect(m.connection.since).toBe(5000);
+    t = 9000;
+    m.setConnection('reconnecting', undefined, { attempt: 2 });
+    expect(m.connection).toMatchObject({ state: 'reconnecting', since: 5000, attempt: 2 });
+    m.setConnection('connected');
+    expect(m.connection.since).toBeNull();
+  });
+
+  it('keeps a bounded ring of stats samples', () => {
+    const m = new ConsoleModel({ sampleCapacity: 3 });
+    for (let i = 0; i < 5; i++) m.setStats(genStats({ revision: i }));
+    expect(m.samples.toArray().map((s) => s.stats.revision)).toEqual([2, 3, 4]);
+  });
+});
+
+describe('Ring', () => {
+  it('evicts the oldest and keeps order', () => {
+    const r = new Ring<number>(3);
+    expect([1, 2, 3, 4, 5].map((x) => r.push(x))).toEqual([undefined, undefined, undefined, 1, 2]);
+    expect(r.toArray()).toEqual([3, 4, 5]);
+    expect(r.last()).toBe(5);
+  });
+});
+
+describe('selectors', () => {
+  const state = genState({ agents: 10, work: 60, seed: 4, stale: 2 });
+
+  it('counts held claims per agent and flags stale heartbeats', () => {
+    const rows = agentRows(state, { now: GEN_NOW, staleMs: 60_000 });
+    for (const r of rows) {
+      const held = Object.values(state.work).filter((e) => e.data.agent_id === r.id && isHeld(e.data)).length;
+      expect(r.claims).toBe(held);
+    }
+    expect(rows.reduce((n, r) => n + r.claims, 0)).toBeGreaterThan(0);
+    expect(rows.filter((r) => r.stale)).toHaveLength(2);
+    // Heartbeat sort: oldest first, so the stale ones lead.
+    const byBeat = agentRows(state, { now: GEN_NOW, staleMs: 60_000, sort: 4 });
+    expect(byBeat.slice(0, 2).every((r) => r.stale)).toBe(true);
+    expect(agentRows(state, { now: GEN_NOW, staleMs: 60_000, filter: 'stale' })).toHaveLength(2);
+  });
+
+  it('filters on every term and sorts by the chosen column', () => {
+    const all = workRows(state, { now: GEN_NOW });
+    const crit = workRows(state, { now: GEN_NOW, filter: 'CRITICAL' });
+    expect(crit.length).toBeGreaterThan(0);
+    expect(crit.length).toBeLessThan(all.length);
+    expect(crit.every((r) => r.priority === 'critical')).toBe(true);
+    const both = workRows(state, { now: GEN_NOW, filter: 'critical in_progress' });
+    expect(both.every((r) => r.priority === 'critical' && r.status === 'in_progress')).toBe(true);
+
+    const byPrio = workRows(state, { now: GEN_NOW, sort: WORK_SORTS.findIndex((s) => s.key === 'priority') });
+    expect(byPrio[0].priority).toBe('critical');
+    expect(byPrio[byPrio.length - 1].priority).toBe('low');
+    const rev = workRows(state, { now: GEN_NOW, sort: WORK_SORTS.findIndex((s) => s.key === 'priority'), desc: true });
+    expect(rev[0].priority).toBe('low');
+    const byAge = all.map((r) => r.since ?? 0);
+    expect(byAge).toEqual([...byAge].sort((a, b) => b - a));
+  });
+
+  it('builds a trace tree from parent links, orphans as roots', () => {
+    const spans = genSpans(40, { maxPerTrace: 5 });
+    const traceId = spans.find((s) => s.parent_span_id !== '')!.trace_id;
+    const nodes = traceTree(spans, traceId);
+    expect(nodes).toHaveLength(spans.filter((s) => s.trace_id === traceId).length);
+    expect(nodes[0].depth).toBe(0);
+    for (const n of nodes.slice(1)) {
+      const parent = nodes.find((p) => p.span.span_id === n.span.parent_span_id)!;
+      expect(parent.depth).toBe(n.depth - 1);
+      expect(nodes.indexOf(parent)).toBeLessThan(nodes.indexOf(n));
+      expect(n.prefix).toMatch(/[├└]─ $/);
+    }
+    const orphan = { ...spans[0], trace_id: 'x', span_id: 'a', parent_span_id: 'missing' };
+    expect(traceTree([orphan], 'x')).toMatchObject([{ depth: 0 }]);
+    // Most recent first by default.
+    expect(spanRows(spans, {})[0].span).toBe(spans[spans.length - 1]);
+  });
+
+  it('judges entropy conservation against 0.99–1.01', () => {
+    expect(entropyView(genStats({ ratio: 1 })).conserved).toBe(true);
+    expect(entropyView(genStats({ ratio: 1.005 })).conserved).toBe(true);
+    expect(entropyView(genStats({ ratio: 0.9 })).conserved).toBe(false);
+    expect(entropyView(genStats({ ratio: 1.02 })).conserved).toBe(false);
+    expect(entropyView(genStats({ ratio: null })).conserved).toBeNull();
+  });
+});
+
+describe('Connection (against a stand-in daemon)', () => {
+  interface Fake {
+    url: string;
+    port: number;
+    streamUrls: string[];
+    auth: (string | undefined)[];
+    received: unknown[];
+    sockets: WebSocket[];
+    streams: WebSocket[];
+    close(): Promise<void>;
+  }
+
+  /** Minimal daemon: coordination stream (snapshot, then what the test sends), stats, spans. */
+  async function fakeDaemon(onStream: (ws: WebSocket, url: string) => void, port = 0): Promise<Fake> {
+    const fake: Partial<Fake> = { streamUrls: [], auth: [], received: [], sockets: [], streams: [] };
+    const server = createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/api/stats') res.end(JSON.stringify(genStats()));
+      else if (req.url?.startsWith('/api/telemetry/spans')) res.end(JSON.stringify({ spans: genSpans(5) }));
+      else { res.statusCode = 404; res.end('{}'); }
+    });
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (ws, req) => {
+      fake.sockets!.push(ws);
+      if (!req.url?.startsWith('/api/coordination/stream')) return;
+      fake.streams!.push(ws);
+      fake.streamUrls!.push(req.url);
+      fake.auth!.push(req.headers.authorization);
+      ws.on('message', (d) => fake.received!.push(JSON.parse(d.toString())));
+      onStream(ws, req.url);
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    fake.port = (server.address() as AddressInfo).port;
+    fake.url = `http://127.0.0.1:${fake.port}`;
+    fake.close = async () => {
+      for (const ws of fake.sockets!) ws.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    };
+    return fake as Fake;
+  }
+
+  const until = async (cond: () => boolean, ms = 5000): Promise<void> => {
+    const end = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error('timed out waiting');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  it('streams state, resumes with ?since= after the daemon restarts, and asks for resyncs', async () => {
+    const snap = genSnapshot({ agents: 5, work: 12 });
+    const gen = new DeltaGen(snap);
+    const deltas: DeltaMessage[] = [];
+    let fake = await fakeDaemon((ws) => ws.send(JSON.stringify(snap)));
+    const model = new ConsoleModel({ throttleMs: 0 });
+    const conn = new Connection({ url: fake.url, token: 'sekrit', model, statsEveryMs: 100, minBackoffMs: 50, maxBackoffMs: 200 });
+    try {
+      conn.start();
+      await until(() => model.hasSnapshot && model.stats !== null && model.spans.size === 5);
+      expect(model.connection.state).toBe('connected');
+      expect(model.verified).toBe(true);
+      expect(fake.auth[0]).toBe('Bearer sekrit');
+      expect(fake.streamUrls[0]).toBe('/api/coordination/stream');
+
+      // A gap: the console must ask for a resync on the open socket.
+      gen.next();
+      fake.streams[0].send(JSON.stringify(gen.next()));
+      await until(() => fake.received.length > 0);
+      expect(fake.received[0]).toMatchObject({ type: 'resync', reason: 'gap' });
+
+      // Daemon goes away: the state stays, the header can say since when.
+      const port = fake.port;
+      await fake.close();
+      await until(() => model.connection.state === 'reconnecting');
+      expect(model.connection.since).not.toBeNull();
+      expect(Object.keys(model.state.work)).toHaveLength(12);
+
+      // Back on the same port with a fresh, verified state: resumed from our revision.
+      const resumed = { type: 'snapshot' as const, revision: gen.revision, state: structuredClone(gen.state), checksum: stateChecksum(gen.state) };
+      fake = await fakeDaemon((ws, url) => {
+        if (url.includes('since=')) {
+          deltas.push(gen.next());
+          ws.send(JSON.stringify(deltas[deltas.length - 1]));
+        } else ws.send(JSON.stringify(resumed));
+      }, port);
+      await until(() => model.connection.state === 'connected' && model.verified);
+      // Unverified before the drop (the gap), so the first reconnect asks for a full snapshot...
+      expect(fake.streamUrls[0]).toBe('/api/coordination/stream');
+      expect(model.revision).toBe(resumed.revision);
+
+      // ...and a verified console resumes with ?since=.
+      fake.streams[0].terminate();
+      await until(() => fake.streamUrls.length === 2 && model.revision === resumed.revision + 1);
+      expect(fake.streamUrls[1]).toBe(`/api/coordination/stream?since=${resumed.revision}`);
+      expect(model.verified).toBe(true);
+    } finally {
+      conn.stop();
+      await fake.close();
+    }
+  });
+
+  it('reports a refused token as unauthorized', async () => {
+    const fake = await fakeDaemon((ws) => ws.close(4401, 'unauthorized'));
+    const model = new ConsoleModel({ throttleMs: 0 });
+    const conn = new Connection({ url: fake.url, model, minBackoffMs: 50, maxBackoffMs: 200 });
+    try {
+      conn.start();
+      await until(() => model.connection.state === 'unauthorized');
+    } finally {
+      conn.stop();
+      await fake.close();
+    }
+  });
+
+  it('posts release and offline with the bearer token', async () => {
+    const calls: { url?: string; auth?: string; body: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        calls.push({ url: req.url, auth: req.headers.authorization, body });
+        res.statusCode = req.url?.includes('release') ? 200 : 409;
+        res.end(JSON.stringify(res.statusCode === 200 ? { ok: true } : { error: 'stale_fencing_token', message: 'nope' }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const conn = new Connection({ url, token: 't0k', model: new ConsoleModel() });
+    try {
+      expect(await conn.release('work_1', 'agent_1')).toEqual({ ok: true, message: 'released work_1' });
+      const off = await conn.markOffline('agent_1');
+      expect(off.ok).toBe(false);
+      expect(off.message).toContain('409 stale_fencing_token: nope');
+      expect(calls).toEqual([
+        { url: '/api/coordination/release', auth: 'Bearer t0k', body: JSON.stringify({ work_id: 'work_1', agent_id: 'agent_1', force: true }) },
+        { url: '/api/agents/agent_1/heartbeat', auth: 'Bearer t0k', body: JSON.stringify({ status: 'offline' }) },
+      ]);
+    } finally {
+      conn.stop();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});

@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+// ai-console: the operator's live view of the fleet. Flags are parsed before Ink is loaded so
+// --help/--version stay instant and never touch the terminal.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { resolveUrl } from '../shared/protocol.js';
+
+const USAGE = `Usage: ai-console [--url URL] [--token TOKEN] [--allow-write] [--once]
+
+Live view of an ai-processor daemon: agents, claims, latency, entropy, traces, health.
+
+Options:
+  --url URL       daemon URL (else AI_PROCESSOR_URL, else http://127.0.0.1:4001)
+  --token TOKEN   bearer token for the streams and API (else AI_PROCESSOR_TOKEN)
+  --allow-write   enable mutating keys: r (release claim), o (mark agent offline), each confirmed
+  --once          print one frame once the state has arrived (or after 3 s) and exit;
+                  exit code 1 if no state could be fetched
+  -h, --help      show this help
+  -v, --version   show the version
+
+Keys: arrows/j/k move, tab/1-6 panels, / filter, s sort, enter drill down, esc back, ? help, q quit.
+Honours NO_COLOR.`;
+
+function version(): string {
+  // dist/tui/cli.js and tui/cli.tsx sit at different depths: walk up to our package.json.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (pkg.name === 'ai-processor') return pkg.version ?? '0.0.0';
+  }
+  return '0.0.0';
+}
+
+async function main(): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        url: { type: 'string' },
+        token: { type: 'string' },
+        'allow-write': { type: 'boolean', default: false },
+        once: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'v', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    process.stderr.write(`ai-console: ${(e as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(version() + '\n');
+    return 0;
+  }
+
+  // Ink renders only the final frame when it believes it runs in CI (is-in-ci reads CI at import).
+  // On a real terminal that would be a blank screen, so the variable must not leak into Ink.
+  if (process.stdout.isTTY) {
+    delete process.env.CI;
+    delete process.env.CONTINUOUS_INTEGRATION;
+  }
+  const [{ render, renderToString }, React, { App }, { ConsoleModel }, { Connection }, { noColorFromEnv }] = await Promise.all([
+    import('ink'), import('react'), import('./app.js'), import('./model/console-model.js'), import('./net/connection.js'), import('./layout/theme.js'),
+  ]);
+
+  const url = resolveUrl(values.url);
+  const model = new ConsoleModel();
+  const conn = new Connection({ url, token: values.token ?? process.env.AI_PROCESSOR_TOKEN, model });
+  const props = { model, url, allowWrite: values['allow-write'], noColor: noColorFromEnv(), actions: conn };
+
+  if (values.once) {
+    // One clean frame (no cursor games), e.g. for scripts and smoke tests.
+    conn.start();
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline && !(model.hasSnapshot && model.stats && model.spans.size)) await new Promise((r) => setTimeout(r, 50));
+    conn.stop();
+    const size = { columns: process.stdout.columns || 80, rows: process.stdout.rows || 24 };
+    process.stdout.write(renderToString(React.createElement(App, { ...props, interactive: false, size }), { columns: size.columns }) + '\n');
+    return model.hasSnapshot ? 0 : 1;
+  }
+
+  let quitting = false;
+  let resolveCode: (code: number) => void = () => {};
+  const exitCode = new Promise<number>((r) => { resolveCode = r; });
+  const quit = (code: number): void => {
+    if (quitting) return;
+    quitting = true;
+    conn.stop();
+    // Leave the shell as it was: erase our frame (no alternate screen is used), then let Ink
+    // restore raw mode and the cursor on unmount.
+    instance.clear();
+    instance.unmount();
+    void exited.finally(() => resolveCode(code));
+  };
+
+  const instance = render(
+    React.createElement(App, { ...props, interactive: process.stdin.isTTY === true, onQuit: () => quit(0) }),
+    { exitOnCtrlC: false, patchConsole: true },
+  );
+  const exited = instance.waitUntilExit().catch(() => undefined);
+  // ctrl-c arrives as a key in raw mode; the signals cover a non-TTY stdin, kill and a dropped SSH link.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => quit(sig === 'SIGINT' ? 0 : 128 + (sig === 'SIGTERM' ? 15 : 1)));
+  conn.start();
+  return exitCode;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`ai-console: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,281 @@
+// Derived views of the state cache: rows for the panels, with sorting and filtering, the trace tree,
+// latency and entropy summaries. Pure functions of their inputs; panels only format what they return.
+import type { LegacySpan, StatsResponse } from '../../shared/protocol.js';
+import type { CoordinationState, Json, JsonObject } from '../../shared/types.js';
+import { isHeld, PRIORITIES } from '../../shared/types.js';
+import type { StatsSample } from './console-model.js';
+
+export const LATENCY_TARGET_MS = 100;
+export const CONSERVED_MIN = 0.99;
+export const CONSERVED_MAX = 1.01;
+
+export interface ListQuery {
+  filter?: string;
+  /** Index into the panel's sort list. */
+  sort?: number;
+  /** Reverse the sort's natural order. */
+  desc?: boolean;
+}
+
+export interface SortSpec<R> {
+  key: string;
+  cmp: (a: R, b: R) => number;
+}
+
+const str = (v: Json | undefined): string | null => (typeof v === 'string' && v !== '' ? v : null);
+const num = (v: Json | undefined): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const byStr = (a: string | null, b: string | null): number => (a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1);
+/** Nulls last whatever the direction. */
+const byNum = (a: number | null, b: number | null): number => (a === b ? 0 : a === null ? 1 : b === null ? -1 : a - b);
+
+/** Legacy timestamps are sometimes malformed (`...33.3NZ`); repair the known form, else null. */
+export function parseTime(v: Json | undefined): number | null {
+  if (typeof v !== 'string' || v === '') return null;
+  const t = Date.parse(v.replace(/(\.\d+)N(Z)$/, '$1$2'));
+  return Number.isNaN(t) ? null : t;
+}
+
+/** Filter (whitespace-separated terms, all must occur, case-insensitive) then sort. */
+export function query<R>(rows: R[], text: (r: R) => string, sorts: readonly SortSpec<R>[], q: ListQuery): R[] {
+  const terms = (q.filter ?? '').toLowerCase().split(/\s+/).filter(Boolean);
+  const out = terms.length ? rows.filter((r) => { const t = text(r).toLowerCase(); return terms.every((x) => t.includes(x)); }) : rows.slice();
+  const spec = sorts[(q.sort ?? 0) % sorts.length];
+  if (spec) out.sort(q.desc ? (a, b) => spec.cmp(b, a) : spec.cmp);
+  return out;
+}
+
+// ---- agents
+
+export interface AgentRow {
+  /** Record key in state.agents. */
+  key: string;
+  id: string;
+  team: string | null;
+  status: string | null;
+  workload: number | null;
+  capacity: number | null;
+  heartbeatAt: number | null;
+  heartbeatAgeMs: number | null;
+  /** Heartbeat older than the lease (and the agent not offline): its claims are about to expire. */
+  stale: boolean;
+  /** Work records held by this agent (isHeld). */
+  claims: number;
+  data: JsonObject;
+}
+
+export const AGENT_SORTS: readonly SortSpec<AgentRow>[] = [
+  { key: 'id', cmp: (a, b) => byStr(a.id, b.id) },
+  { key: 'team', cmp: (a, b) => byStr(a.team, b.team) || byStr(a.id, b.id) },
+  { key: 'status', cmp: (a, b) => byStr(a.status, b.status) || byStr(a.id, b.id) },
+  { key: 'load', cmp: (a, b) => byNum(load(b), load(a)) || byStr(a.id, b.id) },
+  // Oldest heartbeat first: stale agents on top.
+  { key: 'heartbeat', cmp: (a, b) => byNum(a.heartbeatAt, b.heartbeatAt) || byStr(a.id, b.id) },
+  { key: 'claims', cmp: (a, b) => b.claims - a.claims || byStr(a.id, b.id) },
+];
+
+const load = (r: AgentRow): number | null => (r.workload !== null && r.capacity ? r.workload / r.capacity : null);
+
+/** Held claims per agent id, one pass over the work section. */
+export function heldByAgent(state: CoordinationState): Map<string, number> {
+  const held = new Map<string, number>();
+  for (const e of Object.values(state.work)) {
+    if (!isHeld(e.data)) continue;
+    const a = e.data.agent_id as string;
+    held.set(a, (held.get(a) ?? 0) + 1);
+  }
+  return held;
+}
+
+export function agentRows(state: CoordinationState, opts: ListQuery & { now: number; staleMs: number }): AgentRow[] {
+  const held = heldByAgent(state);
+  const rows = Object.entries(state.agents).map(([key, e]): AgentRow => {
+    const d = e.data;
+    const id = str(d.agent_id) ?? key;
+    const status = str(d.status);
+    const heartbeatAt = parseTime(d.last_heartbeat);
+    const age = heartbeatAt === null ? null : Math.max(0, opts.now - heartbeatAt);
+    return {
+      key, id, team: str(d.team), status, workload: num(d.current_workload), capacity: num(d.capacity),
+      heartbeatAt, heartbeatAgeMs: age,
+      stale: age !== null && age > opts.staleMs && status !== 'offline',
+      claims: held.get(id) ?? 0, data: d,
+    };
+  });
+  return query(rows, (r) => `${r.id} ${r.team ?? ''} ${r.status ?? ''}${r.stale ? ' stale' : ''}`, AGENT_SORTS, opts);
+}
+
+// ---- work / claims
+
+export interface WorkRow {
+  /** Record key in state.work. */
+  key: string;
+  id: string;
+  type: string | null;
+  priority: string | null;
+  holder: string | null;
+  status: string | null;
+  progress: number | null;
+  team: string | null;
+  /** claimed_at, else created_at. */
+  since: number | null;
+  ageMs: number | null;
+  held: boolean;
+  data: JsonObject;
+}
+
+const prioRank = (p: string | null): number => { const i = PRIORITIES.indexOf(p as never); return i < 0 ? -1 : i; };
+const STATUS_ORDER = ['in_progress', 'claimed', 'active', 'pending', 'released'];
+const statusRank = (s: string | null): number => { const i = STATUS_ORDER.indexOf(s ?? ''); return i < 0 ? STATUS_ORDER.length : i; };
+
+export const WORK_SORTS: readonly SortSpec<WorkRow>[] = [
+  // Newest first, like k9s' age column.
+  { key: 'age', cmp: (a, b) => byNum(b.since, a.since) || byStr(a.id, b.id) },
+  { key: 'priority', cmp: (a, b) => prioRank(b.priority) - prioRank(a.priority) || byNum(b.since, a.since) },
+  { key: 'status', cmp: (a, b) => statusRank(a.status) - statusRank(b.status) || byStr(a.status, b.status) || byStr(a.id, b.id) },
+  { key: 'holder', cmp: (a, b) => byStr(a.holder, b.holder) || byStr(a.id, b.id) },
+  { key: 'type', cmp: (a, b) => byStr(a.type, b.type) || byStr(a.id, b.id) },
+  { key: 'progress', cmp: (a, b) => byNum(b.progress, a.progress) || byStr(a.id, b.id) },
+  { key: 'id', cmp: (a, b) => byStr(a.id, b.id) },
+];
+
+export function workRows(state: CoordinationState, opts: ListQuery & { now: number }): WorkRow[] {
+  const rows = Object.entries(state.work).map(([key, e]): WorkRow => {
+    const d = e.data;
+    const since = parseTime(d.claimed_at) ?? parseTime(d.created_at);
+    return {
+      key, id: str(d.work_item_id) ?? key, type: str(d.work_type), priority: str(d.priority), holder: str(d.agent_id),
+      status: str(d.status), progress: num(d.progress), team: str(d.team), since,
+      ageMs: since === null ? null : Math.max(0, opts.now - since), held: isHeld(d), data: d,
+    };
+  });
+  return query(rows, (r) => [r.id, r.type, r.priority, r.holder, r.status, r.team].join(' '), WORK_SORTS, opts);
+}
+
+/** Work records an agent holds, for the agent drill-down. */
+export function claimsOf(state: CoordinationState, agentId: string): string[] {
+  return Object.entries(state.work).filter(([, e]) => e.data.agent_id === agentId && isHeld(e.data)).map(([k, e]) => str(e.data.work_item_id) ?? k);
+}
+
+// ---- spans and traces
+
+export interface SpanRow {
+  span: LegacySpan;
+  /** Arrival order: the stable notion of "recent" (start_time may be malformed). */
+  seq: number;
+}
+
+export const SPAN_SORTS: readonly SortSpec<SpanRow>[] = [
+  { key: 'recent', cmp: (a, b) => b.seq - a.seq },
+  { key: 'duration', cmp: (a, b) => b.span.duration_ms - a.span.duration_ms || b.seq - a.seq },
+  { key: 'operation', cmp: (a, b) => byStr(a.span.operation_name, b.span.operation_name) || b.seq - a.seq },
+  { key: 'status', cmp: (a, b) => byStr(a.span.status, b.span.status) || b.seq - a.seq },
+];
+
+export function spanRows(spans: LegacySpan[], q: ListQuery): SpanRow[] {
+  const rows = spans.map((span, seq) => ({ span, seq }));
+  return query(rows, (r) => `${r.span.operation_name} ${r.span.status} ${r.span.trace_id} ${r.span.service?.name ?? ''}`, SPAN_SORTS, q);
+}
+
+export interface TraceNode {
+  span: LegacySpan;
+  depth: number;
+  /** Tree drawing for the name column, e.g. "│  └─ ". */
+  prefix: string;
+  /** Start relative to the trace's first span, when timestamps parse. */
+  offsetMs: number | null;
+}
+
+/** One trace's spans as a depth-first tree (parent_span_id links; orphans become roots). */
+export function traceTree(spans: LegacySpan[], traceId: string): TraceNode[] {
+  const mine = spans.filter((s) => s.trace_id === traceId);
+  const ids = new Set(mine.map((s) => s.span_id).filter(Boolean));
+  const children = new Map<string, LegacySpan[]>();
+  const roots: LegacySpan[] = [];
+  for (const s of mine) {
+    const p = s.parent_span_id;
+    if (p && ids.has(p) && p !== s.span_id) {
+      const list = children.get(p) ?? [];
+      list.push(s);
+      children.set(p, list);
+    } else roots.push(s);
+  }
+  const starts = mine.map((s) => parseTime(s.start_time)).filter((t): t is number => t !== null);
+  const t0 = starts.length ? Math.min(...starts) : null;
+  const byStart = (a: LegacySpan, b: LegacySpan): number => byNum(parseTime(a.start_time), parseTime(b.start_time));
+  const out: TraceNode[] = [];
+  const seen = new Set<LegacySpan>();
+  const walk = (s: LegacySpan, depth: number, lead: string, last: boolean): void => {
+    if (seen.has(s)) return; // guard against parent cycles in hand-edited data
+    seen.add(s);
+    const t = parseTime(s.start_time);
+    out.push({ span: s, depth, prefix: depth === 0 ? '' : lead + (last ? '└─ ' : '├─ '), offsetMs: t !== null && t0 !== null ? t - t0 : null });
+    const kids = (children.get(s.span_id) ?? []).sort(byStart);
+    kids.forEach((k, i) => walk(k, depth + 1, depth === 0 ? '' : lead + (last ? '   ' : '│  '), i === kids.length - 1));
+  };
+  for (const r of roots.sort(byStart)) walk(r, 0, '', true);
+  return out;
+}
+
+// ---- latency
+
+export interface LatencyRow {
+  op: string;
+  count: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  /** p99 per stats sample, oldest first (NaN where the op was absent). */
+  history: number[];
+  over: boolean;
+}
+
+export function latencyRows(stats: StatsResponse | null, samples: StatsSample[]): { rows: LatencyRow[]; worst: number[] } {
+  const latency = stats?.latency ?? {};
+  const rows = Object.entries(latency)
+    .map(([op, l]): LatencyRow => ({
+      op, count: l.count, p50: l.p50_ms, p95: l.p95_ms, p99: l.p99_ms,
+      history: samples.map((s) => s.stats.latency?.[op]?.p99_ms ?? NaN),
+      over: l.p99_ms > LATENCY_TARGET_MS,
+    }))
+    .sort((a, b) => byStr(a.op, b.op));
+  const worst = samples.map((s) => Math.max(0, ...Object.values(s.stats.latency ?? {}).map((l) => l.p99_ms)));
+  return { rows, worst };
+}
+
+// ---- entropy
+
+export interface EntropyRow {
+  name: string;
+  bits: number | null;
+  baseline: number | null;
+  delta: number | null;
+  ratio: number | null;
+}
+
+export interface EntropyView {
+  rows: EntropyRow[];
+  total: number | null;
+  baselineTotal: number | null;
+  ratio: number | null;
+  /** null when there is no baseline to compare with. */
+  conserved: boolean | null;
+  history: number[];
+}
+
+export function entropyView(stats: StatsResponse | null, samples: StatsSample[] = []): EntropyView {
+  const e = stats?.entropy;
+  const base = e?.baseline ?? null;
+  const names = [...new Set([...Object.keys(e?.components ?? {}), ...Object.keys(base?.components ?? {})])].sort();
+  const rows = names.map((name): EntropyRow => {
+    const bits = e?.components[name] ?? null;
+    const b = base?.components[name] ?? null;
+    return { name, bits, baseline: b, delta: bits !== null && b !== null ? bits - b : null, ratio: bits !== null && b ? bits / b : null };
+  });
+  const total = e?.total ?? null;
+  const ratio = e?.ratio ?? (total !== null && base?.total ? total / base.total : null);
+  return {
+    rows, total, baselineTotal: base?.total ?? null, ratio,
+    conserved: ratio === null ? null : ratio >= CONSERVED_MIN && ratio <= CONSERVED_MAX,
+    history: samples.map((s) => s.stats.entropy?.total ?? NaN),
+  };
+}

@@ -1,0 +1,11 @@
+/** Panel order is the number key that selects it (1-6). */
+export const PANELS = [
+  { id: 'agents', title: 'Agents' },
+  { id: 'claims', title: 'Claims' },
+  { id: 'latency', title: 'Latency' },
+  { id: 'entropy', title: 'Entropy' },
+  { id: 'traces', title: 'Traces' },
+  { id: 'health', title: 'Health' },
+] as const;
+
+export type PanelId = (typeof PANELS)[number]['id'];
