@@ -23,7 +23,8 @@ function isObject(v: Json | undefined): v is JsonObject {
 }
 
 function mergeInto(base: JsonObject | null, ours: JsonObject, theirs: JsonObject, prefix: string, out: JsonObject, conflicts: FieldConflict[], source: string): void {
-  const keys = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])].filter((k) => k !== CONFLICTS_FIELD || prefix !== '');
+  // Sorted, so the conflict list (and everything else) does not depend on the order of keys.
+  const keys = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])].filter((k) => k !== CONFLICTS_FIELD || prefix !== '').sort();
   for (const k of keys) {
     const o = ours[k];
     const t = theirs[k];

@@ -17,6 +17,7 @@ import { LockBusyError, withFileLock } from './file-lock.js';
 import type { ProposedChange } from '../core/ingest.js';
 import { CLOSE_LOCK_WAIT_MS, LegacyView, type ViewHost, type ViewProblem } from './legacy-view.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
+import { ViewWatcher } from './watcher.js';
 
 export const VIEW_FILES: Record<Section, string> = {
   work: 'work_claims.json',
@@ -43,6 +44,10 @@ export interface StoreOptions {
   /** How many recent deltas are kept in memory for `?since=` replays. */
   recentDeltas?: number;
   onFsync?: (lines: number, seconds: number) => void;
+  /** Watch the legacy files for external edits (default true). */
+  watch?: boolean;
+  /** Reconcile scan period for external edits (ms). */
+  scanMs?: number;
 }
 
 export interface CommitEvent extends DeltaMessage {}
@@ -95,6 +100,7 @@ export class FileStore extends EventEmitter {
   private recent: DeltaMessage[] = [];
   private readonly held = new Map<string, Set<string>>();
   private instanceLock: InstanceLock | null = null;
+  private watcher: ViewWatcher | null = null;
   private closed = false;
   private snapshotting = false;
   ready = false;
@@ -160,6 +166,10 @@ export class FileStore extends EventEmitter {
     if (fresh) {
       await this.writeSnapshot();
       this.opts.logger.info({ dataDir: this.dataDir, work: this.tables.count('work'), agents: this.tables.count('agents'), log: this.tables.count('log') }, 'imported data directory');
+    }
+    if (this.opts.watch !== false) {
+      this.watcher = new ViewWatcher(this, { scanMs: this.opts.scanMs });
+      this.watcher.start();
     }
     this.ready = true;
   }
@@ -422,6 +432,7 @@ export class FileStore extends EventEmitter {
   async close(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
+    await this.watcher?.stop();
     await this.lastDurable;
     this.closed = true;
     for (const section of SECTIONS) {

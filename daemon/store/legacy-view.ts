@@ -312,9 +312,8 @@ export class LegacyView {
         // A lock-less writer that replaced the file since we looked wins: we re-read and retry.
         const sha = await writeFileAtomic(this.file, renderArrayChunks(texts), {
           beforeRename: async (digest) => {
-            if (!sameStat(await statOf(this.file), seen)) return false;
             await this.host.markWritten(this.name, digest, revision); // a crash after the rename still knows the file is ours
-            return true;
+            return sameStat(await statOf(this.file), seen); // checked last: the window to the rename is tiny
           },
         });
         if (sha === null) {

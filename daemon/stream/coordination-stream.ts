@@ -30,6 +30,10 @@ export function installCoordinationStream(ctx: DaemonContext, maxBuffered = DEFA
       metrics.syncFailures.inc({ reason: 'slow_client' });
       ctx.logger.warn({ buffered: c.socket.bufferedAmount }, 'stream client too slow; dropped to resync');
       c.socket.close(CLOSE_RESYNC, 'resync: client fell behind');
+      // A client that is not reading will not complete the close handshake either: free it now.
+      setTimeout(() => c.socket.terminate(), 1000).unref();
+      clients.delete(c);
+      gauge();
       return false;
     }
     c.socket.send(text);
