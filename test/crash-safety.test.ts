@@ -69,3 +69,22 @@ describe('crash safety', () => {
     expect(ids.size).toBe(claims.length); // no doubled record
   });
 });
+
+describe('snapshots and journal rotation', () => {
+  it('a small journal limit forces snapshots; a restart (and a kill) still serves every change', async () => {
+    const dataDir = tempDir('aip-rotate-');
+    let d = await startDaemon({ dataDir, env: { AI_PROCESSOR_MAX_JOURNAL_BYTES: '20000' } });
+    const c = new HttpClient(d.url);
+    for (let i = 0; i < 120; i++) expect((await c.post('/api/coordination/claim', { work_id: `rot_${i}`, agent_id: `ag_${i % 5}` })).status).toBe(200);
+    const before = (await c.get('/api/coordination/status')).body;
+    c.close();
+    expect(readdirSync(path.join(dataDir, '.ai-processor'))).toContain('journal.prev.jsonl');
+    d.proc.kill('SIGKILL');
+    await d.exited;
+    d = await startDaemon({ dataDir });
+    const after = (await new HttpClient(d.url).get('/api/coordination/status')).body;
+    expect(after.revision).toBe(before.revision);
+    expect(after.checksum).toBe(before.checksum);
+    expect(await d.stop()).toBe(0);
+  });
+});

@@ -39,6 +39,10 @@ export function installMetrics(ctx: DaemonContext): void {
   });
   service.on('lease_expired', (e: LeaseExpiredEvent) => m.leaseExpiries.inc(e.work_ids.length));
   store.on('commit', (d: { revision: number }) => m.revision.set(d.revision));
+  store.on('fsync', (f: { lines: number; seconds: number }) => {
+    m.journalFsyncDuration.observe(f.seconds);
+    m.journalBatchSize.observe(f.lines);
+  });
   store.on('conflict', () => m.conflicts.inc({ type: 'merge' }));
   store.on('problem', (p: { error: string }) => m.syncFailures.inc({ reason: /write failed/.test(p.error) ? 'write_failed' : 'unparseable_file' }));
   m.revision.set(store.revision);

@@ -12,6 +12,7 @@ import { SECTIONS, isHeld } from '../../shared/types.js';
 import type { DeltaMessage } from '../../shared/protocol.js';
 import { Journal, readJournal, type JournalChange, type JournalRecord } from './journal.js';
 import { Tables, type Slot } from './tables.js';
+import { readLines, type Line } from './lines.js';
 import { fsyncDir, readFileIfExists, writeFileAtomic } from './fsutil.js';
 import { LockBusyError, withFileLock } from './file-lock.js';
 import type { ProposedChange } from '../core/ingest.js';
@@ -62,12 +63,11 @@ export interface ConflictEvent {
   source: string;
 }
 
-interface SnapshotFile {
-  format: 1;
+interface SnapshotHeader {
+  format: 2;
   revision: number;
   /** sha256 of each legacy file as we last wrote it (markers older than the snapshot are gone). */
   views?: Record<string, string>;
-  sections: Record<Section, Array<[string, Entry, string?]>>;
 }
 
 /** Read access for the coordination core; writes go through transact(). */
@@ -120,15 +120,14 @@ export class FileStore extends EventEmitter {
     this.instanceLock = await acquireInstanceLock(this.metaDir, this.dataDir);
     const snapshotFile = path.join(this.metaDir, 'snapshot.json');
     const journalFile = path.join(this.metaDir, 'journal.jsonl');
-    const snapText = await readFileIfExists(snapshotFile);
+    const snapLines = await readLines(snapshotFile);
     const replay = await readJournal(journalFile);
     if (replay.truncatedBytes > 0) this.opts.logger.warn({ bytes: replay.truncatedBytes }, 'cut a torn, unacknowledged journal tail');
-    const fresh = snapText === null && replay.records.length === 0;
+    const fresh = snapLines === null && replay.records.length === 0;
     const written = new Map<string, string[]>(); // file -> shas of our recent writes
-    if (snapText !== null) {
-      const snap = JSON.parse(snapText) as SnapshotFile;
-      this.loadSnapshot(snap);
-      for (const [f, sha] of Object.entries(snap.views ?? {})) written.set(f, [sha]);
+    if (snapLines !== null) {
+      const head = this.loadSnapshot(snapLines);
+      for (const [f, sha] of Object.entries(head.views ?? {})) written.set(f, [sha]);
     }
     for (const rec of replay.records) if (rec.r > this.revision) this.replayRecord(rec);
     for (const m of replay.markers) written.set(m.f, [...(written.get(m.f) ?? []), m.s].slice(-4));
@@ -174,11 +173,17 @@ export class FileStore extends EventEmitter {
     this.ready = true;
   }
 
-  private loadSnapshot(snap: SnapshotFile): void {
-    for (const section of SECTIONS) {
-      for (const [key, entry, text] of snap.sections[section] ?? []) this.tables.set(section, key, entry, text);
+  /** Snapshot format: a header line, then one line per record: [section, key, entry, text?]. */
+  private loadSnapshot(lines: Line[]): SnapshotHeader {
+    if (!lines[0]?.terminated) throw new Error('snapshot.json is incomplete: refusing to guess (restore it or remove it to rebuild from the journal)');
+    const head = JSON.parse(lines[0].text) as SnapshotHeader;
+    for (let i = 1; i < lines.length; i++) {
+      if (!lines[i].text) continue;
+      const [section, key, entry, text] = JSON.parse(lines[i].text) as [Section, string, Entry, string?];
+      this.tables.set(section, key, entry, text);
     }
-    this.revision = snap.revision;
+    this.revision = head.revision;
+    return head;
   }
 
   private replayRecord(rec: JournalRecord): void {
@@ -409,21 +414,29 @@ export class FileStore extends EventEmitter {
 
   /** Everything applied so far (durable or about to be: the snapshot's own fsync makes it so). */
   private async writeSnapshot(): Promise<void> {
-    const sections = {} as SnapshotFile['sections'];
-    for (const section of SECTIONS) {
-      const rows: Array<[string, Entry, string?]> = [];
-      for (const [key, slot] of this.tables.maps[section]) {
-        rows.push(slot.t !== undefined && slot.t !== formatRecord(slot.e.data) ? [key, slot.e, slot.t] : [key, slot.e]);
-      }
-      sections[section] = rows;
-    }
     const views: Record<string, string> = {};
     for (const section of SECTIONS) {
       const sha = this.views?.[section]?.sha;
       if (sha) views[VIEW_FILES[section]] = sha;
     }
-    const snap: SnapshotFile = { format: 1, revision: this.revision, sections, views };
-    await writeFileAtomic(path.join(this.metaDir, 'snapshot.json'), JSON.stringify(snap));
+    const head: SnapshotHeader = { format: 2, revision: this.revision, views };
+    // Rows are taken now (synchronously), written in chunks: no giant string, a consistent revision.
+    const rows: Array<[Section, string, Slot]> = [];
+    for (const section of SECTIONS) for (const [key, slot] of this.tables.maps[section]) rows.push([section, key, slot]);
+    function* chunks(): Generator<string> {
+      yield JSON.stringify(head) + '\n';
+      let buf = '';
+      for (const [section, key, slot] of rows) {
+        const raw = slot.t !== undefined && slot.t !== formatRecord(slot.e.data) ? slot.t : undefined;
+        buf += JSON.stringify(raw === undefined ? [section, key, slot.e] : [section, key, slot.e, raw]) + '\n';
+        if (buf.length > 256 * 1024) {
+          yield buf;
+          buf = '';
+        }
+      }
+      yield buf;
+    }
+    await writeFileAtomic(path.join(this.metaDir, 'snapshot.json'), chunks());
   }
 
   // ---- closing ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { ChangeCause, Entry, Section } from '../../shared/types.js';
+import { readLines } from './lines.js';
 
 export interface JournalChange {
   s: Section;
@@ -39,36 +40,27 @@ export interface ReplayResult {
 
 /** Reads a journal file; a torn last line is cut off, a corrupt line elsewhere is an error. */
 export async function readJournal(file: string): Promise<ReplayResult> {
-  let text: string;
-  try {
-    text = await fsp.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], markers: [], truncatedBytes: 0 };
-    throw err;
-  }
+  const lines = await readLines(file);
   const records: JournalRecord[] = [];
   const markers: ViewMarker[] = [];
-  let offset = 0;
-  while (offset < text.length) {
-    const nl = text.indexOf('\n', offset);
-    const line = nl === -1 ? text.slice(offset) : text.slice(offset, nl);
+  if (!lines) return { records, markers, truncatedBytes: 0 };
+  for (let i = 0; i < lines.length; i++) {
+    const { text, offset, terminated } = lines[i];
     try {
-      if (nl === -1) throw new Error('no newline');
-      if (line.trim() !== '') {
-        const rec = JSON.parse(line) as JournalRecord | ViewMarker;
-        if ('m' in rec) markers.push(rec);
-        else records.push(rec);
-      }
+      if (!terminated) throw new Error('no newline');
+      if (text.trim() === '') continue;
+      const rec = JSON.parse(text) as JournalRecord | ViewMarker;
+      if ('m' in rec) markers.push(rec);
+      else records.push(rec);
     } catch {
-      if (nl === -1 || text.slice(nl + 1).trim() === '') {
-        const goodBytes = Buffer.byteLength(text.slice(0, offset));
-        const total = Buffer.byteLength(text);
-        await fsp.truncate(file, goodBytes);
-        return { records, markers, truncatedBytes: total - goodBytes };
+      // Only the last line can be torn (it was never fsynced, so never acknowledged): cut it off.
+      if (lines.slice(i + 1).every((l) => l.text.trim() === '')) {
+        const size = (await fsp.stat(file)).size;
+        await fsp.truncate(file, offset);
+        return { records, markers, truncatedBytes: size - offset };
       }
-      throw new Error(`journal ${file} is corrupt at byte ${Buffer.byteLength(text.slice(0, offset))}: refusing to guess`);
+      throw new Error(`journal ${file} is corrupt at byte ${offset}: refusing to guess`);
     }
-    offset = nl + 1;
   }
   return { records, markers, truncatedBytes: 0 };
 }
