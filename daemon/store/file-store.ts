@@ -1,22 +1,21 @@
 // The embedded file store: journal (source of truth, fsynced before acknowledging) + snapshot
 // (bounds restart time) + the legacy JSON files as a compatibility view that external scripts may
 // edit. Data flows one way: transact() → tables → journal → 'commit' event → (stream, metrics, views).
-import { EventEmitter } from 'node:events';
-import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { formatRecord, renderArray, splitJsonArray } from '../../shared/legacy-json.js';
-import { nowNs } from '../../shared/ids.js';
-import type { ChangeCause, CoordinationState, Entry, JsonObject, RecordChange, Section } from '../../shared/types.js';
-import { SECTIONS, isHeld } from '../../shared/types.js';
+import { formatRecord } from '../../shared/legacy-json.js';
+import type { ChangeCause, Entry, RecordChange, Section } from '../../shared/types.js';
+import { SECTIONS } from '../../shared/types.js';
 import type { DeltaMessage } from '../../shared/protocol.js';
 import { Journal, readJournal, type JournalChange, type JournalRecord } from './journal.js';
-import { Tables, type Slot } from './tables.js';
+import type { Slot } from './tables.js';
+import { MemoryState, type CoordinationStore, type Logger, type TransactFn, type TransactResult } from './memory-state.js';
 import { readLines, type Line } from './lines.js';
 import { fsyncDir, readFileIfExists, writeFileAtomic } from './fsutil.js';
-import { LockBusyError, withFileLock } from './file-lock.js';
 import type { ProposedChange } from '../core/ingest.js';
 import { CLOSE_LOCK_WAIT_MS, LegacyView, type ViewHost, type ViewProblem } from './legacy-view.js';
+import type { StoreProblem } from './memory-state.js';
+export type { Logger, ReadView, TransactResult } from './memory-state.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { ViewWatcher } from './watcher.js';
 
@@ -27,13 +26,6 @@ export const VIEW_FILES: Record<Section, string> = {
 };
 
 export const META_DIR = '.ai-processor';
-
-export interface Logger {
-  info(obj: object | string, msg?: string): void;
-  warn(obj: object | string, msg?: string): void;
-  error(obj: object | string, msg?: string): void;
-  debug?(obj: object | string, msg?: string): void;
-}
 
 export interface StoreOptions {
   dataDir: string;
@@ -70,35 +62,14 @@ interface SnapshotHeader {
   views?: Record<string, string>;
 }
 
-/** Read access for the coordination core; writes go through transact(). */
-export interface ReadView {
-  get(section: Section, key: string): Entry | undefined;
-  heldBy(agentId: string): Iterable<string>;
-  nextFencingToken(): number;
-  nextLogKey(): string;
-}
-
-export interface TransactResult<T> {
-  result: T;
-  /** The revision of the change, or null when nothing changed (idempotent requests). */
-  revision: number | null;
-  changes: RecordChange[];
-}
-
-export class FileStore extends EventEmitter {
-  readonly tables = new Tables();
+export class FileStore extends MemoryState implements CoordinationStore {
   readonly dataDir: string;
   readonly metaDir: string;
-  revision = 0;
-  private fencing = 0;
-  private logSeq = 1;
   private journal!: Journal;
   private views!: Record<Section, LegacyView>;
   private lastDurable: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | null = null;
   private flushDelay: number;
-  private recent: DeltaMessage[] = [];
-  private readonly held = new Map<string, Set<string>>();
   private instanceLock: InstanceLock | null = null;
   private watcher: ViewWatcher | null = null;
   private closed = false;
@@ -106,11 +77,10 @@ export class FileStore extends EventEmitter {
   ready = false;
 
   constructor(private opts: StoreOptions) {
-    super();
+    super(opts.recentDeltas);
     this.dataDir = path.resolve(opts.dataDir);
     this.metaDir = path.join(this.dataDir, META_DIR);
     this.flushDelay = opts.viewFlushMs ?? 100;
-    this.tables.onApply((section, key, before, after) => this.index(section, key, before, after));
   }
 
   // ---- opening ---------------------------------------------------------------------------
@@ -194,41 +164,6 @@ export class FileStore extends EventEmitter {
 
   // ---- reading ---------------------------------------------------------------------------
 
-  get(section: Section, key: string): Entry | undefined {
-    return this.tables.get(section, key);
-  }
-
-  state(): CoordinationState {
-    return this.tables.toState();
-  }
-
-  checksum(): string {
-    return this.tables.digest.hex();
-  }
-
-  readView(): ReadView {
-    return {
-      get: (s, k) => this.tables.get(s, k),
-      heldBy: (agent) => this.held.get(agent) ?? [],
-      nextFencingToken: () => ++this.fencing,
-      nextLogKey: () => String(this.logSeq++),
-    };
-  }
-
-  /** Work ids held per agent (kept in step with every applied change). */
-  heldIndex(): ReadonlyMap<string, Set<string>> {
-    return this.held;
-  }
-
-  /** Deltas after `since`, if they are all still in memory; null means "send a snapshot". */
-  deltasSince(since: number): DeltaMessage[] | null {
-    if (since === this.revision) return [];
-    if (since > this.revision || this.recent.length === 0) return null;
-    const first = this.recent[0].revision;
-    if (since < first - 1) return null;
-    return this.recent.slice(since - first + 1);
-  }
-
   /**
    * Deltas after `since`: from memory when they are still there, else from the journal files on
    * disk (current and previous segment). Null when the journal no longer reaches back that far.
@@ -261,7 +196,7 @@ export class FileStore extends EventEmitter {
     return all.length === upTo - since ? all : null;
   }
 
-  problems(): ViewProblem[] {
+  problems(): StoreProblem[] {
     return SECTIONS.map((s) => this.views[s].problem).filter((p): p is ViewProblem => p !== null);
   }
 
@@ -275,29 +210,6 @@ export class FileStore extends EventEmitter {
     return this.lastDurable;
   }
 
-  private index(section: Section, key: string, before: Entry | undefined, after: Entry | undefined): void {
-    if (section === 'log') {
-      const n = Number(key);
-      if (Number.isInteger(n) && n >= this.logSeq) this.logSeq = n + 1;
-      return;
-    }
-    if (section !== 'work') return;
-    const prevAgent = before && isHeld(before.data) ? (before.data.agent_id as string) : null;
-    const nextAgent = after && isHeld(after.data) ? (after.data.agent_id as string) : null;
-    if (prevAgent && prevAgent !== nextAgent) {
-      const set = this.held.get(prevAgent);
-      set?.delete(key);
-      if (set && set.size === 0) this.held.delete(prevAgent);
-    }
-    if (nextAgent) {
-      let set = this.held.get(nextAgent);
-      if (!set) this.held.set(nextAgent, (set = new Set()));
-      set.add(key);
-    }
-    const token = after?.data.fencing_token;
-    if (typeof token === 'number' && token > this.fencing) this.fencing = token;
-  }
-
   // ---- writing ---------------------------------------------------------------------------
 
   /**
@@ -305,7 +217,7 @@ export class FileStore extends EventEmitter {
    * synchronously, so no other change interleaves between its reads and the commit: that is the
    * compare-and-set. Resolves after the journal fsync.
    */
-  async transact<T>(fn: (view: ReadView) => { changes: ProposedChange[]; result: T }, cause: ChangeCause): Promise<TransactResult<T>> {
+  async transact<T>(fn: TransactFn<T>, cause: ChangeCause): Promise<TransactResult<T>> {
     if (!this.ready || this.closed) throw new Error('store is not open');
     const { changes, result } = fn(this.readView());
     const committed = this.apply(changes, cause);
@@ -318,32 +230,16 @@ export class FileStore extends EventEmitter {
   }
 
   private apply(proposed: ProposedChange[], cause: ChangeCause): { delta: DeltaMessage; durable: Promise<void> } | null {
-    const revision = this.revision + 1;
-    const changes: RecordChange[] = [];
-    const journalChanges: JournalChange[] = [];
-    for (const p of proposed) {
-      const old = this.tables.get(p.section, p.key);
-      if (p.op === 'del') {
-        if (!old) continue;
-        this.tables.set(p.section, p.key, undefined);
-        changes.push({ section: p.section, key: p.key, op: 'del' });
-        journalChanges.push({ s: p.section, k: p.key, o: 'del' });
-        continue;
-      }
-      const data = p.data as JsonObject;
-      const entry: Entry = { v: (old?.v ?? 0) + 1, rev: revision, data };
-      // Keep the original bytes only where they differ from how we would format the record.
-      const text = p.text !== undefined && p.text !== formatRecord(data) ? p.text : undefined;
-      this.tables.set(p.section, p.key, entry, p.text);
-      changes.push({ section: p.section, key: p.key, op: 'put', entry });
-      journalChanges.push({ s: p.section, k: p.key, o: 'put', e: entry, ...(text !== undefined ? { tx: text } : {}) });
-    }
-    if (changes.length === 0) return null;
-    this.revision = revision;
-    const delta: DeltaMessage = { type: 'delta', revision, changes, timestamp_ns: nowNs().toString(), checksum: this.tables.digest.hex(), cause };
-    this.remember(delta);
-    if (this.views) for (const c of changes) this.views[c.section].dirty = true;
-    const durable = this.journal.append({ r: revision, t: delta.timestamp_ns, c: journalChanges, x: cause, h: delta.checksum }).then(
+    const prepared = this.prepare(proposed);
+    if (!prepared) return null;
+    const delta = this.applyPrepared(prepared, cause);
+    if (this.views) for (const c of delta.changes) this.views[c.section].dirty = true;
+    const journalChanges: JournalChange[] = delta.changes.map((c, i) => {
+      if (c.op === 'del') return { s: c.section, k: c.key, o: 'del' };
+      const tx = prepared.texts.get(i);
+      return { s: c.section, k: c.key, o: 'put', e: c.entry, ...(tx !== undefined ? { tx } : {}) };
+    });
+    const durable = this.journal.append({ r: delta.revision, t: delta.timestamp_ns, c: journalChanges, x: cause, h: delta.checksum }).then(
       () => {
         this.emit('commit', delta);
         this.scheduleFlush();
@@ -358,12 +254,6 @@ export class FileStore extends EventEmitter {
     );
     this.lastDurable = durable.catch(() => {});
     return { delta, durable };
-  }
-
-  private remember(delta: DeltaMessage): void {
-    this.recent.push(delta);
-    const max = this.opts.recentDeltas ?? 10_000;
-    if (this.recent.length > max * 1.25) this.recent = this.recent.slice(-max);
   }
 
   // ---- legacy views ----------------------------------------------------------------------

@@ -181,6 +181,7 @@ export class LegacyView {
     const st = await statOf(this.file);
     const text = await readFileIfExists(this.file);
     if (text === null) {
+      this.stat = null;
       this.dirty = this.dirty || this.host.tables.count(this.section) > 0; // deleted: write it again
       return true;
     }
@@ -295,7 +296,7 @@ export class LegacyView {
         let seen = await statOf(this.file);
         if (!this.stat || !sameStat(seen, this.stat)) {
           if (!(await this.detect())) return; // never overwrite a file we cannot read: it may be mid-write
-          seen = await statOf(this.file);
+          seen = this.stat; // taken before the content was read: a replacement since then aborts the rename
         }
         if (!this.dirty) return;
         this.dirty = false;

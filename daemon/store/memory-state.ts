@@ -1,0 +1,182 @@
+// What every store keeps in memory, whatever makes it durable: the tables, the revision, the
+// holder index, counters, and the recent deltas for ?since= replays. FileStore (journal + legacy
+// files) and PgStore (PostgreSQL) both extend it, so the coordination core does not know which
+// one it talks to.
+import { EventEmitter } from 'node:events';
+import { formatRecord } from '../../shared/legacy-json.js';
+import { nowNs } from '../../shared/ids.js';
+import type { DeltaMessage } from '../../shared/protocol.js';
+import type { ChangeCause, CoordinationState, Entry, JsonObject, RecordChange, Section } from '../../shared/types.js';
+import { isHeld } from '../../shared/types.js';
+import type { ProposedChange } from '../core/ingest.js';
+import { Tables } from './tables.js';
+
+/** Read access for the coordination core; writes go through transact(). */
+export interface ReadView {
+  get(section: Section, key: string): Entry | undefined;
+  heldBy(agentId: string): Iterable<string>;
+  nextFencingToken(): number;
+  nextLogKey(): string;
+}
+
+export interface TransactResult<T> {
+  result: T;
+  /** The revision of the change, or null when nothing changed (idempotent requests). */
+  revision: number | null;
+  changes: RecordChange[];
+}
+
+export type TransactFn<T> = (view: ReadView) => { changes: ProposedChange[]; result: T };
+
+export interface Logger {
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+  debug?(obj: object | string, msg?: string): void;
+}
+
+export interface StoreProblem {
+  file: string;
+  error: string;
+  at: string;
+}
+
+/** A change ready to apply: the record changes with their versions, and the original file texts. */
+export interface PreparedChange {
+  revision: number;
+  changes: RecordChange[];
+  /** Original file text per change index, where it differs from the standard formatting. */
+  texts: Map<number, string>;
+  /** The text to cache for each put (the file text when given). */
+  slotTexts: Map<number, string>;
+}
+
+/**
+ * The contract both stores implement. Events: 'commit' (DeltaMessage, in revision order, once
+ * durable), 'problem', 'conflict', 'fsync', 'view_written', 'fatal'.
+ */
+export interface CoordinationStore extends EventEmitter {
+  readonly tables: Tables;
+  readonly dataDir: string;
+  revision: number;
+  ready: boolean;
+  open(): Promise<void>;
+  close(): Promise<void>;
+  transact<T>(fn: TransactFn<T>, cause: ChangeCause): Promise<TransactResult<T>>;
+  get(section: Section, key: string): Entry | undefined;
+  state(): CoordinationState;
+  checksum(): string;
+  heldIndex(): ReadonlyMap<string, Set<string>>;
+  replaySince(since: number): Promise<DeltaMessage[] | null>;
+  problems(): StoreProblem[];
+  durable(): Promise<void>;
+}
+
+export abstract class MemoryState extends EventEmitter {
+  readonly tables = new Tables();
+  revision = 0;
+  protected fencing = 0;
+  protected logSeq = 1;
+  protected recent: DeltaMessage[] = [];
+  protected readonly held = new Map<string, Set<string>>();
+
+  constructor(protected recentMax = 10_000) {
+    super();
+    this.tables.onApply((section, key, before, after) => this.index(section, key, before, after));
+  }
+
+  get(section: Section, key: string): Entry | undefined {
+    return this.tables.get(section, key);
+  }
+
+  state(): CoordinationState {
+    return this.tables.toState();
+  }
+
+  checksum(): string {
+    return this.tables.digest.hex();
+  }
+
+  readView(): ReadView {
+    return {
+      get: (s, k) => this.tables.get(s, k),
+      heldBy: (agent) => this.held.get(agent) ?? [],
+      nextFencingToken: () => ++this.fencing,
+      nextLogKey: () => String(this.logSeq++),
+    };
+  }
+
+  /** Work ids held per agent (kept in step with every applied change). */
+  heldIndex(): ReadonlyMap<string, Set<string>> {
+    return this.held;
+  }
+
+  /** Deltas after `since`, if they are all still in memory; null means "send a snapshot". */
+  deltasSince(since: number): DeltaMessage[] | null {
+    if (since === this.revision) return [];
+    if (since > this.revision || this.recent.length === 0) return null;
+    const first = this.recent[0].revision;
+    if (since < first - 1) return null;
+    return this.recent.slice(since - first + 1);
+  }
+
+  protected remember(delta: DeltaMessage): void {
+    this.recent.push(delta);
+    if (this.recent.length > this.recentMax * 1.25) this.recent = this.recent.slice(-this.recentMax);
+  }
+
+  private index(section: Section, key: string, before: Entry | undefined, after: Entry | undefined): void {
+    if (section === 'log') {
+      const n = Number(key);
+      if (Number.isInteger(n) && n >= this.logSeq) this.logSeq = n + 1;
+      return;
+    }
+    if (section !== 'work') return;
+    const prevAgent = before && isHeld(before.data) ? (before.data.agent_id as string) : null;
+    const nextAgent = after && isHeld(after.data) ? (after.data.agent_id as string) : null;
+    if (prevAgent && prevAgent !== nextAgent) {
+      const set = this.held.get(prevAgent);
+      set?.delete(key);
+      if (set && set.size === 0) this.held.delete(prevAgent);
+    }
+    if (nextAgent) {
+      let set = this.held.get(nextAgent);
+      if (!set) this.held.set(nextAgent, (set = new Set()));
+      set.add(key);
+    }
+    const token = after?.data.fencing_token;
+    if (typeof token === 'number' && token > this.fencing) this.fencing = token;
+  }
+
+  /** Versions the proposed changes against the current tables, without applying them. */
+  protected prepare(proposed: ProposedChange[], revision = this.revision + 1): PreparedChange | null {
+    const changes: RecordChange[] = [];
+    const texts = new Map<number, string>();
+    const slotTexts = new Map<number, string>();
+    for (const p of proposed) {
+      const old = this.tables.get(p.section, p.key);
+      if (p.op === 'del') {
+        if (old) changes.push({ section: p.section, key: p.key, op: 'del' });
+        continue;
+      }
+      const data = p.data as JsonObject;
+      const i = changes.length;
+      changes.push({ section: p.section, key: p.key, op: 'put', entry: { v: (old?.v ?? 0) + 1, rev: revision, data } });
+      if (p.text !== undefined) {
+        slotTexts.set(i, p.text);
+        // Keep the original bytes only where they differ from how we would format the record.
+        if (p.text !== formatRecord(data)) texts.set(i, p.text);
+      }
+    }
+    return changes.length === 0 ? null : { revision, changes, texts, slotTexts };
+  }
+
+  /** Applies a prepared change to memory and returns its delta (checksum after the change). */
+  protected applyPrepared(p: PreparedChange, cause: ChangeCause | undefined, timestampNs = nowNs().toString(), checksum?: string): DeltaMessage {
+    p.changes.forEach((c, i) => this.tables.set(c.section, c.key, c.op === 'put' ? c.entry : undefined, p.slotTexts.get(i)));
+    this.revision = p.revision;
+    const delta: DeltaMessage = { type: 'delta', revision: p.revision, changes: p.changes, timestamp_ns: timestampNs, checksum: checksum ?? this.tables.digest.hex(), cause };
+    this.remember(delta);
+    return delta;
+  }
+}
