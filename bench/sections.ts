@@ -1,7 +1,11 @@
 // Further bench sections register here (stream, console, postgres).
 import type { Section } from './bench.js';
 import { streamSection } from './stream.js';
+import { postgresSection } from './postgres.js';
+import { consoleSection } from './console.js';
 
 export const sections: Record<string, Section> = {
   stream: streamSection,
+  postgres: postgresSection,
+  console: consoleSection,
 };

@@ -5,8 +5,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, agentOf, call, clientOptions, num, print } from './commands/client-io.js';
 import { ConfigError, loadConfig, type DaemonConfig } from './config.js';
-import { startDaemon } from './daemon.js';
-import { DataDirInUseError } from './store/instance-lock.js';
 import { VERSION } from './version.js';
 import { commandModules } from './commands/index.js';
 
@@ -31,6 +29,13 @@ export function buildProgram(): Command {
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (env AI_PROCESSOR_LOG_LEVEL; default info)')
     .option('--analyzer-command <cmd>', 'command the analysis bridge pipes state into (env AI_PROCESSOR_ANALYZER_COMMAND)')
     .addOption(new Option('--analyzer-mode <mode>', 'auto|builtin|command|claude').choices(['auto', 'builtin', 'command', 'claude']))
+    .option('--analyzer-timeout-ms <ms>', 'time limit of one analyzer run (env AI_PROCESSOR_ANALYZER_TIMEOUT_MS; default 30000)', num('--analyzer-timeout-ms'))
+    .option('--analyzer-max-concurrent <n>', 'analyzer runs at once (env AI_PROCESSOR_ANALYZER_MAX_CONCURRENT; default 2)', num('--analyzer-max-concurrent'))
+    .option('--analyzer-max-queue <n>', 'analyzer requests waiting, beyond which 429 (env AI_PROCESSOR_ANALYZER_MAX_QUEUE; default 8)', num('--analyzer-max-queue'))
+    .option('--stream-analyzer-command <cmd>', 'long-running JSON-lines analyzer for /api/claude/stream (env AI_PROCESSOR_STREAM_ANALYZER_COMMAND)')
+    .option('--tls-cert <file>', 'PEM certificate: serve https/wss (with --tls-key; env AI_PROCESSOR_TLS_CERT)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert (env AI_PROCESSOR_TLS_KEY)')
+    .option('--rate-limit-per-s <n>', 'mutating requests per second per client IP, 0 = off (env AI_PROCESSOR_RATE_LIMIT_PER_S; default 0)', num('--rate-limit-per-s'))
     .action(async (o) => {
       const flags: Partial<Record<keyof DaemonConfig, unknown>> = {
         data_dir: o.dataDir,
@@ -43,6 +48,13 @@ export function buildProgram(): Command {
         log_level: o.logLevel,
         analyzer_command: o.analyzerCommand,
         analyzer_mode: o.analyzerMode,
+        analyzer_timeout_ms: o.analyzerTimeoutMs,
+        analyzer_max_concurrent: o.analyzerMaxConcurrent,
+        analyzer_max_queue: o.analyzerMaxQueue,
+        stream_analyzer_command: o.streamAnalyzerCommand,
+        tls_cert: o.tlsCert,
+        tls_key: o.tlsKey,
+        rate_limit_per_s: o.rateLimitPerS,
       };
       await runDaemon(flags);
     });
@@ -141,18 +153,33 @@ export async function runDaemon(flags: Partial<Record<keyof DaemonConfig, unknow
     }
     throw err;
   }
+  // Loaded only here: agents' client commands stay fast (no fastify/OpenTelemetry at start-up).
+  const { startDaemon } = await import('./daemon.js');
+  const { DataDirInUseError } = await import('./store/instance-lock.js');
+  const { Reloader } = await import('./reload.js');
+  const { SystemdNotifier } = await import('./sd-notify.js');
+  const notifier = new SystemdNotifier(process.env); // takes NOTIFY_SOCKET out of the children's environment
   let daemon;
   try {
     daemon = await startDaemon(config);
   } catch (err) {
     process.stderr.write(`ai-processor: ${(err as Error).message}\n`);
-    process.exit(err instanceof DataDirInUseError ? EXIT.refused : EXIT.unavailable);
+    process.exit(err instanceof DataDirInUseError ? EXIT.refused : err instanceof ConfigError ? EXIT.usage : EXIT.unavailable);
   }
+  // Type=notify: ready only now, with the API listening and the store open.
+  void notifier.ready(`listening on ${daemon.url}, revision ${daemon.store.revision}`);
+  // SIGHUP (systemctl reload): read the configuration again and apply what can change at run time.
+  const reloader = new Reloader(daemon.ctx, () => loadConfig(flags));
+  process.on('SIGHUP', () => {
+    daemon.logger.info({ signal: 'SIGHUP' }, 'reloading the configuration');
+    void reloader.reload().then((r) => notifier.status(`listening on ${daemon.url}; reload ${reloader.count}: ${r.ok ? 'ok' : 'failed'}${r.refused.length ? ', refused ' + r.refused.map((x) => x.key).join(' ') : ''}`));
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     daemon.logger.info({ signal }, 'shutting down');
+    void notifier.stopping();
     daemon.close().then(
       () => process.exit(0),
       (err) => {

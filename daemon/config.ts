@@ -28,6 +28,10 @@ export interface DaemonConfig {
   analyzer_command: string | null;
   analyzer_mode: 'auto' | 'builtin' | 'command' | 'claude';
   analyzer_timeout_ms: number;
+  /** External analyzer runs at once; more wait in the queue. */
+  analyzer_max_concurrent: number;
+  /** Analyzer requests waiting for a slot; beyond that a request gets 429. */
+  analyzer_max_queue: number;
   stream_analyzer_command: string | null;
   services: ServiceEntry[];
   tls_cert: string | null;
@@ -62,6 +66,8 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     analyzer_command: null,
     analyzer_mode: 'auto',
     analyzer_timeout_ms: 30_000,
+    analyzer_max_concurrent: 2,
+    analyzer_max_queue: 8,
     stream_analyzer_command: null,
     services: [{ name: 'xavos', url: 'http://localhost:4002/health', interval_ms: 15_000, timeout_ms: 2_000 }],
     tls_cert: null,
@@ -72,7 +78,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   };
 }
 
-const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'view_flush_ms', 'max_journal_bytes', 'body_limit', 'analyzer_timeout_ms', 'rate_limit_per_s', 'entropy_floor'];
+const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'view_flush_ms', 'max_journal_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'entropy_floor'];
 
 /** Environment names: AI_PROCESSOR_<KEY>. */
 function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof DaemonConfig, string>> {
@@ -89,6 +95,7 @@ function coerce(key: keyof DaemonConfig, value: unknown, where: string): unknown
     const n = typeof value === 'number' ? value : Number(value);
     if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${where}: ${key} must be a non-negative number, got ${JSON.stringify(value)}`);
     if (key === 'port' && (!Number.isInteger(n) || n > 65535)) throw new ConfigError(`${where}: port must be an integer 0-65535`);
+    if (key === 'analyzer_max_concurrent' && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`${where}: analyzer_max_concurrent must be an integer >= 1`);
     return n;
   }
   if (key === 'services') {
@@ -97,6 +104,9 @@ function coerce(key: keyof DaemonConfig, value: unknown, where: string): unknown
       throw new ConfigError(`${where}: services must be a list of {name, url}`);
     }
     return list;
+  }
+  if (key === 'store' && !/^(file|postgres(ql)?:\/\/.+)$/.test(String(value))) {
+    throw new ConfigError(`${where}: store must be "file" or a postgres:// URL`);
   }
   if (key === 'analyzer_mode' && !['auto', 'builtin', 'command', 'claude'].includes(String(value))) {
     throw new ConfigError(`${where}: analyzer_mode must be auto, builtin, command or claude`);

@@ -6,13 +6,13 @@ import type { Logger as Pino } from 'pino';
 import type { DaemonConfig } from './config.js';
 import type { CoordinationService, Trace } from './core/service.js';
 import type { Metrics } from './metrics.js';
-import type { FileStore } from './store/file-store.js';
+import type { CoordinationStore } from './store/memory-state.js';
 import type { EntropyTracker } from '../shared/entropy.js';
 
 export interface DaemonContext {
   config: DaemonConfig;
   logger: Pino;
-  store: FileStore;
+  store: CoordinationStore;
   service: CoordinationService;
   metrics: Metrics;
   /** Entropy of the stored records, kept per change (spans are added by the telemetry part). */
@@ -31,4 +31,10 @@ export interface DaemonContext {
   events: EventEmitter;
   /** Run on shutdown, in reverse order of registration, after the HTTP server stopped. */
   onClose: Array<() => Promise<void> | void>;
+  /**
+   * Run on a configuration reload (SIGHUP, reload.ts), in order, after ctx.config took the new values:
+   * the new configuration and the names of the settings that changed. A hook applies what concerns
+   * it; a hook that throws is logged and the others still run.
+   */
+  onReload: Array<(config: DaemonConfig, changed: ReadonlySet<keyof DaemonConfig>) => Promise<void> | void>;
 }

@@ -3,9 +3,11 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { pino, type Logger as Pino } from 'pino';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { DaemonConfig } from './config.js';
-import { isLoopback } from './config.js';
+import { ConfigError, isLoopback } from './config.js';
 import type { DaemonContext } from './context.js';
 import { FileStore } from './store/file-store.js';
+import { PgStore } from './store/pg-store.js';
+import type { CoordinationStore } from './store/memory-state.js';
 import { CoordinationService } from './core/service.js';
 import { installErrorHandling } from './http/errors-handler.js';
 import { coordinationRoutes } from './http/coordination-routes.js';
@@ -14,18 +16,27 @@ import { createMetrics } from './metrics.js';
 import { installMetrics, observeState } from './observability/metrics-wiring.js';
 import { VERSION } from './version.js';
 import { installStats } from './http/stats-routes.js';
+import { installTracing } from './observability/tracing.js';
+import { installEntropy } from './observability/baseline.js';
+import { installAnalyzer } from './analyzer/install.js';
+import { installServices } from './services/install.js';
+import { installVelocityLog } from './legacy/velocity-log.js';
 import { installCoordinationStream } from './stream/coordination-stream.js';
-import { CLOSE_GOING_AWAY } from '../shared/protocol.js';
+import { readTls } from './http/tls.js';
+import { installRateLimit } from './http/rate-limit.js';
+import { CLOSE_GOING_AWAY, STREAM_PATH, TELEMETRY_STREAM_PATH } from '../shared/protocol.js';
 import websocket from '@fastify/websocket';
 import { EventEmitter } from 'node:events';
 
 export interface Daemon {
   app: FastifyInstance;
-  store: FileStore;
+  store: CoordinationStore;
   service: CoordinationService;
   logger: Pino;
   url: string;
   ctx: DaemonContext;
+  /** Every route the API declared (the security tests hold each mutating one to the token). */
+  routes: Array<{ method: string; url: string; websocket: boolean }>;
   close(): Promise<void>;
 }
 
@@ -39,12 +50,19 @@ export function tokenMatches(expected: string, header: string | undefined): bool
   return timingSafeEqual(a, b) && got.length > 0;
 }
 
-export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ level: config.log_level, base: { service: 'ai-processor' } })): Promise<Daemon> {
+/** Never logged, whatever a log call is given (defence in depth: nothing logs them on purpose). */
+const REDACT = ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization'];
+
+export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ level: config.log_level, base: { service: 'ai-processor' }, redact: REDACT })): Promise<Daemon> {
   if (!isLoopback(config.host) && !config.token) {
-    throw new Error(`refusing to listen on ${config.host} without a token: set AI_PROCESSOR_TOKEN or --token-file (loopback needs none)`);
+    throw new ConfigError(`refusing to listen on ${config.host} without a token: set AI_PROCESSOR_TOKEN or --token-file (loopback needs none)`);
   }
+  const tls = readTls(config); // before opening the store: a bad key pair fails fast
   const started = Date.now();
-  const store = new FileStore({ dataDir: config.data_dir, logger, viewFlushMs: config.view_flush_ms, maxJournalBytes: config.max_journal_bytes });
+  // The embedded file store is the default; a postgres:// URL selects the shared PostgreSQL store.
+  const store: CoordinationStore = /^postgres(ql)?:\/\//.test(config.store)
+    ? new PgStore({ url: config.store, dataDir: config.data_dir, logger })
+    : new FileStore({ dataDir: config.data_dir, logger, viewFlushMs: config.view_flush_ms, maxJournalBytes: config.max_journal_bytes });
   const metrics = createMetrics();
   const entropy = observeState(store, metrics);
   await store.open();
@@ -55,19 +73,16 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
     logger: false,
     bodyLimit: config.body_limit,
     forceCloseConnections: 'idle',
+    ...(tls ? { https: tls } : {}),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   }) as unknown as FastifyInstance;
   installErrorHandling(app, logger);
   app.removeContentTypeParser('text/plain'); // JSON only: anything else is a 415, not a confusing 400
-  if (config.token) {
-    const token = config.token;
-    app.addHook('onRequest', async (req, reply) => {
-      const isStream = req.url.startsWith('/api/coordination/stream') || req.url.startsWith('/api/telemetry/stream');
-      if ((MUTATING.has(req.method) || isStream) && !tokenMatches(token, req.headers.authorization)) {
-        return reply.code(401).send({ error: 'unauthorized', message: 'Send Authorization: Bearer <AI_PROCESSOR_TOKEN>' });
-      }
-    });
-  }
+  await installRateLimit(app, () => config.rate_limit_per_s); // before any route: it attaches to routes as they are declared
+  const routes: Daemon['routes'] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url, websocket: Boolean((r as { websocket?: boolean }).websocket) });
+  });
   await app.register(websocket, {
     options: { maxPayload: 64 * 1024 },
     // On shutdown tell stream clients to come back (1001 going away), so they resume from their revision.
@@ -77,14 +92,32 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
       done();
     },
   });
-  const ctx: DaemonContext = { config, logger, store, service, metrics, entropy, app, traceOf: () => undefined, statusExtras: [], stats: {}, events: new EventEmitter(), onClose: [] };
+  // The token is read per request (config.token), so a SIGHUP reload can set or rotate it. Declared
+  // after the websocket plugin: its onRequest hook marks upgrade requests, so a refused upgrade's
+  // socket is destroyed after the 401 (else it lingers and app.close() never returns).
+  app.addHook('onRequest', async (req, reply) => {
+    const token = config.token;
+    if (!token) return;
+    // The matched route, not the raw URL: /api/coordination/%73tream is the stream too.
+    const route = req.routeOptions.url;
+    const isStream = route === STREAM_PATH || route === TELEMETRY_STREAM_PATH;
+    if ((MUTATING.has(req.method) || isStream) && !tokenMatches(token, req.headers.authorization)) {
+      return reply.code(401).send({ error: 'unauthorized', message: 'Send Authorization: Bearer <AI_PROCESSOR_TOKEN>' });
+    }
+  });
+  const ctx: DaemonContext = { config, logger, store, service, metrics, entropy, app, traceOf: () => undefined, statusExtras: [], stats: {}, events: new EventEmitter(), onClose: [], onReload: [] };
   store.on('problem', (p) => ctx.events.emit('event', 'file_problem', p));
   store.on('conflict', (c) => ctx.events.emit('event', 'merge_conflict', c));
   installMetrics(ctx);
   installStats(ctx, started);
   installCoordinationStream(ctx);
+  await installTracing(ctx); // before the API routes: sets ctx.traceOf and the tracing hooks they get
+  await installEntropy(ctx);
   await app.register(healthRoutes, { store, version: VERSION, started });
   await app.register(coordinationRoutes, { service, traceOf: (r) => ctx.traceOf(r), statusExtras: () => Object.assign({}, ...ctx.statusExtras.map((f) => f())) });
+  installAnalyzer(ctx);
+  installServices(ctx);
+  installVelocityLog(ctx);
   service.start();
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ url: address, dataDir: store.dataDir, revision: store.revision, leaseMs: config.lease_ms, version: VERSION }, 'listening');
@@ -96,6 +129,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
     logger,
     url: address,
     ctx,
+    routes,
     close: () =>
       (closing ??= (async () => {
         service.stop();

@@ -38,6 +38,12 @@ export class StateDigest {
     return digestHex(this.sum);
   }
 
+  clone(): StateDigest {
+    const copy = new StateDigest();
+    copy.sum = this.sum;
+    return copy;
+  }
+
   static of(state: CoordinationState): StateDigest {
     const digest = new StateDigest();
     for (const section of SECTIONS) {

@@ -143,7 +143,7 @@ describe('GET /api/services', () => {
       const res = await app.inject({ method: 'GET', url: '/api/services?refresh=1' });
       expect(res.statusCode).toBe(200);
       const [xavos, ghost] = res.json().services;
-      expect(Object.keys(xavos).sort()).toEqual(['consecutive_failures', 'http_status', 'last_checked_at', 'last_error', 'latency_ms', 'name', 'since', 'status', 'url']);
+      expect(Object.keys(xavos).sort()).toEqual(['consecutive_failures', 'http_status', 'last_checked_at', 'last_error', 'latency_ms', 'name', 'probe_ms', 'since', 'status', 'url']);
       expect(xavos).toMatchObject({ name: 'xavos', url: svc.url, status: 'up', http_status: 200 });
       expect(ghost).toMatchObject({ name: 'ghost', status: 'down' });
       expect(svc.hits).toBe(1);

@@ -4,13 +4,14 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type WebSocket from 'ws';
 import { stateChecksum } from '../shared/checksum.js';
-import type { DeltaMessage } from '../shared/protocol.js';
+import { ApiClient } from '../shared/client/api.js';
 import { isHeld } from '../shared/types.js';
 import { ConsoleModel } from '../tui/model/console-model.js';
 import { Ring } from '../tui/model/ring.js';
 import { agentRows, entropyView, spanRows, traceTree, WORK_SORTS, workRows } from '../tui/model/selectors.js';
 import { Connection } from '../tui/net/connection.js';
 import { DeltaGen, GEN_NOW, genSnapshot, genSpans, genState, genStats } from './gen/states.js';
+import { startDaemon, type DaemonHandle } from './helpers/daemon.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -247,21 +248,95 @@ describe('selectors', () => {
   });
 });
 
-describe('Connection (against a stand-in daemon)', () => {
+describe('Connection: the shared stream client against the real daemon', () => {
+  const until = async (cond: () => boolean, ms = 10_000): Promise<void> => {
+    const end = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error('timed out waiting');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  let daemon: DaemonHandle | null = null;
+  let conn: Connection | null = null;
+  afterEach(async () => {
+    conn?.stop();
+    conn = null;
+    await daemon?.stop('SIGKILL');
+    daemon = null;
+  });
+
+  it('shows the daemon state verified, follows changes, keeps it while down, and resumes with ?since=', async () => {
+    const token = 'sekrit';
+    daemon = await startDaemon({ env: { AI_PROCESSOR_TOKEN: token } });
+    const api = new ApiClient({ url: daemon.url, token });
+    for (let i = 0; i < 3; i++) expect((await api.post('/api/agents', { agent_id: `agent_t${i}`, team: 'qa' })).status).toBe(201);
+    expect((await api.post('/api/coordination/claim', { work_id: 'work_t1', agent_id: 'agent_t1' })).status).toBe(200);
+
+    const model = new ConsoleModel({ throttleMs: 0, verify: false });
+    conn = new Connection({ url: daemon.url, token, model, statsEveryMs: 100, minBackoffMs: 50, maxBackoffMs: 200 });
+    conn.start();
+    await until(() => model.hasSnapshot && model.verified && model.stats !== null);
+    expect(model.connection.state).toBe('connected');
+    expect(Object.keys(model.state.agents).sort()).toEqual(['agent_t0', 'agent_t1', 'agent_t2']);
+    expect(model.state.work.work_t1.data.agent_id).toBe('agent_t1');
+    // The model shows the stream client's own copy: one state, verified once, by the client.
+    expect(model.state).toBe(conn.stream.state);
+
+    // A change through the API arrives as a delta, verified.
+    const v0 = model.version;
+    const moved = await api.post<{ revision: number }>('/api/coordination/progress', { work_id: 'work_t1', agent_id: 'agent_t1', progress: 40 });
+    await until(() => model.revision >= moved.body.revision);
+    expect(model.state.work.work_t1.data.progress).toBe(40);
+    expect(model.verified).toBe(true);
+    expect(model.version).toBeGreaterThan(v0);
+
+    // The daemon dies: the last state stays, marked stale since the loss.
+    const { port, dataDir } = daemon;
+    await daemon.stop('SIGKILL');
+    await until(() => model.connection.state === 'reconnecting');
+    expect(model.connection.since).not.toBeNull();
+    expect(model.state.work.work_t1.data.progress).toBe(40);
+
+    // Back on the same port and data dir: resumed from our revision, not re-sent as a snapshot.
+    daemon = await startDaemon({ dataDir, args: ['--port', String(port)], env: { AI_PROCESSOR_TOKEN: token } });
+    await until(() => model.connection.state === 'connected' && model.verified);
+    expect(model.connection.since).toBeNull();
+    const done = await api.post<{ revision: number }>('/api/coordination/complete', { work_id: 'work_t1', agent_id: 'agent_t1' });
+    expect(done.status).toBe(200);
+    await until(() => model.revision >= done.body.revision);
+    expect(model.state.work.work_t1.data.status).toBe('completed');
+    expect(Object.values(model.state.log).some((e) => e.data.work_item_id === 'work_t1')).toBe(true);
+    expect(model.verified).toBe(true);
+    expect(conn.stream.snapshots).toBe(1);
+    expect(model.resyncCount).toBe(0);
+  });
+
+  it('reports a refused token as unauthorized', async () => {
+    daemon = await startDaemon({ env: { AI_PROCESSOR_TOKEN: 'right' } });
+    const model = new ConsoleModel({ throttleMs: 0, verify: false });
+    conn = new Connection({ url: daemon.url, token: 'wrong', model, minBackoffMs: 50, maxBackoffMs: 200 });
+    conn.start();
+    await until(() => model.connection.state === 'unauthorized');
+    expect(model.connection.error).toContain('401');
+    expect(model.hasSnapshot).toBe(false);
+  });
+});
+
+describe('Connection: side channels (stand-in daemon)', () => {
   interface Fake {
     url: string;
-    port: number;
-    streamUrls: string[];
-    auth: (string | undefined)[];
-    received: unknown[];
-    sockets: WebSocket[];
     streams: WebSocket[];
+    received: unknown[];
     close(): Promise<void>;
   }
 
-  /** Minimal daemon: coordination stream (snapshot, then what the test sends), stats, spans. */
-  async function fakeDaemon(onStream: (ws: WebSocket, url: string) => void, port = 0): Promise<Fake> {
-    const fake: Partial<Fake> = { streamUrls: [], auth: [], received: [], sockets: [], streams: [] };
+  /**
+   * A daemon that misbehaves on purpose (a revision gap) and serves stats, spans and the telemetry
+   * stream, so the console's handling of each can be checked without depending on their producers.
+   */
+  async function fakeDaemon(onStream: (ws: WebSocket) => void): Promise<Fake> {
+    const fake: Partial<Fake> = { streams: [], received: [] };
+    const sockets: WebSocket[] = [];
     const server = createServer((req, res) => {
       res.setHeader('content-type', 'application/json');
       if (req.url === '/api/stats') res.end(JSON.stringify(genStats()));
@@ -270,19 +345,19 @@ describe('Connection (against a stand-in daemon)', () => {
     });
     const wss = new WebSocketServer({ server });
     wss.on('connection', (ws, req) => {
-      fake.sockets!.push(ws);
-      if (!req.url?.startsWith('/api/coordination/stream')) return;
+      sockets.push(ws);
+      if (req.url?.startsWith('/api/telemetry/stream')) {
+        ws.send(JSON.stringify({ type: 'span', span: genSpans(1, { seed: 77 })[0] }));
+        return;
+      }
       fake.streams!.push(ws);
-      fake.streamUrls!.push(req.url);
-      fake.auth!.push(req.headers.authorization);
       ws.on('message', (d) => fake.received!.push(JSON.parse(d.toString())));
-      onStream(ws, req.url);
+      onStream(ws);
     });
-    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-    fake.port = (server.address() as AddressInfo).port;
-    fake.url = `http://127.0.0.1:${fake.port}`;
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     fake.close = async () => {
-      for (const ws of fake.sockets!) ws.terminate();
+      for (const ws of sockets) ws.terminate();
       wss.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
@@ -298,65 +373,31 @@ describe('Connection (against a stand-in daemon)', () => {
     }
   };
 
-  it('streams state, resumes with ?since= after the daemon restarts, and asks for resyncs', async () => {
+  it('fills spans and stats, and shows the stream client\'s resync after a gap as unverified', async () => {
     const snap = genSnapshot({ agents: 5, work: 12 });
     const gen = new DeltaGen(snap);
-    const deltas: DeltaMessage[] = [];
-    let fake = await fakeDaemon((ws) => ws.send(JSON.stringify(snap)));
-    const model = new ConsoleModel({ throttleMs: 0 });
-    const conn = new Connection({ url: fake.url, token: 'sekrit', model, statsEveryMs: 100, minBackoffMs: 50, maxBackoffMs: 200 });
+    const fake = await fakeDaemon((ws) => ws.send(JSON.stringify(snap)));
+    const model = new ConsoleModel({ throttleMs: 0, verify: false });
+    const conn = new Connection({ url: fake.url, model, statsEveryMs: 100, minBackoffMs: 50, maxBackoffMs: 200 });
     try {
       conn.start();
-      await until(() => model.hasSnapshot && model.stats !== null && model.spans.size === 5);
-      expect(model.connection.state).toBe('connected');
+      await until(() => model.hasSnapshot && model.stats !== null && model.spans.size === 6);
       expect(model.verified).toBe(true);
-      expect(fake.auth[0]).toBe('Bearer sekrit');
-      expect(fake.streamUrls[0]).toBe('/api/coordination/stream');
 
-      // A gap: the console must ask for a resync on the open socket.
+      // A gap: the stream client asks for a resync on the open socket; the model says so.
       gen.next();
       fake.streams[0].send(JSON.stringify(gen.next()));
       await until(() => fake.received.length > 0);
       expect(fake.received[0]).toMatchObject({ type: 'resync', reason: 'gap' });
+      await until(() => model.resyncCount === 1);
+      expect(model.verified).toBe(false);
+      expect(model.resyncPending).toBe('gap');
 
-      // Daemon goes away: the state stays, the header can say since when.
-      const port = fake.port;
-      await fake.close();
-      await until(() => model.connection.state === 'reconnecting');
-      expect(model.connection.since).not.toBeNull();
-      expect(Object.keys(model.state.work)).toHaveLength(12);
-
-      // Back on the same port with a fresh, verified state: resumed from our revision.
-      const resumed = { type: 'snapshot' as const, revision: gen.revision, state: structuredClone(gen.state), checksum: stateChecksum(gen.state) };
-      fake = await fakeDaemon((ws, url) => {
-        if (url.includes('since=')) {
-          deltas.push(gen.next());
-          ws.send(JSON.stringify(deltas[deltas.length - 1]));
-        } else ws.send(JSON.stringify(resumed));
-      }, port);
-      await until(() => model.connection.state === 'connected' && model.verified);
-      // Unverified before the drop (the gap), so the first reconnect asks for a full snapshot...
-      expect(fake.streamUrls[0]).toBe('/api/coordination/stream');
-      expect(model.revision).toBe(resumed.revision);
-
-      // ...and a verified console resumes with ?since=.
-      fake.streams[0].terminate();
-      await until(() => fake.streamUrls.length === 2 && model.revision === resumed.revision + 1);
-      expect(fake.streamUrls[1]).toBe(`/api/coordination/stream?since=${resumed.revision}`);
-      expect(model.verified).toBe(true);
-    } finally {
-      conn.stop();
-      await fake.close();
-    }
-  });
-
-  it('reports a refused token as unauthorized', async () => {
-    const fake = await fakeDaemon((ws) => ws.close(4401, 'unauthorized'));
-    const model = new ConsoleModel({ throttleMs: 0 });
-    const conn = new Connection({ url: fake.url, model, minBackoffMs: 50, maxBackoffMs: 200 });
-    try {
-      conn.start();
-      await until(() => model.connection.state === 'unauthorized');
+      // The answer (a fresh snapshot) makes it verified again.
+      fake.streams[0].send(JSON.stringify({ type: 'snapshot', revision: gen.revision, state: structuredClone(gen.state), checksum: stateChecksum(gen.state) }));
+      await until(() => model.verified);
+      expect(model.revision).toBe(gen.revision);
+      expect(model.resyncPending).toBeNull();
     } finally {
       conn.stop();
       await fake.close();

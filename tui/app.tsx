@@ -112,18 +112,21 @@ export function App(props: AppProps): ReactElement {
   /** Rows of the active panel. Cached per model version and query; ages re-derive once a second at most. */
   const derive = (u: Ui): Derived => {
     const p = u.panels[u.panel];
-    const key = `${u.panel}|${model.version}|${p.filter}|${p.sort}|${p.desc}|${Math.floor(now / 1000)}|${staleMs}`;
+    // Ages are shown in whole seconds: rows derived within one second are the same rows (and the
+    // selectors re-use the rows of unchanged records).
+    const nowS = Math.floor(now / 1000) * 1000;
+    const key = `${u.panel}|${model.version}|${p.filter}|${p.sort}|${p.desc}|${nowS}|${staleMs}`;
     if (memo.current?.key === key) return memo.current.value;
     const q = { filter: p.filter, sort: p.sort, desc: p.desc };
     let value: Derived;
     switch (u.panel) {
       case 'agents': {
-        const rows = agentRows(model.state, { ...q, now, staleMs });
+        const rows = agentRows(model.state, { ...q, now: nowS, staleMs }, model.held.counts);
         value = { kind: 'agents', rows, keys: rows.map((r) => r.key), total: Object.keys(model.state.agents).length };
         break;
       }
       case 'claims': {
-        const rows = workRows(model.state, { ...q, now });
+        const rows = workRows(model.state, { ...q, now: nowS });
         value = { kind: 'claims', rows, keys: rows.map((r) => r.key), total: Object.keys(model.state.work).length };
         break;
       }
@@ -326,9 +329,9 @@ export function App(props: AppProps): ReactElement {
 
   return (
     <ThemeContext.Provider value={{ noColor }}>
-      <Box flexDirection="column" width={width} height={size.rows - 1} overflow="hidden">
+      <Box flexDirection="column" width={width} height={size.rows - 1} overflowY="hidden">
         <Header model={model} url={url} active={u.panel} allowWrite={allowWrite} now={now} />
-        <Box flexDirection="column" height={bodyHeight} overflow="hidden">{body}</Box>
+        <Box flexDirection="column" height={bodyHeight} overflowY="hidden">{body}</Box>
         <Footer filterDraft={u.draft} confirm={u.confirm?.question ?? null} message={message} keys={' ' + keys} />
       </Box>
     </ThemeContext.Provider>

@@ -72,16 +72,22 @@ export function resolveAnalyzerMode(opts: Pick<AnalyzerOptions, 'mode' | 'comman
 }
 
 export class Analyzer {
-  readonly mode: AnalyzerMode;
-  readonly command: string | null;
-  readonly stream: StreamAnalyzer | null;
-  private readonly queue: BoundedQueue;
+  // Mutable only through reconfigure() (SIGHUP reload).
+  mode: AnalyzerMode;
+  command: string | null;
+  stream: StreamAnalyzer | null;
+  private queue: BoundedQueue;
   private lastOutcome: AnalyzerOutcome | null = null;
+  private started = false;
 
-  constructor(private readonly opts: AnalyzerOptions) {
+  constructor(private opts: AnalyzerOptions) {
     ({ mode: this.mode, command: this.command } = resolveAnalyzerMode(opts, opts.env));
     this.queue = new BoundedQueue(opts.maxConcurrent, opts.maxQueue);
-    this.stream = opts.streamCommand
+    this.stream = Analyzer.makeStream(opts);
+  }
+
+  private static makeStream(opts: AnalyzerOptions): StreamAnalyzer | null {
+    return opts.streamCommand
       ? new StreamAnalyzer({
           command: opts.streamCommand,
           lineTimeoutMs: opts.timeoutMs,
@@ -94,7 +100,29 @@ export class Analyzer {
   }
 
   start(): void {
+    this.started = true;
     this.stream?.start();
+  }
+
+  /**
+   * New settings for later requests (SIGHUP reload). Runs already started or queued finish under the
+   * old ones; a changed stream command (or timeout) replaces the stream process. Validates everything
+   * before changing anything: on an error (e.g. mode "command" without a command) nothing changes.
+   */
+  async reconfigure(next: Pick<AnalyzerOptions, 'command' | 'mode' | 'timeoutMs' | 'maxConcurrent' | 'maxQueue' | 'streamCommand'>): Promise<void> {
+    const opts: AnalyzerOptions = { ...this.opts, ...next };
+    const resolved = resolveAnalyzerMode(opts, opts.env);
+    const queue = opts.maxConcurrent !== this.queue.maxConcurrent || opts.maxQueue !== this.queue.maxQueue ? new BoundedQueue(opts.maxConcurrent, opts.maxQueue) : this.queue;
+    const restartStream = opts.streamCommand !== this.opts.streamCommand || (opts.streamCommand !== undefined && opts.timeoutMs !== this.opts.timeoutMs);
+    this.opts = opts;
+    ({ mode: this.mode, command: this.command } = resolved);
+    this.queue = queue;
+    if (restartStream) {
+      const old = this.stream;
+      this.stream = Analyzer.makeStream(opts);
+      if (this.started) this.stream?.start();
+      await old?.stop();
+    }
   }
 
   async close(): Promise<void> {

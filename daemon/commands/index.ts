@@ -1,6 +1,12 @@
 // Client commands beyond the core ones register here, each from its own module.
 import type { Command } from 'commander';
+import { registerBaselineCommands } from './baseline.js';
+import { registerLegacyCommand } from '../legacy/commands.js';
+import { registerSimulateCommand } from './simulate.js';
+import { registerInstallServiceCommand } from './install-service.js';
+import { registerValidateCriticalPathsCommand } from './validate-critical-paths.js';
+import { registerMigrateStoreCommand } from './migrate-store.js';
 
 export type CommandModule = (program: Command) => void;
 
-export const commandModules: CommandModule[] = [];
+export const commandModules: CommandModule[] = [registerBaselineCommands, registerLegacyCommand, registerSimulateCommand, registerMigrateStoreCommand, registerInstallServiceCommand, registerValidateCriticalPathsCommand];

@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { isoSeconds } from '../../shared/ids.js';
 import type { ChangeCause } from '../../shared/types.js';
 import { ApiError } from '../errors.js';
-import type { FileStore, Logger, ReadView } from '../store/file-store.js';
+import type { CoordinationStore, Logger, ReadView } from '../store/memory-state.js';
 import * as rules from './coordinator.js';
 
 export type Outcome = 'ok' | 'conflict' | 'error' | 'idempotent';
@@ -46,7 +46,7 @@ export class CoordinationService extends EventEmitter {
   private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
-    readonly store: FileStore,
+    readonly store: CoordinationStore,
     private opts: ServiceOptions,
   ) {
     super();
@@ -140,6 +140,21 @@ export class CoordinationService extends EventEmitter {
     return out;
   }
 
+  /** The latest time the records show the agent alive: heartbeat, claim or progress (ms; 0 if none). */
+  private lastSignOfLife(agentId: string): number {
+    const stamps: unknown[] = [this.store.get('agents', agentId)?.data.last_heartbeat];
+    for (const workId of this.store.heldIndex().get(agentId) ?? []) {
+      const data = this.store.get('work', workId)?.data;
+      stamps.push(data?.claimed_at, data?.last_update);
+    }
+    let latest = 0;
+    for (const s of stamps) {
+      const t = typeof s === 'string' ? Date.parse(s) : NaN;
+      if (Number.isFinite(t) && t > latest) latest = t;
+    }
+    return latest;
+  }
+
   /** Releases the claims of agents whose lease ran out. One revision per agent. */
   async sweep(): Promise<number> {
     const now = Date.now();
@@ -151,6 +166,12 @@ export class CoordinationService extends EventEmitter {
         continue;
       }
       if (deadline > now) continue;
+      // Another daemon (shared store) may have seen this agent alive: its records say so.
+      const seen = this.lastSignOfLife(agent);
+      if (seen + this.opts.leaseMs > now) {
+        this.deadlines.set(agent, seen + this.opts.leaseMs);
+        continue;
+      }
       try {
         const out = await this.store.transact((view) => rules.expireLease({ view, now: isoSeconds() }, agent), { op: 'lease_expired', source: 'lease', agent_id: agent });
         if (out.result.released.length > 0) {

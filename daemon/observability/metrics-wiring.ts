@@ -4,11 +4,11 @@ import { EntropyTracker } from '../../shared/entropy.js';
 import type { DaemonContext } from '../context.js';
 import type { Metrics } from '../metrics.js';
 import { boundedStatus, setEntropyGauges } from '../metrics.js';
-import type { FileStore } from '../store/file-store.js';
+import type { CoordinationStore } from '../store/memory-state.js';
 import type { LeaseExpiredEvent, OpEvent } from '../core/service.js';
 
 /** Must run before store.open(), so the import and the journal replay are counted too. */
-export function observeState(store: FileStore, metrics: Metrics): EntropyTracker {
+export function observeState(store: CoordinationStore, metrics: Metrics): EntropyTracker {
   const entropy = new EntropyTracker();
   store.tables.onApply((section, _key, before, after) => {
     entropy.update(section, before?.data, after?.data);

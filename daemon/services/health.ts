@@ -20,6 +20,8 @@ export interface ServiceStatus {
   status: ServiceState;
   /** Time to the response headers, for any HTTP answer; null when there was none. */
   latency_ms: number | null;
+  /** How long the latest probe took, failures (refused, timed out) included; null before the first. */
+  probe_ms: number | null;
   /** What went wrong in the latest probe; null when it succeeded (up or slow). */
   last_error: string | null;
   last_checked_at: string | null;
@@ -45,6 +47,8 @@ export const DEFAULT_SLOW_MS = 1_000;
 
 interface Probe extends Required<ServiceConfig> {
   state: ServiceStatus;
+  /** Set when a reload dropped or replaced it: its loop ends. */
+  removed?: boolean;
   timer?: NodeJS.Timeout;
   inFlight?: Promise<ServiceStatus>;
 }
@@ -63,7 +67,7 @@ function describeFetchError(err: unknown, timeoutMs: number): string {
 }
 
 export class ServiceMonitor extends EventEmitter {
-  private readonly probes: Probe[];
+  private probes: Probe[];
   private readonly fetch: typeof fetch;
   private running = false;
   private stopper = new AbortController();
@@ -71,8 +75,13 @@ export class ServiceMonitor extends EventEmitter {
   constructor(services: ServiceConfig[], private readonly opts: MonitorOptions = {}) {
     super();
     this.fetch = opts.fetch ?? globalThis.fetch;
+    this.probes = this.makeProbes(services);
+  }
+
+  private makeProbes(services: ServiceConfig[]): Probe[] {
+    const opts = this.opts;
     const names = new Set<string>();
-    this.probes = services.map((s) => {
+    return services.map((s) => {
       if (!s.name || names.has(s.name)) throw new Error(`service names must be unique and non-empty: ${JSON.stringify(s.name)}`);
       names.add(s.name);
       let url: URL;
@@ -88,10 +97,35 @@ export class ServiceMonitor extends EventEmitter {
         interval_ms: positive(s.interval_ms, opts.intervalMs ?? DEFAULT_INTERVAL_MS, `${s.name}.interval_ms`),
         timeout_ms: positive(s.timeout_ms, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, `${s.name}.timeout_ms`),
         slow_ms: positive(s.slow_ms, opts.slowMs ?? DEFAULT_SLOW_MS, `${s.name}.slow_ms`),
-        state: { name: s.name, url: s.url, status: 'unknown', latency_ms: null, last_error: null, last_checked_at: null, http_status: null, since: null, consecutive_failures: 0 },
+        state: { name: s.name, url: s.url, status: 'unknown', latency_ms: null, probe_ms: null, last_error: null, last_checked_at: null, http_status: null, since: null, consecutive_failures: 0 },
       };
       return probe;
     });
+  }
+
+  /**
+   * Replaces the list of services (SIGHUP reload). A service whose name, url and timings are
+   * unchanged keeps its state and its schedule; the others are dropped or probed from scratch.
+   * Validates the whole list first: on an error nothing changes. Returns the names added and removed.
+   */
+  setServices(services: ServiceConfig[]): { added: string[]; removed: string[] } {
+    const fresh = this.makeProbes(services);
+    const same = (a: Probe, b: Probe) => a.url === b.url && a.interval_ms === b.interval_ms && a.timeout_ms === b.timeout_ms && a.slow_ms === b.slow_ms;
+    const old = new Map(this.probes.map((p) => [p.name, p]));
+    const next = fresh.map((p) => {
+      const kept = old.get(p.name);
+      return kept && same(kept, p) ? kept : p;
+    });
+    const keptSet = new Set(next);
+    const removed = this.probes.filter((p) => !keptSet.has(p));
+    const added = next.filter((p) => !old.has(p.name) || old.get(p.name) !== p);
+    for (const p of removed) {
+      p.removed = true; // its loop stops; a probe in flight finishes into the void
+      clearTimeout(p.timer);
+    }
+    this.probes = next;
+    if (this.running) for (const p of added) void this.loop(p);
+    return { added: added.map((p) => p.name), removed: removed.filter((p) => !next.some((n) => n.name === p.name)).map((p) => p.name) };
   }
 
   /** Probes every service now, then each on its own interval. Idempotent. */
@@ -126,7 +160,7 @@ export class ServiceMonitor extends EventEmitter {
 
   private async loop(p: Probe): Promise<void> {
     await this.probe(p);
-    if (!this.running) return;
+    if (!this.running || p.removed) return;
     clearTimeout(p.timer);
     p.timer = setTimeout(() => void this.loop(p), p.interval_ms);
     p.timer.unref(); // the monitor never keeps the process alive by itself
@@ -171,13 +205,14 @@ export class ServiceMonitor extends EventEmitter {
     } catch (err) {
       next = { status: 'down', latency_ms: null, last_error: describeFetchError(err, p.timeout_ms), http_status: null };
     }
-    if (stopSignal.aborted) return { ...p.state };
+    if (stopSignal.aborted || p.removed) return { ...p.state };
 
     const previous = p.state.status;
     const now = new Date().toISOString();
     p.state = {
       ...p.state,
       ...next,
+      probe_ms: Math.round((performance.now() - t0) * 10) / 10,
       last_checked_at: now,
       since: next.status === previous ? p.state.since : now,
       consecutive_failures: next.status === 'down' ? p.state.consecutive_failures + 1 : 0,

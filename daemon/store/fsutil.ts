@@ -1,6 +1,6 @@
 // Durable file primitives: atomic replace (unique temp in the same directory, fsync, rename,
 // fsync the directory), so a reader never sees a half-written file and a crash leaves old or new.
-import { promises as fsp, constants } from 'node:fs';
+import { promises as fsp, constants, renameSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 
@@ -14,8 +14,13 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 export interface AtomicWriteOptions {
-  /** Last check before the rename; returning false abandons the write (the temp file is removed). */
-  beforeRename?: (sha256: string) => Promise<boolean>;
+  /** Runs once the content is on disk, before the rename (e.g. to note the write in a journal). */
+  beforeRename?: (sha256: string) => Promise<void>;
+  /**
+   * Last check, run synchronously right before a synchronous rename, so nothing can happen in
+   * between but the two system calls; returning false abandons the write.
+   */
+  renameIf?: () => boolean;
 }
 
 /**
@@ -41,8 +46,9 @@ export async function writeFileAtomic(file: string, data: string | Buffer | Iter
     await handle.sync();
     await handle.close();
     const digest = hash.digest('hex');
-    if (opts.beforeRename && !(await opts.beforeRename(digest))) return null;
-    await fsp.rename(tmp, file);
+    if (opts.beforeRename) await opts.beforeRename(digest);
+    if (opts.renameIf && !opts.renameIf()) return null;
+    renameSync(tmp, file);
     renamed = true;
     await fsyncDir(dir);
     return digest;

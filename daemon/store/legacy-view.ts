@@ -4,7 +4,7 @@
 // change; recent versions are remembered too, so a lock-less script that rewrote the file from an
 // older copy does not revert or delete what it never saw.
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import { formatRecord, renderArrayChunks, splitJsonArray, type ArrayItem } from '../../shared/legacy-json.js';
 import type { ChangeCause, Section } from '../../shared/types.js';
@@ -53,6 +53,15 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
 async function statOf(file: string): Promise<Stat> {
   try {
     const st = await fsp.stat(file);
+    return { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+  } catch {
+    return null;
+  }
+}
+
+function statSyncOf(file: string): Stat {
+  try {
+    const st = statSync(file);
     return { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
   } catch {
     return null;
@@ -312,10 +321,11 @@ export class LegacyView {
         const started = process.hrtime.bigint();
         // A lock-less writer that replaced the file since we looked wins: we re-read and retry.
         const sha = await writeFileAtomic(this.file, renderArrayChunks(texts), {
-          beforeRename: async (digest) => {
-            await this.host.markWritten(this.name, digest, revision); // a crash after the rename still knows the file is ours
-            return sameStat(await statOf(this.file), seen); // checked last: the window to the rename is tiny
-          },
+          // Noted in the journal first: a crash after the rename still knows the file is ours.
+          beforeRename: (digest) => this.host.markWritten(this.name, digest, revision),
+          // A lock-less writer that replaced the file since we read it wins: checked synchronously
+          // right before the rename, so the window is two system calls.
+          renameIf: () => sameStat(statSyncOf(this.file), seen),
         });
         if (sha === null) {
           this.dirty = true;

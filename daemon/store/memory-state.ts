@@ -58,6 +58,8 @@ export interface PreparedChange {
 export interface CoordinationStore extends EventEmitter {
   readonly tables: Tables;
   readonly dataDir: string;
+  /** Where the daemon keeps its own files (baseline, ...): <data-dir>/.ai-processor. */
+  readonly metaDir: string;
   revision: number;
   ready: boolean;
   open(): Promise<void>;

@@ -78,7 +78,7 @@ export function Table<R>({ columns, rows, rowKey, selected, width, height, rowTo
   const start = windowStart(selected, rows.length, visible);
   const header = ' '.repeat(GUTTER) + shown.map(({ c, w }) => fit(c.title, w, c.align)).join(' ');
   return (
-    <Box flexDirection="column" width={width} height={height} overflow="hidden">
+    <Box flexDirection="column" width={width} height={height} overflowY="hidden">
       <Text bold wrap="truncate">{header}</Text>
       {rows.length === 0 ? <Text wrap="truncate">{'  ' + empty}</Text> : null}
       {rows.slice(start, start + visible).map((r, i) => {

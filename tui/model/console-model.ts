@@ -1,14 +1,26 @@
 // The console's state cache. Pure (no I/O, no drawing): the network layer feeds it, the React tree
-// reads it. Changes are coalesced: listeners hear about them at most once per `throttleMs`, so a
+// reads it. In the console the coordination state comes from the shared stream client, which keeps
+// and verifies its own copy (adopt / markSync); applySnapshot / applyDelta verify here instead, for
+// feeds that do not (tests, generators). Changes are coalesced: listeners hear about them at most once per `throttleMs`, so a
 // burst of deltas costs one redraw, not one per message.
 import { applyChanges, StateDigest } from '../../shared/checksum.js';
 import type { DeltaMessage, EventMessage, LegacySpan, SnapshotMessage, StatsResponse } from '../../shared/protocol.js';
-import type { CoordinationState } from '../../shared/types.js';
+import type { CoordinationState, RecordChange } from '../../shared/types.js';
 import { emptyState } from '../../shared/types.js';
 import { Ring } from './ring.js';
+import { HeldIndex } from './selectors.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'unauthorized';
-export type ResyncReason = 'gap' | 'checksum';
+/** gap / checksum: found here or by the stream client; slow: the daemon dropped us (close 4001). */
+export type ResyncReason = 'gap' | 'checksum' | 'slow' | 'manual';
+
+/** What a self-verifying stream client (shared/client/stream-client.ts) exposes after each change. */
+export interface VerifiedCopy {
+  state: CoordinationState;
+  revision: number;
+  checksum: string;
+  verified: boolean;
+}
 
 export interface ConnectionInfo {
   state: ConnectionState;
@@ -60,6 +72,8 @@ export class ConsoleModel {
   readonly events = new Ring<EventMessage>(50);
   /** Bumped on every change; a cheap memo key for derived rows. */
   version = 0;
+  /** Claims held per agent, maintained from the changes (not re-counted per frame). */
+  readonly held = new HeldIndex();
   requestResync: ((reason: ResyncReason, revision: number) => void) | undefined;
 
   private digest = new StateDigest();
@@ -103,6 +117,7 @@ export class ConsoleModel {
     this.revision = msg.revision;
     this.checksum = msg.checksum;
     this.digest = StateDigest.of(msg.state);
+    this.held.rebuild(msg.state);
     // A mismatching snapshot is shown as unverified but not re-requested: asking again would loop.
     this.verified = !this.verify || this.digest.hex() === msg.checksum;
     this.hasSnapshot = true;
@@ -116,6 +131,7 @@ export class ConsoleModel {
     const gap = msg.revision !== this.revision + 1;
     // Applied even after a gap: the view stays live (marked unverified) until the snapshot arrives.
     applyChanges(this.state, msg.changes, this.digest);
+    this.held.apply(msg.changes);
     this.revision = msg.revision;
     this.checksum = msg.checksum;
     let outcome: DeltaOutcome = 'applied';
@@ -128,10 +144,32 @@ export class ConsoleModel {
     return outcome;
   }
 
-  /** For a client that verifies by itself (the shared stream client): record its verdict. */
-  markSync(s: { verified?: boolean; resynced?: boolean }): void {
+  /**
+   * For a client that keeps and verifies the state itself (the shared stream client): show its copy.
+   * The state object is shared, not cloned: the client mutates it in place on later deltas and calls
+   * this again, which bumps `version` (the memo key of every derived row). Nothing here writes to it.
+   * `changes`: the delta just applied; absent after a snapshot (the derived indexes are rebuilt).
+   */
+  adopt(copy: VerifiedCopy, changes?: readonly RecordChange[]): void {
+    this.lastMessageAt = this.now();
+    if (changes && copy.state === this.state) this.held.apply(changes);
+    else this.held.rebuild(copy.state);
+    this.state = copy.state;
+    this.revision = copy.revision;
+    this.checksum = copy.checksum;
+    this.verified = copy.verified;
+    this.hasSnapshot = true;
+    if (copy.verified) this.resyncPending = null;
+    this.touch();
+  }
+
+  /** For a client that verifies by itself: record its verdict and the resyncs it asked for. */
+  markSync(s: { verified?: boolean; resynced?: ResyncReason }): void {
     if (s.verified !== undefined) this.verified = s.verified;
-    if (s.resynced) this.resyncCount++;
+    if (s.resynced) {
+      this.resyncCount++;
+      this.resyncPending = s.resynced;
+    }
     this.touch();
   }
 

@@ -1,7 +1,7 @@
 // Derived views of the state cache: rows for the panels, with sorting and filtering, the trace tree,
 // latency and entropy summaries. Pure functions of their inputs; panels only format what they return.
 import type { LegacySpan, StatsResponse } from '../../shared/protocol.js';
-import type { CoordinationState, Json, JsonObject } from '../../shared/types.js';
+import type { CoordinationState, Entry, Json, JsonObject, RecordChange } from '../../shared/types.js';
 import { isHeld, PRIORITIES } from '../../shared/types.js';
 import type { StatsSample } from './console-model.js';
 
@@ -86,21 +86,75 @@ export function heldByAgent(state: CoordinationState): Map<string, number> {
   return held;
 }
 
-export function agentRows(state: CoordinationState, opts: ListQuery & { now: number; staleMs: number }): AgentRow[] {
-  const held = heldByAgent(state);
-  const rows = Object.entries(state.agents).map(([key, e]): AgentRow => {
-    const d = e.data;
-    const id = str(d.agent_id) ?? key;
-    const status = str(d.status);
-    const heartbeatAt = parseTime(d.last_heartbeat);
-    const age = heartbeatAt === null ? null : Math.max(0, opts.now - heartbeatAt);
-    return {
-      key, id, team: str(d.team), status, workload: num(d.current_workload), capacity: num(d.capacity),
-      heartbeatAt, heartbeatAgeMs: age,
-      stale: age !== null && age > opts.staleMs && status !== 'offline',
-      claims: held.get(id) ?? 0, data: d,
-    };
-  });
+/**
+ * Held claims per agent, kept up to date from the deltas instead of re-counted over every work record
+ * each frame (10,000 records at several frames a second was the console's largest CPU cost).
+ */
+export class HeldIndex {
+  /** Agent id -> claims held. */
+  readonly counts = new Map<string, number>();
+  private holders = new Map<string, string>();
+
+  rebuild(state: CoordinationState): void {
+    this.counts.clear();
+    this.holders.clear();
+    for (const [key, e] of Object.entries(state.work)) this.set(key, e);
+  }
+
+  /** Call with each delta's changes (after or before they are applied: only the new entries are read). */
+  apply(changes: readonly RecordChange[]): void {
+    for (const ch of changes) if (ch.section === 'work') this.set(ch.key, ch.op === 'del' ? undefined : ch.entry);
+  }
+
+  private set(key: string, e: Entry | undefined): void {
+    const next = e && isHeld(e.data) ? (e.data.agent_id as string) : undefined;
+    const prev = this.holders.get(key);
+    if (prev === next) return;
+    if (prev !== undefined) {
+      const n = (this.counts.get(prev) ?? 1) - 1;
+      if (n > 0) this.counts.set(prev, n);
+      else this.counts.delete(prev);
+      this.holders.delete(key);
+    }
+    if (next !== undefined) {
+      this.counts.set(next, (this.counts.get(next) ?? 0) + 1);
+      this.holders.set(key, next);
+    }
+  }
+}
+
+/**
+ * Rows are cached per record entry (the stream replaces an entry object when the record changes) and
+ * per (now, lease, claims): with `now` rounded to the second, a frame re-uses the rows of unchanged
+ * records instead of parsing timestamps and allocating a thousand objects again.
+ */
+const agentCache = new WeakMap<Entry, { row: AgentRow; now: number; staleMs: number }>();
+
+function agentRow(key: string, e: Entry, now: number, staleMs: number, claims: number): AgentRow {
+  const hit = agentCache.get(e);
+  if (hit && hit.now === now && hit.staleMs === staleMs && hit.row.claims === claims && hit.row.key === key) return hit.row;
+  const d = e.data;
+  const id = hit?.row.id ?? str(d.agent_id) ?? key;
+  const status = str(d.status);
+  const heartbeatAt = hit ? hit.row.heartbeatAt : parseTime(d.last_heartbeat);
+  const age = heartbeatAt === null ? null : Math.max(0, now - heartbeatAt);
+  const row: AgentRow = {
+    key, id, team: str(d.team), status, workload: num(d.current_workload), capacity: num(d.capacity),
+    heartbeatAt, heartbeatAgeMs: age,
+    stale: age !== null && age > staleMs && status !== 'offline',
+    claims, data: d,
+  };
+  agentCache.set(e, { row, now, staleMs });
+  return row;
+}
+
+/** `held`: claims per agent when already known (HeldIndex); otherwise counted here. */
+export function agentRows(state: CoordinationState, opts: ListQuery & { now: number; staleMs: number }, held: ReadonlyMap<string, number> = heldByAgent(state)): AgentRow[] {
+  const rows: AgentRow[] = [];
+  for (const key in state.agents) {
+    const e = state.agents[key];
+    rows.push(agentRow(key, e, opts.now, opts.staleMs, held.get(str(e.data.agent_id) ?? key) ?? 0));
+  }
   return query(rows, (r) => `${r.id} ${r.team ?? ''} ${r.status ?? ''}${r.stale ? ' stale' : ''}`, AGENT_SORTS, opts);
 }
 
@@ -138,16 +192,31 @@ export const WORK_SORTS: readonly SortSpec<WorkRow>[] = [
   { key: 'id', cmp: (a, b) => byStr(a.id, b.id) },
 ];
 
-export function workRows(state: CoordinationState, opts: ListQuery & { now: number }): WorkRow[] {
-  const rows = Object.entries(state.work).map(([key, e]): WorkRow => {
+const workCache = new WeakMap<Entry, { row: WorkRow; now: number }>();
+
+function workRow(key: string, e: Entry, now: number): WorkRow {
+  const hit = workCache.get(e);
+  if (hit && hit.now === now && hit.row.key === key) return hit.row;
+  let row: WorkRow;
+  if (hit && hit.row.key === key) {
+    // Same record, another second: only the age moves.
+    row = { ...hit.row, ageMs: hit.row.since === null ? null : Math.max(0, now - hit.row.since) };
+  } else {
     const d = e.data;
     const since = parseTime(d.claimed_at) ?? parseTime(d.created_at);
-    return {
+    row = {
       key, id: str(d.work_item_id) ?? key, type: str(d.work_type), priority: str(d.priority), holder: str(d.agent_id),
       status: str(d.status), progress: num(d.progress), team: str(d.team), since,
-      ageMs: since === null ? null : Math.max(0, opts.now - since), held: isHeld(d), data: d,
+      ageMs: since === null ? null : Math.max(0, now - since), held: isHeld(d), data: d,
     };
-  });
+  }
+  workCache.set(e, { row, now });
+  return row;
+}
+
+export function workRows(state: CoordinationState, opts: ListQuery & { now: number }): WorkRow[] {
+  const rows: WorkRow[] = [];
+  for (const key in state.work) rows.push(workRow(key, state.work[key], opts.now));
   return query(rows, (r) => [r.id, r.type, r.priority, r.holder, r.status, r.team].join(' '), WORK_SORTS, opts);
 }
 

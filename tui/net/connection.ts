@@ -1,12 +1,14 @@
-// The console's only door to the daemon: the coordination stream (snapshot + deltas, resumed with
-// ?since= after a drop), /api/stats polling, the telemetry stream, and the two mutating calls.
-// Everything it learns goes into the ConsoleModel; it never draws. The coordination part may later
-// be replaced by shared/client/stream-client.ts, which feeds the same model methods.
+// The console's network layer. The coordination state comes through the shared stream client
+// (shared/client/stream-client.ts: snapshot or ?since= replay, checksummed deltas, gap detection,
+// resync, reconnect with backoff), the only door between the model and the daemon's state. Around it
+// this module adds /api/stats polling, the telemetry stream and the two mutating calls. Everything it
+// learns goes into the ConsoleModel; it never draws.
 import WebSocket from 'ws';
-import type { LegacySpan, StatsResponse } from '../../shared/protocol.js';
-import { CLOSE_UNAUTHORIZED, STREAM_PATH, TELEMETRY_STREAM_PATH, toWsUrl } from '../../shared/protocol.js';
+import { StreamClient } from '../../shared/client/stream-client.js';
+import type { DeltaMessage, EventMessage, LegacySpan, StatsResponse } from '../../shared/protocol.js';
+import { TELEMETRY_STREAM_PATH, toWsUrl } from '../../shared/protocol.js';
 import type { ActionResult, Actions } from '../model/actions.js';
-import type { ConsoleModel } from '../model/console-model.js';
+import type { ConsoleModel, ResyncReason } from '../model/console-model.js';
 import { parseTime } from '../model/selectors.js';
 
 export interface ConnectionOptions {
@@ -17,7 +19,7 @@ export interface ConnectionOptions {
   statsEveryMs?: number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
-  /** Liveness ping period: a peer that does not pong within it is dropped (half-open TCP). */
+  /** Liveness ping period of the telemetry socket: a peer that does not pong within it is dropped. */
   pingEveryMs?: number;
   spansLimit?: number;
 }
@@ -28,7 +30,11 @@ export function backoff(attempt: number, min = 250, max = 5000): number {
   return Math.round(base * (0.85 + Math.random() * 0.3));
 }
 
+const UNAUTHORIZED = /unauthori[sz]ed|\b40[13]\b/i;
+
 export class Connection implements Actions {
+  /** The coordination stream; exposed for tests and diagnostics. */
+  readonly stream: StreamClient;
   private readonly url: string;
   private readonly model: ConsoleModel;
   private readonly token: string | undefined;
@@ -38,10 +44,10 @@ export class Connection implements Actions {
   private readonly pingEveryMs: number;
   private readonly spansLimit: number;
   private stopped = false;
-  private stream: WebSocket | null = null;
   private telemetry: WebSocket | null = null;
-  private attempt = 0;
   private telemetryAttempt = 0;
+  /** Failed stream attempts since the last successful connection (the header shows it). */
+  private attempt = 0;
   private unauthorized = false;
   private timers = new Set<ReturnType<typeof setTimeout>>();
 
@@ -54,20 +60,23 @@ export class Connection implements Actions {
     this.maxBackoffMs = opts.maxBackoffMs ?? 5000;
     this.pingEveryMs = opts.pingEveryMs ?? 10_000;
     this.spansLimit = opts.spansLimit ?? 200;
-    this.model.requestResync = (reason, revision) => this.send({ type: 'resync', reason, revision });
+    // An empty token means "none", not "fall back to the environment" (cli.tsx already did that).
+    this.stream = new StreamClient({ url: this.url, token: this.token ?? null, minBackoffMs: this.minBackoffMs, maxBackoffMs: this.maxBackoffMs });
+    this.wireStream();
   }
 
   start(): void {
-    this.openStream();
+    this.stream.start();
     this.openTelemetry();
     void this.pollStats();
   }
 
   stop(): void {
     this.stopped = true;
+    this.stream.stop();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    for (const ws of [this.stream, this.telemetry]) ws?.terminate();
+    this.telemetry?.terminate();
   }
 
   release(workId: string, agentId: string): Promise<ActionResult> {
@@ -76,6 +85,42 @@ export class Connection implements Actions {
 
   markOffline(agentId: string): Promise<ActionResult> {
     return this.post(`/api/agents/${encodeURIComponent(agentId)}/heartbeat`, { status: 'offline' }, `${agentId} marked offline`);
+  }
+
+  /**
+   * StreamClient events -> model. The client verifies every checksum against its own copy, so the
+   * model shows that copy (adopt) and records the client's verdicts and resyncs (markSync).
+   */
+  private wireStream(): void {
+    const s = this.stream;
+    const m = this.model;
+    const copy = () => ({ state: s.state, revision: s.revision, checksum: s.checksum, verified: s.verified });
+    // Every change of the client's copy comes as one of these two (each followed by 'change').
+    s.on('snapshot', () => m.adopt(copy()));
+    s.on('delta', (msg: DeltaMessage) => m.adopt(copy(), msg.changes));
+    s.on('resync', (reason: ResyncReason) => m.markSync({ verified: false, resynced: reason }));
+    s.on('event', (ev: EventMessage) => m.addEvent(ev));
+    s.on('replayed', () => m.applyMessage({ type: 'replayed' })); // counts as a message: "last message" stays fresh
+    s.on('error', (err: Error) => {
+      // The client aborts a refused handshake itself; ws then reports that abort as a second error.
+      if (this.stopped || /closed before the connection was established/.test(err.message)) return;
+      if (UNAUTHORIZED.test(err.message)) this.unauthorized = true;
+      // Each failed attempt reports an error before its close; keep the latest for the header.
+      if (s.connection !== 'connected') {
+        this.attempt++;
+        m.setConnection(this.unauthorized ? 'unauthorized' : 'reconnecting', undefined, { attempt: this.attempt, error: err.message });
+      }
+    });
+    s.on('connection', (state: string) => {
+      if (this.stopped || state === 'stopped') return;
+      if (state === 'connected') {
+        this.attempt = 0;
+        this.unauthorized = false;
+        m.setConnection('connected');
+      } else if (state === 'reconnecting') {
+        m.setConnection(this.unauthorized ? 'unauthorized' : 'reconnecting', undefined, { attempt: Math.max(1, this.attempt), error: m.connection.error });
+      }
+    });
   }
 
   private headers(): Record<string, string> {
@@ -91,20 +136,16 @@ export class Connection implements Actions {
     this.timers.add(t);
   }
 
-  private send(msg: unknown): void {
-    if (this.stream?.readyState === WebSocket.OPEN) this.stream.send(JSON.stringify(msg));
-  }
-
-  /** Opens a socket with ping-based liveness; `onGone` runs once when it closes for any reason. */
-  private socket(url: string, onMessage: (msg: unknown) => void, onOpen: () => void, onGone: (code: number, error: string | null) => void): WebSocket {
-    const ws = new WebSocket(url, { headers: this.headers(), handshakeTimeout: 5000 });
-    let error: string | null = null;
+  private openTelemetry(): void {
+    const ws = new WebSocket(toWsUrl(this.url, TELEMETRY_STREAM_PATH), { headers: this.headers(), handshakeTimeout: 5000 });
+    this.telemetry = ws;
     let alive = true;
     let ping: ReturnType<typeof setInterval> | null = null;
     ws.on('open', () => {
-      onOpen();
+      // Fill what was missed before (or while) the stream was down; the model drops repeats.
+      void this.fetchSpans();
       ping = setInterval(() => {
-        if (!alive) return ws.terminate();
+        if (!alive) return ws.terminate(); // half-open TCP (a dropped SSH tunnel, a suspended laptop)
         alive = false;
         ws.ping();
       }, this.pingEveryMs);
@@ -112,48 +153,15 @@ export class Connection implements Actions {
     ws.on('pong', () => { alive = true; });
     ws.on('message', (data) => {
       alive = true;
-      let msg: unknown;
-      try { msg = JSON.parse(data.toString()); } catch { return; } // a bad frame is not worth dropping the link
-      onMessage(msg);
-    });
-    ws.on('error', (e) => { error = e.message; }); // 'close' follows
-    ws.on('close', (code) => {
-      if (ping) clearInterval(ping);
-      onGone(code, error);
-    });
-    return ws;
-  }
-
-  private openStream(): void {
-    const m = this.model;
-    // Resume only from a state we know is the daemon's; otherwise ask for a fresh snapshot.
-    const since = m.hasSnapshot && m.verified ? `?since=${m.revision}` : '';
-    this.stream = this.socket(toWsUrl(this.url, STREAM_PATH) + since, (msg) => {
-      this.attempt = 0;
-      m.applyMessage(msg);
-    }, () => {
-      this.unauthorized = false;
-      m.setConnection('connected');
-    }, (code, error) => {
-      this.stream = null;
-      if (this.stopped) return;
-      this.unauthorized = code === CLOSE_UNAUTHORIZED || /\b40[13]\b/.test(error ?? '');
-      this.attempt++;
-      m.setConnection(this.unauthorized ? 'unauthorized' : 'reconnecting', undefined, { attempt: this.attempt, error });
-      this.later(() => this.openStream(), this.unauthorized ? this.maxBackoffMs : backoff(this.attempt, this.minBackoffMs, this.maxBackoffMs));
-    });
-  }
-
-  private openTelemetry(): void {
-    this.telemetry = this.socket(toWsUrl(this.url, TELEMETRY_STREAM_PATH), (msg) => {
       this.telemetryAttempt = 0;
-      const m = msg as { type?: string; span?: LegacySpan };
-      if (m?.type === 'span' && m.span) this.model.addSpans([m.span]);
-    }, () => {
-      // Fill what was missed before (or while) the stream was down; the model drops repeats.
-      void this.fetchSpans();
-    }, () => {
-      this.telemetry = null;
+      let msg: { type?: string; span?: LegacySpan };
+      try { msg = JSON.parse(data.toString()); } catch { return; } // a bad frame is not worth dropping the link
+      if (msg?.type === 'span' && msg.span) this.model.addSpans([msg.span]);
+    });
+    ws.on('error', () => { /* 'close' follows */ });
+    ws.on('close', () => {
+      if (ping) clearInterval(ping);
+      if (this.telemetry === ws) this.telemetry = null;
       this.later(() => this.openTelemetry(), backoff(++this.telemetryAttempt, this.minBackoffMs, this.maxBackoffMs));
     });
   }

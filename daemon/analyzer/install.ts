@@ -1,0 +1,50 @@
+// Wires the analyzer bridge into the daemon: its routes (/api/claude/*), its part of GET /api/stats,
+// its metrics (analyzer_requests_total, analyzer_duration_seconds) and its shutdown.
+import type { DaemonContext } from '../context.js';
+import { Analyzer, type AnalyzerOutcome } from './analyzer.js';
+import { analyzerRoutes } from './routes.js';
+
+/** The settings a SIGHUP reload applies to the analyzer. */
+const ANALYZER_KEYS = ['analyzer_command', 'analyzer_mode', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'stream_analyzer_command'] as const;
+
+export function installAnalyzer(ctx: DaemonContext): Analyzer {
+  const { config, metrics, logger } = ctx;
+  const analyzer = new Analyzer({
+    command: config.analyzer_command ?? undefined,
+    mode: config.analyzer_mode,
+    timeoutMs: config.analyzer_timeout_ms,
+    maxConcurrent: config.analyzer_max_concurrent,
+    maxQueue: config.analyzer_max_queue,
+    streamCommand: config.stream_analyzer_command ?? undefined,
+    // The analysis of "now": the whole coordination state, as GET /api/coordination/status has it.
+    getState: () => ctx.store.state(),
+    logger: logger.child({ component: 'analyzer' }),
+    onResult: (outcome: AnalyzerOutcome, seconds: number) => {
+      metrics.analyzerRequests.inc({ outcome });
+      // A refused request never ran: its "duration" would only skew the histogram towards zero.
+      if (outcome !== 'rejected') metrics.analyzerDuration.observe(seconds);
+    },
+  });
+  // The analyzer is ours (passed as an instance), so the routes do not stop it: onClose does, after
+  // the HTTP server finished its requests.
+  void ctx.app.register(analyzerRoutes(analyzer));
+  ctx.stats.analyzer = () => {
+    const s = analyzer.stats();
+    return { mode: s.mode, command: s.command, running: s.running, queued: s.queued, last_outcome: s.last_outcome, stream: s.stream };
+  };
+  ctx.onClose.push(() => analyzer.close());
+  ctx.onReload.push(async (next, changed) => {
+    if (!ANALYZER_KEYS.some((k) => changed.has(k))) return;
+    await analyzer.reconfigure({
+      command: next.analyzer_command ?? undefined,
+      mode: next.analyzer_mode,
+      timeoutMs: next.analyzer_timeout_ms,
+      maxConcurrent: next.analyzer_max_concurrent,
+      maxQueue: next.analyzer_max_queue,
+      streamCommand: next.stream_analyzer_command ?? undefined,
+    });
+    logger.info({ mode: analyzer.mode, command: analyzer.command, stream_command: next.stream_analyzer_command }, 'analyzer reconfigured');
+  });
+  logger.info({ mode: analyzer.mode, command: analyzer.command, stream_command: config.stream_analyzer_command }, 'analyzer ready');
+  return analyzer;
+}

@@ -1,0 +1,55 @@
+// The baseline file format and the GET /api/entropy answer, shared by the daemon and the
+// `baseline` / `validate` commands. Types and one shape check only: no daemon dependencies, so the
+// client commands stay light to load.
+import type { Baseline, EntropyReport } from '../../shared/entropy.js';
+import type { CoordinationState, Section } from '../../shared/types.js';
+
+/** A baseline as the daemon captures it (shared/entropy.ts's Baseline plus where and what it was). */
+export interface DaemonBaseline extends Baseline {
+  format: 1;
+  /** State checksum at capture (same as GET /api/coordination/status's `checksum`). */
+  checksum: string;
+  daemon_version: string;
+  data_dir: string;
+  /** The coordination state at capture (in the POST answer and baseline-state.json; not in baseline.json). */
+  state?: CoordinationState;
+}
+
+export interface BaselineSummary {
+  created_at: string;
+  revision: number;
+  total: number;
+  components: Record<string, number>;
+}
+
+/** What GET /api/entropy answers. */
+export interface EntropyNow {
+  revision: number;
+  checksum: string;
+  entropy: EntropyReport;
+  counts: { work: number; agents: number; log: number; spans: number };
+  baseline: BaselineSummary | null;
+  ratio: number | null;
+  /** Ratio within 0.99..1.01 and no baseline record missing; null without a baseline. */
+  conserved: boolean | null;
+  /** Baseline records missing now (first 100 per section) and how many in all. */
+  missing?: Record<Section, string[]>;
+  missing_count?: number;
+  /** Record keys per section (with ?keys=1), for validating against a baseline file. */
+  keys?: Record<Section, string[]>;
+}
+
+export function isBaseline(v: unknown): v is Baseline {
+  const b = v as Baseline | null;
+  return (
+    !!b &&
+    typeof b === 'object' &&
+    typeof b.entropy?.total === 'number' &&
+    typeof b.entropy.components === 'object' &&
+    !!b.keys &&
+    Array.isArray(b.keys.work) &&
+    Array.isArray(b.keys.agents) &&
+    Array.isArray(b.keys.log)
+  );
+}
+

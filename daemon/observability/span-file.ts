@@ -1,0 +1,421 @@
+// telemetry_spans.jsonl, the legacy span file: read once at startup, then only ever appended to.
+//
+// - Appends are coalesced (one write every `flushMs`, or sooner when much is queued) and done off the
+//   request path. Each span is one line (formatLegacySpan). The file is opened O_APPEND per write, so
+//   legacy scripts appending with `>>` and log rotation both keep working; if the file does not end
+//   with a newline (a script wrote a partial line), a newline is written first. Existing bytes,
+//   invalid fragments included, are never rewritten.
+// - Startup cost stays flat however large the file grows: a small index in the meta dir remembers up
+//   to which byte the file was already counted (checked by hashing the bytes around that offset) and
+//   the per-(operation, status) counts the entropy needs, so only bytes after it are parsed.
+// - Bytes other writers append while we run are picked up (at each flush and every few seconds) and
+//   reported like our own spans, so the telemetry entropy follows the file.
+// - Memory is bounded: when the disk cannot keep up, spans beyond `maxPendingBytes` are dropped and
+//   counted, never queued without limit.
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { fieldValue } from '../../shared/entropy.js';
+import { parseLegacySpans, type LegacySegment } from '../../shared/legacy-spans.js';
+import { canonicalJson } from '../../shared/canonical.js';
+import type { JsonObject } from '../../shared/types.js';
+import { writeFileAtomic } from '../store/fsutil.js';
+
+export interface SpanFileLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface SpanFileOptions {
+  file: string;
+  /** Where the startup index lives (inside the daemon's meta dir). */
+  indexFile: string;
+  logger: SpanFileLogger;
+  flushMs?: number;
+  maxPendingBytes?: number;
+  /** How often to look for bytes other writers appended (ms); 0 = only when we write. */
+  externalCheckMs?: number;
+  /** Spans that other writers appended while we run, in file order. */
+  onExternalSpans?: (spans: JsonObject[]) => void;
+  /** Bytes parsed at a time when counting (default 4 MiB; smaller in tests). */
+  chunkBytes?: number;
+}
+
+interface IndexFile {
+  format: 1;
+  /** Bytes counted: always the start of a top-level segment (or the end of the file). */
+  offset: number;
+  head: string;
+  tail: string;
+  /** [operation value as canonical JSON, status value as canonical JSON, count]. */
+  pairs: Array<[string, string, number]>;
+}
+
+const HASH_WINDOW = 4096;
+const CHUNK = 4 * 1024 * 1024;
+const NL = 0x0a;
+const BRACE = 0x7b;
+
+export interface SpanFileStats {
+  appended: number;
+  dropped: number;
+  pending_bytes: number;
+  external: number;
+  write_errors: number;
+}
+
+export class SpanFile {
+  /** Per (operation, status) value pair: how many spans the file holds (for the entropy at startup). */
+  private pairs = new Map<string, number>();
+  /** Bytes of the file accounted for: spans in [0, counted) are counted. */
+  private counted = 0;
+  /** Size of the file as we last saw it (≥ counted: the rest is an unfinished object). */
+  private end = 0;
+  private indexedOffset = -1;
+  private chunks: string[] = [];
+  private pendingBytes = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private checker: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private closed = false;
+  private trackFile = true;
+  private lastDropWarn = 0;
+  private retryAt = 0;
+  readonly stats: SpanFileStats = { appended: 0, dropped: 0, pending_bytes: 0, external: 0, write_errors: 0 };
+
+  constructor(private opts: SpanFileOptions) {}
+
+  get file(): string {
+    return this.opts.file;
+  }
+
+  /**
+   * Counts the spans already in the file (using the index when it still matches) and returns, per
+   * (operation, status) pair, a representative record and its count, for the entropy tracker; and
+   * the last `recent` span records for the ring buffer.
+   */
+  async open(recent: number): Promise<{ counts: Array<{ record: JsonObject; count: number }>; recent: JsonObject[]; scannedBytes: number; indexed: boolean }> {
+    const size = await sizeOf(this.opts.file);
+    let indexed = false;
+    let scannedBytes = 0;
+    if (size > 0) {
+      const handle = await fsp.open(this.opts.file, 'r');
+      try {
+        const idx = await this.readIndex();
+        if (idx && idx.offset <= size && (await this.indexMatches(handle, idx))) {
+          for (const [op, st, n] of idx.pairs) this.pairs.set(pairKey(op, st), n);
+          this.counted = idx.offset;
+          this.indexedOffset = idx.offset;
+          indexed = true;
+        }
+        const from = this.counted;
+        await this.scan(handle, from, size, () => {});
+        scannedBytes = size - from;
+      } finally {
+        await handle.close();
+      }
+    }
+    this.end = size;
+    if (this.counted !== this.indexedOffset) await this.saveIndex();
+    const tail = size > 0 ? await readTailSpans(this.opts.file, size, recent) : [];
+    const counts = [...this.pairs].map(([key, count]) => {
+      const [op, st] = splitPairKey(key);
+      return { record: { operation_name: JSON.parse(op), status: JSON.parse(st) } as JsonObject, count };
+    });
+    if (this.opts.externalCheckMs) {
+      this.checker = setInterval(() => void this.run(() => this.checkExternal()), this.opts.externalCheckMs);
+      this.checker.unref();
+    }
+    return { counts, recent: tail, scannedBytes, indexed };
+  }
+
+  /**
+   * Queues one span line (no newline) whose record has these operation and status values (for the
+   * counts the index keeps). Returns false when it was dropped (queue full or closed).
+   */
+  append(line: string, operation: unknown, status: unknown): boolean {
+    if (this.closed) return false;
+    const max = this.opts.maxPendingBytes ?? 16 * 1024 * 1024;
+    if (this.pendingBytes + line.length > max) {
+      this.stats.dropped++;
+      const now = Date.now();
+      if (now - this.lastDropWarn > 60_000) {
+        this.lastDropWarn = now;
+        this.opts.logger.warn({ file: this.opts.file, dropped: this.stats.dropped, pending_bytes: this.pendingBytes }, 'span file cannot keep up; dropping spans');
+      }
+      return false;
+    }
+    this.chunks.push(line, '\n');
+    this.pendingBytes += line.length + 1;
+    this.stats.pending_bytes = this.pendingBytes;
+    this.countPair(operation, status);
+    if (this.pendingBytes >= 1024 * 1024) this.schedule(0);
+    else if (!this.timer) this.schedule(this.opts.flushMs ?? 200);
+    return true;
+  }
+
+  /** Resolves once everything queued so far is written. */
+  async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    await this.run(() => this.write());
+  }
+
+  async close(): Promise<void> {
+    if (this.checker) clearInterval(this.checker);
+    this.checker = null;
+    await this.flush();
+    this.closed = true;
+    // Save the index only if what it counts is on disk (a failed last write leaves spans queued).
+    if (this.chunks.length === 0 && this.counted !== this.indexedOffset) await this.saveIndex().catch(() => {});
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private schedule(ms: number): void {
+    ms = Math.max(ms, this.retryAt - Date.now()); // back off after a failed write
+    if (this.timer) {
+      if (ms > 0) return;
+      clearTimeout(this.timer);
+    }
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.run(() => this.write());
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  /** Runs file work one at a time. */
+  private run(fn: () => Promise<void>): Promise<void> {
+    const next = (this.running ?? Promise.resolve()).then(fn, fn).catch((err: Error) => {
+      this.stats.write_errors++;
+      this.retryAt = Date.now() + 1000;
+      if (this.chunks.length > 0 && !this.closed) this.schedule(1000);
+      this.opts.logger.warn({ file: this.opts.file, err: err.message }, 'span file: write failed; will retry');
+    });
+    this.running = next;
+    return next;
+  }
+
+  private countRecord(record: JsonObject): void {
+    this.countPair(fieldValue('spans', record, 'operation'), fieldValue('spans', record, 'status'));
+  }
+
+  private countPair(operation: unknown, status: unknown): void {
+    const key = pairKey(jsonKey(operation), jsonKey(status));
+    this.pairs.set(key, (this.pairs.get(key) ?? 0) + 1);
+  }
+
+  private async checkExternal(): Promise<void> {
+    if (this.closed || !this.trackFile) return;
+    const size = await sizeOf(this.opts.file);
+    if (size === this.end) return;
+    const handle = await fsp.open(this.opts.file, 'r');
+    try {
+      await this.syncExternal(handle, size);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Accounts for bytes other writers appended (or a replaced file) before we write. */
+  private async syncExternal(handle: FileHandle, size: number): Promise<void> {
+    if (!this.trackFile) return;
+    if (size < this.end) {
+      // Truncated or replaced (rotation): what we counted is gone from this file; stop indexing it.
+      this.opts.logger.warn({ file: this.opts.file, size, expected: this.end }, 'span file shrank (rotated or truncated): not indexing it any more');
+      this.trackFile = false;
+      return;
+    }
+    if (size === this.end) return;
+    const found: JsonObject[] = [];
+    await this.scan(handle, this.counted, size, (s) => found.push(s));
+    this.end = size;
+    if (found.length > 0) {
+      this.stats.external += found.length;
+      this.opts.onExternalSpans?.(found);
+    }
+  }
+
+  private async write(): Promise<void> {
+    if (this.chunks.length === 0) return;
+    const chunks = this.chunks;
+    this.chunks = [];
+    let written = false;
+    const handle = await fsp.open(this.opts.file, 'a+').catch((err: Error) => {
+      this.chunks = chunks.concat(this.chunks);
+      throw err;
+    });
+    try {
+      const size = (await handle.stat()).size;
+      // The last byte is known to be our newline when nothing else wrote since our last write.
+      const endsWithOurs = this.trackFile && size === this.end && this.stats.appended > 0;
+      if (this.trackFile && size !== this.end) await this.syncExternal(handle, size);
+      let prefix = '';
+      if (size > 0 && !endsWithOurs) {
+        const last = Buffer.alloc(1);
+        await handle.read(last, 0, 1, size - 1);
+        if (last[0] !== NL) prefix = '\n';
+      }
+      const buf = Buffer.from(prefix + chunks.join(''));
+      await handle.write(buf, 0, buf.length, null);
+      written = true;
+      this.retryAt = 0;
+      this.stats.appended += chunks.length / 2;
+      if (this.trackFile) {
+        // Our lines are complete objects starting at column 0: everything up to here is settled.
+        this.end = size + buf.length;
+        this.counted = this.end;
+      }
+    } finally {
+      // A failed write keeps the spans queued (in order) for the next attempt.
+      if (!written) this.chunks = chunks.concat(this.chunks);
+      this.pendingBytes = 0;
+      for (const c of this.chunks) this.pendingBytes += c.length;
+      this.stats.pending_bytes = this.pendingBytes;
+      await handle.close();
+    }
+    // What arrived meanwhile waits for the next period (or goes now if much is queued): under load
+    // this keeps writes at a few per second instead of one right after another.
+    if (this.chunks.length > 0) this.schedule(this.pendingBytes >= 1024 * 1024 ? 0 : (this.opts.flushMs ?? 200));
+  }
+
+  /**
+   * Parses [from, to) in chunks cut at top-level object starts ("\n{"), counts its spans, calls
+   * `each` for them, and advances `counted` to the end of the last finished segment.
+   */
+  private async scan(handle: FileHandle, from: number, to: number, each: (span: JsonObject) => void): Promise<void> {
+    let pos = from;
+    while (pos < to) {
+      let len = Math.min(this.opts.chunkBytes ?? CHUNK, to - pos);
+      let buf: Buffer;
+      let pieceLen: number;
+      for (;;) {
+        buf = Buffer.alloc(len);
+        const { bytesRead } = await handle.read(buf, 0, len, pos);
+        buf = buf.subarray(0, bytesRead);
+        if (pos + buf.length >= to || bytesRead < len) {
+          pieceLen = buf.length;
+          break;
+        }
+        const cut = lastBoundary(buf);
+        if (cut > 0) {
+          pieceLen = cut;
+          break;
+        }
+        len = Math.min(len * 2, to - pos); // one object bigger than the chunk: read more
+      }
+      const atEnd = pos + pieceLen >= to;
+      const text = buf.subarray(0, pieceLen).toString('utf8');
+      const { segments } = parseLegacySpans(text);
+      let settled = pieceLen;
+      const last = segments[segments.length - 1] as LegacySegment | undefined;
+      const open = atEnd && last && last.kind === 'fragment' && last.objectShaped && last.unterminated ? last : null;
+      for (const s of segments) {
+        if (s === open) break;
+        if (s.kind === 'span') {
+          this.countRecord(s.value);
+          each(s.value);
+        }
+      }
+      if (open) settled = Buffer.byteLength(text.slice(0, open.offset));
+      this.counted = pos + settled;
+      if (open || pieceLen === 0) break;
+      pos += pieceLen;
+    }
+  }
+
+  private async readIndex(): Promise<IndexFile | null> {
+    try {
+      const idx = JSON.parse(await fsp.readFile(this.opts.indexFile, 'utf8')) as IndexFile;
+      return idx.format === 1 && Number.isInteger(idx.offset) && Array.isArray(idx.pairs) ? idx : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private async indexMatches(handle: FileHandle, idx: IndexFile): Promise<boolean> {
+    const [head, tail] = await windowHashes(handle, idx.offset);
+    return head === idx.head && tail === idx.tail;
+  }
+
+  private async saveIndex(): Promise<void> {
+    if (!this.trackFile) return;
+    const offset = this.counted;
+    let head = '';
+    let tail = '';
+    if (offset > 0) {
+      const handle = await fsp.open(this.opts.file, 'r');
+      try {
+        [head, tail] = await windowHashes(handle, offset);
+      } finally {
+        await handle.close();
+      }
+    } else {
+      [head, tail] = [sha(Buffer.alloc(0)), sha(Buffer.alloc(0))];
+    }
+    const pairs: IndexFile['pairs'] = [...this.pairs].map(([k, n]) => [...splitPairKey(k), n]);
+    await writeFileAtomic(this.opts.indexFile, JSON.stringify({ format: 1, offset, head, tail, pairs } satisfies IndexFile));
+    this.indexedOffset = offset;
+  }
+}
+
+const pairKey = (op: string, st: string): string => op + '\u0000' + st;
+/** canonicalJson, with the common case (a string) short-cut; undefined counts as null. */
+const jsonKey = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'null' : canonicalJson(v));
+function splitPairKey(key: string): [string, string] {
+  const i = key.indexOf('\u0000');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+async function windowHashes(handle: FileHandle, offset: number): Promise<[string, string]> {
+  const headLen = Math.min(HASH_WINDOW, offset);
+  const head = Buffer.alloc(headLen);
+  await handle.read(head, 0, headLen, 0);
+  const tailStart = Math.max(0, offset - HASH_WINDOW);
+  const tail = Buffer.alloc(offset - tailStart);
+  await handle.read(tail, 0, tail.length, tailStart);
+  return [sha(head), sha(tail)];
+}
+
+/** Index just after the last "\n" that is followed by "{" (a top-level object start), or -1. */
+function lastBoundary(buf: Buffer): number {
+  for (let i = buf.length - 2; i >= 0; i--) if (buf[i] === NL && buf[i + 1] === BRACE) return i + 1;
+  return -1;
+}
+
+async function sizeOf(file: string): Promise<number> {
+  try {
+    return (await fsp.stat(file)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+}
+
+/** The last `n` span records of the file, reading only its tail (up to 2 MB). */
+export async function readTailSpans(file: string, size: number, n: number): Promise<JsonObject[]> {
+  if (n <= 0) return [];
+  const start = Math.max(0, size - 2 * 1024 * 1024);
+  const handle = await fsp.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(size - start);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, start);
+    let b = buf.subarray(0, bytesRead);
+    if (start > 0) {
+      // Begin at the first top-level object start, not mid-object.
+      let i = 0;
+      while (i < b.length - 1 && !(b[i] === NL && b[i + 1] === BRACE)) i++;
+      b = b.subarray(i + 1);
+    }
+    const values: JsonObject[] = [];
+    for (const s of parseLegacySpans(b.toString('utf8')).segments) if (s.kind === 'span') values.push(s.value);
+    return values.slice(-n);
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,156 @@
+// Where finished spans go besides OTLP: telemetry_spans.jsonl (legacy line format), a ring buffer of
+// recent spans (GET /api/telemetry/spans), the WebSocket telemetry stream, and the entropy tracker's
+// 'spans' section, so the telemetry component of the entropy is live. One-way: spans in, nothing out.
+import type { WebSocket } from 'ws';
+import type { EntropyTracker } from '../../shared/entropy.js';
+import { formatLegacySpan } from '../../shared/legacy-spans.js';
+import { CLOSE_RESYNC, type LegacySpan } from '../../shared/protocol.js';
+import type { JsonObject } from '../../shared/types.js';
+import type { Metrics } from '../metrics.js';
+import type { SpanFile } from './span-file.js';
+
+/** Bytes queued for one telemetry stream client before it counts as too slow and is dropped. */
+export const MAX_CLIENT_BUFFERED = 1024 * 1024;
+export const DEFAULT_RING_SIZE = 2000;
+
+/**
+ * Recent spans as their JSON text, oldest first; fixed memory. Text, not objects: one flat string per
+ * span is far cheaper for the garbage collector than an object graph that lives just long enough to
+ * be promoted.
+ */
+export class SpanRing {
+  private items: Array<string | undefined>;
+  private next = 0;
+  private size = 0;
+
+  constructor(readonly capacity = DEFAULT_RING_SIZE) {
+    this.items = new Array(capacity);
+  }
+
+  push(spanJson: string): void {
+    this.items[this.next] = spanJson;
+    this.next = (this.next + 1) % this.capacity;
+    if (this.size < this.capacity) this.size++;
+  }
+
+  /** The newest `limit` spans (as JSON text), oldest first. */
+  recentText(limit: number): string[] {
+    const out: string[] = [];
+    for (let i = 1; i <= this.size && out.length < limit; i++) out.push(this.items[(this.next - i + this.capacity) % this.capacity]!);
+    return out.reverse();
+  }
+
+  /** The newest `limit` spans matching `filter`, oldest first. */
+  recent(limit: number, filter?: (s: JsonObject) => boolean): JsonObject[] {
+    const out: JsonObject[] = [];
+    for (let i = 1; i <= this.size && out.length < limit; i++) {
+      const s = JSON.parse(this.items[(this.next - i + this.capacity) % this.capacity]!) as JsonObject;
+      if (!filter || filter(s)) out.push(s);
+    }
+    return out.reverse();
+  }
+
+  get length(): number {
+    return this.size;
+  }
+}
+
+interface StreamClient {
+  socket: WebSocket;
+}
+
+export class TelemetrySink {
+  readonly ring: SpanRing;
+  private clients = new Set<StreamClient>();
+  /** Spans seen since start (ours and other writers'). */
+  count = 0;
+  droppedClients = 0;
+
+  constructor(
+    private file: SpanFile,
+    private entropy: EntropyTracker,
+    private metrics: Metrics,
+    private logger: { warn(obj: object, msg?: string): void },
+    ringSize = DEFAULT_RING_SIZE,
+  ) {
+    this.ring = new SpanRing(ringSize);
+  }
+
+  /**
+   * A span of ours, as its legacy line (formatLegacySpan), with its operation name and status:
+   * appended to the file, kept, streamed, counted in the entropy.
+   */
+  push(line: string, operationName: string, status: string): void {
+    // The entropy follows the file: a span the file could not take is not counted either.
+    if (this.file.append(line, operationName, status)) this.entropy.add('spans', { operation_name: operationName, status });
+    this.ring.push(line);
+    this.count++;
+    this.broadcast(line);
+  }
+
+  /** A span object of ours (formatted here). */
+  pushSpan(span: LegacySpan): void {
+    this.push(formatLegacySpan(span), span.operation_name, span.status);
+  }
+
+  /** Spans other writers appended to the file while we run (already in the file). */
+  pushExternal(spans: JsonObject[]): void {
+    for (const s of spans) {
+      const text = JSON.stringify(s);
+      this.entropy.add('spans', s);
+      this.ring.push(text);
+      this.count++;
+      this.broadcast(text);
+    }
+  }
+
+  /** Spans already in the file at startup: recent ones for the ring. */
+  fill(recent: JsonObject[]): void {
+    for (const s of recent) this.ring.push(JSON.stringify(s));
+  }
+
+  addClient(socket: WebSocket, backlog: number): void {
+    const client: StreamClient = { socket };
+    this.clients.add(client);
+    this.gauge();
+    socket.on('close', () => {
+      this.clients.delete(client);
+      this.gauge();
+    });
+    // Clients only listen; whatever they send is ignored.
+    for (const s of this.ring.recentText(backlog)) this.send(client, `{"type":"span","span":${s}}`);
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  closeClients(code: number, reason: string): void {
+    for (const c of this.clients) c.socket.close(code, reason);
+  }
+
+  private broadcast(spanJson: string): void {
+    if (this.clients.size === 0) return;
+    const text = `{"type":"span","span":${spanJson}}`; // serialized once for every client
+    for (const c of this.clients) this.send(c, text);
+  }
+
+  private send(c: StreamClient, text: string): void {
+    const ws = c.socket;
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount > MAX_CLIENT_BUFFERED) {
+      // Never buffer without bound: a viewer that cannot keep up reconnects (and may ask ?recent=N).
+      this.droppedClients++;
+      this.logger.warn({ buffered: ws.bufferedAmount }, 'telemetry stream client too slow; dropped');
+      this.clients.delete(c);
+      this.gauge();
+      ws.close(CLOSE_RESYNC, 'too slow: reconnect');
+      return;
+    }
+    ws.send(text);
+  }
+
+  private gauge(): void {
+    this.metrics.websocketClients.set({ stream: 'telemetry' }, this.clients.size);
+  }
+}
