@@ -26,6 +26,8 @@ export interface SpawnOptions {
   env?: Record<string, string | undefined>;
   timeoutMs?: number;
   port?: number;
+  /** Extra flags for node itself (e.g. --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
@@ -36,7 +38,7 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
 
 /** Spawns `ai-processor start` on a free port and resolves once it logs "listening". */
 export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
-  const args = [CLI, 'start', '--data-dir', opts.dataDir, '--port', String(opts.port ?? 0), ...(opts.args ?? [])];
+  const args = [...(opts.nodeArgs ?? []), CLI, 'start', '--data-dir', opts.dataDir, '--port', String(opts.port ?? 0), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, { env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const stderr: string[] = [];

@@ -60,7 +60,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     token: null,
     token_file: null,
     log_level: 'info',
-    view_flush_ms: 100,
+    view_flush_ms: 250,
     max_journal_bytes: 64 * 1024 * 1024,
     body_limit: 64 * 1024,
     analyzer_command: null,

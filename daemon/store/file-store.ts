@@ -343,6 +343,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
       if (!v) continue;
       v.close();
       if (v.dirty) await v.flush(CLOSE_LOCK_WAIT_MS); // refuses by itself to overwrite an unreadable file
+      await v.saveMeta();
       await v.settled();
     }
     await this.journal?.close();

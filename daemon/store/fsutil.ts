@@ -21,6 +21,8 @@ export interface AtomicWriteOptions {
    * between but the two system calls; returning false abandons the write.
    */
   renameIf?: () => boolean;
+  /** fsync the file and its directory (default). Off for files that are only hints. */
+  durable?: boolean;
 }
 
 /**
@@ -43,14 +45,14 @@ export async function writeFileAtomic(file: string, data: string | Buffer | Iter
         await handle.write(chunk);
       }
     }
-    await handle.sync();
+    if (opts.durable !== false) await handle.sync();
     await handle.close();
     const digest = hash.digest('hex');
     if (opts.beforeRename) await opts.beforeRename(digest);
     if (opts.renameIf && !opts.renameIf()) return null;
     renameSync(tmp, file);
     renamed = true;
-    await fsyncDir(dir);
+    if (opts.durable !== false) await fsyncDir(dir);
     return digest;
   } finally {
     if (!renamed) {

@@ -17,6 +17,8 @@ import type { Slot, Tables } from './tables.js';
 export const STALE_WINDOW_MS = 30_000;
 /** On shutdown, wait this long for a file lock: longer than an abandoned lock stays valid. */
 export const CLOSE_LOCK_WAIT_MS = 12_000;
+/** Shortest pause between two writes of a view's meta file. */
+const META_EVERY_MS = 5_000;
 /** Retries of an unreadable file before it is reported (it may be mid-write). */
 const RETRY_DELAYS_MS = [50, 250, 1000];
 
@@ -339,7 +341,7 @@ export class LegacyView {
         this.base = new Map(keys.map((k, i) => [k, { text: texts[i], hash: hashes[i] }]));
         this.writtenRevision = revision;
         this.clearProblem();
-        await this.writeMeta();
+        await this.maybeWriteMeta();
         this.host.emit('view_written', { file: this.name, records: keys.length, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
       }, waitMs);
     } catch (err) {
@@ -384,6 +386,23 @@ export class LegacyView {
     }
   }
 
+  private metaWrittenAt = 0;
+
+  /**
+   * The meta only matters for a file edited while the daemon was down (our own last write is
+   * recognised from the journal's markers), so it is written at most every few seconds, and on close.
+   */
+  private async maybeWriteMeta(force = false): Promise<void> {
+    if (!force && Date.now() - this.metaWrittenAt < META_EVERY_MS) return;
+    this.metaWrittenAt = Date.now();
+    await this.writeMeta();
+  }
+
+  /** Writes the meta now if it is behind (on shutdown). */
+  async saveMeta(): Promise<void> {
+    await this.serial(() => this.maybeWriteMeta(true));
+  }
+
   /** What we last wrote, per record hash: lets a restart tell our writes from external edits. */
   private async writeMeta(): Promise<void> {
     if (!this.sha || !this.base) return;
@@ -401,7 +420,7 @@ export class LegacyView {
       }
       yield buf;
     }
-    await writeFileAtomic(this.metaFile, lines());
+    await writeFileAtomic(this.metaFile, lines(), { durable: false });
   }
 
   close(): void {

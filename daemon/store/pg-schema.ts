@@ -25,27 +25,56 @@ const MIGRATIONS: Array<{ version: number; sql: string }> = [
         ts_ns text NOT NULL,
         changes json NOT NULL,
         cause json,
-        checksum text NOT NULL
+        -- State checksum after the event; computed by the daemons as they apply it (filled lazily).
+        checksum text
       );
-      -- One round trip per change: compare-and-set on the revision, records, event, wake-up.
-      CREATE FUNCTION aip_commit(p_revision bigint, p_puts json, p_dels json, p_ts text, p_changes json, p_cause json, p_checksum text)
-      RETURNS boolean LANGUAGE plpgsql AS $$
-      DECLARE current bigint;
+      -- Group commit: a batch of changes in one transaction (one fsync). Each change is a
+      -- compare-and-set on the versions of the records it touches; writers are serialized on the
+      -- revision row, so revisions are gap-free. Returns, per change, its revision or null (conflict).
+      CREATE FUNCTION aip_commit_batch(p_items json) RETURNS json LANGUAGE plpgsql AS $$
+      DECLARE
+        item json;
+        ch json;
+        cur bigint;
+        found_v integer;
+        ok boolean;
+        any_ok boolean := false;
+        results json[] := '{}';
       BEGIN
-        SELECT value INTO current FROM aip_meta WHERE name = 'revision' FOR UPDATE;
-        IF current <> p_revision - 1 THEN
-          RETURN false;
+        SELECT value INTO cur FROM aip_meta WHERE name = 'revision' FOR UPDATE;
+        FOR item IN SELECT * FROM json_array_elements(p_items) LOOP
+          ok := true;
+          FOR ch IN SELECT * FROM json_array_elements(item->'changes') LOOP
+            found_v := NULL;
+            SELECT v INTO found_v FROM aip_records WHERE section = ch->>'section' AND key = ch->>'key';
+            IF coalesce(found_v, 0) <> (ch->>'expected')::integer THEN
+              ok := false;
+              EXIT;
+            END IF;
+          END LOOP;
+          IF NOT ok THEN
+            results := results || 'null'::json;
+            CONTINUE;
+          END IF;
+          cur := cur + 1;
+          FOR ch IN SELECT * FROM json_array_elements(item->'changes') LOOP
+            IF ch->>'op' = 'del' THEN
+              DELETE FROM aip_records WHERE section = ch->>'section' AND key = ch->>'key';
+            ELSE
+              INSERT INTO aip_records (section, key, v, rev, data, text)
+                VALUES (ch->>'section', ch->>'key', (ch->>'v')::integer, cur, ch->'data', ch->>'text')
+              ON CONFLICT (section, key) DO UPDATE SET v = EXCLUDED.v, rev = EXCLUDED.rev, data = EXCLUDED.data, text = EXCLUDED.text;
+            END IF;
+          END LOOP;
+          INSERT INTO aip_events (revision, ts_ns, changes, cause) VALUES (cur, item->>'ts', item->'event', item->'cause');
+          results := results || to_json(cur);
+          any_ok := true;
+        END LOOP;
+        IF any_ok THEN
+          UPDATE aip_meta SET value = cur WHERE name = 'revision';
+          PERFORM pg_notify('aip_events', cur::text);
         END IF;
-        INSERT INTO aip_records (section, key, v, rev, data, text)
-          SELECT x.section, x.key, x.v, x.rev, x.data, x.text
-          FROM json_to_recordset(p_puts) AS x(section text, key text, v integer, rev bigint, data json, text text)
-        ON CONFLICT (section, key) DO UPDATE SET v = EXCLUDED.v, rev = EXCLUDED.rev, data = EXCLUDED.data, text = EXCLUDED.text;
-        DELETE FROM aip_records r USING json_to_recordset(p_dels) AS d(section text, key text)
-          WHERE r.section = d.section AND r.key = d.key;
-        INSERT INTO aip_events (revision, ts_ns, changes, cause, checksum) VALUES (p_revision, p_ts, p_changes, p_cause, p_checksum);
-        UPDATE aip_meta SET value = p_revision WHERE name = 'revision';
-        PERFORM pg_notify('aip_events', p_revision::text);
-        RETURN true;
+        RETURN to_json(results);
       END $$;
     `,
   },

@@ -1,18 +1,21 @@
 // The PostgreSQL store: several daemons, one fleet. The database holds the records and an events
 // table whose gap-free revision is assigned in the same transaction as the change (one counter row,
 // locked FOR UPDATE, serializes writers). Each daemon keeps the same in-memory state as the file
-// store, catches up with `WHERE revision > last_seen` (NOTIFY is only a wake-up, a poll is the
-// safety net), and commits by compare-and-set on the revision: a daemon that is behind catches up
-// and re-decides, so a claim has exactly one winner across all daemons.
+// store and catches up with `WHERE revision > last_seen` (NOTIFY is only a wake-up, a poll is the
+// safety net). A change is a compare-and-set on the versions of the records it read and writes: if
+// another daemon changed one first, this daemon catches up and decides again, so a claim has
+// exactly one winner across all daemons. Changes waiting meanwhile are committed together (group
+// commit: one transaction, one fsync).
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { entryDigest } from '../../shared/checksum.js';
+import { formatRecord } from '../../shared/legacy-json.js';
 import { nowNs } from '../../shared/ids.js';
 import type { DeltaMessage } from '../../shared/protocol.js';
 import type { ChangeCause, Entry, RecordChange, Section } from '../../shared/types.js';
 import { ApiError } from '../errors.js';
-import { MemoryState, type CoordinationStore, type Logger, type PreparedChange, type StoreProblem, type TransactFn, type TransactResult } from './memory-state.js';
+import { MemoryState, type CoordinationStore, type Logger, type PreparedChange, type ReadView, type StoreProblem, type TransactFn, type TransactResult } from './memory-state.js';
+import type { ProposedChange } from '../core/ingest.js';
 import { migrate } from './pg-schema.js';
 
 export interface PgStoreOptions {
@@ -31,8 +34,19 @@ interface EventRow {
   ts_ns: string;
   changes: RecordChange[];
   cause: ChangeCause | null;
-  checksum: string;
+  checksum: string | null;
 }
+
+interface Pending {
+  fn: TransactFn<unknown>;
+  cause: ChangeCause;
+  resolve: (r: TransactResult<unknown>) => void;
+  reject: (err: Error) => void;
+  attempts: number;
+}
+
+/** Changes committed in one database call at most. */
+const MAX_BATCH = 256;
 
 /** One thing at a time (the daemon's writes are serialized; other daemons are handled by CAS). */
 class Mutex {
@@ -60,6 +74,9 @@ export class PgStore extends MemoryState implements CoordinationStore {
   private closed = false;
   private problem: StoreProblem | null = null;
   private lastDurable: Promise<void> = Promise.resolve();
+  private queue: Pending[] = [];
+  private draining = false;
+  private checksumsToFill: Array<[number, string]> = [];
 
   constructor(private opts: PgStoreOptions) {
     super(opts.recentDeltas);
@@ -158,6 +175,7 @@ export class PgStore extends MemoryState implements CoordinationStore {
           for (const row of res.rows) this.applyEvent(row);
           if (res.rows.length < 1000) break;
         }
+        this.fillChecksums();
         this.clearProblem();
       } catch (err) {
         this.setProblem(`database unreachable: ${(err as Error).message}`);
@@ -173,78 +191,141 @@ export class PgStore extends MemoryState implements CoordinationStore {
     const revision = Number(row.revision);
     if (revision <= this.revision) return;
     if (revision !== this.revision + 1) throw new Error(`event gap: have ${this.revision}, got ${revision}`);
-    const prepared: PreparedChange = { revision, changes: row.changes, texts: new Map(), slotTexts: new Map() };
+    // Every put of an event is at the event's revision (the writer could not know it beforehand).
+    const changes = row.changes.map((c) => (c.op === 'put' && c.entry ? { ...c, entry: { ...c.entry, rev: revision } } : c));
+    const prepared: PreparedChange = { revision, changes, texts: new Map(), slotTexts: new Map() };
     const delta = this.applyPrepared(prepared, row.cause ?? undefined, row.ts_ns);
-    if (delta.checksum !== row.checksum) {
-      // Our copy diverged from the writer's: count it and reload everything.
+    if (row.checksum && delta.checksum !== row.checksum) {
+      // Our copy diverged from another daemon's: report it and reload everything.
       this.emit('problem', { file: 'postgres', error: `checksum mismatch at revision ${revision}; reloading`, at: new Date().toISOString() });
       void this.writes.run(() => this.loadAll());
     }
+    if (!row.checksum) this.checksumsToFill.push([revision, delta.checksum]);
     this.emit('commit', delta);
   }
 
-  /** The checksum the state will have after `p`, computed without applying it. */
-  private checksumAfter(p: PreparedChange): string {
-    const digest = this.tables.digest.clone();
-    for (const c of p.changes) {
-      const old = this.tables.slot(c.section, c.key);
-      if (old) digest.remove(old.d);
-      if (c.op === 'put' && c.entry) digest.add(entryDigest(c.section, c.key, c.entry));
-    }
-    return digest.hex();
+  /** Stores the checksums we computed for events that had none (used by ?since= replays). */
+  private fillChecksums(): void {
+    if (this.checksumsToFill.length === 0) return;
+    const rows = this.checksumsToFill.splice(0).map(([r, c]) => ({ r, c }));
+    this.pool
+      .query('UPDATE aip_events e SET checksum = x.c FROM json_to_recordset($1::json) AS x(r bigint, c text) WHERE e.revision = x.r AND e.checksum IS NULL', [JSON.stringify(rows)])
+      .catch(() => {});
   }
 
-  async transact<T>(fn: TransactFn<T>, cause: ChangeCause): Promise<TransactResult<T>> {
-    if (this.closed) throw new ApiError('not_ready', 'the daemon is shutting down');
-    const run = this.writes.run(async () => {
-      for (let attempt = 0; attempt < 50; attempt++) {
-        if (!this.ready) {
-          await this.catchUpLocked().catch(() => {});
-          if (!this.ready) throw new ApiError('not_ready', `the database is unreachable: ${this.problem?.error ?? 'not ready'}`);
-        }
-        const { changes, result } = fn(this.readView());
-        const prepared = this.prepare(changes);
-        if (!prepared) return { result, revision: null, changes: [] };
-        const ts = nowNs().toString();
-        const checksum = this.checksumAfter(prepared);
-        let committed: boolean;
-        try {
-          committed = await this.commit(prepared, cause, ts, checksum);
-        } catch (err) {
-          this.setProblem(`database write failed: ${(err as Error).message}`);
-          // Unknown outcome at worst: not acknowledged; if it did commit, catch-up will show it.
-          throw new ApiError('not_ready', `the database did not confirm the write: ${(err as Error).message}`);
-        }
-        if (committed) {
-          // Another daemon's events may have been applied meanwhile only if they came first; we hold the revision now.
-          const delta = this.applyPrepared(prepared, cause, ts, checksum);
-          this.emit('commit', delta);
-          return { result, revision: delta.revision, changes: delta.changes };
-        }
-        await this.catchUpLocked(); // another daemon wrote first: catch up and decide again
-      }
-      throw new ApiError('not_ready', 'too much write contention between daemons; retry');
+  /** Queues a change; the writer loop commits the queue in batches. */
+  transact<T>(fn: TransactFn<T>, cause: ChangeCause): Promise<TransactResult<T>> {
+    if (this.closed) return Promise.reject(new ApiError('not_ready', 'the daemon is shutting down'));
+    const done = new Promise<TransactResult<T>>((resolve, reject) => {
+      this.queue.push({ fn: fn as TransactFn<unknown>, cause, resolve: resolve as (r: TransactResult<unknown>) => void, reject, attempts: 0 });
     });
-    this.lastDurable = run.then(() => {}, () => {});
-    return run;
+    if (!this.draining) {
+      this.draining = true;
+      setImmediate(() => void this.drain());
+    }
+    this.lastDurable = done.then(() => {}, () => {});
+    return done;
   }
 
-  /** One round trip: the aip_commit function checks the revision, writes records, event, NOTIFY. */
-  private async commit(p: PreparedChange, cause: ChangeCause, ts: string, checksum: string): Promise<boolean> {
-    const puts = p.changes
-      .map((c, i) => (c.op === 'put' && c.entry ? { section: c.section, key: c.key, v: c.entry.v, rev: p.revision, data: c.entry.data, text: p.texts.get(i) ?? null } : null))
-      .filter((x) => x !== null);
-    const dels = p.changes.filter((c) => c.op === 'del').map((c) => ({ section: c.section, key: c.key }));
-    const res = await this.pool.query<{ ok: boolean }>('SELECT aip_commit($1, $2::json, $3::json, $4, $5::json, $6::json, $7) AS ok', [
-      p.revision,
-      JSON.stringify(puts),
-      JSON.stringify(dels),
-      ts,
-      JSON.stringify(p.changes),
-      JSON.stringify(cause ?? null),
-      checksum,
-    ]);
-    return res.rows[0].ok;
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, MAX_BATCH);
+        await this.writes.run(() => this.commitBatch(batch));
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Decides every queued change against the cache (later ones see earlier ones), commits them in one call. */
+  private async commitBatch(batch: Pending[]): Promise<void> {
+    if (!this.ready) {
+      await this.catchUpLocked().catch(() => {});
+      if (!this.ready) {
+        const err = new ApiError('not_ready', `the database is unreachable: ${this.problem?.error ?? 'not ready'}`);
+        for (const p of batch) p.reject(err);
+        return;
+      }
+    }
+    const overlay = new Map<string, Entry | null>();
+    const view: ReadView = {
+      get: (s, k) => {
+        const o = overlay.get(s + '\0' + k);
+        return o === undefined ? this.tables.get(s, k) : (o ?? undefined);
+      },
+      heldBy: (agent) => this.held.get(agent) ?? [],
+      nextFencingToken: () => ++this.fencing,
+      nextLogKey: () => String(this.logSeq++),
+    };
+    const items: Array<{ p: Pending; result: unknown; changes: RecordChange[]; texts: Map<number, string> }> = [];
+    for (const p of batch) {
+      let out: { changes: ProposedChange[]; result: unknown };
+      try {
+        out = p.fn(view);
+      } catch (err) {
+        p.reject(err as Error);
+        continue;
+      }
+      const changes: RecordChange[] = [];
+      const texts = new Map<number, string>();
+      for (const c of out.changes) {
+        const old = view.get(c.section, c.key);
+        if (c.op === 'del') {
+          if (old) changes.push({ section: c.section, key: c.key, op: 'del', expected: old.v } as RecordChange & { expected: number });
+          continue;
+        }
+        const entry: Entry = { v: (old?.v ?? 0) + 1, rev: 0, data: c.data! };
+        if (c.text !== undefined && c.text !== formatRecord(entry.data)) texts.set(changes.length, c.text);
+        changes.push({ section: c.section, key: c.key, op: 'put', entry, expected: old?.v ?? 0 } as RecordChange & { expected: number });
+      }
+      if (changes.length === 0) {
+        p.resolve({ result: out.result, revision: null, changes: [] });
+        continue;
+      }
+      for (const c of changes) overlay.set(c.section + '\0' + c.key, c.op === 'put' ? c.entry! : null);
+      items.push({ p, result: out.result, changes, texts });
+    }
+    if (items.length === 0) return;
+    const payload = items.map((it) => ({
+      ts: nowNs().toString(),
+      cause: it.p.cause ?? null,
+      event: it.changes.map((c) => (c.op === 'put' ? { section: c.section, key: c.key, op: 'put', entry: c.entry } : { section: c.section, key: c.key, op: 'del' })),
+      changes: it.changes.map((c, i) => ({
+        section: c.section,
+        key: c.key,
+        op: c.op,
+        expected: (c as RecordChange & { expected: number }).expected,
+        v: c.entry?.v,
+        data: c.entry?.data,
+        text: it.texts.get(i) ?? null,
+      })),
+    }));
+    let revisions: Array<number | null>;
+    try {
+      const res = await this.pool.query<{ r: Array<string | number | null> }>('SELECT aip_commit_batch($1::json) AS r', [JSON.stringify(payload)]);
+      revisions = res.rows[0].r.map((x) => (x === null ? null : Number(x)));
+    } catch (err) {
+      this.setProblem(`database write failed: ${(err as Error).message}`);
+      // Unknown outcome at worst: not acknowledged; if it did commit, catch-up will show it.
+      const e = new ApiError('not_ready', `the database did not confirm the write: ${(err as Error).message}`);
+      for (const it of items) it.p.reject(e);
+      return;
+    }
+    // Our events (and any other daemon's before them) are applied in revision order by the catch-up.
+    await this.catchUpLocked().catch(() => {});
+    const retry: Pending[] = [];
+    items.forEach((it, i) => {
+      const revision = revisions[i];
+      if (revision === null) {
+        if (++it.p.attempts >= 50) it.p.reject(new ApiError('not_ready', 'too much write contention between daemons; retry'));
+        else retry.push(it.p); // another daemon changed a record first: decide again on fresh state
+        return;
+      }
+      const delta = this.recent.find((d) => d.revision === revision);
+      it.p.resolve({ result: it.result, revision, changes: delta?.changes ?? [] });
+    });
+    if (retry.length) this.queue.unshift(...retry);
   }
 
   async replaySince(since: number): Promise<DeltaMessage[] | null> {
@@ -253,8 +334,8 @@ export class PgStore extends MemoryState implements CoordinationStore {
     if (since < 0 || since > this.revision) return null;
     const upTo = this.revision;
     const res = await this.pool.query<EventRow>('SELECT revision, ts_ns, changes, cause, checksum FROM aip_events WHERE revision > $1 AND revision <= $2 ORDER BY revision', [since, upTo]);
-    if (res.rows.length !== upTo - since) return null;
-    return res.rows.map((r) => ({ type: 'delta', revision: Number(r.revision), changes: r.changes, timestamp_ns: r.ts_ns, checksum: r.checksum, cause: r.cause ?? undefined }));
+    if (res.rows.length !== upTo - since || res.rows.some((r) => !r.checksum)) return null;
+    return res.rows.map((r) => ({ type: 'delta', revision: Number(r.revision), changes: r.changes.map((c) => (c.op === 'put' && c.entry ? { ...c, entry: { ...c.entry, rev: Number(r.revision) } } : c)), timestamp_ns: r.ts_ns, checksum: r.checksum!, cause: r.cause ?? undefined }));
   }
 
   problems(): StoreProblem[] {
@@ -267,8 +348,9 @@ export class PgStore extends MemoryState implements CoordinationStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.ready = false;
     if (this.poll) clearInterval(this.poll);
+    while (this.draining || this.queue.length) await new Promise((r) => setTimeout(r, 5)); // finish what was accepted
+    this.ready = false;
     await this.writes.run(async () => {});
     const l = this.listener;
     this.listener = null;
