@@ -29,9 +29,9 @@ export function installCoordinationStream(ctx: DaemonContext, maxBuffered = DEFA
       // Never buffer without bound: the client reconnects with ?since= or takes a snapshot.
       metrics.syncFailures.inc({ reason: 'slow_client' });
       ctx.logger.warn({ buffered: c.socket.bufferedAmount }, 'stream client too slow; dropped to resync');
+      // The close frame queues behind what is buffered (bounded); ws gives up on the handshake
+      // after its close timeout, so the socket is freed even if the client never reads again.
       c.socket.close(CLOSE_RESYNC, 'resync: client fell behind');
-      // A client that is not reading will not complete the close handshake either: free it now.
-      setTimeout(() => c.socket.terminate(), 1000).unref();
       clients.delete(c);
       gauge();
       return false;
