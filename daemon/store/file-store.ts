@@ -59,7 +59,7 @@ interface SnapshotHeader {
   format: 2;
   revision: number;
   /** sha256 of each legacy file as we last wrote it (markers older than the snapshot are gone). */
-  views?: Record<string, string>;
+  views?: Record<string, string | { sha: string; rev: number }>;
 }
 
 export class FileStore extends MemoryState implements CoordinationStore {
@@ -94,13 +94,13 @@ export class FileStore extends MemoryState implements CoordinationStore {
     const replay = await readJournal(journalFile);
     if (replay.truncatedBytes > 0) this.opts.logger.warn({ bytes: replay.truncatedBytes }, 'cut a torn, unacknowledged journal tail');
     const fresh = snapLines === null && replay.records.length === 0;
-    const written = new Map<string, string[]>(); // file -> shas of our recent writes
+    const written = new Map<string, Array<{ sha: string; rev: number }>>(); // file -> our recent writes
     if (snapLines !== null) {
       const head = this.loadSnapshot(snapLines);
-      for (const [f, sha] of Object.entries(head.views ?? {})) written.set(f, [sha]);
+      for (const [f, w] of Object.entries(head.views ?? {})) written.set(f, [typeof w === 'string' ? { sha: w, rev: 0 } : w]);
     }
     for (const rec of replay.records) if (rec.r > this.revision) this.replayRecord(rec);
-    for (const m of replay.markers) written.set(m.f, [...(written.get(m.f) ?? []), m.s].slice(-4));
+    for (const m of replay.markers) written.set(m.f, [...(written.get(m.f) ?? []), { sha: m.s, rev: m.r }].slice(-4));
     const host: ViewHost = {
       tables: this.tables,
       revision: () => this.revision,
@@ -304,10 +304,10 @@ export class FileStore extends MemoryState implements CoordinationStore {
 
   /** Everything applied so far (durable or about to be: the snapshot's own fsync makes it so). */
   private async writeSnapshot(): Promise<void> {
-    const views: Record<string, string> = {};
+    const views: Record<string, { sha: string; rev: number }> = {};
     for (const section of SECTIONS) {
-      const sha = this.views?.[section]?.sha;
-      if (sha) views[VIEW_FILES[section]] = sha;
+      const v = this.views?.[section];
+      if (v?.sha) views[VIEW_FILES[section]] = { sha: v.sha, rev: v.revisionWritten };
     }
     const head: SnapshotHeader = { format: 2, revision: this.revision, views };
     // Rows are taken now (synchronously), written in chunks: no giant string, a consistent revision.

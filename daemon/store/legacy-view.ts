@@ -82,6 +82,10 @@ export class LegacyView {
   private retry: NodeJS.Timeout | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private writtenRevision = 0;
+
+  get revisionWritten(): number {
+    return this.writtenRevision;
+  }
   /** Per key: hashes of earlier versions we wrote, and when the key first appeared, within the window. */
   private history = new Map<string, { hashes: string[]; added: number | null; at: number }>();
 
@@ -98,8 +102,8 @@ export class LegacyView {
 
   // ---- opening ---------------------------------------------------------------------------
 
-  /** `ours`: sha256s of the content we recently wrote to this file (from journal markers). */
-  async open(fresh: boolean, ours: string[] = []): Promise<void> {
+  /** `ours`: what we recently wrote to this file (from journal markers): content sha256 and revision. */
+  async open(fresh: boolean, ours: Array<{ sha: string; rev: number }> = []): Promise<void> {
     if (await clearOwnStaleLock(this.file)) this.host.logger.warn({ file: this.name }, 'removed a lock left by a killed ai-processor');
     const meta = await this.readMeta();
     if (meta) {
@@ -122,10 +126,20 @@ export class LegacyView {
       return;
     }
     const sha = sha256(text);
-    if (ours.includes(sha) || (meta && sha === meta.sha256)) {
+    const mine = ours.find((w) => w.sha === sha) ?? (meta && sha === meta.sha256 ? { sha, rev: meta.revision } : undefined);
+    if (mine) {
       // Written by us (even if we died before noting it in the meta): it is the base, not an edit.
       const keys = this.section === 'log' ? null : keyItems(this.section, split.items);
-      if (keys) this.adopt(text, keys, split.items);
+      if (keys) {
+        this.adopt(text, keys, split.items);
+        this.writtenRevision = mine.rev;
+        // Records unchanged since that write have exactly these bytes: reuse them instead of
+        // formatting every record again (and holding two copies).
+        keys.forEach((key, i) => {
+          const slot = this.host.tables.slot(this.section, key);
+          if (slot && slot.t === undefined && slot.e.rev <= mine.rev) slot.t = split.items[i].text;
+        });
+      }
       else {
         this.sha = sha;
         this.base = this.logBase(split.items);
