@@ -180,6 +180,12 @@ export async function runDaemon(flags: Partial<Record<keyof DaemonConfig, unknow
     stopping = true;
     daemon.logger.info({ signal }, 'shutting down');
     void notifier.stopping();
+    // Keeps the process alive until close() is done (an empty event loop would exit 0 before the
+    // views are flushed), and bounds it below systemd's TimeoutStopSec=30.
+    setTimeout(() => {
+      daemon.logger.error({ signal }, 'shutdown did not finish within 25 s; exiting');
+      process.exit(1);
+    }, 25_000);
     daemon.close().then(
       () => process.exit(0),
       (err) => {

@@ -14,7 +14,8 @@ function fingerprint(dir: string): string {
   const walk = (p: string) => {
     for (const f of readdirSync(p).sort()) {
       const full = path.join(p, f);
-      if (f === 'daemon.pid') continue;
+      // The pid file, and the trace of the refused request itself (telemetry, not state), are not state.
+      if (f === 'daemon.pid' || f === 'telemetry_spans.jsonl') continue;
       if (statSync(full).isDirectory()) walk(full);
       else h.update(f).update(readFileSync(full));
     }

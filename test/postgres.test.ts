@@ -1,6 +1,6 @@
 // Scale-out on PostgreSQL: several daemons, one database, one fleet. All in one file so that the
 // test that restarts the database server does not disturb others.
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -23,8 +23,11 @@ async function pair(args: string[] = []): Promise<{ url: string; a: DaemonHandle
   return { url: db.url, a, b };
 }
 
+afterEach(async () => {
+  // Stop each test's daemons at its end: every daemon holds database connections.
+  for (const d of daemons.splice(0)) await d.stop();
+});
 afterAll(async () => {
-  for (const d of daemons) await d.stop();
   for (const drop of drops) await drop().catch(() => {});
 });
 

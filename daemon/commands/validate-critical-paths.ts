@@ -89,6 +89,13 @@ export async function validateCriticalPaths(opts: { url?: string; token?: string
       clearTimeout(t);
       resolve(true);
     });
+    // Refused for good (no or a wrong token): no use waiting for a retry to succeed.
+    stream.on('error', (err: Error) => {
+      if (/\b401\b|unauthorized/.test(err.message)) {
+        clearTimeout(t);
+        resolve(false);
+      }
+    });
   });
   stream.start();
   let completedAt: number | null = null;
