@@ -43,6 +43,7 @@ export function installStats(ctx: DaemonContext, started: number): void {
       revision: ctx.store.revision,
       uptime_s: Math.round((Date.now() - started) / 1000),
       rss_bytes: process.memoryUsage().rss,
+      memory: process.memoryUsage(),
       sync: { clients: 0, sync_failures: 0, last_file_error: ctx.store.problems()[0]?.error ?? null },
       services: [],
       analyzer: { mode: 'builtin', command: null, running: 0, queued: 0 },

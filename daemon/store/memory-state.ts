@@ -82,7 +82,8 @@ export abstract class MemoryState extends EventEmitter {
   protected recent: DeltaMessage[] = [];
   protected readonly held = new Map<string, Set<string>>();
 
-  constructor(protected recentMax = 10_000) {
+  // Older deltas are read back from the journal (file store) or the events table (PostgreSQL).
+  constructor(protected recentMax = 2_000) {
     super();
     this.tables.onApply((section, key, before, after) => this.index(section, key, before, after));
   }
