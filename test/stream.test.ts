@@ -117,4 +117,18 @@ describe('coordination stream', () => {
     expect(again.verified).toBe(true);
     again.stop();
   });
+
+  it('?since= reaching back beyond the in-memory deltas replays from the journal on disk', async () => {
+    const status = (await c.get('/api/coordination/status')).body;
+    expect(status.revision).toBeGreaterThan(2_500); // the slow-client test made thousands of changes
+    const { ws, messages } = await rawClient(`${d.url.replace('http', 'ws')}/api/coordination/stream?since=1`);
+    await expect.poll(() => messages.some((m) => m.type === 'replayed'), { timeout: 10_000 }).toBe(true);
+    ws.close();
+    const deltas = messages.filter((m): m is DeltaMessage => m.type === 'delta');
+    expect(messages.some((m) => m.type === 'snapshot')).toBe(false);
+    expect(deltas[0].revision).toBe(2);
+    expect(deltas.length).toBeGreaterThanOrEqual(status.revision - 1);
+    for (let i = 1; i < deltas.length; i++) expect(deltas[i].revision).toBe(deltas[i - 1].revision + 1);
+    expect(deltas.find((m) => m.revision === status.revision)!.checksum).toBe(status.checksum);
+  });
 });
