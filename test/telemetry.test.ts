@@ -14,6 +14,7 @@ import { TELEMETRY_STREAM_PATH, toWsUrl, type LegacySpan, type SpanMessage } fro
 import { extractIncoming, parseTraceparent, responseHeaders } from '../daemon/observability/trace-context.js';
 import { legacyLineFormatter, ruleFor, toLegacySpan } from '../daemon/observability/tracing.js';
 import { SpanFile } from '../daemon/observability/span-file.js';
+import { SpanRing } from '../daemon/observability/telemetry.js';
 import { canonicalJson } from '../shared/canonical.js';
 import { fieldValue } from '../shared/entropy.js';
 import { REFERENCE, copyReference, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
@@ -87,6 +88,29 @@ describe('legacy line format of SDK spans', () => {
     expect(toLegacySpan(ended[1], service, resource)).toMatchObject({ parent_span_id: '', span_kind: 'internal', status: 'ok' });
     expect(toLegacySpan(ended[0], service, resource).start_time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     await provider.shutdown();
+  });
+});
+
+describe('SpanRing', () => {
+  it('always holds the most recent spans, in order, through many wraps of its byte buffer', () => {
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    for (const [entries, bytes] of [[50, 4000], [10, 100_000], [1000, 20_000]]) {
+      const ring = new SpanRing(entries, bytes);
+      const pushed: string[] = [];
+      let minKept = Infinity;
+      for (let i = 0; i < 5000; i++) {
+        const s = JSON.stringify({ i, pad: 'é'.repeat(Math.floor(rnd() * 150)) }); // multi-byte too
+        ring.push(s);
+        pushed.push(s);
+        const got = ring.recentText(entries);
+        expect(got).toEqual(pushed.slice(-got.length));
+        minKept = Math.min(minKept, got.length);
+      }
+      expect(minKept).toBeGreaterThan(0);
+      expect(ring.recent(3)).toEqual(pushed.slice(-3).map((s) => JSON.parse(s)));
+      expect(ring.recent(5, (s) => (s.i as number) % 2 === 0).every((s) => (s.i as number) % 2 === 0)).toBe(true);
+    }
   });
 });
 

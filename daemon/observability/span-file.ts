@@ -52,6 +52,8 @@ interface IndexFile {
 }
 
 const HASH_WINDOW = 4096;
+const INITIAL_PENDING = 256 * 1024;
+const NEWLINE = Buffer.from('\n');
 const CHUNK = 4 * 1024 * 1024;
 const NL = 0x0a;
 const BRACE = 0x7b;
@@ -72,8 +74,15 @@ export class SpanFile {
   /** Size of the file as we last saw it (≥ counted: the rest is an unfinished object). */
   private end = 0;
   private indexedOffset = -1;
-  private chunks: string[] = [];
+  /**
+   * Lines waiting to be written, as bytes (off the JS heap: nothing for the garbage collector to
+   * trace or promote, however many spans wait), and how many of them.
+   */
+  private pending: Buffer = Buffer.allocUnsafe(INITIAL_PENDING);
   private pendingBytes = 0;
+  private pendingLines = 0;
+  /** The buffer of the previous write, reused for the next one. */
+  private spare: Buffer | null = null;
   private timer: NodeJS.Timeout | null = null;
   private checker: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
@@ -136,7 +145,8 @@ export class SpanFile {
   append(line: string, operation: unknown, status: unknown): boolean {
     if (this.closed) return false;
     const max = this.opts.maxPendingBytes ?? 16 * 1024 * 1024;
-    if (this.pendingBytes + line.length > max) {
+    const need = this.pendingBytes + line.length * 3 + 1; // utf8 worst case; exact for the ASCII we write
+    if (need > this.pending.length && !this.grow(need, max)) {
       this.stats.dropped++;
       const now = Date.now();
       if (now - this.lastDropWarn > 60_000) {
@@ -145,8 +155,9 @@ export class SpanFile {
       }
       return false;
     }
-    this.chunks.push(line, '\n');
-    this.pendingBytes += line.length + 1;
+    this.pendingBytes += this.pending.write(line, this.pendingBytes, 'utf8');
+    this.pending[this.pendingBytes++] = NL;
+    this.pendingLines++;
     this.stats.pending_bytes = this.pendingBytes;
     this.countPair(operation, status);
     if (this.pendingBytes >= 1024 * 1024) this.schedule(0);
@@ -169,7 +180,7 @@ export class SpanFile {
     await this.flush();
     this.closed = true;
     // Save the index only if what it counts is on disk (a failed last write leaves spans queued).
-    if (this.chunks.length === 0 && this.counted !== this.indexedOffset) await this.saveIndex().catch(() => {});
+    if (this.pendingBytes === 0 && this.counted !== this.indexedOffset) await this.saveIndex().catch(() => {});
   }
 
   // ---- internals ---------------------------------------------------------------------------
@@ -192,7 +203,7 @@ export class SpanFile {
     const next = (this.running ?? Promise.resolve()).then(fn, fn).catch((err: Error) => {
       this.stats.write_errors++;
       this.retryAt = Date.now() + 1000;
-      if (this.chunks.length > 0 && !this.closed) this.schedule(1000);
+      if (this.pendingBytes > 0 && !this.closed) this.schedule(1000);
       this.opts.logger.warn({ file: this.opts.file, err: err.message }, 'span file: write failed; will retry');
     });
     this.running = next;
@@ -239,47 +250,73 @@ export class SpanFile {
     }
   }
 
+  /** Makes room for `need` pending bytes (doubling), unless that would pass `max`. */
+  private grow(need: number, max: number): boolean {
+    if (need > max) return false;
+    let size = this.pending.length;
+    while (size < need) size *= 2;
+    const bigger = Buffer.allocUnsafe(Math.min(size, Math.max(max, need)));
+    this.pending.copy(bigger, 0, 0, this.pendingBytes);
+    this.pending = bigger;
+    return true;
+  }
+
   private async write(): Promise<void> {
-    if (this.chunks.length === 0) return;
-    const chunks = this.chunks;
-    this.chunks = [];
+    if (this.pendingBytes === 0) return;
+    // Swap buffers: appends go on into the other one while this one is written.
+    const data = this.pending.subarray(0, this.pendingBytes);
+    const lines = this.pendingLines;
+    const taken = this.pending;
+    this.pending = this.spare && this.spare.length >= INITIAL_PENDING ? this.spare : Buffer.allocUnsafe(INITIAL_PENDING);
+    this.spare = null;
+    this.pendingBytes = 0;
+    this.pendingLines = 0;
     let written = false;
-    const handle = await fsp.open(this.opts.file, 'a+').catch((err: Error) => {
-      this.chunks = chunks.concat(this.chunks);
-      throw err;
-    });
     try {
-      const size = (await handle.stat()).size;
-      // The last byte is known to be our newline when nothing else wrote since our last write.
-      const endsWithOurs = this.trackFile && size === this.end && this.stats.appended > 0;
-      if (this.trackFile && size !== this.end) await this.syncExternal(handle, size);
-      let prefix = '';
-      if (size > 0 && !endsWithOurs) {
-        const last = Buffer.alloc(1);
-        await handle.read(last, 0, 1, size - 1);
-        if (last[0] !== NL) prefix = '\n';
-      }
-      const buf = Buffer.from(prefix + chunks.join(''));
-      await handle.write(buf, 0, buf.length, null);
-      written = true;
-      this.retryAt = 0;
-      this.stats.appended += chunks.length / 2;
-      if (this.trackFile) {
-        // Our lines are complete objects starting at column 0: everything up to here is settled.
-        this.end = size + buf.length;
-        this.counted = this.end;
+      const handle = await fsp.open(this.opts.file, 'a+');
+      try {
+        const size = (await handle.stat()).size;
+        // The last byte is known to be our newline when nothing else wrote since our last write.
+        const endsWithOurs = this.trackFile && size === this.end && this.stats.appended > 0;
+        if (this.trackFile && size !== this.end) await this.syncExternal(handle, size);
+        let prefix = 0;
+        if (size > 0 && !endsWithOurs) {
+          const last = Buffer.alloc(1);
+          await handle.read(last, 0, 1, size - 1);
+          if (last[0] !== NL) prefix = 1;
+        }
+        // One writev: with O_APPEND the newline and the lines land together.
+        const { bytesWritten } = await handle.writev(prefix ? [NEWLINE, data] : [data]);
+        if (bytesWritten !== data.length + prefix) throw new Error(`short write: ${bytesWritten} of ${data.length + prefix} bytes`);
+        written = true;
+        this.retryAt = 0;
+        this.stats.appended += lines;
+        if (this.trackFile) {
+          // Our lines are complete objects starting at column 0: everything up to here is settled.
+          this.end = size + prefix + data.length;
+          this.counted = this.end;
+        }
+      } finally {
+        await handle.close();
       }
     } finally {
-      // A failed write keeps the spans queued (in order) for the next attempt.
-      if (!written) this.chunks = chunks.concat(this.chunks);
-      this.pendingBytes = 0;
-      for (const c of this.chunks) this.pendingBytes += c.length;
+      if (written) {
+        if (taken.length === INITIAL_PENDING) this.spare = taken;
+      } else {
+        // A failed write keeps the spans queued, in order, for the next attempt.
+        const rest = this.pending.subarray(0, this.pendingBytes);
+        const merged = Buffer.allocUnsafe(Math.max(INITIAL_PENDING, data.length + rest.length));
+        data.copy(merged, 0);
+        rest.copy(merged, data.length);
+        this.pending = merged;
+        this.pendingBytes = data.length + rest.length;
+        this.pendingLines += lines;
+      }
       this.stats.pending_bytes = this.pendingBytes;
-      await handle.close();
     }
     // What arrived meanwhile waits for the next period (or goes now if much is queued): under load
     // this keeps writes at a few per second instead of one right after another.
-    if (this.chunks.length > 0) this.schedule(this.pendingBytes >= 1024 * 1024 ? 0 : (this.opts.flushMs ?? 200));
+    if (this.pendingBytes > 0) this.schedule(this.pendingBytes >= 1024 * 1024 ? 0 : (this.opts.flushMs ?? 200));
   }
 
   /**

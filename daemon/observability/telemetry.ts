@@ -14,37 +14,68 @@ export const MAX_CLIENT_BUFFERED = 1024 * 1024;
 export const DEFAULT_RING_SIZE = 2000;
 
 /**
- * Recent spans as their JSON text, oldest first; fixed memory. Text, not objects: one flat string per
- * span is far cheaper for the garbage collector than an object graph that lives just long enough to
- * be promoted.
+ * Recent spans as their JSON text, oldest first, in one circular byte buffer: fixed memory and off the
+ * JS heap, so thousands of spans a second cost the garbage collector nothing to keep (strings or
+ * objects that live just long enough to be promoted would).
  */
 export class SpanRing {
-  private items: Array<string | undefined>;
-  private next = 0;
+  private bytes: Buffer;
+  private starts: Int32Array;
+  private lens: Int32Array;
+  private head = 0; // index of the oldest entry
   private size = 0;
+  private writePos = 0;
 
-  constructor(readonly capacity = DEFAULT_RING_SIZE) {
-    this.items = new Array(capacity);
+  constructor(
+    readonly capacity = DEFAULT_RING_SIZE,
+    byteCapacity = capacity * 1024,
+  ) {
+    this.bytes = Buffer.allocUnsafe(byteCapacity);
+    this.starts = new Int32Array(capacity);
+    this.lens = new Int32Array(capacity);
   }
 
   push(spanJson: string): void {
-    this.items[this.next] = spanJson;
-    this.next = (this.next + 1) % this.capacity;
-    if (this.size < this.capacity) this.size++;
+    const n = Buffer.byteLength(spanJson);
+    if (n > this.bytes.length / 4) return; // a monster span: not worth a quarter of the ring
+    let w = this.writePos;
+    if (w + n > this.bytes.length) {
+      // Wrap: entries after the old write position are the oldest; they go first.
+      while (this.size > 0 && this.starts[this.head] >= w) this.evict();
+      w = 0;
+    }
+    // Then the entries the new bytes overwrite (the oldest ones left, in order).
+    while (this.size > 0 && this.starts[this.head] >= w && this.starts[this.head] < w + n) this.evict();
+    if (this.size === this.capacity) this.evict();
+    this.bytes.write(spanJson, w, 'utf8');
+    const i = (this.head + this.size) % this.capacity;
+    this.starts[i] = w;
+    this.lens[i] = n;
+    this.size++;
+    this.writePos = w + n;
+  }
+
+  private evict(): void {
+    this.head = (this.head + 1) % this.capacity;
+    this.size--;
   }
 
   /** The newest `limit` spans (as JSON text), oldest first. */
   recentText(limit: number): string[] {
     const out: string[] = [];
-    for (let i = 1; i <= this.size && out.length < limit; i++) out.push(this.items[(this.next - i + this.capacity) % this.capacity]!);
-    return out.reverse();
+    for (let k = Math.max(0, this.size - limit); k < this.size; k++) {
+      const i = (this.head + k) % this.capacity;
+      out.push(this.bytes.toString('utf8', this.starts[i], this.starts[i] + this.lens[i]));
+    }
+    return out;
   }
 
   /** The newest `limit` spans matching `filter`, oldest first. */
   recent(limit: number, filter?: (s: JsonObject) => boolean): JsonObject[] {
     const out: JsonObject[] = [];
-    for (let i = 1; i <= this.size && out.length < limit; i++) {
-      const s = JSON.parse(this.items[(this.next - i + this.capacity) % this.capacity]!) as JsonObject;
+    for (let k = this.size - 1; k >= 0 && out.length < limit; k--) {
+      const i = (this.head + k) % this.capacity;
+      const s = JSON.parse(this.bytes.toString('utf8', this.starts[i], this.starts[i] + this.lens[i])) as JsonObject;
       if (!filter || filter(s)) out.push(s);
     }
     return out.reverse();
