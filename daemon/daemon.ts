@@ -134,8 +134,8 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
       (closing ??= (async () => {
         service.stop();
         await app.close(); // finishes in-flight requests
-        for (const fn of [...ctx.onClose].reverse()) await fn();
         await store.close(); // drains the journal, writes the legacy files
+        for (const fn of [...ctx.onClose].reverse()) await fn(); // after the store: its last writes are traced too
         logger.info({ revision: store.revision }, 'stopped');
       })()),
   };

@@ -10,6 +10,8 @@ const INSTALL_HINTS: Record<string, string> = {
   'systemd-analyze': 'apt-get install -y systemd',
   postgres: 'apt-get install -y postgresql (binaries live in /usr/lib/postgresql/<version>/bin)',
   psql: 'apt-get install -y postgresql-client',
+  prometheus: 'apt-get install -y prometheus',
+  pg_ctlcluster: 'apt-get install -y postgresql',
 };
 
 /** Absolute path of an executable on PATH (plus `extraDirs`), or null. */
