@@ -131,4 +131,20 @@ describe('coordination stream', () => {
     for (let i = 1; i < deltas.length; i++) expect(deltas[i].revision).toBe(deltas[i - 1].revision + 1);
     expect(deltas.find((m) => m.revision === status.revision)!.checksum).toBe(status.checksum);
   });
+
+  it('a resync asked for while disconnected gets a snapshot on reconnect, then verifies', async () => {
+    const dataDir = tempDir('aip-resync-');
+    let d2 = await startDaemon({ dataDir });
+    const sc = new StreamClient({ url: d2.url, minBackoffMs: 50, maxBackoffMs: 200 }).start();
+    await new Promise((r) => sc.once('snapshot', r));
+    expect(await d2.stop()).toBe(0);
+    await expect.poll(() => sc.connection).toBe('reconnecting');
+    sc.requestResync('manual');
+    expect(sc.verified).toBe(false);
+    d2 = await startDaemon({ dataDir, args: ['--port', String(d2.port)] });
+    await expect.poll(() => sc.snapshots, { timeout: 10_000 }).toBe(2);
+    await expect.poll(() => sc.verified).toBe(true);
+    sc.stop();
+    await d2.stop();
+  });
 });

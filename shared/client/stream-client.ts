@@ -15,6 +15,8 @@ export interface StreamClientOptions {
   token?: string | null;
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Interval of liveness pings; a missed pong ends the connection (then it reconnects). */
+  pingMs?: number;
 }
 
 /**
@@ -91,39 +93,51 @@ export class StreamClient extends EventEmitter {
   }
 
   private connect(): void {
-    const since = this.revision > 0 && this.snapshots > 0 ? `?since=${this.revision}` : '';
+    // Resume with ?since= only from a verified copy; a pending resync needs a snapshot.
+    const since = this.revision > 0 && this.snapshots > 0 && !this.awaitingSnapshot ? `?since=${this.revision}` : '';
     const headers = this.token ? { authorization: `Bearer ${this.token}` } : undefined;
     const ws = new WebSocket(toWsUrl(this.url, STREAM_PATH) + since, { headers });
     this.ws = ws;
+    let alive = true;
+    let pinger: NodeJS.Timeout | null = null;
+    ws.on('pong', () => (alive = true));
     ws.on('open', () => {
       this.backoff = this.opts.minBackoffMs ?? 250;
       this.setConnection('connected');
+      // A silently dropped link (an SSH tunnel, a NAT) is only noticed by asking.
+      pinger = setInterval(() => {
+        if (!alive) return ws.terminate();
+        alive = false;
+        ws.ping();
+      }, this.opts.pingMs ?? 15_000);
+      pinger.unref();
     });
     ws.on('message', (data) => {
       let msg: ServerMessage;
       try {
         msg = JSON.parse(data.toString()) as ServerMessage;
       } catch (err) {
-        this.emit('error', err as Error);
+        this.fail(err as Error);
         return;
       }
       this.handle(msg);
     });
     ws.on('close', (code) => {
+      if (pinger) clearInterval(pinger);
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.stopped) return;
-      if (code === CLOSE_UNAUTHORIZED) this.emit('error', new Error('unauthorized: set --token or AI_PROCESSOR_TOKEN'));
+      if (code === CLOSE_UNAUTHORIZED) this.fail(new Error('unauthorized: set --token or AI_PROCESSOR_TOKEN'));
       if (code === CLOSE_RESYNC) this.countResync('slow');
       this.setConnection('reconnecting');
       this.timer = setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 5000);
     });
     ws.on('unexpected-response', (_req, res) => {
-      this.emit('error', new Error(`stream refused: HTTP ${res.statusCode}`));
+      this.fail(new Error(`stream refused: HTTP ${res.statusCode}`));
       ws.terminate();
     });
-    ws.on('error', (err) => this.emit('error', err));
+    ws.on('error', (err) => this.fail(err));
   }
 
   private handle(msg: ServerMessage): void {
@@ -166,6 +180,11 @@ export class StreamClient extends EventEmitter {
     this.emit('change');
   }
 
+  /** 'error' events are informational (it reconnects by itself): never thrown when nobody listens. */
+  private fail(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
   private countResync(reason: string): void {
     this.resyncs++;
     this.emit('resync', reason);
@@ -173,9 +192,9 @@ export class StreamClient extends EventEmitter {
 
   /** Asks the daemon for a fresh snapshot (after a gap or a checksum mismatch). */
   requestResync(reason: 'gap' | 'checksum' | 'manual'): void {
-    this.countResync(reason);
     this.verified = false;
     this.awaitingSnapshot = true;
+    this.countResync(reason);
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'resync', reason, revision: this.revision }));
   }
 }
