@@ -1,9 +1,10 @@
-// Issue 5's console figures: ai-console in a real terminal (tmux) against a daemon holding 1,000
-// agents and 10,000 claims, while a load generator makes 200 changes/s (progress updates and
-// heartbeats over HTTP) for 10 s. Measured: the console's first frame (spawn -> the agents panel on
-// screen), its RSS (max over the window) and its CPU (% of one core over the window, from /proc).
+// Issue 5's console figures: ai-console in a real terminal (tmux, 120x40) against a daemon holding
+// 1,000 agents and 10,000 claims, while a load generator makes 200 changes/s (progress updates and
+// heartbeats over HTTP) for 10 s on the agents panel and 10 s on the claims panel. Measured: the
+// console's first frame (spawn -> the agents panel's rows on screen; median of 3 starts), its RSS
+// (max over both windows) and its CPU (% of one core per window, from /proc/<pid>/stat).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Section } from './bench.js';
@@ -64,7 +65,10 @@ class Tmux {
   }
   kill(): void {
     try {
+      // tmux 3.3 leaves its socket file behind on kill-server: remove it too.
+      const socketPath = this.run('display-message', '-p', '#{socket_path}').trim();
       this.run('kill-server');
+      if (socketPath) rmSync(socketPath, { force: true });
     } catch {
       // no server left
     }
@@ -131,36 +135,57 @@ export const consoleSection: Section = async (figures: Figure[], log) => {
     const counts = (await http.get('/api/coordination/status')).body.counts;
     if (counts.agents !== AGENTS || counts.work !== CLAIMS) throw new Error(`seeded daemon holds ${JSON.stringify(counts)}`);
 
-    // First frame: from spawning the console to the agents panel's rows on the screen.
-    const t0 = process.hrtime.bigint();
-    tmux.run('new-session', '-d', '-s', 'console', '-x', String(COLS), '-y', String(ROWS),
-      `exec env -u NO_COLOR -u AI_PROCESSOR_TOKEN ${JSON.stringify(process.execPath)} ${JSON.stringify(CONSOLE_CLI)} --url ${daemon.url}`);
-    let firstFrameMs = NaN;
-    for (const end = Date.now() + 30_000; Date.now() < end; await sleep(10)) {
-      const screen = tmux.capture('console');
-      if (screen.includes(`Agents (${AGENTS})`) && screen.includes(agentId(0))) {
-        firstFrameMs = Number(process.hrtime.bigint() - t0) / 1e6;
-        break;
+    // A running daemon has served snapshots before: warm its snapshot path, and let it finish the
+    // work of its own start-up (importing the legacy files), so the figure is the console's.
+    await sleep(1500);
+    const spawnConsole = (session: string): void => {
+      tmux.run('new-session', '-d', '-s', session, '-x', String(COLS), '-y', String(ROWS),
+        `exec env -u NO_COLOR -u AI_PROCESSOR_TOKEN ${JSON.stringify(process.execPath)} ${JSON.stringify(CONSOLE_CLI)} --url ${daemon.url}`);
+    };
+    /** From spawning the console to the agents panel's rows on the screen (tmux polled every 10 ms). */
+    const firstFrame = async (session: string): Promise<number> => {
+      const t0 = process.hrtime.bigint();
+      spawnConsole(session);
+      for (const end = Date.now() + 30_000; Date.now() < end; await sleep(10)) {
+        const screen = tmux.capture(session);
+        if (screen.includes(`Agents (${AGENTS})`) && screen.includes(agentId(0))) return Number(process.hrtime.bigint() - t0) / 1e6;
       }
+      throw new Error(`no agents panel within 30 s:\n${tmux.capture(session)}`);
+    };
+    // Median of three starts: one start is at the mercy of whatever else the machine does.
+    const starts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      starts.push(await firstFrame(`start${i}`));
+      tmux.run('kill-session', '-t', `start${i}`);
+      await sleep(300);
     }
-    if (!Number.isFinite(firstFrameMs)) throw new Error(`no agents panel within 30 s:\n${tmux.capture('console')}`);
+    const firstFrameMs = [...starts].sort((a, b) => a - b)[1];
+    log(`first frame after ${starts.map((ms) => ms.toFixed(0)).join(', ')} ms (median ${firstFrameMs.toFixed(0)})`);
+    await firstFrame('console');
     const pid = Number(tmux.run('display-message', '-p', '-t', 'console', '#{pane_pid}').trim());
-    log(`first frame after ${firstFrameMs.toFixed(0)} ms (console pid ${pid})`);
     await sleep(1000); // let the start-up settle (stats, spans) before the window opens
 
-    // The window: 200 changes/s for 10 s; RSS sampled every 100 ms, CPU from /proc at both ends.
+    // The windows: 200 changes/s, 10 s on the agents panel (what the console opens on), then 10 s on
+    // the claims panel (all 10,000 records, the heaviest list). RSS sampled every 100 ms over both;
+    // CPU from /proc at both ends of each window.
     let rssMax = rssOf(pid);
-    const cpu0 = cpuSecondsOf(pid);
-    const w0 = process.hrtime.bigint();
-    const load = loadGenerator(daemon.url, CHANGES_PER_S);
     const sampler = setInterval(() => { rssMax = Math.max(rssMax, rssOf(pid)); }, 100);
-    await sleep(WINDOW_S * 1000);
-    const cpu1 = cpuSecondsOf(pid);
-    const wall = Number(process.hrtime.bigint() - w0) / 1e9;
+    const load = loadGenerator(daemon.url, CHANGES_PER_S);
+    const cpuWindow = async (): Promise<number> => {
+      const cpu0 = cpuSecondsOf(pid);
+      const w0 = process.hrtime.bigint();
+      await sleep(WINDOW_S * 1000);
+      return ((cpuSecondsOf(pid) - cpu0) / (Number(process.hrtime.bigint() - w0) / 1e9)) * 100;
+    };
+    const cpuPct = await cpuWindow();
+    tmux.run('send-keys', '-t', 'console', '2');
+    await sleep(500);
+    const claimsScreen = tmux.capture('console');
+    if (!claimsScreen.includes(`Claims / work (${CLAIMS})`)) throw new Error(`the claims panel did not open:\n${claimsScreen}`);
+    const cpuClaimsPct = await cpuWindow();
     clearInterval(sampler);
     rssMax = Math.max(rssMax, rssOf(pid));
     const gen = await load.stop();
-    const cpuPct = ((cpu1 - cpu0) / wall) * 100;
 
     // Sanity: the console kept up, i.e. it shows the daemon's final revision shortly after the load.
     const finalRev = (await http.get('/api/coordination/status')).body.revision as number;
@@ -172,13 +197,15 @@ export const consoleSection: Section = async (figures: Figure[], log) => {
     if (shownRev < finalRev) log(`warning: the console shows revision ${shownRev}, the daemon is at ${finalRev}`);
     if (gen.ok < gen.sent) log(`warning: ${gen.sent - gen.ok} of ${gen.sent} load requests failed`);
 
-    log(`load ${(gen.ok / gen.seconds).toFixed(0)} changes/s; console rss max ${(rssMax / 1048576).toFixed(1)} MB, cpu ${cpuPct.toFixed(1)}% of a core; caught up to rev ${shownRev}/${finalRev}`);
+    log(`load ${(gen.ok / gen.seconds).toFixed(0)} changes/s; console rss max ${(rssMax / 1048576).toFixed(1)} MB, cpu ${cpuPct.toFixed(1)}% of a core (agents panel), ${cpuClaimsPct.toFixed(1)}% (claims panel); caught up to rev ${shownRev}/${finalRev}`);
     figures.push({ name: 'console_first_frame_ms', value: firstFrameMs, unit: 'ms', target: 1000, better: 'lower' });
     figures.push({ name: 'console_rss_mb', value: rssMax / 1048576, unit: 'MB', target: 120, better: 'lower' });
     figures.push({ name: 'console_cpu_pct', value: cpuPct, unit: '%', target: 30, better: 'lower' });
+    figures.push({ name: 'console_cpu_pct_claims_panel', value: cpuClaimsPct, unit: '%', target: 30, better: 'lower' });
     figures.push({ name: 'console_load_changes_per_s', value: gen.ok / gen.seconds, unit: 'ops/s', better: 'higher' });
   } finally {
     tmux.kill();
     await daemon.stop();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 };

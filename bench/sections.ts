@@ -1,11 +1,13 @@
-// Further bench sections register here (stream, console, postgres).
+// Further bench sections register here (stream, console, postgres, legacy).
 import type { Section } from './bench.js';
 import { streamSection } from './stream.js';
 import { postgresSection } from './postgres.js';
 import { consoleSection } from './console.js';
+import { legacySection } from './legacy.js';
 
 export const sections: Record<string, Section> = {
   stream: streamSection,
   postgres: postgresSection,
   console: consoleSection,
+  legacy: legacySection,
 };

@@ -6,16 +6,19 @@
 // collisions), but a change costs one record's hash instead of re-hashing the whole state, so the
 // cost per operation stays flat at any size. `sha256` (status only, computed on request) is the
 // plain sha256 of canonicalJson(state) for tools that want that.
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical.js';
 import type { CoordinationState, Entry, RecordChange, Section } from './types.js';
 import { SECTIONS } from './types.js';
 
 const MOD = 1n << 256n;
 
+// One-shot hashing (Node >= 20.12) where available: no Hash object per record.
+const sha256Hex: (text: string) => string =
+  typeof (crypto as { hash?: unknown }).hash === 'function' ? (text) => crypto.hash('sha256', text, 'hex') : (text) => createHash('sha256').update(text).digest('hex');
+
 export function entryDigest(section: Section, key: string, entry: Entry): bigint {
-  const hex = createHash('sha256').update(canonicalJson([section, key, entry])).digest('hex');
-  return BigInt('0x' + hex);
+  return BigInt('0x' + sha256Hex(canonicalJson([section, key, entry])));
 }
 
 export function digestHex(sum: bigint): string {

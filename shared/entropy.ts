@@ -64,7 +64,7 @@ export function valueEntropy(values: Iterable<unknown>): number {
 }
 
 function valueKey(v: unknown): string {
-  return v === undefined ? 'null' : canonicalJson(v);
+  return typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'null' : canonicalJson(v);
 }
 
 /**
@@ -108,11 +108,19 @@ export function entropyInputFromState(state: CoordinationState, spans: JsonObjec
  */
 export class EntropyTracker {
   private readonly n: Record<EntropySection, number> = { work: 0, agents: 0, spans: 0 };
-  private readonly fields = new Map<string, { counts: Map<string, number>; sum: number }>();
+  private readonly fields = new Map<string, FieldCounts>();
+  /** The same counts per section, in ENTROPY_FIELDS order (no key building per update). */
+  private readonly bySection = new Map<string, FieldCounts[]>();
 
   constructor() {
     for (const section of Object.keys(ENTROPY_FIELDS) as EntropySection[]) {
-      for (const f of ENTROPY_FIELDS[section]) this.fields.set(section + '.' + f, { counts: new Map(), sum: 0 });
+      const list: FieldCounts[] = [];
+      for (const f of ENTROPY_FIELDS[section]) {
+        const st: FieldCounts = { field: f, counts: new Map(), sum: 0 };
+        this.fields.set(section + '.' + f, st);
+        list.push(st);
+      }
+      this.bySection.set(section, list);
     }
   }
 
@@ -128,26 +136,42 @@ export class EntropyTracker {
 
   /** A record changed: take the old version out and put the new one in. */
   update(section: EntropySection | Section, before: JsonObject | undefined, after: JsonObject | undefined): void {
-    if (before) this.remove(section, before);
-    if (after) this.add(section, after);
+    if (!before || !after) {
+      if (before) this.remove(section, before);
+      if (after) this.add(section, after);
+      return;
+    }
+    // Most changes leave most measured fields as they were: only the fields whose value moved count.
+    const list = this.bySection.get(section);
+    if (list === undefined) return;
+    const s = section as EntropySection;
+    for (let i = 0; i < list.length; i++) {
+      const st = list[i];
+      const was = valueKey(fieldValue(s, before, st.field));
+      const now = valueKey(fieldValue(s, after, st.field));
+      if (was === now) continue;
+      this.bump(s, st, was, -1);
+      this.bump(s, st, now, +1);
+    }
+  }
+
+  private bump(section: EntropySection, st: FieldCounts, k: string, delta: 1 | -1): void {
+    const c = st.counts.get(k) ?? 0;
+    const next = c + delta;
+    if (next < 0) throw new Error(`EntropyTracker.remove: ${section}.${st.field} value ${k} was never added`);
+    st.sum += xlog2x(next) - xlog2x(c);
+    if (next === 0) st.counts.delete(k);
+    else st.counts.set(k, next);
   }
 
   private apply(s: EntropySection | Section, data: JsonObject, delta: 1 | -1): void {
-    if (!Object.hasOwn(ENTROPY_FIELDS, s)) return;
+    const list = this.bySection.get(s);
+    if (list === undefined) return;
     const section = s as EntropySection;
-    for (const f of ENTROPY_FIELDS[section]) {
-      const st = this.fields.get(section + '.' + f)!;
-      const k = valueKey(fieldValue(section, data, f));
-      const c = st.counts.get(k) ?? 0;
-      const next = c + delta;
-      if (next < 0) throw new Error(`EntropyTracker.remove: ${section}.${f} value ${k} was never added`);
-      st.sum += xlog2x(next) - xlog2x(c);
-      if (next === 0) st.counts.delete(k);
-      else st.counts.set(k, next);
-    }
+    for (let i = 0; i < list.length; i++) this.bump(section, list[i], valueKey(fieldValue(section, data, list[i].field)), delta);
     this.n[section] += delta;
     // Float drift from many +/- updates: an emptied field is exactly zero again.
-    if (this.n[section] === 0) for (const f of ENTROPY_FIELDS[section]) this.fields.get(section + '.' + f)!.sum = 0;
+    if (this.n[section] === 0) for (const st of list) st.sum = 0;
   }
 
   snapshot(): EntropyReport {
@@ -165,6 +189,12 @@ export class EntropyTracker {
     const total = components.coordination + components.agents + components.telemetry;
     return { components, total, fields, counts: { ...this.n } };
   }
+}
+
+interface FieldCounts {
+  field: string;
+  counts: Map<string, number>;
+  sum: number;
 }
 
 function xlog2x(c: number): number {

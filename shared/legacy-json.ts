@@ -67,24 +67,38 @@ export function renderArray(texts: Iterable<string>): string {
   return parts.length === 0 ? '[]\n' : '[\n' + parts.join(',\n') + '\n]\n';
 }
 
-/** The same text as renderArray, in chunks of about `chunkBytes`, for writing large files piecewise. */
-export function* renderArrayChunks(texts: string[], chunkBytes = 256 * 1024): Generator<string> {
-  if (texts.length === 0) {
-    yield '[]\n';
+/**
+ * The same bytes as renderArray (UTF-8), in chunks of about `chunkBytes`, for writing a large file
+ * piecewise without building it as a string. Each chunk is a view of one reused buffer: it is only
+ * valid until the next one is asked for (write it, or copy it, first).
+ */
+export function renderArrayBuffers(texts: readonly string[], chunkBytes?: number): Generator<Uint8Array>;
+/** Same, with each element's text taken from `textOf(item)` as the chunk it goes in is filled. */
+export function renderArrayBuffers<T>(items: readonly T[], textOf: (item: T) => string, chunkBytes?: number): Generator<Uint8Array>;
+export function* renderArrayBuffers<T>(items: readonly T[], a?: number | ((item: T) => string), b?: number): Generator<Uint8Array> {
+  const textOf = typeof a === 'function' ? a : (item: T) => item as unknown as string;
+  const chunkBytes = (typeof a === 'number' ? a : b) ?? 256 * 1024;
+  if (items.length === 0) {
+    yield Buffer.from('[]\n');
     return;
   }
-  let parts: string[] = ['[\n'];
-  let size = 2;
-  for (let i = 0; i < texts.length; i++) {
-    const piece = (i === 0 ? '  ' : ',\n  ') + texts[i];
-    parts.push(piece);
-    size += piece.length;
-    if (size >= chunkBytes) {
-      yield parts.join('');
-      parts = [];
-      size = 0;
+  const buf = Buffer.allocUnsafe(chunkBytes);
+  let used = buf.write('[\n', 0, 'latin1');
+  for (let i = 0; i < items.length; i++) {
+    const t = textOf(items[i]);
+    // At most 3 UTF-8 bytes per UTF-16 unit, plus the separator: flush first if it might not fit.
+    const worst = t.length * 3 + 4;
+    if (used + worst > chunkBytes && used > 0) {
+      yield buf.subarray(0, used);
+      used = 0;
     }
+    if (worst > chunkBytes) {
+      yield Buffer.from((i === 0 ? '  ' : ',\n  ') + t); // a record larger than a chunk: on its own
+      continue;
+    }
+    used += buf.write(i === 0 ? '  ' : ',\n  ', used, 'latin1');
+    used += buf.write(t, used, 'utf8');
   }
-  parts.push('\n]\n');
-  yield parts.join('');
+  used += buf.write('\n]\n', used, 'latin1');
+  yield buf.subarray(0, used);
 }

@@ -3,12 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type WebSocket from 'ws';
-import { stateChecksum } from '../shared/checksum.js';
+import { applyChanges, stateChecksum } from '../shared/checksum.js';
 import { ApiClient } from '../shared/client/api.js';
 import { isHeld } from '../shared/types.js';
 import { ConsoleModel } from '../tui/model/console-model.js';
 import { Ring } from '../tui/model/ring.js';
-import { agentRows, entropyView, spanRows, traceTree, WORK_SORTS, workRows } from '../tui/model/selectors.js';
+import { agentRows, entropyView, heldByAgent, spanRows, traceTree, WORK_SORTS, workRows } from '../tui/model/selectors.js';
 import { Connection } from '../tui/net/connection.js';
 import { DeltaGen, GEN_NOW, genSnapshot, genSpans, genState, genStats } from './gen/states.js';
 import { startDaemon, type DaemonHandle } from './helpers/daemon.js';
@@ -177,6 +177,85 @@ describe('ConsoleModel', () => {
   });
 });
 
+describe('derived data kept across frames', () => {
+  it('keeps held-claim counts from the deltas equal to a full recount (claims, releases, deletes)', () => {
+    const snap = genSnapshot({ agents: 8, work: 80, seed: 12 });
+    const gen = new DeltaGen(snap, 3);
+    const m = new ConsoleModel({ throttleMs: 0 });
+    m.applySnapshot(snap);
+    const agents = Object.keys(gen.state.agents);
+    const recount = () => new Map([...heldByAgent(m.state)].sort());
+    const counts = () => new Map([...m.held.counts].sort());
+    expect(counts()).toEqual(recount());
+    for (let i = 0; i < 400; i++) {
+      const keys = Object.keys(gen.state.work);
+      const key = keys[(i * 37) % keys.length];
+      let msg;
+      if (i % 5 === 0) msg = gen.put('work', key, { agent_id: agents[i % agents.length], status: 'claimed' });
+      else if (i % 5 === 1) msg = gen.put('work', key, { agent_id: null, status: 'released' });
+      else if (i % 5 === 2) msg = gen.put('work', key, { status: 'completed' });
+      else if (i % 17 === 3) msg = gen.del('work', key);
+      else msg = gen.next();
+      expect(m.applyDelta(msg)).toBe('applied');
+    }
+    expect(counts()).toEqual(recount());
+    expect([...m.held.counts.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  });
+
+  it('adopts a verifying client\'s copy without cloning it, indexing its deltas', () => {
+    const snap = genSnapshot({ agents: 5, work: 30, seed: 2 });
+    const gen = new DeltaGen(snap, 5);
+    const clientState = structuredClone(snap.state);
+    const m = new ConsoleModel({ throttleMs: 0, verify: false });
+    m.adopt({ state: clientState, revision: snap.revision, checksum: snap.checksum, verified: true });
+    expect(m.state).toBe(clientState);
+    expect(m.hasSnapshot && m.verified).toBe(true);
+    const agent = Object.keys(gen.state.agents)[0];
+    const free = Object.keys(gen.state.work).find((k) => !isHeld(gen.state.work[k].data))!;
+    const before = m.held.counts.get(agent) ?? 0;
+    // The client applies the delta to its copy, then hands the changes over.
+    const msg = gen.put('work', free, { agent_id: agent, status: 'claimed' });
+    applyChanges(clientState, msg.changes);
+    const v = m.version;
+    m.adopt({ state: clientState, revision: msg.revision, checksum: msg.checksum, verified: true }, msg.changes);
+    expect(m.held.counts.get(agent)).toBe(before + 1);
+    expect(m.revision).toBe(msg.revision);
+    expect(m.version).toBeGreaterThan(v);
+    // A resync the client asked for shows until its next verified copy.
+    m.markSync({ verified: false, resynced: 'checksum' });
+    expect([m.verified, m.resyncPending, m.resyncCount]).toEqual([false, 'checksum', 1]);
+    m.adopt({ state: clientState, revision: msg.revision, checksum: msg.checksum, verified: true });
+    expect([m.verified, m.resyncPending]).toEqual([true, null]);
+  });
+
+  it('re-uses the rows of unchanged records and re-makes a changed one', () => {
+    const snap = genSnapshot({ agents: 6, work: 40, seed: 8 });
+    const gen = new DeltaGen(snap, 9);
+    const m = new ConsoleModel({ throttleMs: 0 });
+    m.applySnapshot(snap);
+    const byKey = <R extends { key: string }>(rows: R[]) => new Map(rows.map((r) => [r.key, r]));
+    const w1 = byKey(workRows(m.state, {}));
+    const a1 = byKey(agentRows(m.state, { now: GEN_NOW, staleMs: 60_000 }, m.held.counts));
+    const changed = Object.keys(m.state.work)[3];
+    m.applyDelta(gen.put('work', changed, { progress: 77 }));
+    const w2 = byKey(workRows(m.state, {}));
+    for (const [k, row] of w2) {
+      if (k === changed) {
+        expect(row).not.toBe(w1.get(k));
+        expect(row.progress).toBe(77);
+      } else expect(row).toBe(w1.get(k));
+    }
+    // Agent rows carry the heartbeat age: the same rows within one clock value, new ones after.
+    const a2 = byKey(agentRows(m.state, { now: GEN_NOW, staleMs: 60_000 }, m.held.counts));
+    for (const [k, row] of a2) expect(row).toBe(a1.get(k));
+    const a3 = byKey(agentRows(m.state, { now: GEN_NOW + 1000, staleMs: 60_000 }, m.held.counts));
+    for (const [k, row] of a3) {
+      expect(row).not.toBe(a1.get(k));
+      if (row.heartbeatAgeMs !== null) expect(row.heartbeatAgeMs).toBe(a1.get(k)!.heartbeatAgeMs! + 1000);
+    }
+  });
+});
+
 describe('Ring', () => {
   it('evicts the oldest and keeps order', () => {
     const r = new Ring<number>(3);
@@ -204,18 +283,18 @@ describe('selectors', () => {
   });
 
   it('filters on every term and sorts by the chosen column', () => {
-    const all = workRows(state, { now: GEN_NOW });
-    const crit = workRows(state, { now: GEN_NOW, filter: 'CRITICAL' });
+    const all = workRows(state, {});
+    const crit = workRows(state, { filter: 'CRITICAL' });
     expect(crit.length).toBeGreaterThan(0);
     expect(crit.length).toBeLessThan(all.length);
     expect(crit.every((r) => r.priority === 'critical')).toBe(true);
-    const both = workRows(state, { now: GEN_NOW, filter: 'critical in_progress' });
+    const both = workRows(state, { filter: 'critical in_progress' });
     expect(both.every((r) => r.priority === 'critical' && r.status === 'in_progress')).toBe(true);
 
-    const byPrio = workRows(state, { now: GEN_NOW, sort: WORK_SORTS.findIndex((s) => s.key === 'priority') });
+    const byPrio = workRows(state, { sort: WORK_SORTS.findIndex((s) => s.key === 'priority') });
     expect(byPrio[0].priority).toBe('critical');
     expect(byPrio[byPrio.length - 1].priority).toBe('low');
-    const rev = workRows(state, { now: GEN_NOW, sort: WORK_SORTS.findIndex((s) => s.key === 'priority'), desc: true });
+    const rev = workRows(state, { sort: WORK_SORTS.findIndex((s) => s.key === 'priority'), desc: true });
     expect(rev[0].priority).toBe('low');
     const byAge = all.map((r) => r.since ?? 0);
     expect(byAge).toEqual([...byAge].sort((a, b) => b - a));
@@ -326,6 +405,7 @@ describe('Connection: side channels (stand-in daemon)', () => {
   interface Fake {
     url: string;
     streams: WebSocket[];
+    urls: string[];
     received: unknown[];
     close(): Promise<void>;
   }
@@ -334,8 +414,8 @@ describe('Connection: side channels (stand-in daemon)', () => {
    * A daemon that misbehaves on purpose (a revision gap) and serves stats, spans and the telemetry
    * stream, so the console's handling of each can be checked without depending on their producers.
    */
-  async function fakeDaemon(onStream: (ws: WebSocket) => void): Promise<Fake> {
-    const fake: Partial<Fake> = { streams: [], received: [] };
+  async function fakeDaemon(onStream: (ws: WebSocket, url: string) => void): Promise<Fake> {
+    const fake: Partial<Fake> = { streams: [], received: [], urls: [] };
     const sockets: WebSocket[] = [];
     const server = createServer((req, res) => {
       res.setHeader('content-type', 'application/json');
@@ -351,8 +431,9 @@ describe('Connection: side channels (stand-in daemon)', () => {
         return;
       }
       fake.streams!.push(ws);
+      fake.urls!.push(req.url ?? '');
       ws.on('message', (d) => fake.received!.push(JSON.parse(d.toString())));
-      onStream(ws);
+      onStream(ws, req.url ?? '');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -376,7 +457,10 @@ describe('Connection: side channels (stand-in daemon)', () => {
   it('fills spans and stats, and shows the stream client\'s resync after a gap as unverified', async () => {
     const snap = genSnapshot({ agents: 5, work: 12 });
     const gen = new DeltaGen(snap);
-    const fake = await fakeDaemon((ws) => ws.send(JSON.stringify(snap)));
+    const fake = await fakeDaemon((ws, url) => {
+      if (url.includes('since=')) ws.send(JSON.stringify({ type: 'replayed', from: gen.revision, to: gen.revision }));
+      else ws.send(JSON.stringify(snap));
+    });
     const model = new ConsoleModel({ throttleMs: 0, verify: false });
     const conn = new Connection({ url: fake.url, model, statsEveryMs: 100, minBackoffMs: 50, maxBackoffMs: 200 });
     try {
@@ -398,6 +482,19 @@ describe('Connection: side channels (stand-in daemon)', () => {
       await until(() => model.verified);
       expect(model.revision).toBe(gen.revision);
       expect(model.resyncPending).toBeNull();
+
+      // Dropped as too slow (4001): counted as a resync, but the copy stays verified; the reconnect
+      // resumes with ?since= and the end of the (empty) replay makes it live again.
+      const seen: [string | null, boolean][] = [];
+      model.subscribe(() => seen.push([model.resyncPending, model.verified]));
+      fake.streams[0].close(4001, 'resync: client fell behind');
+      await until(() => model.resyncCount === 2);
+      await until(() => fake.streams.length === 2 && model.resyncPending === null && model.connection.state === 'connected');
+      expect(fake.urls[1]).toBe(`/api/coordination/stream?since=${gen.revision}`);
+      // Never shown as unverified on the way: the copy was right, only behind.
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.every(([, verified]) => verified)).toBe(true);
+      expect(model.verified).toBe(true);
     } finally {
       conn.stop();
       await fake.close();

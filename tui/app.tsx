@@ -115,7 +115,8 @@ export function App(props: AppProps): ReactElement {
     // Ages are shown in whole seconds: rows derived within one second are the same rows (and the
     // selectors re-use the rows of unchanged records).
     const nowS = Math.floor(now / 1000) * 1000;
-    const key = `${u.panel}|${model.version}|${p.filter}|${p.sort}|${p.desc}|${nowS}|${staleMs}`;
+    // Only agent rows carry time (heartbeat age, stale); the others re-derive on changes alone.
+    const key = `${u.panel}|${model.version}|${p.filter}|${p.sort}|${p.desc}|${u.panel === 'agents' ? `${nowS}|${staleMs}` : ''}`;
     if (memo.current?.key === key) return memo.current.value;
     const q = { filter: p.filter, sort: p.sort, desc: p.desc };
     let value: Derived;
@@ -126,7 +127,7 @@ export function App(props: AppProps): ReactElement {
         break;
       }
       case 'claims': {
-        const rows = workRows(model.state, { ...q, now: nowS });
+        const rows = workRows(model.state, q);
         value = { kind: 'claims', rows, keys: rows.map((r) => r.key), total: Object.keys(model.state.work).length };
         break;
       }
@@ -299,7 +300,7 @@ export function App(props: AppProps): ReactElement {
   const selected = selectedIndex(p, d.keys);
   const detail = detailOf(u);
   const view: ListView = {
-    selected, width, height: bodyHeight, filter: p.filter, desc: p.desc,
+    selected, width, height: bodyHeight, filter: p.filter, desc: p.desc, now,
     sort: SORTS[u.panel]?.[p.sort]?.key ?? '', total: 'total' in d ? d.total : 0,
     empty: !model.hasSnapshot && u.panel !== 'traces' ? 'waiting for the daemon\'s state…' : undefined,
   };

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// ai-console: the operator's live view of the fleet. Flags are parsed before Ink is loaded so
+// ai-console: the operator's live view of the fleet (Ink). Flags are parsed before Ink is loaded so
 // --help/--version stay instant and never touch the terminal.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

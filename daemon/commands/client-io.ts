@@ -1,6 +1,7 @@
 // What every client command shares: talking to the daemon, printing, exit codes.
 import { Command, CommanderError } from 'commander';
 import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../../shared/client/api.js';
+import { requestJson } from '../../shared/client/node-request.js';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unavailable: 3 } as const;
 
@@ -18,10 +19,11 @@ export function print(flags: ClientFlags, res: ApiResponse, line: (b: Record<str
   process.exit(ok ? EXIT.ok : res.status >= 500 ? EXIT.unavailable : EXIT.refused);
 }
 
+/** One request over node:http (see shared/client/node-request.ts: fetch's undici costs more than the call). */
 export async function call(flags: ClientFlags, method: string, path: string, body?: unknown): Promise<ApiResponse> {
   const client = new ApiClient({ url: flags.url, token: flags.token });
   try {
-    return await client.request(method, path, body);
+    return await requestJson(client.url, method, path, { body, token: flags.token ?? process.env.AI_PROCESSOR_TOKEN ?? null });
   } catch (err) {
     if (err instanceof DaemonUnreachableError) {
       process.stderr.write(err.message + '\n');

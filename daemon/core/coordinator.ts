@@ -3,7 +3,7 @@
 import { ApiError } from '../errors.js';
 import { generateId } from '../../shared/ids.js';
 import type { Entry, Json, JsonObject } from '../../shared/types.js';
-import { isClaimable, isHeld } from '../../shared/types.js';
+import { isClaimable, isHeld, withFields } from '../../shared/types.js';
 import type { ReadView } from '../store/file-store.js';
 import type { ProposedChange } from './ingest.js';
 
@@ -82,14 +82,14 @@ export function register(ctx: OpContext, input: RegisterInput): OpResult<{ agent
   const updates = strip({ team: input.team, specialization: input.specialization, capacity: input.capacity, status: input.status });
   const changed = Object.entries(updates).some(([k, v]) => existing.data[k] !== v);
   if (!changed) return { changes: [], result: { agent: existing.data, created: false } };
-  const data = { ...existing.data, ...updates, last_heartbeat: ctx.now };
+  const data = withFields(existing.data, Object.assign(updates, { last_heartbeat: ctx.now }));
   return { changes: [{ section: 'agents', key: id, op: 'put', data }], result: { agent: data, created: false } };
 }
 
 export function heartbeat(ctx: OpContext, agentId: string, input: { status?: string; current_workload?: number }): OpResult<{ agent: JsonObject }> {
   const existing = ctx.view.get('agents', agentId);
   if (!existing) throw new ApiError('unknown_agent', `agent ${agentId} is not registered: POST /api/agents first`);
-  const data = { ...existing.data, ...strip(input), last_heartbeat: ctx.now };
+  const data = withFields(existing.data, Object.assign(strip(input), { last_heartbeat: ctx.now }));
   return { changes: [{ section: 'agents', key: agentId, op: 'put', data }], result: { agent: data } };
 }
 
@@ -143,14 +143,8 @@ export function claim(ctx: OpContext, input: WorkInput & { work_id: string; agen
     const agent = newAgentData({ team: input.team }, ctx.now, input.agent_id);
     changes.push({ section: 'agents', key: input.agent_id, op: 'put', data: agent });
   }
-  const data: JsonObject = {
-    ...base,
-    agent_id: input.agent_id,
-    claimed_at: ctx.now,
-    status: 'claimed',
-    fencing_token: ctx.view.nextFencingToken(),
-    ...(ctx.trace ? { telemetry: { ...(isObj(base.telemetry) ? base.telemetry : {}), trace_id: ctx.trace.trace_id, span_id: ctx.trace.span_id, operation: 's2s.work.claim', service: 'ai-processor' } } : {}),
-  };
+  const data: JsonObject = withFields(base, { agent_id: input.agent_id, claimed_at: ctx.now, status: 'claimed', fencing_token: ctx.view.nextFencingToken() });
+  if (ctx.trace) data.telemetry = withFields(isObj(base.telemetry) ? base.telemetry : {}, { trace_id: ctx.trace.trace_id, span_id: ctx.trace.span_id, operation: 's2s.work.claim', service: 'ai-processor' });
   changes.push({ section: 'work', key: input.work_id, op: 'put', data });
   return { changes, result: { claim: data, idempotent: false } };
 }
@@ -178,8 +172,8 @@ function holderCheck(ctx: OpContext, input: HolderInput): Entry {
 
 export function progress(ctx: OpContext, input: HolderInput & { progress: number; status?: string }): OpResult<{ work: JsonObject }> {
   const existing = holderCheck(ctx, input);
-  const data: JsonObject = { ...existing.data, progress: input.progress, status: input.status ?? 'in_progress', last_update: ctx.now };
-  if (ctx.trace) data.telemetry = { ...(isObj(existing.data.telemetry) ? existing.data.telemetry : {}), last_progress_trace_id: ctx.trace.trace_id };
+  const data: JsonObject = withFields(existing.data, { progress: input.progress, status: input.status ?? 'in_progress', last_update: ctx.now });
+  if (ctx.trace) data.telemetry = withFields(isObj(existing.data.telemetry) ? existing.data.telemetry : {}, { last_progress_trace_id: ctx.trace.trace_id });
   return { changes: [{ section: 'work', key: input.work_id, op: 'put', data }], result: { work: data } };
 }
 
@@ -187,7 +181,7 @@ export function complete(ctx: OpContext, input: HolderInput & { result?: string;
   const existing = holderCheck(ctx, input);
   const status = input.status ?? 'completed';
   const result = input.result ?? (status === 'completed' ? 'success' : 'failed');
-  const work: JsonObject = { ...existing.data, status, completed_at: ctx.now, result, last_update: ctx.now };
+  const work: JsonObject = withFields(existing.data, { status, completed_at: ctx.now, result, last_update: ctx.now });
   if (status === 'completed') work.progress = 100;
   const log: JsonObject = {
     work_item_id: input.work_id,
@@ -206,7 +200,7 @@ export function complete(ctx: OpContext, input: HolderInput & { result?: string;
 }
 
 function releasedData(data: JsonObject, now: string, reason: string): JsonObject {
-  return { ...data, status: 'released', agent_id: null, previous_agent_id: data.agent_id ?? null, released_at: now, release_reason: reason };
+  return withFields(data, { status: 'released', agent_id: null, previous_agent_id: data.agent_id ?? null, released_at: now, release_reason: reason });
 }
 
 export function release(ctx: OpContext, input: HolderInput & { reason?: string; force?: boolean }): OpResult<{ work: JsonObject }> {

@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { isoSeconds } from '../../shared/ids.js';
 import type { ChangeCause } from '../../shared/types.js';
+import { withFields } from '../../shared/types.js';
 import { ApiError } from '../errors.js';
 import type { CoordinationStore, Logger, ReadView } from '../store/memory-state.js';
 import * as rules from './coordinator.js';
@@ -85,15 +86,19 @@ export class CoordinationService extends EventEmitter {
   private async run<T>(operation: string, cause: ChangeCause, fn: (ctx: rules.OpContext) => rules.OpResult<T>, trace?: Trace): Promise<{ result: T; revision: number | null }> {
     const started = process.hrtime.bigint();
     const startedNs = BigInt(Date.now()) * 1_000_000n;
-    const base = { operation, agent_id: cause.agent_id, work_id: cause.work_id, trace, started_ns: startedNs };
+    // Objects built field by field, not spread: a spread copy gets a hidden class of its own in V8.
+    const full: ChangeCause = withFields(cause, { op: operation });
+    if (trace) full.trace_id = trace.trace_id;
     try {
-      const out = await this.store.transact((view: ReadView) => fn({ view, now: isoSeconds(), trace }), { ...cause, op: operation, ...(trace ? { trace_id: trace.trace_id } : {}) });
-      this.emit('op', { ...base, outcome: out.revision === null ? 'idempotent' : 'ok', seconds: Number(process.hrtime.bigint() - started) / 1e9, revision: out.revision } satisfies OpEvent);
+      const out = await this.store.transact((view: ReadView) => fn({ view, now: isoSeconds(), trace }), full);
+      const event: OpEvent = { operation, outcome: out.revision === null ? 'idempotent' : 'ok', seconds: Number(process.hrtime.bigint() - started) / 1e9, error: undefined, revision: out.revision, agent_id: cause.agent_id, work_id: cause.work_id, trace, started_ns: startedNs };
+      this.emit('op', event);
       return out;
     } catch (err) {
       const code = err instanceof ApiError ? err.code : 'internal_error';
       const outcome = err instanceof ApiError && err.status === 409 ? 'conflict' : 'error';
-      this.emit('op', { ...base, outcome, seconds: Number(process.hrtime.bigint() - started) / 1e9, error: code, revision: null } satisfies OpEvent);
+      const event: OpEvent = { operation, outcome, seconds: Number(process.hrtime.bigint() - started) / 1e9, error: code, revision: null, agent_id: cause.agent_id, work_id: cause.work_id, trace, started_ns: startedNs };
+      this.emit('op', event);
       throw err;
     }
   }

@@ -17,6 +17,7 @@ import { mkdirSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../../shared/client/api.js';
+import { requestJson } from '../../shared/client/node-request.js';
 import { generateId } from '../../shared/ids.js';
 import { resolveUrl } from '../../shared/protocol.js';
 import { PRIORITIES, type CoordinationState } from '../../shared/types.js';
@@ -99,12 +100,14 @@ export function parseLegacyArgs(raw: string[]): { sub: string | undefined; args:
 
 class Session {
   readonly api: ApiClient;
+  private readonly token: string | null;
 
   constructor(
     readonly opts: LegacyOptions,
     readonly io: Io,
   ) {
-    this.api = new ApiClient({ url: resolveUrl(opts.url, io.env), token: opts.token ?? io.env.AI_PROCESSOR_TOKEN ?? null, timeoutMs: 60_000 });
+    this.token = opts.token ?? io.env.AI_PROCESSOR_TOKEN ?? null;
+    this.api = new ApiClient({ url: resolveUrl(opts.url, io.env), token: this.token, timeoutMs: 60_000 });
   }
 
   /** A legacy status line: stdout, or stderr when stdout carries JSON (--json). */
@@ -130,9 +133,10 @@ class Session {
     return this.fail(`❌ ERROR: ${text}`, EXIT.usage);
   }
 
+  /** One request to the daemon over node:http (not fetch: loading undici costs more than the claim). */
   async call<T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>> { // eslint-disable-line @typescript-eslint/no-explicit-any
     try {
-      return await this.api.request<T>(method, p, body, headers);
+      return await requestJson<T>(this.api.url, method, p, { body, headers, token: this.token, timeoutMs: 60_000 });
     } catch (err) {
       if (err instanceof DaemonUnreachableError) this.fail(`❌ ERROR: ${err.message}`, EXIT.unavailable);
       throw err;
@@ -629,14 +633,17 @@ export function registerLegacyCommand(program: Command): void {
     .allowUnknownOption()
     .allowExcessArguments()
     .helpOption(false)
-    .action(async (args: string[]) => {
-      const code = await runLegacy(args, {
-        env: process.env,
-        stdout: (t) => process.stdout.write(t),
-        stderr: (t) => process.stderr.write(t),
-        readStdin: () => readAll(process.stdin),
-        now: Date.now,
-      });
-      process.exit(code);
-    });
+    .action((args: string[]) => runLegacyProcess(args));
+}
+
+/** Runs one legacy subcommand with this process's environment and streams, then exits with its code. */
+export async function runLegacyProcess(args: string[]): Promise<never> {
+  const code = await runLegacy(args, {
+    env: process.env,
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    readStdin: () => readAll(process.stdin),
+    now: Date.now,
+  });
+  process.exit(code);
 }

@@ -233,7 +233,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
     const prepared = this.prepare(proposed);
     if (!prepared) return null;
     const delta = this.applyPrepared(prepared, cause);
-    if (this.views) for (const c of delta.changes) this.views[c.section].dirty = true;
+    if (this.views) for (const c of delta.changes) this.views[c.section].touch(c.key);
     const journalChanges: JournalChange[] = delta.changes.map((c, i) => {
       if (c.op === 'del') return { s: c.section, k: c.key, o: 'del' };
       const tx = prepared.texts.get(i);

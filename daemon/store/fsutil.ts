@@ -27,9 +27,9 @@ export interface AtomicWriteOptions {
 
 /**
  * Writes `data` (a string, or chunks written one by one so a large file never blocks the event
- * loop for long) atomically. Returns the sha256 of what was written, or null if abandoned.
+ * loop for long; a chunk may be a reused buffer: each is written before the next is asked for) atomically. Returns the sha256 of what was written, or null if abandoned.
  */
-export async function writeFileAtomic(file: string, data: string | Buffer | Iterable<string>, opts: AtomicWriteOptions = {}): Promise<string | null> {
+export async function writeFileAtomic(file: string, data: string | Buffer | Iterable<string | Uint8Array>, opts: AtomicWriteOptions = {}): Promise<string | null> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const hash = createHash('sha256');
@@ -42,7 +42,8 @@ export async function writeFileAtomic(file: string, data: string | Buffer | Iter
     } else {
       for (const chunk of data) {
         hash.update(chunk);
-        await handle.write(chunk);
+        if (typeof chunk === 'string') await handle.write(chunk);
+        else for (let off = 0; off < chunk.length; ) off += (await handle.write(chunk, off, chunk.length - off)).bytesWritten;
       }
     }
     if (opts.durable !== false) await handle.sync();

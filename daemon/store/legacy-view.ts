@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
-import { formatRecord, renderArrayChunks, splitJsonArray, type ArrayItem } from '../../shared/legacy-json.js';
+import { formatRecord, renderArrayBuffers, splitJsonArray, type ArrayItem } from '../../shared/legacy-json.js';
 import type { ChangeCause, Section } from '../../shared/types.js';
 import { ingestFile, keyItems, textHash, type BaseRecord, type IngestResult, type ProposedChange } from '../core/ingest.js';
 import { LockBusyError, clearOwnStaleLock, withFileLock } from './file-lock.js';
@@ -19,6 +19,11 @@ export const STALE_WINDOW_MS = 30_000;
 export const CLOSE_LOCK_WAIT_MS = 12_000;
 /** Shortest pause between two writes of a view's meta file. */
 const META_EVERY_MS = 5_000;
+/**
+ * A file is written this much at a time; records changed since the last write are formatted and
+ * hashed as their chunk is filled, so this bounds how long a write holds the event loop (~2 ms).
+ */
+const VIEW_CHUNK_BYTES = 64 * 1024;
 /** Retries of an unreadable file before it is reported (it may be mid-write). */
 const RETRY_DELAYS_MS = [50, 250, 1000];
 
@@ -77,6 +82,11 @@ export class LegacyView {
   private stat: Stat = null;
   base: Map<string, BaseRecord> | null = null;
   dirty = false;
+  /**
+   * Keys changed since `base` was last brought up to date (null: not known, compare everything).
+   * A write then updates `base` for these keys only instead of rebuilding it.
+   */
+  private changed: Set<string> | null = null;
   problem: ViewProblem | null = null;
   private failures = 0;
   private retry: NodeJS.Timeout | null = null;
@@ -107,7 +117,7 @@ export class LegacyView {
     if (await clearOwnStaleLock(this.file)) this.host.logger.warn({ file: this.name }, 'removed a lock left by a killed ai-processor');
     const meta = await this.readMeta();
     if (meta) {
-      this.base = new Map(meta.records.map(([k, hash]) => [k, { hash }]));
+      this.setBase(new Map(meta.records.map(([k, hash]) => [k, { hash }])));
       this.writtenRevision = meta.revision;
     }
     const text = await readFileIfExists(this.file);
@@ -121,7 +131,7 @@ export class LegacyView {
       // First start on a legacy directory: the file is the state. Nothing is rewritten.
       const keys = keyItems(this.section, split.items);
       split.items.forEach((item, i) => this.host.tables.set(this.section, keys[i], { v: 1, rev: 0, data: item.value }, item.text));
-      this.adopt(text, keys, split.items);
+      this.adopt(sha256(text), keys, split.items, 0);
       await this.writeMeta();
       return;
     }
@@ -131,18 +141,14 @@ export class LegacyView {
       // Written by us (even if we died before noting it in the meta): it is the base, not an edit.
       const keys = this.section === 'log' ? null : keyItems(this.section, split.items);
       if (keys) {
-        this.adopt(text, keys, split.items);
-        this.writtenRevision = mine.rev;
         // Records unchanged since that write have exactly these bytes: reuse them instead of
         // formatting every record again (and holding two copies).
-        keys.forEach((key, i) => {
-          const slot = this.host.tables.slot(this.section, key);
-          if (slot && slot.t === undefined && slot.e.rev <= mine.rev) slot.t = split.items[i].text;
-        });
+        this.adopt(sha, keys, split.items, mine.rev);
+        this.writtenRevision = mine.rev;
       }
       else {
         this.sha = sha;
-        this.base = this.logBase(split.items);
+        this.setBase(this.logBase(split.items));
         this.clearProblem();
       }
       this.dirty = this.differsFromState();
@@ -152,10 +158,36 @@ export class LegacyView {
     await this.ingest(text, split.items);
   }
 
-  private adopt(text: string, keys: string[], items: ArrayItem[]): void {
-    this.sha = sha256(text);
-    this.base = new Map(keys.map((k, i) => [k, { text: items[i].text, hash: textHash(items[i].text) }]));
+  /**
+   * Takes the file (content sha256, keys and items) as the base. Slots without a text whose record
+   * is unchanged since revision `upTo` (the file's) get the file's bytes for it, and its hash.
+   */
+  private adopt(sha: string, keys: string[], items: ArrayItem[], upTo: number): void {
+    this.sha = sha;
+    const base = new Map<string, BaseRecord>();
+    for (let i = 0; i < keys.length; i++) {
+      const text = items[i].text;
+      const rec: BaseRecord = { text, hash: textHash(text) };
+      base.set(keys[i], rec);
+      const slot = this.host.tables.slot(this.section, keys[i]);
+      if (!slot || slot.e.rev > upTo) continue;
+      if (slot.t === undefined) slot.t = text;
+      if (slot.t === text) slot.h = rec.hash;
+    }
+    this.setBase(base);
     this.clearProblem();
+  }
+
+  /** A new base, wholesale: which records differ from it is not known until the next write compares them all. */
+  private setBase(base: Map<string, BaseRecord> | null): void {
+    this.base = base;
+    this.changed = null;
+  }
+
+  /** A record of this section changed in the tables. */
+  touch(key: string): void {
+    this.dirty = true;
+    this.changed?.add(key);
   }
 
   private clearProblem(): void {
@@ -276,7 +308,7 @@ export class LegacyView {
     const revision = await this.host.commit(result.changes, cause);
     // The file as it is now is the base for the next diff.
     this.sha = sha256(text);
-    this.base = this.section === 'log' ? this.logBase(items) : new Map(keyItems(this.section, items).map((k, i) => [k, { text: items[i].text, hash: textHash(items[i].text) }]));
+    this.setBase(this.section === 'log' ? this.logBase(items) : new Map(keyItems(this.section, items).map((k, i) => [k, { text: items[i].text, hash: textHash(items[i].text) }])));
     this.clearProblem();
     for (const c of result.conflicts) {
       this.host.emit('conflict', { revision: revision ?? this.host.revision(), section: this.section, key: c.key, field: c.field, kept: c.kept, other: c.other, source: c.source });
@@ -325,38 +357,45 @@ export class LegacyView {
         }
         if (!this.dirty) return;
         this.dirty = false;
-        const keys: string[] = [];
-        const texts: string[] = [];
-        const hashes: string[] = [];
-        for (const [key, slot] of this.host.tables.maps[this.section]) {
-          keys.push(key);
-          hashes.push(this.slotHash(slot));
-          texts.push(slot.t!);
-        }
+        // Taken synchronously: the file's records (slots are never changed, a change makes a new
+        // one), and which keys the base must be updated for once they are written. Records that
+        // changed since the last write are formatted and hashed while the file is written, a chunk
+        // at a time, not here in one go.
+        const map = this.host.tables.maps[this.section];
+        const slots: Slot[] = new Array(map.size);
+        let n = 0;
+        for (const slot of map.values()) slots[n++] = slot;
+        const changed = this.changed;
+        this.changed = new Set();
+        const pending = this.pendingUpdates(changed);
         const revision = this.host.revision();
         const started = process.hrtime.bigint();
-        // A lock-less writer that replaced the file since we looked wins: we re-read and retry.
-        const sha = await writeFileAtomic(this.file, renderArrayChunks(texts), {
-          // Noted in the journal first: a crash after the rename still knows the file is ours.
-          beforeRename: (digest) => this.host.markWritten(this.name, digest, revision),
-          // A lock-less writer that replaced the file since we read it wins: checked synchronously
-          // right before the rename, so the window is two system calls.
-          renameIf: () => sameStat(statSyncOf(this.file), seen),
-        });
+        let sha: string | null = null;
+        try {
+          // A lock-less writer that replaced the file since we looked wins: we re-read and retry.
+          sha = await writeFileAtomic(this.file, renderArrayBuffers(slots, (slot) => (slot.h === undefined ? (this.slotHash(slot), slot.t!) : slot.t!), VIEW_CHUNK_BYTES), {
+            // Noted in the journal first: a crash after the rename still knows the file is ours.
+            beforeRename: (digest) => this.host.markWritten(this.name, digest, revision),
+            // A lock-less writer that replaced the file since we read it wins: checked synchronously
+            // right before the rename, so the window is two system calls.
+            renameIf: () => sameStat(statSyncOf(this.file), seen),
+          });
+        } finally {
+          if (sha === null) this.unchanged(changed);
+        }
         if (sha === null) {
           this.dirty = true;
           this.stat = null;
           this.host.scheduleFlush();
           return;
         }
-        this.remember(keys, hashes);
+        this.applyBase(pending.map(([key, slot]) => [key, slot && { text: slot.t!, hash: this.slotHash(slot) }]));
         this.sha = sha;
         this.stat = await statOf(this.file);
-        this.base = new Map(keys.map((k, i) => [k, { text: texts[i], hash: hashes[i] }]));
         this.writtenRevision = revision;
         this.clearProblem();
         await this.maybeWriteMeta();
-        this.host.emit('view_written', { file: this.name, records: keys.length, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
+        this.host.emit('view_written', { file: this.name, records: slots.length, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
       }, waitMs);
     } catch (err) {
       this.dirty = true;
@@ -364,19 +403,53 @@ export class LegacyView {
     }
   }
 
-  /** Keeps the versions being replaced (and new keys) for the stale-writer checks. */
-  private remember(keys: string[], hashes: string[]): void {
-    const now = Date.now();
+  /**
+   * Which keys the base must be updated for once the tables as they are now are written: per key,
+   * its slot now, or null for a key the file will no longer have. Only the changed keys when they
+   * are known, else every key that differs from the base (all compared, here).
+   */
+  private pendingUpdates(changed: Set<string> | null): Array<[string, Slot | null]> {
+    const map = this.host.tables.maps[this.section];
+    const pending: Array<[string, Slot | null]> = [];
+    if (changed !== null && this.base !== null) {
+      for (const key of changed) pending.push([key, map.get(key) ?? null]);
+      return pending;
+    }
     const base = this.base;
-    keys.forEach((key, i) => {
+    for (const [key, slot] of map) {
+      const hash = this.slotHash(slot);
       const old = base?.get(key);
-      if (old && old.hash === hashes[i]) return;
-      const h = this.history.get(key) ?? { hashes: [], added: old ? null : now, at: now };
-      if (old) h.hashes.push(old.hash);
-      if (h.hashes.length > 8) h.hashes.shift();
-      h.at = now;
-      this.history.set(key, h);
-    });
+      if (!old || old.hash !== hash || old.text !== slot.t) pending.push([key, slot]);
+    }
+    if (base) for (const key of base.keys()) if (!map.has(key)) pending.push([key, null]);
+    return pending;
+  }
+
+  /** A write did not happen: the keys it covered are still to be written. */
+  private unchanged(changed: Set<string> | null): void {
+    if (changed === null || this.changed === null) this.changed = null;
+    else for (const key of changed) this.changed.add(key);
+  }
+
+  /** After a write: the base is what was written; the versions replaced are remembered for the stale-writer checks. */
+  private applyBase(updates: Array<[string, BaseRecord | null]>): void {
+    const now = Date.now();
+    const base = (this.base ??= new Map());
+    for (const [key, rec] of updates) {
+      const old = base.get(key);
+      if (rec === null) {
+        base.delete(key);
+        continue;
+      }
+      if (!old || old.hash !== rec.hash) {
+        const h = this.history.get(key) ?? { hashes: [], added: old ? null : now, at: now };
+        if (old) h.hashes.push(old.hash);
+        if (h.hashes.length > 8) h.hashes.shift();
+        h.at = now;
+        this.history.set(key, h);
+      }
+      base.set(key, rec);
+    }
     for (const [key, h] of this.history) if (now - h.at > STALE_WINDOW_MS) this.history.delete(key);
   }
 

@@ -46,9 +46,9 @@ export interface PreparedChange {
   revision: number;
   changes: RecordChange[];
   /** Original file text per change index, where it differs from the standard formatting. */
-  texts: Map<number, string>;
+  texts: ReadonlyMap<number, string>;
   /** The text to cache for each put (the file text when given). */
-  slotTexts: Map<number, string>;
+  slotTexts: ReadonlyMap<number, string>;
 }
 
 /**
@@ -73,6 +73,8 @@ export interface CoordinationStore extends EventEmitter {
   problems(): StoreProblem[];
   durable(): Promise<void>;
 }
+
+const NO_TEXTS: ReadonlyMap<number, string> = new Map();
 
 export abstract class MemoryState extends EventEmitter {
   readonly tables = new Tables();
@@ -154,8 +156,8 @@ export abstract class MemoryState extends EventEmitter {
   /** Versions the proposed changes against the current tables, without applying them. */
   protected prepare(proposed: ProposedChange[], revision = this.revision + 1): PreparedChange | null {
     const changes: RecordChange[] = [];
-    const texts = new Map<number, string>();
-    const slotTexts = new Map<number, string>();
+    let texts: Map<number, string> | null = null; // only file edits bring texts: none on the API's path
+    let slotTexts: Map<number, string> | null = null;
     for (const p of proposed) {
       const old = this.tables.get(p.section, p.key);
       if (p.op === 'del') {
@@ -166,12 +168,12 @@ export abstract class MemoryState extends EventEmitter {
       const i = changes.length;
       changes.push({ section: p.section, key: p.key, op: 'put', entry: { v: (old?.v ?? 0) + 1, rev: revision, data } });
       if (p.text !== undefined) {
-        slotTexts.set(i, p.text);
+        (slotTexts ??= new Map()).set(i, p.text);
         // Keep the original bytes only where they differ from how we would format the record.
-        if (p.text !== formatRecord(data)) texts.set(i, p.text);
+        if (p.text !== formatRecord(data)) (texts ??= new Map()).set(i, p.text);
       }
     }
-    return changes.length === 0 ? null : { revision, changes, texts, slotTexts };
+    return changes.length === 0 ? null : { revision, changes, texts: texts ?? NO_TEXTS, slotTexts: slotTexts ?? NO_TEXTS };
   }
 
   /** Applies a prepared change to memory and returns its delta (checksum after the change). */

@@ -8,7 +8,7 @@
 // commit: one transaction, one fsync).
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { formatRecord } from '../../shared/legacy-json.js';
 import { nowNs } from '../../shared/ids.js';
 import type { DeltaMessage } from '../../shared/protocol.js';
@@ -66,7 +66,9 @@ export class PgStore extends MemoryState implements CoordinationStore {
   readonly dataDir: string;
   readonly metaDir: string;
   ready = false;
-  private pool: pg.Pool;
+  // The driver is loaded by open(): a daemon on the file store never pays for it (start time, memory).
+  private pg!: typeof pg;
+  private pool!: pg.Pool;
   private listener: pg.Client | null = null;
   private writes = new Mutex();
   private catchingUp: Promise<void> | null = null;
@@ -82,11 +84,12 @@ export class PgStore extends MemoryState implements CoordinationStore {
     super(opts.recentDeltas);
     this.dataDir = opts.dataDir;
     this.metaDir = path.join(opts.dataDir, '.ai-processor');
-    this.pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 4, connectionTimeoutMillis: 3000 });
-    this.pool.on('error', (err) => this.setProblem(`database connection lost: ${err.message}`));
   }
 
   async open(): Promise<void> {
+    this.pg = (await import('pg')).default;
+    this.pool = new this.pg.Pool({ connectionString: this.opts.url, max: this.opts.poolSize ?? 4, connectionTimeoutMillis: 3000 });
+    this.pool.on('error', (err) => this.setProblem(`database connection lost: ${err.message}`));
     await fsp.mkdir(this.metaDir, { recursive: true });
     await migrate(this.pool, this.opts.logger);
     await this.loadAll();
@@ -114,7 +117,7 @@ export class PgStore extends MemoryState implements CoordinationStore {
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.opts.url });
+    const client = new this.pg.Client({ connectionString: this.opts.url });
     client.on('error', () => {});
     client.on('end', () => {
       if (this.listener === client) this.listener = null;
@@ -355,6 +358,6 @@ export class PgStore extends MemoryState implements CoordinationStore {
     const l = this.listener;
     this.listener = null;
     await l?.end().catch(() => {});
-    await this.pool.end().catch(() => {});
+    await this.pool?.end().catch(() => {});
   }
 }

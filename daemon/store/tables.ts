@@ -4,14 +4,17 @@ import { StateDigest, entryDigest } from '../../shared/checksum.js';
 import type { CoordinationState, Entry, Section } from '../../shared/types.js';
 import { SECTIONS } from '../../shared/types.js';
 
-export interface Slot {
-  e: Entry;
-  /** This record's term in the state checksum. */
-  d: bigint;
-  /** Its text in the legacy file: the original bytes for imported records, else formatted lazily. */
-  t?: string;
+export class Slot {
   /** Hash of `t`, cached for the view's base bookkeeping. */
-  h?: string;
+  h: string | undefined = undefined;
+
+  constructor(
+    public e: Entry,
+    /** This record's term in the state checksum. */
+    public d: bigint,
+    /** Its text in the legacy file: the original bytes for imported records, else formatted lazily. */
+    public t: string | undefined,
+  ) {}
 }
 
 export type ApplyListener = (section: Section, key: string, before: Entry | undefined, after: Entry | undefined) => void;
@@ -38,7 +41,7 @@ export class Tables {
     const old = map.get(key);
     if (old) this.digest.remove(old.d);
     if (entry) {
-      const slot: Slot = { e: entry, d: entryDigest(section, key, entry), t: text };
+      const slot = new Slot(entry, entryDigest(section, key, entry), text);
       this.digest.add(slot.d);
       map.set(key, slot);
     } else {

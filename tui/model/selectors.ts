@@ -98,7 +98,8 @@ export class HeldIndex {
   rebuild(state: CoordinationState): void {
     this.counts.clear();
     this.holders.clear();
-    for (const [key, e] of Object.entries(state.work)) this.set(key, e);
+    const work = state.work;
+    for (const key in work) this.set(key, work[key]);
   }
 
   /** Call with each delta's changes (after or before they are applied: only the new entries are read). */
@@ -170,9 +171,8 @@ export interface WorkRow {
   status: string | null;
   progress: number | null;
   team: string | null;
-  /** claimed_at, else created_at. */
+  /** claimed_at, else created_at. The age is drawn from it at render time (rows outlive a second). */
   since: number | null;
-  ageMs: number | null;
   held: boolean;
   data: JsonObject;
 }
@@ -192,31 +192,31 @@ export const WORK_SORTS: readonly SortSpec<WorkRow>[] = [
   { key: 'id', cmp: (a, b) => byStr(a.id, b.id) },
 ];
 
-const workCache = new WeakMap<Entry, { row: WorkRow; now: number }>();
+/** One row per record entry, re-made only when the record changes (10,000 rows, several frames a second). */
+const workCache = new WeakMap<Entry, WorkRow>();
 
-function workRow(key: string, e: Entry, now: number): WorkRow {
+function workRow(key: string, e: Entry): WorkRow {
   const hit = workCache.get(e);
-  if (hit && hit.now === now && hit.row.key === key) return hit.row;
-  let row: WorkRow;
-  if (hit && hit.row.key === key) {
-    // Same record, another second: only the age moves.
-    row = { ...hit.row, ageMs: hit.row.since === null ? null : Math.max(0, now - hit.row.since) };
-  } else {
-    const d = e.data;
-    const since = parseTime(d.claimed_at) ?? parseTime(d.created_at);
-    row = {
-      key, id: str(d.work_item_id) ?? key, type: str(d.work_type), priority: str(d.priority), holder: str(d.agent_id),
-      status: str(d.status), progress: num(d.progress), team: str(d.team), since,
-      ageMs: since === null ? null : Math.max(0, now - since), held: isHeld(d), data: d,
-    };
-  }
-  workCache.set(e, { row, now });
+  if (hit && hit.key === key) return hit;
+  const d = e.data;
+  const row: WorkRow = {
+    key, id: str(d.work_item_id) ?? key, type: str(d.work_type), priority: str(d.priority), holder: str(d.agent_id),
+    status: str(d.status), progress: num(d.progress), team: str(d.team), since: parseTime(d.claimed_at) ?? parseTime(d.created_at),
+    held: isHeld(d), data: d,
+  };
+  workCache.set(e, row);
   return row;
 }
 
-export function workRows(state: CoordinationState, opts: ListQuery & { now: number }): WorkRow[] {
+/** Milliseconds since the row's claim (or creation), null when unknown. */
+export function workAge(row: WorkRow, now: number): number | null {
+  return row.since === null ? null : Math.max(0, now - row.since);
+}
+
+export function workRows(state: CoordinationState, opts: ListQuery): WorkRow[] {
   const rows: WorkRow[] = [];
-  for (const key in state.work) rows.push(workRow(key, state.work[key], opts.now));
+  const work = state.work;
+  for (const key in work) rows.push(workRow(key, work[key]));
   return query(rows, (r) => [r.id, r.type, r.priority, r.holder, r.status, r.team].join(' '), WORK_SORTS, opts);
 }
 

@@ -98,9 +98,13 @@ export class Connection implements Actions {
     // Every change of the client's copy comes as one of these two (each followed by 'change').
     s.on('snapshot', () => m.adopt(copy()));
     s.on('delta', (msg: DeltaMessage) => m.adopt(copy(), msg.changes));
-    s.on('resync', (reason: ResyncReason) => m.markSync({ verified: false, resynced: reason }));
+    // gap/checksum: the client has marked its copy unverified and asked for a snapshot; slow (the
+    // daemon dropped us with 4001): the copy is right but behind, and the reconnect replays the rest.
+    // (The client emits 'resync' before it clears its own `verified`, so that is not read here.)
+    s.on('resync', (reason: ResyncReason) => m.markSync({ verified: reason === 'slow' ? s.verified : false, resynced: reason }));
     s.on('event', (ev: EventMessage) => m.addEvent(ev));
-    s.on('replayed', () => m.applyMessage({ type: 'replayed' })); // counts as a message: "last message" stays fresh
+    // The end of a ?since= replay: live again, even when nothing was missed (no delta follows).
+    s.on('replayed', () => m.adopt(copy(), []));
     s.on('error', (err: Error) => {
       // The client aborts a refused handshake itself; ws then reports that abort as a second error.
       if (this.stopped || /closed before the connection was established/.test(err.message)) return;

@@ -9,6 +9,8 @@ export interface ListView {
   filter: string;
   /** Rows before filtering. */
   total: number;
+  /** The clock of this frame (ages are drawn from it). */
+  now: number;
   /** Shown instead of the panel's own "nothing here" text, e.g. before the first snapshot. */
   empty?: string;
 }
