@@ -23,7 +23,7 @@ export function buildProgram(): Command {
     .option('--port <port>', 'port, 0 for any free one (env AI_PROCESSOR_PORT; default 4001)', num('--port'))
     .option('--host <host>', 'address to bind (env AI_PROCESSOR_HOST; default 127.0.0.1)')
     .option('--lease-ms <ms>', 'lease period for claims (env AI_PROCESSOR_LEASE_MS; default 60000)', num('--lease-ms'))
-    .option('--store <store>', 'store: "file" (default) (env AI_PROCESSOR_STORE)')
+    .option('--store <store>', 'store: "file" (default, embedded) or a postgres:// URL shared by several daemons (env AI_PROCESSOR_STORE)')
     .option('--config <file>', 'JSON config file; keys as the env names without prefix, lower case (env AI_PROCESSOR_CONFIG)')
     .option('--token-file <file>', 'file holding the bearer token (or env AI_PROCESSOR_TOKEN)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (env AI_PROCESSOR_LOG_LEVEL; default info)')

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { CommanderError } from 'commander';
 import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../../shared/client/api.js';
 import { EXIT, num, type ClientFlags } from './client-io.js';
+import { rng } from '../../shared/random.js';
 
 export interface SimulateOptions {
   agents: number;
@@ -70,17 +71,8 @@ const WORK_TYPES = ['bug_fix', 'feature', 'refactor', 'test_coverage', 'performa
 const PRIORITIES = ['low', 'medium', 'high', 'critical'];
 const SUBJECTS = ['login flow', 'claim latency', 'journal compaction', 'dashboard panel', 'flaky test', 'retry policy', 'trace export', 'lease sweeper', 'config loader', 'schema migration'];
 
-/** mulberry32: small, fast, good enough to make a run repeatable from --seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+
+export { rng };
 
 interface SimAgent {
   id: string;

@@ -5,23 +5,14 @@ import { applyChanges, stateChecksum, StateDigest } from '../../shared/checksum.
 import type { DeltaMessage, LegacySpan, SnapshotMessage, StatsResponse } from '../../shared/protocol.js';
 import type { ChangeCause, CoordinationState, Entry, JsonObject, RecordChange, Section } from '../../shared/types.js';
 import { emptyState, PRIORITIES } from '../../shared/types.js';
+import { rng, type Rand } from '../../shared/random.js';
 
 /** Fixed "now" so generated ages are stable across runs: 2026-01-15T12:00:00Z. */
+export { rng, type Rand };
+
 export const GEN_NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 
-export type Rand = () => number;
 
-/** mulberry32: tiny, fast, good enough for test data. */
-export function rng(seed: number): Rand {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const int = (r: Rand, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
