@@ -18,6 +18,7 @@ import { VERSION } from './version.js';
 import { installStats } from './http/stats-routes.js';
 import { installTracing } from './observability/tracing.js';
 import { installEntropy } from './observability/baseline.js';
+import { applyHeapPolicy } from './observability/heap-policy.js';
 import { installAnalyzer } from './analyzer/install.js';
 import { installServices } from './services/install.js';
 import { installVelocityLog } from './legacy/velocity-log.js';
@@ -65,7 +66,15 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
     : new FileStore({ dataDir: config.data_dir, logger, viewFlushMs: config.view_flush_ms, maxJournalBytes: config.max_journal_bytes });
   const metrics = createMetrics();
   const entropy = observeState(store, metrics);
-  await store.open();
+  const heapPolicy = applyHeapPolicy(); // before loading the data: it sizes the heap for it
+  try {
+    await store.open();
+  } catch (err) {
+    heapPolicy.stop();
+    throw err;
+  }
+  heapPolicy.loaded();
+  logger.debug({ heap: heapPolicy.applied }, 'heap policy');
   const service = new CoordinationService(store, { leaseMs: config.lease_ms, logger });
   // Fastify's own per-request logging is off (thousands of lines a second under load); errors are
   // logged by the error handler, changes by the store.
@@ -133,6 +142,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
     close: () =>
       (closing ??= (async () => {
         service.stop();
+        heapPolicy.stop();
         await app.close(); // finishes in-flight requests
         await store.close(); // drains the journal, writes the legacy files
         for (const fn of [...ctx.onClose].reverse()) await fn(); // after the store: its last writes are traced too

@@ -19,7 +19,15 @@ export function generateId(prefix: 'work' | 'agent' | string): string {
   return `${prefix}_${nowNs()}`;
 }
 
-/** ISO UTC with seconds, the legacy timestamp format (2025-06-16T06:38:08Z). */
+let lastSecond = NaN;
+let lastIso = '';
+
+/** ISO UTC with seconds, the legacy timestamp format (2025-06-16T06:38:08Z). Formatted once a second. */
 export function isoSeconds(ms: number = Date.now()): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const second = Math.floor(ms / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastIso = new Date(second * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+  return lastIso;
 }

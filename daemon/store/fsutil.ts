@@ -71,3 +71,12 @@ export async function readFileIfExists(file: string): Promise<string | null> {
     throw err;
   }
 }
+
+export async function readBufferIfExists(file: string): Promise<Buffer | null> {
+  try {
+    return await fsp.readFile(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}

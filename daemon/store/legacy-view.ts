@@ -6,11 +6,11 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
-import { formatRecord, renderArrayBuffers, splitJsonArray, type ArrayItem } from '../../shared/legacy-json.js';
-import type { ChangeCause, Section } from '../../shared/types.js';
+import { formatRecord, renderRecordBuffers, splitJsonArray, type ArrayItem } from '../../shared/legacy-json.js';
+import type { ChangeCause, JsonObject, Section } from '../../shared/types.js';
 import { ingestFile, keyItems, textHash, type BaseRecord, type IngestResult, type ProposedChange } from '../core/ingest.js';
 import { LockBusyError, clearOwnStaleLock, withFileLock } from './file-lock.js';
-import { readFileIfExists, writeFileAtomic } from './fsutil.js';
+import { readBufferIfExists, readFileIfExists, writeFileAtomic } from './fsutil.js';
 import type { Slot, Tables } from './tables.js';
 
 /** How long a version we wrote counts as "recent": a script's read-modify-write takes less. */
@@ -20,10 +20,11 @@ export const CLOSE_LOCK_WAIT_MS = 12_000;
 /** Shortest pause between two writes of a view's meta file. */
 const META_EVERY_MS = 5_000;
 /**
- * A file is written this much at a time; records changed since the last write are formatted and
- * hashed as their chunk is filled, so this bounds how long a write holds the event loop (~2 ms).
+ * A file is written this much at a time. Records are formatted as their chunk is filled (texts are
+ * not kept in memory, except where a record's own differs from the standard formatting), so this
+ * bounds how long a write holds the event loop (~1 ms).
  */
-const VIEW_CHUNK_BYTES = 64 * 1024;
+const VIEW_CHUNK_BYTES = 128 * 1024;
 /** Retries of an unreadable file before it is reported (it may be mid-write). */
 const RETRY_DELAYS_MS = [50, 250, 1000];
 
@@ -55,7 +56,27 @@ interface Meta {
   records: Array<[string, string]>;
 }
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+/**
+ * A file's sha256 and its text (null when the sha256 is `unlessSha`: the content is known). The
+ * bytes are dropped on return, before the text is parsed.
+ */
+async function readText(file: string, unlessSha: string | null = null): Promise<{ sha: string; text: string | null } | null> {
+  const bytes = await readBufferIfExists(file);
+  if (bytes === null) return null;
+  const sha = await sha256Of(bytes);
+  return { sha, text: sha === unlessSha ? null : bytes.toString('utf8') };
+}
+
+/** sha256 of a file's bytes, a megabyte at a time with the event loop let through in between. */
+async function sha256Of(bytes: Buffer): Promise<string> {
+  const hash = createHash('sha256');
+  const step = 1024 * 1024;
+  for (let off = 0; off < bytes.length; off += step) {
+    if (off > 0) await new Promise((resolve) => setImmediate(resolve));
+    hash.update(bytes.subarray(off, off + step));
+  }
+  return hash.digest('hex');
+}
 
 async function statOf(file: string): Promise<Stat> {
   try {
@@ -120,22 +141,27 @@ export class LegacyView {
       this.setBase(new Map(meta.records.map(([k, hash]) => [k, { hash }])));
       this.writtenRevision = meta.revision;
     }
-    const text = await readFileIfExists(this.file);
-    if (text === null) {
+    const st = await statOf(this.file); // before the read: a change after it is seen by the next check
+    const read = await readText(this.file);
+    if (read === null) {
       this.dirty = this.host.tables.count(this.section) > 0;
       return;
     }
+    const sha = read.sha;
+    const text = read.text!; // always read here (no sha to skip)
     const split = splitJsonArray(text);
     if (!split.ok) return this.unreadable(split.error);
     if (fresh) {
       // First start on a legacy directory: the file is the state. Nothing is rewritten.
       const keys = keyItems(this.section, split.items);
-      split.items.forEach((item, i) => this.host.tables.set(this.section, keys[i], { v: 1, rev: 0, data: item.value }, item.text));
-      this.adopt(sha256(text), keys, split.items, 0);
+      // Only texts that differ from the standard formatting are kept (the others are formatted when written).
+      split.items.forEach((item, i) => this.host.tables.set(this.section, keys[i], { v: 1, rev: 0, data: item.value }, item.text === formatRecord(item.value) ? undefined : item.text));
+      this.adopt(sha, keys, split.items, 0);
+      this.stat = st;
+      this.changed = new Set();
       await this.writeMeta();
       return;
     }
-    const sha = sha256(text);
     const mine = ours.find((w) => w.sha === sha) ?? (meta && sha === meta.sha256 ? { sha, rev: meta.revision } : undefined);
     if (mine) {
       // Written by us (even if we died before noting it in the meta): it is the base, not an edit.
@@ -151,28 +177,31 @@ export class LegacyView {
         this.setBase(this.logBase(split.items));
         this.clearProblem();
       }
-      this.dirty = this.differsFromState();
+      this.stat = st;
+      this.compareWithState();
       return;
     }
     // Edited while we were down, or never written by us: ingest it like any external edit.
-    await this.ingest(text, split.items);
+    await this.ingest(text, split.items, sha);
+    this.stat = st;
   }
 
   /**
-   * Takes the file (content sha256, keys and items) as the base. Slots without a text whose record
-   * is unchanged since revision `upTo` (the file's) get the file's bytes for it, and its hash.
+   * Takes the file (content sha256, keys and items) as the base. Records unchanged since revision
+   * `upTo` (the file's) have exactly the file's text (their own, or the standard formatting, which
+   * is what we wrote): they get its hash, so it is not computed again.
    */
   private adopt(sha: string, keys: string[], items: ArrayItem[], upTo: number): void {
     this.sha = sha;
     const base = new Map<string, BaseRecord>();
     for (let i = 0; i < keys.length; i++) {
       const text = items[i].text;
-      const rec: BaseRecord = { text, hash: textHash(text) };
-      base.set(keys[i], rec);
+      const hash = textHash(text);
       const slot = this.host.tables.slot(this.section, keys[i]);
-      if (!slot || slot.e.rev > upTo) continue;
-      if (slot.t === undefined) slot.t = text;
-      if (slot.t === text) slot.h = rec.hash;
+      const same = slot !== undefined && slot.e.rev <= upTo && (slot.t === undefined || slot.t === text);
+      if (same) slot.h = hash;
+      // The same record as in the tables: share it rather than hold the file's parsed copy too.
+      base.set(keys[i], { hash, data: same ? slot.e.data : items[i].value });
     }
     this.setBase(base);
     this.clearProblem();
@@ -197,16 +226,32 @@ export class LegacyView {
     this.retry = null;
   }
 
-  slotHash(slot: Slot): string {
-    slot.t ??= formatRecord(slot.e.data);
-    return (slot.h ??= textHash(slot.t));
+  /** A record's text in the file: its own (kept when it differs from the standard formatting), or formatted now. */
+  static textOf(slot: Slot): string {
+    return slot.t ?? formatRecord(slot.e.data);
   }
 
-  private differsFromState(): boolean {
+  slotHash(slot: Slot): string {
+    return (slot.h ??= textHash(LegacyView.textOf(slot)));
+  }
+
+  /**
+   * Compares the tables with the base, record by record: which keys differ (so the next write
+   * updates the base for those only) and whether the file needs writing at all.
+   */
+  private compareWithState(): void {
     const map = this.host.tables.maps[this.section];
-    if (!this.base || this.base.size !== map.size) return true;
-    for (const [key, slot] of map) if (this.base.get(key)?.hash !== this.slotHash(slot)) return true;
-    return false;
+    const base = this.base;
+    if (!base) {
+      this.changed = null;
+      this.dirty = map.size > 0;
+      return;
+    }
+    const changed = new Set<string>();
+    for (const [key, slot] of map) if (base.get(key)?.hash !== this.slotHash(slot)) changed.add(key);
+    for (const key of base.keys()) if (!map.has(key)) changed.add(key);
+    this.changed = changed;
+    this.dirty = changed.size > 0;
   }
 
   // ---- external edits --------------------------------------------------------------------
@@ -236,14 +281,15 @@ export class LegacyView {
   /** Under the file lock: ingests the file if it is not what we last wrote. False if unreadable. */
   private async detect(): Promise<boolean> {
     const st = await statOf(this.file);
-    const text = await readFileIfExists(this.file);
-    if (text === null) {
+    const read = await readText(this.file, this.sha);
+    if (read === null) {
       this.stat = null;
       this.dirty = this.dirty || this.host.tables.count(this.section) > 0; // deleted: write it again
       return true;
     }
-    if (this.sha !== null && sha256(text) === this.sha) {
-      this.stat = st;
+    const { sha, text } = read;
+    if (text === null) {
+      this.stat = st; // what we last wrote or read: nothing to do
       this.clearProblem();
       return true;
     }
@@ -252,7 +298,7 @@ export class LegacyView {
       this.unreadable(split.error);
       return false;
     }
-    await this.ingest(text, split.items);
+    await this.ingest(text, split.items, sha);
     this.stat = st;
     return true;
   }
@@ -288,7 +334,8 @@ export class LegacyView {
     return !!h && h.added !== null && Date.now() - h.added < STALE_WINDOW_MS;
   };
 
-  private async ingest(text: string, items: ArrayItem[]): Promise<void> {
+  /** `sha`: sha256 of the file's bytes. */
+  private async ingest(text: string, items: ArrayItem[], sha: string): Promise<void> {
     const at = new Date().toISOString();
     const tables = this.host.tables;
     const result: IngestResult = ingestFile({
@@ -297,7 +344,7 @@ export class LegacyView {
       base: this.base,
       current: (key) => {
         const slot = tables.slot(this.section, key);
-        return slot ? { entry: slot.e, text: (slot.t ??= formatRecord(slot.e.data)) } : undefined;
+        return slot ? { entry: slot.e, text: LegacyView.textOf(slot) } : undefined;
       },
       nextLogSeq: this.host.nextLogSeq(),
       at,
@@ -307,8 +354,8 @@ export class LegacyView {
     const cause: ChangeCause = { op: 'external_edit', source: 'file', ...(result.conflicts.length ? { conflict: true } : {}) };
     const revision = await this.host.commit(result.changes, cause);
     // The file as it is now is the base for the next diff.
-    this.sha = sha256(text);
-    this.setBase(this.section === 'log' ? this.logBase(items) : new Map(keyItems(this.section, items).map((k, i) => [k, { text: items[i].text, hash: textHash(items[i].text) }])));
+    this.sha = sha;
+    this.setBase(this.section === 'log' ? this.logBase(items) : this.fileBase(keyItems(this.section, items), items));
     this.clearProblem();
     for (const c of result.conflicts) {
       this.host.emit('conflict', { revision: revision ?? this.host.revision(), section: this.section, key: c.key, field: c.field, kept: c.kept, other: c.other, source: c.source });
@@ -316,8 +363,20 @@ export class LegacyView {
     if (revision !== null || result.conflicts.length) {
       this.host.logger.info({ file: this.name, revision, changes: result.changes.length, conflicts: result.conflicts.length }, 'picked up external edit');
     }
-    this.dirty = this.differsFromState();
+    this.compareWithState();
     if (this.dirty) this.host.scheduleFlush();
+  }
+
+  /** The base for a file just read: each record's hash, and its data (the record in the tables' when it is the same). */
+  private fileBase(keys: string[], items: ArrayItem[]): Map<string, BaseRecord> {
+    const map = this.host.tables.maps[this.section];
+    const base = new Map<string, BaseRecord>();
+    for (let i = 0; i < keys.length; i++) {
+      const hash = textHash(items[i].text);
+      const slot = map.get(keys[i]);
+      base.set(keys[i], { hash, data: slot !== undefined && slot.h === hash ? slot.e.data : items[i].value });
+    }
+    return base;
   }
 
   /** Log records have no ids: the file's records correspond to our keys by content. */
@@ -333,7 +392,7 @@ export class LegacyView {
     for (const item of items) {
       const h = textHash(item.text);
       const key = byHash.get(h)?.shift();
-      if (key) base.set(key, { text: item.text, hash: h });
+      if (key) base.set(key, { hash: h, data: this.host.tables.slot('log', key)!.e.data }); // same content: share it
     }
     return base;
   }
@@ -373,7 +432,7 @@ export class LegacyView {
         let sha: string | null = null;
         try {
           // A lock-less writer that replaced the file since we looked wins: we re-read and retry.
-          sha = await writeFileAtomic(this.file, renderArrayBuffers(slots, (slot) => (slot.h === undefined ? (this.slotHash(slot), slot.t!) : slot.t!), VIEW_CHUNK_BYTES), {
+          sha = await writeFileAtomic(this.file, renderRecordBuffers(slots, (slot) => this.forWrite(slot), VIEW_CHUNK_BYTES), {
             // Noted in the journal first: a crash after the rename still knows the file is ours.
             beforeRename: (digest) => this.host.markWritten(this.name, digest, revision),
             // A lock-less writer that replaced the file since we read it wins: checked synchronously
@@ -389,7 +448,7 @@ export class LegacyView {
           this.host.scheduleFlush();
           return;
         }
-        this.applyBase(pending.map(([key, slot]) => [key, slot && { text: slot.t!, hash: this.slotHash(slot) }]));
+        this.applyBase(pending.map(([key, slot]) => [key, slot && { hash: this.slotHash(slot), data: slot.e.data }]));
         this.sha = sha;
         this.stat = await statOf(this.file);
         this.writtenRevision = revision;
@@ -419,10 +478,21 @@ export class LegacyView {
     for (const [key, slot] of map) {
       const hash = this.slotHash(slot);
       const old = base?.get(key);
-      if (!old || old.hash !== hash || old.text !== slot.t) pending.push([key, slot]);
+      if (!old || old.hash !== hash || old.data !== slot.e.data) pending.push([key, slot]);
     }
     if (base) for (const key of base.keys()) if (!map.has(key)) pending.push([key, null]);
     return pending;
+  }
+
+  /**
+   * A record as it goes into the file: its text when it has its own or its hash is still to be
+   * noted (a record changed since the last write), else its data, formatted with its neighbours.
+   */
+  private forWrite(slot: Slot): string | JsonObject {
+    if (slot.h !== undefined && slot.t === undefined) return slot.e.data;
+    const text = LegacyView.textOf(slot);
+    slot.h ??= textHash(text);
+    return text;
   }
 
   /** A write did not happen: the keys it covered are still to be written. */

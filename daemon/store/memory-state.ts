@@ -45,10 +45,8 @@ export interface StoreProblem {
 export interface PreparedChange {
   revision: number;
   changes: RecordChange[];
-  /** Original file text per change index, where it differs from the standard formatting. */
+  /** Original file text per change index, where it differs from the standard formatting (kept with the record). */
   texts: ReadonlyMap<number, string>;
-  /** The text to cache for each put (the file text when given). */
-  slotTexts: ReadonlyMap<number, string>;
 }
 
 /**
@@ -157,7 +155,6 @@ export abstract class MemoryState extends EventEmitter {
   protected prepare(proposed: ProposedChange[], revision = this.revision + 1): PreparedChange | null {
     const changes: RecordChange[] = [];
     let texts: Map<number, string> | null = null; // only file edits bring texts: none on the API's path
-    let slotTexts: Map<number, string> | null = null;
     for (const p of proposed) {
       const old = this.tables.get(p.section, p.key);
       if (p.op === 'del') {
@@ -167,18 +164,15 @@ export abstract class MemoryState extends EventEmitter {
       const data = p.data as JsonObject;
       const i = changes.length;
       changes.push({ section: p.section, key: p.key, op: 'put', entry: { v: (old?.v ?? 0) + 1, rev: revision, data } });
-      if (p.text !== undefined) {
-        (slotTexts ??= new Map()).set(i, p.text);
-        // Keep the original bytes only where they differ from how we would format the record.
-        if (p.text !== formatRecord(data)) (texts ??= new Map()).set(i, p.text);
-      }
+      // Keep the original bytes only where they differ from how we would format the record.
+      if (p.text !== undefined && p.text !== formatRecord(data)) (texts ??= new Map()).set(i, p.text);
     }
-    return changes.length === 0 ? null : { revision, changes, texts: texts ?? NO_TEXTS, slotTexts: slotTexts ?? NO_TEXTS };
+    return changes.length === 0 ? null : { revision, changes, texts: texts ?? NO_TEXTS };
   }
 
   /** Applies a prepared change to memory and returns its delta (checksum after the change). */
   protected applyPrepared(p: PreparedChange, cause: ChangeCause | undefined, timestampNs = nowNs().toString(), checksum?: string): DeltaMessage {
-    p.changes.forEach((c, i) => this.tables.set(c.section, c.key, c.op === 'put' ? c.entry : undefined, p.slotTexts.get(i)));
+    p.changes.forEach((c, i) => this.tables.set(c.section, c.key, c.op === 'put' ? c.entry : undefined, p.texts.get(i)));
     this.revision = p.revision;
     const delta: DeltaMessage = { type: 'delta', revision: p.revision, changes: p.changes, timestamp_ns: timestampNs, checksum: checksum ?? this.tables.digest.hex(), cause };
     this.remember(delta);

@@ -196,7 +196,7 @@ export class PgStore extends MemoryState implements CoordinationStore {
     if (revision !== this.revision + 1) throw new Error(`event gap: have ${this.revision}, got ${revision}`);
     // Every put of an event is at the event's revision (the writer could not know it beforehand).
     const changes = row.changes.map((c) => (c.op === 'put' && c.entry ? { ...c, entry: { ...c.entry, rev: revision } } : c));
-    const prepared: PreparedChange = { revision, changes, texts: new Map(), slotTexts: new Map() };
+    const prepared: PreparedChange = { revision, changes, texts: new Map() };
     const delta = this.applyPrepared(prepared, row.cause ?? undefined, row.ts_ns);
     if (row.checksum && delta.checksum !== row.checksum) {
       // Our copy diverged from another daemon's: report it and reload everything.

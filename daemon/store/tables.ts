@@ -1,18 +1,21 @@
 // The in-memory state: one ordered Map per section (file order = insertion order, as jq keeps it),
-// each slot caching its checksum contribution and its text in the legacy file.
+// each slot caching its checksum term and (where it has its own) its text in the legacy file.
 import { StateDigest, entryDigest } from '../../shared/checksum.js';
 import type { CoordinationState, Entry, Section } from '../../shared/types.js';
 import { SECTIONS } from '../../shared/types.js';
 
 export class Slot {
-  /** Hash of `t`, cached for the view's base bookkeeping. */
+  /** Hash of the record's text in the legacy file, cached for the view's base bookkeeping. */
   h: string | undefined = undefined;
 
   constructor(
     public e: Entry,
-    /** This record's term in the state checksum. */
+    /** This record's term in the state checksum (kept: computing it again costs more than its 48 bytes). */
     public d: bigint,
-    /** Its text in the legacy file: the original bytes for imported records, else formatted lazily. */
+    /**
+     * The record's own text in the legacy file, kept only where it differs from the standard
+     * formatting (formatRecord: jq's `100.0` stays `100.0`); otherwise formatted when written.
+     */
     public t: string | undefined,
   ) {}
 }
