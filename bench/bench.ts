@@ -30,6 +30,12 @@ async function main(): Promise<void> {
     process.exitCode = result.regressions.length > 0 ? 1 : 0;
     return;
   }
+  // Every data dir this run makes lives under one temporary folder, removed at the end.
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const os = await import('node:os');
+  const runDir = mkdtempSync((await import('node:path')).join(os.tmpdir(), 'aip-bench-run-'));
+  process.env.TMPDIR = runDir;
+  process.on('exit', () => rmSync(runDir, { recursive: true, force: true }));
   const names = values.only ? values.only.split(',') : Object.keys(SECTIONS);
   const figures: Figure[] = [];
   const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
