@@ -1,5 +1,6 @@
 // Wires the analyzer bridge into the daemon: its routes (/api/claude/*), its part of GET /api/stats,
 // its metrics (analyzer_requests_total, analyzer_duration_seconds) and its shutdown.
+import type { DaemonConfig } from '../config.js';
 import type { DaemonContext } from '../context.js';
 import { Analyzer, type AnalyzerOutcome } from './analyzer.js';
 import { analyzerRoutes } from './routes.js';
@@ -7,15 +8,22 @@ import { analyzerRoutes } from './routes.js';
 /** The settings a SIGHUP reload applies to the analyzer. */
 const ANALYZER_KEYS = ['analyzer_command', 'analyzer_mode', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'stream_analyzer_command'] as const;
 
+/** The analyzer's settings from the daemon config (at start and on reload alike). */
+function settingsOf(cfg: DaemonConfig) {
+  return {
+    command: cfg.analyzer_command ?? undefined,
+    mode: cfg.analyzer_mode,
+    timeoutMs: cfg.analyzer_timeout_ms,
+    maxConcurrent: cfg.analyzer_max_concurrent,
+    maxQueue: cfg.analyzer_max_queue,
+    streamCommand: cfg.stream_analyzer_command ?? undefined,
+  };
+}
+
 export function installAnalyzer(ctx: DaemonContext): Analyzer {
   const { config, metrics, logger } = ctx;
   const analyzer = new Analyzer({
-    command: config.analyzer_command ?? undefined,
-    mode: config.analyzer_mode,
-    timeoutMs: config.analyzer_timeout_ms,
-    maxConcurrent: config.analyzer_max_concurrent,
-    maxQueue: config.analyzer_max_queue,
-    streamCommand: config.stream_analyzer_command ?? undefined,
+    ...settingsOf(config),
     // The analysis of "now": the whole coordination state, as GET /api/coordination/status has it.
     getState: () => ctx.store.state(),
     logger: logger.child({ component: 'analyzer' }),
@@ -35,14 +43,7 @@ export function installAnalyzer(ctx: DaemonContext): Analyzer {
   ctx.onClose.push(() => analyzer.close());
   ctx.onReload.push(async (next, changed) => {
     if (!ANALYZER_KEYS.some((k) => changed.has(k))) return;
-    await analyzer.reconfigure({
-      command: next.analyzer_command ?? undefined,
-      mode: next.analyzer_mode,
-      timeoutMs: next.analyzer_timeout_ms,
-      maxConcurrent: next.analyzer_max_concurrent,
-      maxQueue: next.analyzer_max_queue,
-      streamCommand: next.stream_analyzer_command ?? undefined,
-    });
+    await analyzer.reconfigure(settingsOf(next));
     logger.info({ mode: analyzer.mode, command: analyzer.command, stream_command: next.stream_analyzer_command }, 'analyzer reconfigured');
   });
   logger.info({ mode: analyzer.mode, command: analyzer.command, stream_command: config.stream_analyzer_command }, 'analyzer ready');
