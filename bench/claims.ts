@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Section } from './bench.js';
 import { HttpClient } from './http.js';
+import { LoadConnection } from './load-client.js';
 import { rssOf, spawnDaemon } from './proc.js';
 import { percentile, type Figure } from './report.js';
 
@@ -39,9 +40,18 @@ export interface LoadResult {
   failures: number;
 }
 
-/** `clients` concurrent loops, each running `perClient` requests made by `body(client, i)`. */
+/**
+ * `clients` concurrent loops, each on its own keep-alive connection, running `perClient` requests
+ * made by `body(client, i)`.
+ */
 export async function runLoad(url: string, clients: number, perClient: number, path_: string, body: (c: number, i: number) => unknown): Promise<LoadResult> {
-  const pool = Array.from({ length: clients }, () => new HttpClient(url));
+  const pool = await Promise.all(
+    Array.from({ length: clients }, async () => {
+      const c = new LoadConnection(url);
+      await c.connect();
+      return c;
+    }),
+  );
   const latencies: number[] = [];
   let failures = 0;
   const started = process.hrtime.bigint();

@@ -70,6 +70,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
   private lastDurable: Promise<void> = Promise.resolve();
   private flushTimer: NodeJS.Timeout | null = null;
   private flushDelay: number;
+  private flushingViews = false;
   private instanceLock: InstanceLock | null = null;
   private watcher: ViewWatcher | null = null;
   private closed = false;
@@ -259,7 +260,9 @@ export class FileStore extends MemoryState implements CoordinationStore {
   // ---- legacy views ----------------------------------------------------------------------
 
   private scheduleFlush(): void {
-    if (this.flushTimer || this.closed) return;
+    // While a flush runs, changes wait for it to end: it schedules the next one itself, after the
+    // pause its own duration calls for (a timer set now would use the old, shorter pause).
+    if (this.flushTimer || this.flushingViews || this.closed) return;
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null;
       void this.flushViews();
@@ -269,9 +272,14 @@ export class FileStore extends MemoryState implements CoordinationStore {
   /** Writes every dirty legacy file (coalesced; also called on shutdown). */
   async flushViews(): Promise<void> {
     const started = Date.now();
-    for (const section of SECTIONS) {
-      const v = this.views[section];
-      if (v.dirty) await v.flush();
+    this.flushingViews = true;
+    try {
+      for (const section of SECTIONS) {
+        const v = this.views[section];
+        if (v.dirty) await v.flush();
+      }
+    } finally {
+      this.flushingViews = false;
     }
     // Keep rewrites a small share of the time however large the files grow; back off while a file
     // is locked or unreadable (it is retried, never overwritten).
