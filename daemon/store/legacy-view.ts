@@ -24,7 +24,7 @@ const META_EVERY_MS = 5_000;
  * not kept in memory, except where a record's own differs from the standard formatting), so this
  * bounds how long a write holds the event loop (~1 ms).
  */
-const VIEW_CHUNK_BYTES = 128 * 1024;
+const VIEW_CHUNK_BYTES = 16 * 1024;
 /** Retries of an unreadable file before it is reported (it may be mid-write). */
 const RETRY_DELAYS_MS = [50, 250, 1000];
 
@@ -516,11 +516,16 @@ export class LegacyView {
         if (old) h.hashes.push(old.hash);
         if (h.hashes.length > 8) h.hashes.shift();
         h.at = now;
+        // Re-inserted at the end: the map stays in order of last change, so expiry stops at the first fresh entry.
+        this.history.delete(key);
         this.history.set(key, h);
       }
       base.set(key, rec);
     }
-    for (const [key, h] of this.history) if (now - h.at > STALE_WINDOW_MS) this.history.delete(key);
+    for (const [key, h] of this.history) {
+      if (now - h.at <= STALE_WINDOW_MS) break;
+      this.history.delete(key);
+    }
   }
 
   // ---- meta ------------------------------------------------------------------------------
@@ -570,7 +575,7 @@ export class LegacyView {
       let buf = '';
       for (const [k, b] of base) {
         buf += JSON.stringify(k) + '\t' + b.hash + '\n';
-        if (buf.length > 256 * 1024) {
+        if (buf.length > 32 * 1024) {
           yield buf;
           buf = '';
         }
