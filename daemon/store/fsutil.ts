@@ -23,6 +23,12 @@ export interface AtomicWriteOptions {
   renameIf?: () => boolean;
   /** fsync the file and its directory (default). Off for files that are only hints. */
   durable?: boolean;
+  /**
+   * Background priority for chunked data: after each chunk, pause this many times as long as
+   * making and hashing it took, so a large write takes at most 1/(1+pace) of the event loop and
+   * requests never queue behind more than one chunk.
+   */
+  pace?: number;
 }
 
 /**
@@ -40,10 +46,17 @@ export async function writeFileAtomic(file: string, data: string | Buffer | Iter
       hash.update(data);
       await handle.writeFile(data);
     } else {
-      for (const chunk of data) {
+      const iter = data[Symbol.iterator]();
+      for (;;) {
+        const t0 = opts.pace ? performance.now() : 0;
+        const next = iter.next();
+        if (next.done) break;
+        const chunk = next.value;
         hash.update(chunk);
+        const busy = opts.pace ? performance.now() - t0 : 0;
         if (typeof chunk === 'string') await handle.write(chunk);
         else for (let off = 0; off < chunk.length; ) off += (await handle.write(chunk, off, chunk.length - off)).bytesWritten;
+        if (busy > 0) await new Promise((r) => setTimeout(r, busy * opts.pace!));
       }
     }
     if (opts.durable !== false) await handle.sync();

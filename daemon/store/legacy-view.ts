@@ -25,6 +25,8 @@ const META_EVERY_MS = 5_000;
  * bounds how long a write holds the event loop (~1 ms).
  */
 const VIEW_CHUNK_BYTES = 16 * 1024;
+/** A rewrite yields twice as long as each chunk took: it runs in the background, at a third of the event loop at most. */
+const VIEW_PACE = 2;
 /** Retries of an unreadable file before it is reported (it may be mid-write). */
 const RETRY_DELAYS_MS = [50, 250, 1000];
 
@@ -438,6 +440,7 @@ export class LegacyView {
             // A lock-less writer that replaced the file since we read it wins: checked synchronously
             // right before the rename, so the window is two system calls.
             renameIf: () => sameStat(statSyncOf(this.file), seen),
+            pace: VIEW_PACE,
           });
         } finally {
           if (sha === null) this.unchanged(changed);
