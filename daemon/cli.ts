@@ -16,6 +16,8 @@ if (argv[2] === 'legacy' && argv[3] === '--') {
     process.exit(3);
   }
 } else {
+  // Before the daemon's modules load: they would grow the young generation past the heap policy's cap.
+  if (argv[2] === 'start') (await import('./observability/heap-policy.js')).holdYoungGeneration();
   const { main } = await import('./program.js');
   await main(argv);
 }

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { canonicalJson } from '../shared/canonical.js';
 import { formatRecord, renderArray, renderArrayBuffers, renderRecordBuffers } from '../shared/legacy-json.js';
 import { withFields, type JsonObject } from '../shared/types.js';
-import { applyHeapPolicy } from '../daemon/observability/heap-policy.js';
+import { applyHeapPolicy, OLD_GROWING_PERCENT, OLD_MIN_HEADROOM_MB, oldGrowingPercent } from '../daemon/observability/heap-policy.js';
 
 /** The plain definition: keys sorted at every depth, no whitespace, undefined as null / left out. */
 function plainCanonical(value: unknown): string {
@@ -70,5 +70,22 @@ describe('heap policy', () => {
     const q = applyHeapPolicy({ NODE_OPTIONS: '--max-semi-space-size=4' }, ['--max-semi-space-size=4']);
     expect(q.applied.young_semi_space_mb).toBeNull();
     q.stop();
+  });
+
+  it('gives the old generation at least 16 MB of headroom, 35% of a large heap, never more than doubling', () => {
+    const MB = 1024 * 1024;
+    expect(oldGrowingPercent(26 * MB)).toBe(Math.ceil((100 * OLD_MIN_HEADROOM_MB) / 26)); // 1k records: 62%
+    expect(oldGrowingPercent(55 * MB)).toBe(OLD_GROWING_PERCENT); // 50k records
+    expect(oldGrowingPercent(500 * MB)).toBe(OLD_GROWING_PERCENT);
+    expect(oldGrowingPercent(4 * MB)).toBe(100);
+    expect(oldGrowingPercent(0)).toBe(100);
+    const p = applyHeapPolicy({}, []);
+    expect(p.applied.old_growing_percent).toBe(OLD_GROWING_PERCENT); // while the data loads
+    p.loaded();
+    // From now on sized from the heap in use: this test process's, between the floor and doubling.
+    const after = p.applied.old_growing_percent!;
+    expect(after).toBeGreaterThanOrEqual(OLD_GROWING_PERCENT);
+    expect(after).toBeLessThanOrEqual(100);
+    p.stop();
   });
 });
