@@ -2,6 +2,8 @@
 // ?since= replays exactly what was missed (from memory or from the journal after a restart), and a
 // client that never reads is dropped instead of growing the daemon's memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { StreamClient } from '../shared/client/stream-client.js';
 import { stateChecksum } from '../shared/checksum.js';
@@ -93,6 +95,45 @@ describe('coordination stream', () => {
     expect(deltas.at(-1)!.revision).toBe(before.revision);
     expect(deltas.at(-1)!.checksum).toBe(before.checksum);
     await d2.stop();
+  });
+
+  it('a clean stop checkpoints a large journal: the restart reads the snapshot, nothing is lost, clients still resume', async () => {
+    const dataDir = tempDir('aip-checkpoint-');
+    let d2 = await startDaemon({ dataDir, args: ['--lease-ms', '3600000'] });
+    const c2 = new HttpClient(d2.url);
+    const big = 'y'.repeat(4000);
+    for (let i = 0; i < 320; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => c2.post('/api/work', { work_id: `cp_${i + j}`, work_type: 'bulk', description: big })));
+    }
+    for (let i = 0; i < 10; i++) expect((await c2.post('/api/coordination/claim', { work_id: `cp_${i}`, agent_id: `cpa_${i % 3}` })).status).toBe(200);
+    const before = (await c2.get('/api/coordination/status')).body;
+    c2.close();
+    const meta = path.join(dataDir, '.ai-processor');
+    expect(statSync(path.join(meta, 'journal.jsonl')).size).toBeGreaterThan(1024 * 1024);
+    expect(await d2.stop()).toBe(0);
+    // The journal was folded into the snapshot (kept as journal.prev.jsonl for ?since= replays).
+    expect(statSync(path.join(meta, 'journal.jsonl')).size).toBe(0);
+    expect(JSON.parse(readFileSync(path.join(meta, 'snapshot.json'), 'utf8').split('\n')[0]).revision).toBe(before.revision);
+    expect(statSync(path.join(meta, 'journal.prev.jsonl')).size).toBeGreaterThan(1024 * 1024);
+    d2 = await startDaemon({ dataDir });
+    const c3 = new HttpClient(d2.url);
+    const after = (await c3.get('/api/coordination/status')).body;
+    c3.close();
+    expect(after.revision).toBe(before.revision);
+    expect(after.checksum).toBe(before.checksum);
+    expect(after.state.work['cp_4'].data.agent_id).toBe('cpa_1');
+    expect(Object.keys(after.state.work).filter((k) => k.startsWith('cp_'))).toHaveLength(320);
+    // Nothing from the legacy files was taken for an external edit.
+    expect(d2.logs.some((l) => l.includes('picked up external edit'))).toBe(false);
+    const mid = before.revision - 15;
+    const { ws, messages } = await rawClient(`${d2.url.replace('http', 'ws')}/api/coordination/stream?since=${mid}`);
+    await expect.poll(() => messages.some((m) => m.type === 'replayed'), { timeout: 5000 }).toBe(true);
+    ws.close();
+    expect(messages.some((m) => m.type === 'snapshot')).toBe(false);
+    const deltas = messages.filter((m): m is DeltaMessage => m.type === 'delta');
+    expect(deltas.map((m) => m.revision)).toEqual(Array.from({ length: 15 }, (_, i) => mid + 1 + i));
+    expect(deltas.at(-1)!.checksum).toBe(before.checksum);
+    expect(await d2.stop()).toBe(0);
   });
 
   it('a client that never reads is dropped with the resync close code; memory stays bounded; it can resync', async () => {

@@ -39,7 +39,14 @@ const CHECK_CAPPED_MS = 1000;
 export interface HeapPolicy {
   /** What was applied (for the log and /api/stats). */
   readonly applied: { old_growing_percent: number | null; young_semi_space_mb: number | null };
-  /** The data is loaded: the young generation may grow to its cap, the old one's growth follows its live size. */
+  /**
+   * Checks the young generation now. The loading store calls it every few thousand records: while
+   * it loads, timers do not run, and unchecked V8 would double the young generation several times over.
+   */
+  tick(): void;
+  /** No growth of the young generation until the next check: long work without ticks follows. */
+  hold(): void;
+  /** The data is loaded: the young generation is checked by timer, the old one's growth follows its live size. */
   loaded(): void;
   stop(): void;
 }
@@ -111,25 +118,34 @@ export function applyHeapPolicy(env: NodeJS.ProcessEnv = process.env, nodeArgs: 
     v8.setFlagsFromString(`--semi-space-growth-factor=${on ? 2 : 1}`);
   };
   // V8 grows the young generation (doubling) when much of it survives its collections, and shrinks
-  // it after idle periods: allow doubling while below the cap, none at or above it. Checked every
-  // 20 ms while it may grow, every second once at the cap (then it can only shrink).
+  // it after idle periods: allow a doubling only where it stays within the cap. Checked every 20 ms
+  // while it may grow, every second once at the cap (then it can only shrink), and at every tick().
   let stopped = false;
+  const tick = () => {
+    if (stopped || !young) return;
+    const space = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+    if (space) setGrowing(space.space_size * 2 <= 2 * YOUNG_SEMI_SPACE_MB * 1024 * 1024);
+  };
   const check = () => {
     timer = null;
     if (stopped) return;
-    const space = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
-    if (space) setGrowing(space.space_size < 2 * YOUNG_SEMI_SPACE_MB * 1024 * 1024);
+    tick();
     timer = setTimeout(check, growing ? CHECK_GROWING_MS : CHECK_CAPPED_MS);
     timer.unref();
   };
+  // While the data loads, only the store's ticks let it grow: loading 50k records in a young
+  // generation at its cap instead of the 1 MB the modules were loaded in saves ~0.25 s of a start.
   return {
     get applied() {
       return { old_growing_percent: old ? percent : null, young_semi_space_mb: young ? YOUNG_SEMI_SPACE_MB : null };
     },
+    tick,
+    hold() {
+      if (young && !stopped) setGrowing(false);
+    },
     loaded() {
       if (stopped) return;
       adapt();
-      // Not before: while the data loads timers do not run, and V8 would double it several times over.
       if (young && !timer) check();
     },
     /** Stops adjusting, and gives the heap back to V8's own sizing. */

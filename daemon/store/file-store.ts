@@ -13,7 +13,7 @@ import { MemoryState, type CoordinationStore, type Logger, type TransactFn, type
 import { readLines, type Line } from './lines.js';
 import { fsyncDir, readFileIfExists, writeFileAtomic } from './fsutil.js';
 import type { ProposedChange } from '../core/ingest.js';
-import { CLOSE_LOCK_WAIT_MS, LegacyView, type ViewHost, type ViewProblem } from './legacy-view.js';
+import { CLOSE_LOCK_WAIT_MS, LOAD_EVERY, LegacyView, type ViewHost, type ViewProblem } from './legacy-view.js';
 import type { StoreProblem } from './memory-state.js';
 export type { Logger, ReadView, TransactResult } from './memory-state.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
@@ -26,6 +26,9 @@ export const VIEW_FILES: Record<Section, string> = {
 };
 
 export const META_DIR = '.ai-processor';
+
+/** Journal size above which a clean close writes a snapshot (below it, replaying is as quick). */
+const CHECKPOINT_AT_CLOSE_BYTES = 1024 * 1024;
 
 export interface StoreOptions {
   dataDir: string;
@@ -41,7 +44,14 @@ export interface StoreOptions {
   watch?: boolean;
   /** Reconcile scan period for external edits (ms). */
   scanMs?: number;
+  /**
+   * The heap policy's hooks for loading: tick() every few thousand records in the loops that load
+   * records (the young generation may be resized there), hold() before work that runs long
+   * without a tick (a whole legacy file parsed in one call), where V8 must not grow it unchecked.
+   */
+  loadHooks?: { tick(): void; hold(): void };
 }
+
 
 export interface CommitEvent extends DeltaMessage {}
 
@@ -100,7 +110,12 @@ export class FileStore extends MemoryState implements CoordinationStore {
       const head = this.loadSnapshot(snapLines);
       for (const [f, w] of Object.entries(head.views ?? {})) written.set(f, [typeof w === 'string' ? { sha: w, rev: 0 } : w]);
     }
-    for (const rec of replay.records) if (rec.r > this.revision) this.replayRecord(rec);
+    for (let i = 0; i < replay.records.length; i++) {
+      const rec = replay.records[i];
+      if (rec.r > this.revision) this.replayRecord(rec);
+      if (i % LOAD_EVERY === 0) this.opts.loadHooks?.tick();
+    }
+    this.opts.loadHooks?.hold();
     for (const m of replay.markers) written.set(m.f, [...(written.get(m.f) ?? []), { sha: m.s, rev: m.r }].slice(-4));
     const host: ViewHost = {
       tables: this.tables,
@@ -117,6 +132,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
       markWritten: (file, sha, revision) => this.journal.append({ m: 'view', f: file, s: sha, r: revision }),
       scheduleFlush: () => this.scheduleFlush(),
       isClosed: () => this.closed,
+      loadHooks: this.opts.loadHooks,
     };
     await fsp.mkdir(path.join(this.metaDir, 'views'), { recursive: true });
     this.views = {} as Record<Section, LegacyView>;
@@ -149,10 +165,12 @@ export class FileStore extends MemoryState implements CoordinationStore {
     if (!lines[0]?.terminated) throw new Error('snapshot.json is incomplete: refusing to guess (restore it or remove it to rebuild from the journal)');
     const head = JSON.parse(lines[0].text) as SnapshotHeader;
     for (let i = 1; i < lines.length; i++) {
+      if (i % LOAD_EVERY === 0) this.opts.loadHooks?.tick();
       if (!lines[i].text) continue;
       const [section, key, entry, text] = JSON.parse(lines[i].text) as [Section, string, Entry, string?];
       this.tables.set(section, key, entry, text);
     }
+    this.opts.loadHooks?.hold();
     this.revision = head.revision;
     return head;
   }
@@ -298,6 +316,14 @@ export class FileStore extends MemoryState implements CoordinationStore {
   private async maybeSnapshot(): Promise<void> {
     const max = this.opts.maxJournalBytes ?? 64 * 1024 * 1024;
     if (this.journal.bytes < max || this.snapshotting) return;
+    await this.checkpoint();
+  }
+
+  /**
+   * A snapshot of everything, then a fresh journal (the old one is kept as journal.prev.jsonl for
+   * `?since=` replays). Runs between journal batches, or at close once the journal is drained.
+   */
+  private async checkpoint(): Promise<void> {
     this.snapshotting = true;
     try {
       await this.writeSnapshot();
@@ -353,6 +379,17 @@ export class FileStore extends MemoryState implements CoordinationStore {
       if (v.dirty) await v.flush(CLOSE_LOCK_WAIT_MS); // refuses by itself to overwrite an unreadable file
       await v.saveMeta();
       await v.settled();
+    }
+    // Checkpoint on the way out: the next start reads the snapshot instead of replaying the
+    // journal (at 50k records and ~40k changes since the last one: ~2.4 s to ready instead of ~1.4 s).
+    // A crash skips this and replays, as it must.
+    if (this.journal && this.journal.bytes >= CHECKPOINT_AT_CLOSE_BYTES && !this.snapshotting) {
+      try {
+        await this.journal.drain(); // the views' markers included
+        await this.checkpoint();
+      } catch (err) {
+        this.opts.logger.warn({ err: (err as Error).message }, 'no snapshot at close: the next start replays the journal');
+      }
     }
     await this.journal?.close();
     await this.instanceLock?.release();

@@ -48,7 +48,12 @@ export interface ViewHost {
   markWritten(file: string, sha: string, revision: number): Promise<void>;
   scheduleFlush(): void;
   isClosed(): boolean;
+  /** The heap policy's hooks while a file loads (see StoreOptions.loadHooks). */
+  loadHooks?: { tick(): void; hold(): void };
 }
+
+/** Records loaded between two loadHooks.tick() calls. */
+export const LOAD_EVERY = 2048;
 
 type Stat = { ino: number; size: number; mtimeMs: number } | null;
 
@@ -157,7 +162,11 @@ export class LegacyView {
       // First start on a legacy directory: the file is the state. Nothing is rewritten.
       const keys = keyItems(this.section, split.items);
       // Only texts that differ from the standard formatting are kept (the others are formatted when written).
-      split.items.forEach((item, i) => this.host.tables.set(this.section, keys[i], { v: 1, rev: 0, data: item.value }, item.text === formatRecord(item.value) ? undefined : item.text));
+      split.items.forEach((item, i) => {
+        if (i % LOAD_EVERY === 0) this.host.loadHooks?.tick();
+        this.host.tables.set(this.section, keys[i], { v: 1, rev: 0, data: item.value }, item.text === formatRecord(item.value) ? undefined : item.text);
+      });
+      this.host.loadHooks?.hold();
       this.adopt(sha, keys, split.items, 0);
       this.stat = st;
       this.changed = new Set();
@@ -197,6 +206,7 @@ export class LegacyView {
     this.sha = sha;
     const base = new Map<string, BaseRecord>();
     for (let i = 0; i < keys.length; i++) {
+      if (i % LOAD_EVERY === 0) this.host.loadHooks?.tick();
       const text = items[i].text;
       const hash = textHash(text);
       const slot = this.host.tables.slot(this.section, keys[i]);
@@ -205,6 +215,7 @@ export class LegacyView {
       // The same record as in the tables: share it rather than hold the file's parsed copy too.
       base.set(keys[i], { hash, data: same ? slot.e.data : items[i].value });
     }
+    this.host.loadHooks?.hold();
     this.setBase(base);
     this.clearProblem();
   }
