@@ -101,7 +101,10 @@ async function measureAt(records: number, figures: Figure[], log: (m: string) =>
   const dataDir = seedDataDir(records);
   const d = await spawnDaemon({ dataDir, args: ['--lease-ms', '3600000'] });
   // Warm-up (JIT, connection pools), then the measured run: each client claims its own seeded items.
-  await runLoad(d.url, CLIENTS, WARM_PER_CLIENT, '/api/coordination/claim', (c, i) => ({ work_id: `warm_${c}_${i}`, agent_id: `bench_agent_${c}` }));
+  // At 50k the warm-up claims seeded items from the top of the range (the measured and paced runs
+  // take them from the bottom), so the store holds exactly the 50k records it was seeded with.
+  const warmSeeded = records >= 50_000;
+  await runLoad(d.url, CLIENTS, WARM_PER_CLIENT, '/api/coordination/claim', (c, i) => ({ work_id: warmSeeded ? `work_seed_${records - 1 - (i * CLIENTS + c)}` : `warm_${c}_${i}`, agent_id: `bench_agent_${c}` }));
   // Claims of seeded items while there are enough, else of new items created by the claim (as
   // the legacy `claim` does), so a small store grows from its starting size.
   const perClient = MEASURED_PER_CLIENT;

@@ -72,7 +72,7 @@ describe('heap policy', () => {
     q.stop();
   });
 
-  it('gives the old generation at least 16 MB of headroom, 35% of a large heap, never more than doubling', () => {
+  it('gives the old generation at least 16 MB of headroom, 30% of a large heap, never more than doubling', () => {
     const MB = 1024 * 1024;
     expect(oldGrowingPercent(26 * MB)).toBe(Math.ceil((100 * OLD_MIN_HEADROOM_MB) / 26)); // 1k records: 62%
     expect(oldGrowingPercent(55 * MB)).toBe(OLD_GROWING_PERCENT); // 50k records

@@ -6,13 +6,14 @@
 // This policy keeps the heap near its live size without capping it (a hard --max-old-space-size
 // would crash the daemon on a big data dir), while keeping full collections rare enough not to
 // decide the latency tail:
-//   - between full collections the old generation may grow by 35% of what survived the last one,
+//   - between full collections the old generation may grow by 30% of what survived the last one,
 //     and by at least 16 MB (V8 --heap-growing-percent, worked out again after each full
 //     collection, at most 100%). A full collection costs the main thread 10-35 ms of marking
 //     within ~40 ms; under load every one of them shows in the p99. Measured at 50k records and
-//     ~10k claims/s: 20% gave one every ~0.5 s (p99 13-16 ms), 35% about half as many (p99 ~11 ms).
+//     ~10k claims/s: 20% gave one every ~0.5 s (p99 13-16 ms), 30-35% about half as many (p99
+//     10-13 ms); 35% took RSS past 150 MB in one run of four, 30% stays at 145-149 MB.
 //     A small heap gets the 16 MB floor: at 1k records (26 MB live) 20% meant a full collection
-//     every ~0.3 s and a p99 of 17 ms; with the floor it is 9-10 ms, for ~8 MB more RSS.
+//     every ~0.3 s and a p99 of 17 ms; with the floor it is 7-10 ms, for ~8 MB more RSS.
 //   - the young generation grows to 2 x 4 MB at most (V8 would double it to 2 x 16 MB under load).
 //     The bytes saved against 2 x 8 MB pay for the larger old-generation headroom; scavenges come
 //     twice as often but each takes about half as long. `holdYoungGeneration()` at the top of
@@ -26,7 +27,7 @@ import v8 from 'node:v8';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 
 /** Old generation growth between full collections, in percent of the live size (the floor). */
-export const OLD_GROWING_PERCENT = 35;
+export const OLD_GROWING_PERCENT = 30;
 /** ... and in MB at least, up to doubling the live size. */
 export const OLD_MIN_HEADROOM_MB = 16;
 const OLD_MAX_PERCENT = 100;
