@@ -199,6 +199,11 @@ export class FileStore extends MemoryState implements CoordinationStore {
       if (!text) continue;
       for (const line of text.split('\n')) {
         if (!line) continue;
+        // Records start with their revision ({"r":123,...}): lines out of range are skipped unparsed.
+        if (line.startsWith('{"r":')) {
+          const r = parseInt(line.slice(5, 30), 10);
+          if (r <= since || r >= tail) continue;
+        }
         let rec: JournalRecord;
         try {
           rec = JSON.parse(line) as JournalRecord;
