@@ -60,8 +60,8 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   }
   const tls = readTls(config); // before opening the store: a bad key pair fails fast
   const started = Date.now();
-  // The embedded file store is the default; a postgres:// URL selects the shared PostgreSQL store.
   const heapPolicy = applyHeapPolicy(); // before loading the data: it sizes the heap for it
+  // The embedded file store is the default; a postgres:// URL selects the shared PostgreSQL store.
   const store: CoordinationStore = /^postgres(ql)?:\/\//.test(config.store)
     ? new PgStore({ url: config.store, dataDir: config.data_dir, logger })
     : new FileStore({ dataDir: config.data_dir, logger, viewFlushMs: config.view_flush_ms, maxJournalBytes: config.max_journal_bytes, loadHooks: heapPolicy });

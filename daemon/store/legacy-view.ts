@@ -12,6 +12,7 @@ import { ingestFile, keyItems, textHash, type BaseRecord, type IngestResult, typ
 import { LockBusyError, clearOwnStaleLock, withFileLock } from './file-lock.js';
 import { readBufferIfExists, readFileIfExists, writeFileAtomic } from './fsutil.js';
 import type { Slot, Tables } from './tables.js';
+import { loadEach, type LoadHooks } from './load-hooks.js';
 
 /** How long a version we wrote counts as "recent": a script's read-modify-write takes less. */
 export const STALE_WINDOW_MS = 30_000;
@@ -49,11 +50,8 @@ export interface ViewHost {
   scheduleFlush(): void;
   isClosed(): boolean;
   /** The heap policy's hooks while a file loads (see StoreOptions.loadHooks). */
-  loadHooks?: { tick(): void; hold(): void };
+  loadHooks?: LoadHooks;
 }
-
-/** Records loaded between two loadHooks.tick() calls. */
-export const LOAD_EVERY = 2048;
 
 type Stat = { ino: number; size: number; mtimeMs: number } | null;
 
@@ -162,11 +160,10 @@ export class LegacyView {
       // First start on a legacy directory: the file is the state. Nothing is rewritten.
       const keys = keyItems(this.section, split.items);
       // Only texts that differ from the standard formatting are kept (the others are formatted when written).
-      split.items.forEach((item, i) => {
-        if (i % LOAD_EVERY === 0) this.host.loadHooks?.tick();
+      loadEach(this.host.loadHooks, 0, split.items.length, (i) => {
+        const item = split.items[i];
         this.host.tables.set(this.section, keys[i], { v: 1, rev: 0, data: item.value }, item.text === formatRecord(item.value) ? undefined : item.text);
       });
-      this.host.loadHooks?.hold();
       this.adopt(sha, keys, split.items, 0);
       this.stat = st;
       this.changed = new Set();
@@ -205,8 +202,7 @@ export class LegacyView {
   private adopt(sha: string, keys: string[], items: ArrayItem[], upTo: number): void {
     this.sha = sha;
     const base = new Map<string, BaseRecord>();
-    for (let i = 0; i < keys.length; i++) {
-      if (i % LOAD_EVERY === 0) this.host.loadHooks?.tick();
+    loadEach(this.host.loadHooks, 0, keys.length, (i) => {
       const text = items[i].text;
       const hash = textHash(text);
       const slot = this.host.tables.slot(this.section, keys[i]);
@@ -214,8 +210,7 @@ export class LegacyView {
       if (same) slot.h = hash;
       // The same record as in the tables: share it rather than hold the file's parsed copy too.
       base.set(keys[i], { hash, data: same ? slot.e.data : items[i].value });
-    }
-    this.host.loadHooks?.hold();
+    });
     this.setBase(base);
     this.clearProblem();
   }
