@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { applyChanges, stateChecksum, StateDigest } from '../shared/checksum.js';
+import { createHash } from 'node:crypto';
+import { applyChanges, entryTerm, stateChecksum, StateDigest, termHex } from '../shared/checksum.js';
 import { canonicalJson } from '../shared/canonical.js';
 import { renderArray, splitJsonArray } from '../shared/legacy-json.js';
 import { isValidId } from '../shared/ids.js';
@@ -31,6 +32,37 @@ describe('canonical JSON and checksums', () => {
     applyChanges(reversed, [...changes].reverse());
     applyChanges(reversed, [{ section: 'work', key: 'w3', op: 'del' }, { section: 'agents', key: 'a', op: 'put', entry: { v: 1, rev: 60, data: { agent_id: 'a' } } }]);
     expect(stateChecksum(reversed)).toBe(stateChecksum(state));
+  });
+
+  it('the 32-bit limb sum is the sum mod 2^256 of the records\' sha256 (checked against BigInt)', () => {
+    const MOD = 1n << 256n;
+    const digest = new StateDigest();
+    let ref = 0n;
+    const terms = [];
+    // Terms near the edges too: carries through every limb, and a subtraction below zero.
+    for (let i = 0; i < 300; i++) {
+      const entry = { v: 1, rev: i, data: { work_item_id: `w${i}`, text: 'x'.repeat(i % 7) } };
+      const t = entryTerm('work', `w${i}`, entry);
+      expect(termHex(t)).toBe(createHash('sha256').update(canonicalJson(['work', `w${i}`, entry])).digest('hex'));
+      terms.push(t);
+      digest.add(t);
+      ref = (ref + BigInt('0x' + termHex(t))) % MOD;
+      expect(digest.hex()).toBe(ref.toString(16).padStart(64, '0'));
+    }
+    for (const t of terms.slice(0, 200).reverse()) {
+      digest.remove(t);
+      ref = (ref - BigInt('0x' + termHex(t)) + MOD) % MOD;
+      expect(digest.hex()).toBe(ref.toString(16).padStart(64, '0'));
+    }
+    const empty = new StateDigest();
+    const all = { d0: -1, d1: -1, d2: -1, d3: -1, d4: -1, d5: -1, d6: -1, d7: -1 }; // 2^256 - 1
+    empty.remove(all); // 0 - (2^256 - 1) = 1 (mod 2^256)
+    expect(empty.hex()).toBe('0'.repeat(63) + '1');
+    empty.add(all); // 1 + (2^256 - 1) = 0
+    expect(empty.hex()).toBe('0'.repeat(64));
+    empty.add(all);
+    empty.add(all); // 2 * (2^256 - 1) = 2^256 - 2
+    expect(empty.hex()).toBe('f'.repeat(63) + 'e');
   });
 });
 

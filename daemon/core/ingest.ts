@@ -7,11 +7,15 @@ import { mergeRecords, type FieldConflict } from '../../shared/merge.js';
 import { formatRecord, type ArrayItem } from '../../shared/legacy-json.js';
 import type { Entry, JsonObject, Section } from '../../shared/types.js';
 
-/** What we last wrote (or read) for a key: the hash of its text, and the record itself when known. */
+/**
+ * What we last wrote (or read) for a key: the hash of its text, and the record itself when known.
+ * The daemon's own record slot serves as one where the file holds the record as the tables do
+ * (named `h` to match it): no object of its own per record.
+ */
 export interface BaseRecord {
-  hash: string;
+  readonly h: string;
   /** The record as written: the base of a three-way merge (absent when only the hash is known). */
-  data?: JsonObject;
+  readonly data?: JsonObject;
 }
 
 // One-shot hashing (Node >= 20.12) where available: faster, and no Hash object per call, whose
@@ -85,12 +89,12 @@ function ingestKeyed({ section, items, base, current, at, isStale, recentlyAdded
     inFile.add(key);
     const b = base?.get(key);
     const hash = textHash(item.text);
-    if (b && hash === b.hash) return; // the external writer left it as we wrote it
+    if (b && hash === b.h) return; // the external writer left it as we wrote it
     if (isStale?.(key, hash)) return; // an older version of ours: the writer worked from an old copy
     const cur = current(key);
     if (!cur) return void changes.push({ section, key, op: 'put', data: item.value, text: item.text });
     if (cur.text === item.text) return; // already identical
-    const ourUnchanged = b ? textHash(cur.text) === b.hash : false;
+    const ourUnchanged = b ? textHash(cur.text) === b.h : false;
     if (ourUnchanged) return void changes.push({ section, key, op: 'put', data: item.value, text: item.text });
     // Both sides changed it since we last wrote the file: merge, keep every field.
     const { merged, conflicts: c } = mergeRecords(baseData(b), cur.entry.data, item.value, 'file', at);
@@ -103,7 +107,7 @@ function ingestKeyed({ section, items, base, current, at, isStale, recentlyAdded
       const cur = current(key);
       if (!cur) continue;
       if (recentlyAdded?.(key)) continue; // the writer's copy predates this record: not a deletion
-      if (textHash(cur.text) === b.hash) changes.push({ section, key, op: 'del' });
+      if (textHash(cur.text) === b.h) changes.push({ section, key, op: 'del' });
       else conflicts.push({ key, field: '*', kept: cur.entry.data, other: null, source: 'file-delete' }); // changed by us since: keep it
     }
   }
@@ -115,9 +119,9 @@ function ingestLog({ section, items, base, nextLogSeq, recentlyAdded }: IngestIn
   const changes: ProposedChange[] = [];
   const baseByHash = new Map<string, string[]>();
   for (const [key, b] of base ?? []) {
-    const list = baseByHash.get(b.hash) ?? [];
+    const list = baseByHash.get(b.h) ?? [];
     list.push(key);
-    baseByHash.set(b.hash, list);
+    baseByHash.set(b.h, list);
   }
   let seq = nextLogSeq;
   for (const item of items) {

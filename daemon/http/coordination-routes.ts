@@ -27,7 +27,7 @@ export async function coordinationRoutes(app: FastifyInstance, opts: Coordinatio
   });
 
   app.get('/api/agents', async () => {
-    const agents = [...store.tables.maps.agents.values()].map((s) => s.e.data);
+    const agents = [...store.tables.maps.agents.values()].map((s) => s.data);
     return { agents, revision: store.revision };
   });
 
@@ -55,7 +55,7 @@ export async function coordinationRoutes(app: FastifyInstance, opts: Coordinatio
     const limit = q.limit ? Number(q.limit) : Infinity;
     const work = [];
     for (const slot of store.tables.maps.work.values()) {
-      const d = slot.e.data;
+      const d = slot.data;
       if (q.status && d.status !== q.status) continue;
       if (q.agent_id && d.agent_id !== q.agent_id) continue;
       if (q.team && d.team !== q.team) continue;

@@ -8,7 +8,7 @@ import type { ChangeCause, Entry, RecordChange, Section } from '../../shared/typ
 import { SECTIONS } from '../../shared/types.js';
 import type { DeltaMessage } from '../../shared/protocol.js';
 import { Journal, readJournal, type JournalChange, type JournalRecord } from './journal.js';
-import type { Slot } from './tables.js';
+import { entryOf, type Slot } from './tables.js';
 import { MemoryState, type CoordinationStore, type Logger, type TransactFn, type TransactResult } from './memory-state.js';
 import { readLines, type Line } from './lines.js';
 import { fsyncDir, readFileIfExists, writeFileAtomic } from './fsutil.js';
@@ -352,8 +352,8 @@ export class FileStore extends MemoryState implements CoordinationStore {
       yield JSON.stringify(head) + '\n';
       let buf = '';
       for (const [section, key, slot] of rows) {
-        const raw = slot.t !== undefined && slot.t !== formatRecord(slot.e.data) ? slot.t : undefined;
-        buf += JSON.stringify(raw === undefined ? [section, key, slot.e] : [section, key, slot.e, raw]) + '\n';
+        const raw = slot.t !== undefined && slot.t !== formatRecord(slot.data) ? slot.t : undefined;
+        buf += JSON.stringify(raw === undefined ? [section, key, entryOf(slot)] : [section, key, entryOf(slot), raw]) + '\n';
         if (buf.length > 256 * 1024) {
           yield buf;
           buf = '';

@@ -11,8 +11,9 @@ import type { ChangeCause, JsonObject, Section } from '../../shared/types.js';
 import { ingestFile, keyItems, textHash, type BaseRecord, type IngestResult, type ProposedChange } from '../core/ingest.js';
 import { LockBusyError, clearOwnStaleLock, withFileLock } from './file-lock.js';
 import { readBufferIfExists, readFileIfExists, writeFileAtomic } from './fsutil.js';
-import type { Slot, Tables } from './tables.js';
+import { entryOf, type Slot, type Tables } from './tables.js';
 import { loadEach, type LoadHooks } from './load-hooks.js';
+import { WriteHistory } from './write-history.js';
 
 /** How long a version we wrote counts as "recent": a script's read-modify-write takes less. */
 export const STALE_WINDOW_MS = 30_000;
@@ -122,8 +123,8 @@ export class LegacyView {
   get revisionWritten(): number {
     return this.writtenRevision;
   }
-  /** Per key: hashes of earlier versions we wrote, and when the key first appeared, within the window. */
-  private history = new Map<string, { hashes: string[]; added: number | null; at: number }>();
+  /** Versions we replaced and keys we added, within the window (the stale-copy checks). */
+  private history = new WriteHistory(STALE_WINDOW_MS);
 
   constructor(
     private host: ViewHost,
@@ -143,7 +144,7 @@ export class LegacyView {
     if (await clearOwnStaleLock(this.file)) this.host.logger.warn({ file: this.name }, 'removed a lock left by a killed ai-processor');
     const meta = await this.readMeta();
     if (meta) {
-      this.setBase(new Map(meta.records.map(([k, hash]) => [k, { hash }])));
+      this.setBase(new Map(meta.records.map(([k, hash]) => [k, { h: hash }])));
       this.writtenRevision = meta.revision;
     }
     const st = await statOf(this.file); // before the read: a change after it is seen by the next check
@@ -206,10 +207,10 @@ export class LegacyView {
       const text = items[i].text;
       const hash = textHash(text);
       const slot = this.host.tables.slot(this.section, keys[i]);
-      const same = slot !== undefined && slot.e.rev <= upTo && (slot.t === undefined || slot.t === text);
+      const same = slot !== undefined && slot.rev <= upTo && (slot.t === undefined || slot.t === text);
       if (same) slot.h = hash;
-      // The same record as in the tables: share it rather than hold the file's parsed copy too.
-      base.set(keys[i], { hash, data: same ? slot.e.data : items[i].value });
+      // The same record as in the tables: the slot is its base record (no copy, no object of its own).
+      base.set(keys[i], same ? (slot as BaseRecord) : { h: hash, data: items[i].value });
     });
     this.setBase(base);
     this.clearProblem();
@@ -236,11 +237,17 @@ export class LegacyView {
 
   /** A record's text in the file: its own (kept when it differs from the standard formatting), or formatted now. */
   static textOf(slot: Slot): string {
-    return slot.t ?? formatRecord(slot.e.data);
+    return slot.t ?? formatRecord(slot.data);
   }
 
   slotHash(slot: Slot): string {
     return (slot.h ??= textHash(LegacyView.textOf(slot)));
+  }
+
+  /** The slot as the base record of what was just written (its hash noted first). */
+  private asBase(slot: Slot): BaseRecord {
+    this.slotHash(slot);
+    return slot as BaseRecord;
   }
 
   /**
@@ -256,7 +263,7 @@ export class LegacyView {
       return;
     }
     const changed = new Set<string>();
-    for (const [key, slot] of map) if (base.get(key)?.hash !== this.slotHash(slot)) changed.add(key);
+    for (const [key, slot] of map) if (base.get(key)?.h !== this.slotHash(slot)) changed.add(key);
     for (const key of base.keys()) if (!map.has(key)) changed.add(key);
     this.changed = changed;
     this.dirty = changed.size > 0;
@@ -332,15 +339,9 @@ export class LegacyView {
     }
   }
 
-  private isStale = (key: string, hash: string): boolean => {
-    const h = this.history.get(key);
-    return !!h && h.hashes.includes(hash);
-  };
+  private isStale = (key: string, hash: string): boolean => this.history.isStale(key, hash, Date.now());
 
-  private recentlyAdded = (key: string): boolean => {
-    const h = this.history.get(key);
-    return !!h && h.added !== null && Date.now() - h.added < STALE_WINDOW_MS;
-  };
+  private recentlyAdded = (key: string): boolean => this.history.recentlyAdded(key, Date.now());
 
   /** `sha`: sha256 of the file's bytes. */
   private async ingest(text: string, items: ArrayItem[], sha: string): Promise<void> {
@@ -352,7 +353,7 @@ export class LegacyView {
       base: this.base,
       current: (key) => {
         const slot = tables.slot(this.section, key);
-        return slot ? { entry: slot.e, text: LegacyView.textOf(slot) } : undefined;
+        return slot ? { entry: entryOf(slot), text: LegacyView.textOf(slot) } : undefined;
       },
       nextLogSeq: this.host.nextLogSeq(),
       at,
@@ -382,7 +383,7 @@ export class LegacyView {
     for (let i = 0; i < keys.length; i++) {
       const hash = textHash(items[i].text);
       const slot = map.get(keys[i]);
-      base.set(keys[i], { hash, data: slot !== undefined && slot.h === hash ? slot.e.data : items[i].value });
+      base.set(keys[i], slot !== undefined && slot.h === hash ? (slot as BaseRecord) : { h: hash, data: items[i].value });
     }
     return base;
   }
@@ -400,7 +401,7 @@ export class LegacyView {
     for (const item of items) {
       const h = textHash(item.text);
       const key = byHash.get(h)?.shift();
-      if (key) base.set(key, { hash: h, data: this.host.tables.slot('log', key)!.e.data }); // same content: share it
+      if (key) base.set(key, { h, data: this.host.tables.slot('log', key)!.data }); // same content: share it
     }
     return base;
   }
@@ -457,7 +458,7 @@ export class LegacyView {
           this.host.scheduleFlush();
           return;
         }
-        this.applyBase(pending.map(([key, slot]) => [key, slot && { hash: this.slotHash(slot), data: slot.e.data }]));
+        this.applyBase(pending.map(([key, slot]) => [key, slot && this.asBase(slot)]));
         this.sha = sha;
         this.stat = await statOf(this.file);
         this.writtenRevision = revision;
@@ -487,7 +488,7 @@ export class LegacyView {
     for (const [key, slot] of map) {
       const hash = this.slotHash(slot);
       const old = base?.get(key);
-      if (!old || old.hash !== hash || old.data !== slot.e.data) pending.push([key, slot]);
+      if (!old || old.h !== hash || old.data !== slot.data) pending.push([key, slot]);
     }
     if (base) for (const key of base.keys()) if (!map.has(key)) pending.push([key, null]);
     return pending;
@@ -498,7 +499,7 @@ export class LegacyView {
    * noted (a record changed since the last write), else its data, formatted with its neighbours.
    */
   private forWrite(slot: Slot): string | JsonObject {
-    if (slot.h !== undefined && slot.t === undefined) return slot.e.data;
+    if (slot.h !== undefined && slot.t === undefined) return slot.data;
     const text = LegacyView.textOf(slot);
     slot.h ??= textHash(text);
     return text;
@@ -520,21 +521,11 @@ export class LegacyView {
         base.delete(key);
         continue;
       }
-      if (!old || old.hash !== rec.hash) {
-        const h = this.history.get(key) ?? { hashes: [], added: old ? null : now, at: now };
-        if (old) h.hashes.push(old.hash);
-        if (h.hashes.length > 8) h.hashes.shift();
-        h.at = now;
-        // Re-inserted at the end: the map stays in order of last change, so expiry stops at the first fresh entry.
-        this.history.delete(key);
-        this.history.set(key, h);
-      }
+      if (!old) this.history.added(key, now);
+      else if (old.h !== rec.h) this.history.replaced(key, old.h, now);
       base.set(key, rec);
     }
-    for (const [key, h] of this.history) {
-      if (now - h.at <= STALE_WINDOW_MS) break;
-      this.history.delete(key);
-    }
+    this.history.expire(now);
   }
 
   // ---- meta ------------------------------------------------------------------------------
@@ -583,7 +574,7 @@ export class LegacyView {
       yield head;
       let buf = '';
       for (const [k, b] of base) {
-        buf += JSON.stringify(k) + '\t' + b.hash + '\n';
+        buf += JSON.stringify(k) + '\t' + b.h + '\n';
         if (buf.length > 32 * 1024) {
           yield buf;
           buf = '';

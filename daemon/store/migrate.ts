@@ -40,11 +40,11 @@ export async function dirToPg(dir: string, url: string, force = false): Promise<
         const rows = [...store.tables.maps[section]].map(([key, slot]) => ({
           section,
           key,
-          v: slot.e.v,
-          rev: slot.e.rev,
-          data: slot.e.data,
+          v: slot.v,
+          rev: slot.rev,
+          data: slot.data,
           // The exact text where it differs from our formatting (e.g. jq's 100.0).
-          text: slot.t !== undefined && slot.t !== formatRecord(slot.e.data) ? slot.t : null,
+          text: slot.t !== undefined && slot.t !== formatRecord(slot.data) ? slot.t : null,
         }));
         for (let i = 0; i < rows.length; i += 1000) {
           await client.query(

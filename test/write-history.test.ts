@@ -1,0 +1,52 @@
+// The stale-copy memory of the legacy view (pure): what we replaced and added within the window.
+import { describe, expect, it } from 'vitest';
+import { textHash } from '../daemon/core/ingest.js';
+import { WriteHistory, hashFingerprint } from '../daemon/store/write-history.js';
+
+const WINDOW = 30_000;
+
+describe('write history (stale-copy checks)', () => {
+  it('knows a replaced version of a key within the window, and nothing else', () => {
+    const h = new WriteHistory(WINDOW);
+    const v1 = textHash('{"a":1}');
+    const v2 = textHash('{"a":2}');
+    h.replaced('w1', v1, 1_000);
+    expect(h.isStale('w1', v1, 2_000)).toBe(true);
+    expect(h.isStale('w1', v2, 2_000)).toBe(false); // another version
+    expect(h.isStale('w2', v1, 2_000)).toBe(false); // another key
+    expect(h.recentlyAdded('w1', 2_000)).toBe(false);
+    expect(h.isStale('w1', v1, 1_000 + WINDOW + 1)).toBe(false); // too old
+  });
+
+  it('knows recently added keys, and forgets them after the window', () => {
+    const h = new WriteHistory(WINDOW);
+    h.added('w1', 5_000);
+    expect(h.recentlyAdded('w1', 6_000)).toBe(true);
+    expect(h.recentlyAdded('w1', 5_000 + WINDOW + 1)).toBe(false);
+    h.expire(5_000 + WINDOW + 1);
+    expect(h.size).toBe(0);
+  });
+
+  it('keeps every event of the window through expiry and compaction, under sustained load', () => {
+    const h = new WriteHistory(WINDOW);
+    // 100 changes a second for 100 s: 3,000 events in any window, 10,000 in all.
+    for (let i = 0; i < 10_000; i++) {
+      const now = i * 10;
+      h.replaced(`w${i % 500}`, textHash(`v${i}`), now);
+      h.expire(now);
+    }
+    const now = 9_999 * 10;
+    expect(h.size).toBe(WINDOW / 10 + 1);
+    expect(h.isStale(`w${9_999 % 500}`, textHash('v9999'), now)).toBe(true);
+    expect(h.isStale(`w${7_000 % 500}`, textHash('v7000'), now)).toBe(true); // 29.99 s ago
+    expect(h.isStale(`w${6_000 % 500}`, textHash('v6000'), now)).toBe(false); // 39.99 s ago
+  });
+
+  it('fingerprints are the hash\'s first 48 bits', () => {
+    expect(hashFingerprint('AAAAAAAB')).toBe(1);
+    expect(hashFingerprint('________')).toBe(2 ** 48 - 1);
+    const a = hashFingerprint(textHash('x'));
+    expect(a).toBe(hashFingerprint(textHash('x')));
+    expect(a).not.toBe(hashFingerprint(textHash('y')));
+  });
+});
