@@ -57,6 +57,23 @@ export function termHex(t: DigestTerm): string {
   return [t.d0, t.d1, t.d2, t.d3, t.d4, t.d5, t.d6, t.d7].map((w) => (w >>> 0).toString(16).padStart(8, '0')).join('');
 }
 
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Reads a term written by termHex into `target`; false (nothing read) unless it is 64 hex digits. */
+export function readTermHex(target: DigestTerm, hex: string): boolean {
+  if (typeof hex !== 'string' || !HEX64.test(hex)) return false;
+  const w = (i: number) => parseInt(hex.slice(i * 8, i * 8 + 8), 16) | 0; // | 0: as a signed 32-bit word
+  target.d0 = w(0);
+  target.d1 = w(1);
+  target.d2 = w(2);
+  target.d3 = w(3);
+  target.d4 = w(4);
+  target.d5 = w(5);
+  target.d6 = w(6);
+  target.d7 = w(7);
+  return true;
+}
+
 /** Running checksum of a state (sum of the terms mod 2^256, in 32-bit limbs), updated record by record. */
 export class StateDigest {
   /** Limbs, most significant first. Stores into a Uint32Array reduce mod 2^32. */

@@ -130,4 +130,29 @@ describe('unreadable and conflicting external edits', () => {
     expect(st.offline_1.data.agent_id).toBe('a');
     c2.close();
   });
+
+  it('after a clean restart (the file as last written) an edit of one record is picked up as exactly that', async () => {
+    d = await startDaemon();
+    const c = new HttpClient(d.url);
+    for (const id of ['m1', 'm2', 'm3']) expect((await c.post('/api/coordination/claim', { work_id: id, agent_id: 'a' })).status).toBe(200);
+    c.close();
+    const dir = d.dataDir;
+    expect(await d.stop()).toBe(0);
+    d = await startDaemon({ dataDir: dir, args: ['--log-level', 'debug'] });
+    // The meta described each file exactly: the start took its hashes instead of parsing the file.
+    const fromMeta = d.logs.filter((l) => l.includes('base taken from the meta')).map((l) => (JSON.parse(l) as { file: string }).file);
+    expect(fromMeta.sort()).toEqual(['agent_status.json', 'work_claims.json']);
+    const c2 = new HttpClient(d.url);
+    const before = (await c2.get('/api/coordination/status')).body;
+    const claims = claimsOnDisk(dir);
+    claims.find((r) => r.work_item_id === 'm2')!.note = 'edited by a script';
+    writeFileSync(path.join(dir, 'work_claims.json'), JSON.stringify(claims, null, 2) + '\n');
+    await expect.poll(async () => (await c2.get('/api/coordination/status')).body.state.work.m2.data.note, { timeout: 10_000 }).toBe('edited by a script');
+    const after = (await c2.get('/api/coordination/status')).body;
+    c2.close();
+    expect(after.revision).toBe(before.revision + 1);
+    for (const id of ['m1', 'm3']) expect(after.state.work[id]).toEqual(before.state.work[id]);
+    const edits = d.logs.filter((l) => l.includes('picked up external edit')).map((l) => JSON.parse(l) as { changes: number; conflicts: number });
+    expect(edits).toEqual([expect.objectContaining({ changes: 1, conflicts: 0 })]);
+  });
 });

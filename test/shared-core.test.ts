@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { applyChanges, entryTerm, stateChecksum, StateDigest, termHex } from '../shared/checksum.js';
+import { applyChanges, entryTerm, readTermHex, stateChecksum, StateDigest, termHex } from '../shared/checksum.js';
 import { canonicalJson } from '../shared/canonical.js';
 import { renderArray, splitJsonArray } from '../shared/legacy-json.js';
 import { isValidId } from '../shared/ids.js';
@@ -54,6 +54,12 @@ describe('canonical JSON and checksums', () => {
       ref = (ref - BigInt('0x' + termHex(t)) + MOD) % MOD;
       expect(digest.hex()).toBe(ref.toString(16).padStart(64, '0'));
     }
+    // Stored and read back (the snapshot keeps each record's term): the same words; bad text is refused.
+    const back = { d0: 0, d1: 0, d2: 0, d3: 0, d4: 0, d5: 0, d6: 0, d7: 0 };
+    expect(readTermHex(back, termHex(terms[7]))).toBe(true);
+    expect(back).toEqual({ ...terms[7] });
+    expect(readTermHex(back, 'xyz')).toBe(false);
+    expect(readTermHex(back, 'G'.repeat(64))).toBe(false);
     const empty = new StateDigest();
     const all = { d0: -1, d1: -1, d2: -1, d3: -1, d4: -1, d5: -1, d6: -1, d7: -1 }; // 2^256 - 1
     empty.remove(all); // 0 - (2^256 - 1) = 1 (mod 2^256)

@@ -2,7 +2,7 @@
 // ?since= replays exactly what was missed (from memory or from the journal after a restart), and a
 // client that never reads is dropped instead of growing the daemon's memory.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { StreamClient } from '../shared/client/stream-client.js';
@@ -133,6 +133,23 @@ describe('coordination stream', () => {
     const deltas = messages.filter((m): m is DeltaMessage => m.type === 'delta');
     expect(deltas.map((m) => m.revision)).toEqual(Array.from({ length: 15 }, (_, i) => mid + 1 + i));
     expect(deltas.at(-1)!.checksum).toBe(before.checksum);
+    expect(await d2.stop()).toBe(0);
+    // The snapshot stores each record's checksum term; one of the previous format (without them)
+    // still loads, its terms computed, to the same checksum.
+    const snapFile = path.join(meta, 'snapshot.json');
+    const [head, ...rows] = readFileSync(snapFile, 'utf8').split('\n');
+    expect(JSON.parse(head).format).toBe(3);
+    const old = rows.filter(Boolean).map((line) => {
+      const [section, key, entry, term, text] = JSON.parse(line) as [string, string, unknown, string, string?];
+      expect(term).toMatch(/^[0-9a-f]{64}$/);
+      return JSON.stringify(text === undefined ? [section, key, entry] : [section, key, entry, text]);
+    });
+    writeFileSync(snapFile, [JSON.stringify({ ...JSON.parse(head), format: 2 }), ...old].join('\n') + '\n');
+    d2 = await startDaemon({ dataDir });
+    const c4 = new HttpClient(d2.url);
+    const fromOld = (await c4.get('/api/coordination/status')).body;
+    c4.close();
+    expect([fromOld.revision, fromOld.checksum]).toEqual([before.revision, before.checksum]);
     expect(await d2.stop()).toBe(0);
   });
 

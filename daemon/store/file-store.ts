@@ -9,6 +9,7 @@ import { SECTIONS } from '../../shared/types.js';
 import type { DeltaMessage } from '../../shared/protocol.js';
 import { Journal, readJournal, type JournalChange, type JournalRecord } from './journal.js';
 import { entryOf, type Slot } from './tables.js';
+import { termHex } from '../../shared/checksum.js';
 import { MemoryState, type CoordinationStore, type Logger, type TransactFn, type TransactResult } from './memory-state.js';
 import { readLines, type Line } from './lines.js';
 import { fsyncDir, readFileIfExists, writeFileAtomic } from './fsutil.js';
@@ -65,8 +66,15 @@ export interface ConflictEvent {
   source: string;
 }
 
+/**
+ * Snapshot format 3: one row per record, [section, key, entry, term] or [section, key, entry, term,
+ * text] where text is the record's own file text (kept where it differs from the standard
+ * formatting). The term is the record's checksum term (64 hex digits): stored so that a start does
+ * not hash every record again (~200 ms at 50k records). Format 2 rows ([section, key, entry, text?])
+ * are still read; their terms are computed.
+ */
 interface SnapshotHeader {
-  format: 2;
+  format: 2 | 3;
   revision: number;
   /** sha256 of each legacy file as we last wrote it (markers older than the snapshot are gone). */
   views?: Record<string, string | { sha: string; rev: number }>;
@@ -162,10 +170,12 @@ export class FileStore extends MemoryState implements CoordinationStore {
   private loadSnapshot(lines: Line[]): SnapshotHeader {
     if (!lines[0]?.terminated) throw new Error('snapshot.json is incomplete: refusing to guess (restore it or remove it to rebuild from the journal)');
     const head = JSON.parse(lines[0].text) as SnapshotHeader;
+    const withTerms = head.format >= 3;
     loadEach(this.opts.loadHooks, 1, lines.length, (i) => {
       if (!lines[i].text) return;
-      const [section, key, entry, text] = JSON.parse(lines[i].text) as [Section, string, Entry, string?];
-      this.tables.set(section, key, entry, text);
+      const row = JSON.parse(lines[i].text) as [Section, string, Entry, string?, string?];
+      if (withTerms) this.tables.set(row[0], row[1], row[2], row[4], row[3]);
+      else this.tables.set(row[0], row[1], row[2], row[3]);
     });
     this.revision = head.revision;
     return head;
@@ -344,7 +354,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
       const v = this.views?.[section];
       if (v?.sha) views[VIEW_FILES[section]] = { sha: v.sha, rev: v.revisionWritten };
     }
-    const head: SnapshotHeader = { format: 2, revision: this.revision, views };
+    const head: SnapshotHeader = { format: 3, revision: this.revision, views };
     // Rows are taken now (synchronously), written in chunks: no giant string, a consistent revision.
     const rows: Array<[Section, string, Slot]> = [];
     for (const section of SECTIONS) for (const [key, slot] of this.tables.maps[section]) rows.push([section, key, slot]);
@@ -353,7 +363,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
       let buf = '';
       for (const [section, key, slot] of rows) {
         const raw = slot.t !== undefined && slot.t !== formatRecord(slot.data) ? slot.t : undefined;
-        buf += JSON.stringify(raw === undefined ? [section, key, entryOf(slot)] : [section, key, entryOf(slot), raw]) + '\n';
+        buf += JSON.stringify(raw === undefined ? [section, key, entryOf(slot), termHex(slot)] : [section, key, entryOf(slot), termHex(slot), raw]) + '\n';
         if (buf.length > 256 * 1024) {
           yield buf;
           buf = '';

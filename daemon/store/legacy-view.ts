@@ -41,7 +41,7 @@ export interface ViewProblem {
 export interface ViewHost {
   tables: Tables;
   revision(): number;
-  logger: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
+  logger: { info(o: object, m?: string): void; warn(o: object, m?: string): void; debug?(o: object, m?: string): void };
   /** Applies changes as one revision; resolves when durable. Null if nothing changed. */
   commit(changes: ProposedChange[], cause: ChangeCause): Promise<number | null>;
   nextLogSeq(): number;
@@ -143,17 +143,33 @@ export class LegacyView {
   async open(fresh: boolean, ours: Array<{ sha: string; rev: number }> = []): Promise<void> {
     if (await clearOwnStaleLock(this.file)) this.host.logger.warn({ file: this.name }, 'removed a lock left by a killed ai-processor');
     const meta = await this.readMeta();
-    if (meta) {
+    // What we last wrote, as far as the meta knows (hashes only): the base unless the file says more.
+    const metaBase = () => {
+      if (!meta) return;
       this.setBase(new Map(meta.records.map(([k, hash]) => [k, { h: hash }])));
       this.writtenRevision = meta.revision;
-    }
+    };
     const st = await statOf(this.file); // before the read: a change after it is seen by the next check
     const read = await readText(this.file);
     if (read === null) {
+      metaBase();
       this.dirty = this.host.tables.count(this.section) > 0;
       return;
     }
     const sha = read.sha;
+    if (!fresh && meta && sha === meta.sha256 && this.adoptMeta(meta)) {
+      // Exactly the file we last wrote and noted in the meta, and no record changed since: the
+      // meta's hashes are the base. Nothing to split, parse or hash record by record (~180 ms and
+      // a parsed copy of every record at 50k records, on every clean restart).
+      this.sha = sha;
+      this.writtenRevision = meta.revision;
+      this.stat = st;
+      this.clearProblem();
+      this.compareWithState();
+      this.host.logger.debug?.({ file: this.name, records: meta.records.length, revision: meta.revision }, 'legacy file as last written: base taken from the meta');
+      return;
+    }
+    metaBase();
     const text = read.text!; // always read here (no sha to skip)
     const split = splitJsonArray(text);
     if (!split.ok) return this.unreadable(split.error);
@@ -214,6 +230,28 @@ export class LegacyView {
     });
     this.setBase(base);
     this.clearProblem();
+  }
+
+  /**
+   * Takes the meta's record hashes as the base, if every record in the tables is the one the meta
+   * describes (none added, removed or changed since that write): their slots are the base records.
+   */
+  private adoptMeta(meta: Meta): boolean {
+    const map = this.host.tables.maps[this.section];
+    if (map.size !== meta.records.length) return false;
+    for (const [key] of meta.records) {
+      const slot = map.get(key);
+      if (slot === undefined || slot.rev > meta.revision) return false;
+    }
+    const base = new Map<string, BaseRecord>();
+    loadEach(this.host.loadHooks, 0, meta.records.length, (i) => {
+      const [key, hash] = meta.records[i];
+      const slot = map.get(key)!;
+      slot.h = hash;
+      base.set(key, slot as BaseRecord);
+    });
+    this.setBase(base);
+    return true;
   }
 
   /** A new base, wholesale: which records differ from it is not known until the next write compares them all. */

@@ -1,6 +1,6 @@
 // The in-memory state: one ordered Map per section (file order = insertion order, as jq keeps it),
 // each slot caching its checksum term and (where it has its own) its text in the legacy file.
-import { StateDigest, writeTerm, type DigestTerm } from '../../shared/checksum.js';
+import { StateDigest, readTermHex, writeTerm, type DigestTerm } from '../../shared/checksum.js';
 import type { CoordinationState, Entry, JsonObject, Section } from '../../shared/types.js';
 import { SECTIONS } from '../../shared/types.js';
 
@@ -64,14 +64,15 @@ export class Tables {
     return this.maps[section].get(key);
   }
 
-  set(section: Section, key: string, entry: Entry | undefined, text?: string): void {
+  /** `term`: the record's checksum term as stored with it (64 hex digits), when it is known. */
+  set(section: Section, key: string, entry: Entry | undefined, text?: string, term?: string): void {
     const map = this.maps[section];
     const old = map.get(key);
     if (old) this.digest.remove(old);
     let slot: Slot | undefined;
     if (entry) {
       slot = new Slot(entry.v, entry.rev, entry.data, text);
-      writeTerm(slot, section, key, entry);
+      if (term === undefined || !readTermHex(slot, term)) writeTerm(slot, section, key, entry);
       this.digest.add(slot);
       map.set(key, slot);
     } else {
