@@ -55,8 +55,9 @@ export interface LoadResult {
  * `clients` concurrent loops, each on its own keep-alive connection, running `perClient` requests
  * made by `body(client, i)`. Closed loop (each client sends its next request as soon as it has an
  * answer: the daemon's saturation throughput), or paced at `ratePerS` in all: request i of client c
- * is due at (i * clients + c) / rate, and its latency counts from when it was due, not from when it
- * could be sent, so a stall that holds requests back is measured, not hidden (coordinated omission).
+ * is due at (i * clients + c) / rate. A request that could not be sent when due, because its
+ * client was still waiting for the previous answer, counts from when it was due, not from when it
+ * could be sent: a stall that holds requests back is measured, not hidden (coordinated omission).
  */
 export async function runLoad(url: string, clients: number, perClient: number, path_: string, body: (c: number, i: number) => unknown, ratePerS?: number): Promise<LoadResult> {
   const pool = await Promise.all(
@@ -75,8 +76,15 @@ export async function runLoad(url: string, clients: number, perClient: number, p
         let t0 = process.hrtime.bigint();
         if (ratePerS) {
           const due = started + BigInt(Math.round(((i * clients + c) / ratePerS) * 1e9));
-          if (due > t0) await sleepNs(due - t0);
-          t0 = due;
+          if (due > t0) {
+            // On time: the client waits for the due time; a timer that wakes it late is the load
+            // generator's lateness, not the daemon's, so latency counts from the send.
+            await sleepUntil(due);
+            t0 = process.hrtime.bigint();
+          } else {
+            // Late because the previous answer came late: latency counts from the due time.
+            t0 = due;
+          }
         }
         const res = await client.post(path_, body(c, i));
         latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
@@ -90,11 +98,17 @@ export async function runLoad(url: string, clients: number, perClient: number, p
   return { ops: clients * perClient, seconds, latenciesMs: latencies, failures };
 }
 
-/** Sleeps until about `ns` from now (timers for the bulk, then a yield-spin for the last ms). */
-async function sleepNs(ns: bigint): Promise<void> {
-  const until = process.hrtime.bigint() + ns;
-  if (ns > 2_000_000n) await new Promise((r) => setTimeout(r, Number(ns / 1_000_000n) - 1));
-  while (process.hrtime.bigint() < until) await new Promise((r) => setImmediate(r));
+/**
+ * Sleeps until `until` (hrtime ns) on timers alone. It used to spin on setImmediate for the last
+ * millisecond: with 32 clients at 3,000/s some client was always spinning, and the load generator
+ * took a whole core of the two the daemon runs on.
+ */
+async function sleepUntil(until: bigint): Promise<void> {
+  for (;;) {
+    const left = Number(until - process.hrtime.bigint()) / 1e6;
+    if (left <= 0) return;
+    await new Promise((r) => setTimeout(r, Math.ceil(left)));
+  }
 }
 
 async function measureAt(records: number, figures: Figure[], log: (m: string) => void): Promise<{ p50: number; dataDir: string }> {

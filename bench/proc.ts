@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository root, from bench/ (sources under vitest) or dist/bench/ (compiled). */
@@ -38,7 +39,8 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
 
 /** Spawns `ai-processor start` on a free port and resolves once it logs "listening". */
 export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
-  const args = [...(opts.nodeArgs ?? []), CLI, 'start', '--data-dir', opts.dataDir, '--port', String(opts.port ?? 0), ...(opts.args ?? [])];
+  // As the shipped launchers run it (node-flags.ts); a test's own node flags come after and win.
+  const args = [...DAEMON_NODE_FLAGS, ...(opts.nodeArgs ?? []), CLI, 'start', '--data-dir', opts.dataDir, '--port', String(opts.port ?? 0), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, { env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const stderr: string[] = [];

@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const daemonCli = path.join(root, 'dist/daemon/cli.js');
@@ -23,7 +24,7 @@ const demo = process.argv.includes('--demo');
 const port = process.env.AI_PROCESSOR_PORT ?? (demo ? '0' : '4001');
 const STOP_WAIT_MS = 30_000; // the daemon bounds its own shutdown at 25 s
 
-const args = [daemonCli, 'start', '--port', port];
+const args = [...DAEMON_NODE_FLAGS, daemonCli, 'start', '--port', port];
 const demoDir = demo ? mkdtempSync(path.join(os.tmpdir(), 'ai-processor-demo-')) : null;
 if (demoDir) args.push('--data-dir', demoDir, '--lease-ms', '15000');
 const interactive = process.stdout.isTTY === true && existsSync(consoleCli);

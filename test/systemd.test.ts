@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from '
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SHIPPED_EXEC_START, renderUnit } from '../daemon/commands/install-service.js';
+import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
 import { cleanEnv } from '../bench/proc.js';
 import { CLI, ROOT, runCli, tempDir } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
@@ -65,6 +66,7 @@ describe('the shipped unit', () => {
       expect(value(shipped, key), key).toEqual([want]);
     }
     expect(value(shipped, 'MemoryDenyWriteExecute')).toEqual([]); // V8 needs it off
+    expect(value(shipped, 'Environment')).toContain(`NODE_OPTIONS=${DAEMON_NODE_FLAGS.join(' ')}`); // one V8 helper thread (node-flags.ts)
     expect(Number(value(shipped, 'TimeoutStopSec')[0])).toBeGreaterThan(25); // above the daemon's own shutdown bound
   });
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { EXIT } from './client-io.js';
+import { DAEMON_NODE_FLAGS } from '../node-flags.js';
 
 export const UNIT_NAME = 'ai-processor.service';
 
@@ -63,6 +64,9 @@ export function renderUnit(o: UnitOptions): string {
     '# a child process: hence NotifyAccess=all.',
     'Type=notify',
     'NotifyAccess=all',
+    '# One V8 helper thread instead of four: on a small machine the garbage collector\'s helpers would',
+    '# take the cores the event loop needs (see daemon/node-flags.ts). Overridable in the EnvironmentFile.',
+    `Environment=NODE_OPTIONS=${DAEMON_NODE_FLAGS.join(' ')}`,
     `ExecStart=${exec.join(' ')}`,
     'ExecReload=/bin/kill -HUP $MAINPID',
     '# SIGTERM drains requests, flushes the journal and the legacy files, closes streams with 1001',
