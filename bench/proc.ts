@@ -29,6 +29,8 @@ export interface SpawnOptions {
   port?: number;
   /** Extra flags for node itself (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /** Without the shipped launchers' node flags (DAEMON_NODE_FLAGS): as someone running the bin by hand. */
+  bareNode?: boolean;
 }
 
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
@@ -40,7 +42,7 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
 /** Spawns `ai-processor start` on a free port and resolves once it logs "listening". */
 export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
   // As the shipped launchers run it (node-flags.ts); a test's own node flags come after and win.
-  const args = [...DAEMON_NODE_FLAGS, ...(opts.nodeArgs ?? []), CLI, 'start', '--data-dir', opts.dataDir, '--port', String(opts.port ?? 0), ...(opts.args ?? [])];
+  const args = [...(opts.bareNode ? [] : DAEMON_NODE_FLAGS), ...(opts.nodeArgs ?? []), CLI, 'start', '--data-dir', opts.dataDir, '--port', String(opts.port ?? 0), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, { env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const stderr: string[] = [];

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -27,6 +28,18 @@ function track<T extends { stop(): unknown }>(x: T): T {
 }
 
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+describe('node flags', () => {
+  it('run by hand without --v8-pool-size=1 on a small machine, the daemon says how to run it; as shipped, it does not', async () => {
+    const hint = (logs: string[]) => logs.some((l) => l.includes('started without NODE_OPTIONS=--v8-pool-size=1'));
+    const bare = track(await spawnDaemon({ dataDir: tempDir('aip-ops-flags-'), bareNode: true, env: NO_SERVICES }));
+    expect(hint(bare.logs)).toBe(os.availableParallelism() <= 4);
+    const shipped = track(await spawnDaemon({ dataDir: tempDir('aip-ops-flags-'), env: NO_SERVICES }));
+    expect(hint(shipped.logs)).toBe(false);
+    const viaEnv = track(await spawnDaemon({ dataDir: tempDir('aip-ops-flags-'), bareNode: true, env: { ...NO_SERVICES, NODE_OPTIONS: '--v8-pool-size=1' } }));
+    expect(hint(viaEnv.logs)).toBe(false);
+  });
+});
 
 describe('restart under load', () => {
   it('SIGTERM drains the claim loops, exits 0, loses no acknowledged change; a stream client resumes without a snapshot', async () => {
