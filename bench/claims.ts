@@ -1,5 +1,6 @@
 // Issue 2's figures: durable claims/s and latency with 32 concurrent HTTP clients at 1k and 50k
 // records, daemon RSS at 50k, and the time from a restart to ready with 50k records on disk.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,19 @@ const CLIENTS = 32;
 /** The throughput target, for the paced run. */
 const PACED_RATE = 3000;
 const PACED_SECONDS = 3;
+/** How often the dashboard-style poller asks for the whole status during the polled run. */
+const STATUS_POLL_MS = 500;
+/** The poller: GET the status every argv[2] ms until stdin closes; prints each call's ms. */
+const STATUS_POLLER = `
+const [url, every] = process.argv.slice(1);
+let on = true;
+process.stdin.on('end', () => (on = false)).resume();
+while (on) {
+  const t0 = performance.now();
+  await (await fetch(url)).arrayBuffer();
+  process.stdout.write((performance.now() - t0).toFixed(1) + '\\n');
+  await new Promise((r) => setTimeout(r, Number(every)));
+}`;
 /**
  * Claims per client before measuring: JIT tiering and the first legacy-file rewrites take about
  * the first second of load; with 20 per client the first 500 ms of the measured run ran at half
@@ -142,6 +156,22 @@ async function measureAt(records: number, figures: Figure[], log: (m: string) =>
     figures.push({ name: `claim_p50_ms_${tag}_at_${PACED_RATE}_per_s`, value: percentile(p.latenciesMs, 50), unit: 'ms', better: 'lower' });
     figures.push({ name: `claim_p99_ms_${tag}_at_${PACED_RATE}_per_s`, value: percentile(p.latenciesMs, 99), unit: 'ms', target: 10, better: 'lower' });
     log(`${tag} paced at ${PACED_RATE}/s (${(p.ops / p.seconds).toFixed(0)} claims/s done): p50 ${percentile(p.latenciesMs, 50).toFixed(2)} ms, p99 ${percentile(p.latenciesMs, 99).toFixed(2)} ms`);
+    // Again while a dashboard script (its own process, as it would be: receiving 20 MB in the load
+    // generator's process would stall the load generator) polls the whole status every 0.5 s.
+    const poller = spawn(process.execPath, ['--input-type=module', '-e', STATUS_POLLER, `${d.url}/api/coordination/status`, String(STATUS_POLL_MS)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let pollerOut = '';
+    poller.stdout!.on('data', (c: Buffer) => (pollerOut += c.toString()));
+    const pollerDone = new Promise((r) => poller.on('exit', r));
+    await new Promise((r) => setTimeout(r, 100));
+    const first = perClient * CLIENTS + n * CLIENTS;
+    const polled = await runLoad(d.url, CLIENTS, Math.round((PACED_RATE * 2) / CLIENTS), '/api/coordination/claim', (c, i) => ({ work_id: `work_seed_${first + i * CLIENTS + c}`, agent_id: `bench_agent_${c}` }), PACED_RATE);
+    poller.stdin!.end();
+    await pollerDone;
+    const statusMs = pollerOut.split('\n').filter(Boolean).map(Number).sort((a, b) => a - b);
+    if (polled.failures > 0) throw new Error(`${polled.failures} claims failed while status was polled`);
+    figures.push({ name: `claim_p99_ms_${tag}_at_${PACED_RATE}_per_s_status_polled`, value: percentile(polled.latenciesMs, 99), unit: 'ms', better: 'lower' });
+    figures.push({ name: `status_ms_${tag}`, value: percentile(statusMs.sort((a, b) => a - b), 50), unit: 'ms', better: 'lower' });
+    log(`${tag} paced at ${PACED_RATE}/s with status polled every ${STATUS_POLL_MS} ms: p99 ${percentile(polled.latenciesMs, 99).toFixed(2)} ms; status calls ${statusMs.length}, median ${percentile(statusMs, 50).toFixed(0)} ms`);
   }
   if ((await d.stop()) !== 0) throw new Error('daemon did not stop cleanly');
   return { p50, dataDir };

@@ -9,7 +9,7 @@
 import crypto, { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical.js';
 import type { CoordinationState, Entry, RecordChange, Section } from './types.js';
-import { SECTIONS } from './types.js';
+import { SECTIONS, setRecord } from './types.js';
 
 /**
  * A record's term in the checksum: sha256(canonicalJson([section, key, entry])) as eight signed
@@ -146,7 +146,7 @@ export function applyChanges(state: CoordinationState, changes: RecordChange[], 
     if (ch.op === 'del' || !ch.entry) {
       delete table[ch.key];
     } else {
-      table[ch.key] = ch.entry;
+      setRecord(table, ch.key, ch.entry);
       if (digest) digest.add(entryTerm(ch.section, ch.key, ch.entry));
     }
   }

@@ -73,6 +73,16 @@ export function withFields<T extends object>(base: T, fields?: Partial<T> | obje
   return fields === undefined ? out : Object.assign(out, fields);
 }
 
+/**
+ * Sets a record in a state table. Record keys are ids, and `__proto__` is a valid one: a plain
+ * assignment would set the object's prototype instead and the record would be gone from the state
+ * (and its checksum). Defined as an own property, it is a record like any other (as JSON.parse makes it).
+ */
+export function setRecord(table: Record<string, Entry>, key: string, entry: Entry): void {
+  if (key === '__proto__') Object.defineProperty(table, key, { value: entry, enumerable: true, writable: true, configurable: true });
+  else table[key] = entry;
+}
+
 export function emptyState(): CoordinationState {
   return { work: {}, agents: {}, log: {} };
 }

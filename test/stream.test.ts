@@ -66,6 +66,32 @@ describe('coordination stream', () => {
     expect(clients[0].checksum).toBe(status.checksum);
   });
 
+  it('a snapshot written in fragments while claims go on verifies and is followed gap-free; __proto__ is a record like any other', async () => {
+    const big = 'z'.repeat(1000);
+    for (let i = 0; i < 400; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => c.post('/api/work', { work_id: `frag_${i + j}`, work_type: 'bulk', description: big })));
+    }
+    expect((await c.post('/api/coordination/claim', { work_id: '__proto__', agent_id: '__proto__' })).status).toBe(200);
+    // A client connects while claims are being made: its snapshot (~450 KB, several fragments) is
+    // written across event-loop turns, the claims' deltas wait behind it.
+    const during = makeChanges(200, 'frag_claims');
+    const sc = new StreamClient({ url: d.url }).start();
+    await new Promise((r) => sc.once('snapshot', r));
+    const last = await during;
+    await sc.waitForRevision(last);
+    const status = (await c.get('/api/coordination/status')).body;
+    expect(sc.resyncs).toBe(0);
+    expect(stateChecksum(sc.state)).toBe(sc.checksum);
+    expect([sc.revision, sc.checksum]).toEqual([status.revision, status.checksum]);
+    for (const state of [sc.state, status.state]) {
+      expect(Object.hasOwn(state.work, '__proto__')).toBe(true);
+      expect(state.work['__proto__'].data.agent_id).toBe('__proto__');
+      expect(Object.keys(state.work).filter((k) => k.startsWith('frag_') && !k.startsWith('frag_claims'))).toHaveLength(400);
+    }
+    expect(stateChecksum(status.state)).toBe(status.checksum);
+    sc.stop();
+  });
+
   it('?since= replays exactly the missed deltas, in order, without a snapshot', async () => {
     const since = (await c.get('/api/coordination/status')).body.revision;
     const last = await makeChanges(40, 'missed');

@@ -5,6 +5,8 @@ import type { StatusResponse } from '../../shared/protocol.js';
 import { ApiError } from '../errors.js';
 import type { CoordinationService, Trace } from '../core/service.js';
 import * as S from './schemas.js';
+import { Readable } from 'node:stream';
+import { captureState, stateJsonChunks } from '../store/state-json.js';
 
 type Body<T> = FastifyRequest<{ Body: T }>;
 
@@ -93,18 +95,31 @@ export async function coordinationRoutes(app: FastifyInstance, opts: Coordinatio
     return { work: out.result.work, revision: out.revision ?? store.revision };
   });
 
-  app.get('/api/coordination/status', { schema: { querystring: S.statusQuery } }, async (req) => {
+  app.get('/api/coordination/status', { schema: { querystring: S.statusQuery } }, async (req, reply) => {
     const q = req.query as { sha256?: string };
-    // Read at one instant: state, revision and checksum belong together.
-    const state = store.state();
-    const body: StatusResponse = {
-      revision: store.revision,
-      checksum: store.checksum(),
-      state,
-      counts: { work: store.tables.count('work'), agents: store.tables.count('agents'), log: store.tables.count('log') },
-      ...(opts.statusExtras?.() ?? {}),
-    };
-    if (q.sha256 === '1' || q.sha256 === 'true') body.sha256 = stateSha256(state);
-    return body;
+    if (q.sha256 === '1' || q.sha256 === 'true') {
+      // The plain sha256 needs the whole canonical state at once: on request only (costly at scale).
+      const state = store.state();
+      const body: StatusResponse = {
+        revision: store.revision,
+        checksum: store.checksum(),
+        state,
+        counts: { work: store.tables.count('work'), agents: store.tables.count('agents'), log: store.tables.count('log') },
+        ...(opts.statusExtras?.() ?? {}),
+      };
+      body.sha256 = stateSha256(state);
+      return body;
+    }
+    // Revision, checksum and records are taken at one instant and belong together; the text is
+    // written a chunk at a time (state-json.ts), so a large state does not stall the claims.
+    const capture = captureState(store.tables, store.revision);
+    const extras = JSON.stringify(opts.statusExtras?.() ?? {});
+    const head = `{"revision":${capture.revision},"checksum":"${capture.checksum}","counts":${JSON.stringify(capture.counts)}${extras === '{}' ? '' : ',' + extras.slice(1, -1)},"state":`;
+    async function* body(): AsyncGenerator<string> {
+      yield head;
+      yield* stateJsonChunks(capture);
+      yield '}';
+    }
+    return reply.type('application/json; charset=utf-8').send(Readable.from(body(), { objectMode: false }));
   });
 }

@@ -10,6 +10,7 @@ import type { DeltaMessage } from '../../shared/protocol.js';
 import { Journal, readJournal, type JournalChange, type JournalRecord } from './journal.js';
 import { entryOf, type Slot } from './tables.js';
 import { termHex } from '../../shared/checksum.js';
+import { STATE_CHUNK_CHARS } from './state-json.js';
 import { MemoryState, type CoordinationStore, type Logger, type TransactFn, type TransactResult } from './memory-state.js';
 import { readLines, type Line } from './lines.js';
 import { fsyncDir, readFileIfExists, writeFileAtomic } from './fsutil.js';
@@ -364,7 +365,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
       for (const [section, key, slot] of rows) {
         const raw = slot.t !== undefined && slot.t !== formatRecord(slot.data) ? slot.t : undefined;
         buf += JSON.stringify(raw === undefined ? [section, key, entryOf(slot), termHex(slot)] : [section, key, entryOf(slot), termHex(slot), raw]) + '\n';
-        if (buf.length > 256 * 1024) {
+        if (buf.length > STATE_CHUNK_CHARS) { // ~0.5 ms of work between writes, not a stall
           yield buf;
           buf = '';
         }

@@ -2,7 +2,7 @@
 // each slot caching its checksum term and (where it has its own) its text in the legacy file.
 import { StateDigest, readTermHex, writeTerm, type DigestTerm } from '../../shared/checksum.js';
 import type { CoordinationState, Entry, JsonObject, Section } from '../../shared/types.js';
-import { SECTIONS } from '../../shared/types.js';
+import { SECTIONS, setRecord } from '../../shared/types.js';
 
 /**
  * A record as held: its entry's fields, its checksum term and its file bookkeeping in one object.
@@ -89,7 +89,7 @@ export class Tables {
     const state = { work: {}, agents: {}, log: {} } as CoordinationState;
     for (const section of SECTIONS) {
       const out = state[section];
-      for (const [key, slot] of this.maps[section]) out[key] = entryOf(slot);
+      for (const [key, slot] of this.maps[section]) setRecord(out, key, entryOf(slot));
     }
     return state;
   }

@@ -3,48 +3,106 @@
 // keep up is dropped with CLOSE_RESYNC instead of growing the daemon's memory.
 import type { WebSocket } from 'ws';
 import { nowNs } from '../../shared/ids.js';
-import { CLOSE_RESYNC, STREAM_PATH, type ClientMessage, type DeltaMessage, type EventMessage, type SnapshotMessage } from '../../shared/protocol.js';
+import { CLOSE_RESYNC, STREAM_PATH, type ClientMessage, type DeltaMessage, type EventMessage } from '../../shared/protocol.js';
 import type { DaemonContext } from '../context.js';
+import { captureState, stateJsonChunks } from '../store/state-json.js';
 
 /** Bytes queued for one client before it counts as too slow and is dropped. */
 export const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
+
+/** A snapshot is written in fragments while the client's send buffer stays under this. */
+const SNAPSHOT_BUFFERED = 1024 * 1024;
+/** A client that does not take a snapshot's next fragment within this long is dropped. */
+const SNAPSHOT_STALL_MS = 30_000;
 
 interface Client {
   socket: WebSocket;
   /** Highest revision sent; later deltas at or below it are skipped (snapshot raced a commit). */
   sent: number;
-  /** False while a ?since replay is being read from disk: live deltas wait in `queue`. */
+  /** False while a ?since replay is read from disk or a snapshot is written: live deltas wait in `queue`. */
   live: boolean;
   queue: string[];
+  queuedBytes: number;
+  /** A resync asked for while not live: a snapshot follows what is under way. */
+  snapshotNext: boolean;
 }
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export function installCoordinationStream(ctx: DaemonContext, maxBuffered = DEFAULT_MAX_BUFFERED): void {
   const { app, store, metrics } = ctx;
   const clients = new Set<Client>();
   const gauge = () => metrics.websocketClients.set({ stream: 'coordination' }, clients.size);
 
+  const drop = (c: Client, why: string): void => {
+    metrics.syncFailures.inc({ reason: 'slow_client' });
+    ctx.logger.warn({ buffered: c.socket.bufferedAmount, queued: c.queuedBytes }, why);
+    c.socket.close(CLOSE_RESYNC, 'resync: client fell behind');
+    clients.delete(c);
+    gauge();
+  };
+
   const send = (c: Client, text: string): boolean => {
     if (c.socket.readyState !== c.socket.OPEN) return false;
     if (c.socket.bufferedAmount > maxBuffered) {
-      // Never buffer without bound: the client reconnects with ?since= or takes a snapshot.
-      metrics.syncFailures.inc({ reason: 'slow_client' });
-      ctx.logger.warn({ buffered: c.socket.bufferedAmount }, 'stream client too slow; dropped to resync');
-      // The close frame queues behind what is buffered (bounded); ws gives up on the handshake
-      // after its close timeout, so the socket is freed even if the client never reads again.
-      c.socket.close(CLOSE_RESYNC, 'resync: client fell behind');
-      clients.delete(c);
-      gauge();
+      // Never buffer without bound: the client reconnects with ?since= or takes a snapshot. The
+      // close frame queues behind what is buffered (bounded); ws gives up on the handshake after
+      // its close timeout, so the socket is freed even if the client never reads again.
+      drop(c, 'stream client too slow; dropped to resync');
       return false;
     }
     c.socket.send(text);
     return true;
   };
 
+  /** Sends what waited while the client was not live, in order, and makes it live (or snapshots again). */
+  const goLive = (c: Client): void => {
+    for (const text of c.queue) {
+      const rev = Number(/"revision":(\d+)/.exec(text)?.[1] ?? 0);
+      if (rev > c.sent && send(c, text)) c.sent = rev;
+    }
+    c.queue = [];
+    c.queuedBytes = 0;
+    c.live = true;
+    if (c.snapshotNext) {
+      c.snapshotNext = false;
+      snapshot(c);
+    }
+  };
+
+  /**
+   * The state at one revision, as one message written in fragments (the state's JSON is produced
+   * a chunk at a time, state-json.ts): a snapshot of 50k records no longer holds the event loop for
+   * ~200 ms per connecting console. Deltas committed meanwhile wait in the client's queue.
+   */
   const snapshot = (c: Client): void => {
-    // state, revision and checksum are read in one synchronous step, so they belong together.
-    const msg: SnapshotMessage = { type: 'snapshot', revision: store.revision, state: store.state(), checksum: store.checksum() };
-    c.sent = msg.revision;
-    send(c, JSON.stringify(msg));
+    if (!c.live) {
+      c.snapshotNext = true; // a replay or a snapshot is under way: this one follows it
+      return;
+    }
+    // Revision, checksum and records are taken in one synchronous step, so they belong together.
+    const capture = captureState(store.tables, store.revision);
+    c.sent = capture.revision;
+    c.live = false;
+    void (async () => {
+      const ws = c.socket;
+      let pending = `{"type":"snapshot","revision":${capture.revision},"checksum":"${capture.checksum}","state":`;
+      for await (const chunk of stateJsonChunks(capture)) {
+        for (let waited = 0; ws.bufferedAmount > SNAPSHOT_BUFFERED && ws.readyState === ws.OPEN; waited += 5) {
+          if (waited > SNAPSHOT_STALL_MS) return drop(c, 'stream client does not take its snapshot; dropped');
+          await sleep(5);
+        }
+        if (ws.readyState !== ws.OPEN) return;
+        ws.send(pending, { fin: false });
+        pending = chunk;
+      }
+      if (ws.readyState !== ws.OPEN) return;
+      ws.send(pending + '}', { fin: true });
+      goLive(c);
+    })().catch((err: Error) => {
+      ctx.logger.error({ error: err.message }, 'stream snapshot failed');
+      c.socket.close(CLOSE_RESYNC, 'resync: snapshot failed');
+    });
   };
 
   store.on('commit', (delta: DeltaMessage) => {
@@ -52,8 +110,13 @@ export function installCoordinationStream(ctx: DaemonContext, maxBuffered = DEFA
     const text = JSON.stringify(delta); // serialized once for every client
     for (const c of clients) {
       if (delta.revision <= c.sent) continue;
-      if (!c.live) c.queue.push(text);
-      else if (send(c, text)) c.sent = delta.revision;
+      if (c.live) {
+        if (send(c, text)) c.sent = delta.revision;
+        continue;
+      }
+      c.queue.push(text);
+      c.queuedBytes += text.length;
+      if (c.queuedBytes > maxBuffered) drop(c, 'stream client fell behind while catching up; dropped to resync');
     }
   });
 
@@ -63,7 +126,7 @@ export function installCoordinationStream(ctx: DaemonContext, maxBuffered = DEFA
   });
 
   app.get(STREAM_PATH, { websocket: true }, (socket: WebSocket, req) => {
-    const client: Client = { socket, sent: 0, live: true, queue: [] };
+    const client: Client = { socket, sent: 0, live: true, queue: [], queuedBytes: 0, snapshotNext: false };
     clients.add(client);
     gauge();
     socket.on('close', () => {
@@ -88,18 +151,18 @@ export function installCoordinationStream(ctx: DaemonContext, maxBuffered = DEFA
     if (since === null) return snapshot(client);
     client.live = false;
     void store.replaySince(since).then((deltas) => {
-      if (deltas === null) snapshot(client);
-      else {
-        for (const d of deltas) if (d.revision > client.sent && send(client, JSON.stringify(d))) client.sent = d.revision;
-        send(client, JSON.stringify({ type: 'replayed', from: since, to: client.sent || since }));
-        if (client.sent === 0) client.sent = since;
+      if (deltas === null) {
+        // Too far behind for a replay: a snapshot instead (it supersedes what was queued).
+        client.queue = [];
+        client.queuedBytes = 0;
+        client.live = true;
+        client.snapshotNext = false;
+        return snapshot(client);
       }
-      for (const text of client.queue) {
-        const rev = Number(/"revision":(\d+)/.exec(text)?.[1] ?? 0);
-        if (rev > client.sent && send(client, text)) client.sent = rev;
-      }
-      client.queue = [];
-      client.live = true;
+      for (const d of deltas) if (d.revision > client.sent && send(client, JSON.stringify(d))) client.sent = d.revision;
+      send(client, JSON.stringify({ type: 'replayed', from: since, to: client.sent || since }));
+      if (client.sent === 0) client.sent = since;
+      goLive(client);
     });
   });
 
