@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Section } from './bench.js';
 import { HttpClient } from './http.js';
 import { cpuSecondsOf, ROOT, rssOf, spawnDaemon } from './proc.js';
+import { NODE_FLAGS } from '../shared/node-flags.js';
 import type { Figure } from './report.js';
 
 const AGENTS = 1000;
@@ -140,7 +141,7 @@ export const consoleSection: Section = async (figures: Figure[], log) => {
     await sleep(1500);
     const spawnConsole = (session: string): void => {
       tmux.run('new-session', '-d', '-s', session, '-x', String(COLS), '-y', String(ROWS),
-        `exec env -u NO_COLOR -u AI_PROCESSOR_TOKEN ${JSON.stringify(process.execPath)} ${JSON.stringify(CONSOLE_CLI)} --url ${daemon.url}`);
+        `exec env -u NO_COLOR -u AI_PROCESSOR_TOKEN ${JSON.stringify(process.execPath)} ${NODE_FLAGS.join(' ')} ${JSON.stringify(CONSOLE_CLI)} --url ${daemon.url}`); // as its bin runs it
     };
     /** From spawning the console to the agents panel's rows on the screen (tmux polled every 10 ms). */
     const firstFrame = async (session: string): Promise<number> => {

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
+import { NODE_FLAGS } from '../shared/node-flags.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository root, from bench/ (sources under vitest) or dist/bench/ (compiled). */
@@ -29,7 +29,7 @@ export interface SpawnOptions {
   port?: number;
   /** Extra flags for node itself (e.g. --cpu-prof). */
   nodeArgs?: string[];
-  /** Without the shipped launchers' node flags (DAEMON_NODE_FLAGS): as someone running the bin by hand. */
+  /** Without the shipped launchers' node flags (NODE_FLAGS): as someone running the bin by hand. */
   bareNode?: boolean;
 }
 
@@ -42,7 +42,7 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
 /** Spawns `ai-processor start` on a free port and resolves once it logs "listening". */
 export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
   // As the shipped launchers run it (node-flags.ts); a test's own node flags come after and win.
-  const args = [...(opts.bareNode ? [] : DAEMON_NODE_FLAGS), ...(opts.nodeArgs ?? []), CLI, 'start', '--data-dir', opts.dataDir, '--port', String(opts.port ?? 0), ...(opts.args ?? [])];
+  const args = [...(opts.bareNode ? [] : NODE_FLAGS), ...(opts.nodeArgs ?? []), CLI, 'start', '--data-dir', opts.dataDir, '--port', String(opts.port ?? 0), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, { env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const stderr: string[] = [];

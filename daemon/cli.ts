@@ -1,4 +1,7 @@
-#!/usr/bin/env node
+#!/bin/sh
+//usr/bin/env true; case " $NODE_OPTIONS" in *--v8-pool-size*) exec node "$0" "$@";; esac; exec node --v8-pool-size=1 "$0" "$@"
+// ^ A command for sh, a comment for node: the bin runs node with one V8 helper thread
+//   (shared/node-flags.ts) unless NODE_OPTIONS sets the pool size. `node <this file>` runs as is.
 // ai-processor: the daemon (`start`) and the client commands agents and scripts use (program.ts).
 // Exit codes: 0 done, 1 refused by the daemon (conflict, not holder, unknown id), 2 usage error,
 // 3 daemon unreachable or failing.

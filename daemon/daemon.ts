@@ -20,7 +20,7 @@ import { installTracing } from './observability/tracing.js';
 import { installEntropy } from './observability/baseline.js';
 import os from 'node:os';
 import { applyHeapPolicy } from './observability/heap-policy.js';
-import { DAEMON_NODE_FLAGS, poolSizeGiven } from './node-flags.js';
+import { NODE_FLAGS, poolSizeGiven } from '../shared/node-flags.js';
 import { installAnalyzer } from './analyzer/install.js';
 import { installServices } from './services/install.js';
 import { installVelocityLog } from './legacy/velocity-log.js';
@@ -78,7 +78,8 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   heapPolicy.loaded();
   logger.debug({ heap: heapPolicy.applied }, 'heap policy');
   if (!poolSizeGiven() && os.availableParallelism() <= 4) {
-    logger.info({ cores: os.availableParallelism(), node_options: DAEMON_NODE_FLAGS.join(' ') }, 'started without NODE_OPTIONS=--v8-pool-size=1: on a machine this small the garbage collector\'s helper threads take cores from requests (the unit and npm start set it)');
+    // The bin, the unit and npm start give it; this is node run on the script directly.
+    logger.info({ cores: os.availableParallelism(), node_flags: NODE_FLAGS.join(' ') }, 'node started without --v8-pool-size=1: on a machine this small the garbage collector\'s helper threads take cores from requests (run the ai-processor bin, or set NODE_OPTIONS)');
   }
   const service = new CoordinationService(store, { leaseMs: config.lease_ms, logger });
   // Fastify's own per-request logging is off (thousands of lines a second under load); errors are

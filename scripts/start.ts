@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
+import { NODE_FLAGS } from '../shared/node-flags.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const daemonCli = path.join(root, 'dist/daemon/cli.js');
@@ -24,7 +24,7 @@ const demo = process.argv.includes('--demo');
 const port = process.env.AI_PROCESSOR_PORT ?? (demo ? '0' : '4001');
 const STOP_WAIT_MS = 30_000; // the daemon bounds its own shutdown at 25 s
 
-const args = [...DAEMON_NODE_FLAGS, daemonCli, 'start', '--port', port];
+const args = [...NODE_FLAGS, daemonCli, 'start', '--port', port];
 const demoDir = demo ? mkdtempSync(path.join(os.tmpdir(), 'ai-processor-demo-')) : null;
 if (demoDir) args.push('--data-dir', demoDir, '--lease-ms', '15000');
 const interactive = process.stdout.isTTY === true && existsSync(consoleCli);
@@ -106,6 +106,6 @@ if (interactive) {
 
 function startConsole(url: string): void {
   if (demo) sim = spawn(process.execPath, [daemonCli, 'simulate', '--url', url, '--agents', '12', '--rate', '8'], { stdio: 'ignore' });
-  ui = spawn(process.execPath, [consoleCli, '--url', url], { stdio: 'inherit' });
+  ui = spawn(process.execPath, [...NODE_FLAGS, consoleCli, '--url', url], { stdio: 'inherit' });
   ui.on('exit', (code, signal) => void finish(code ?? (signal === 'SIGINT' ? 0 : 1)));
 }

@@ -2,6 +2,7 @@
 // acknowledged change is there afterwards; a stream client resumes from its revision without a new
 // snapshot), a second daemon on the same data directory refuses without harming the first, and SIGHUP
 // reloads what can change at run time while clients stay connected.
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -13,7 +14,9 @@ import WebSocket from 'ws';
 import { spawnDaemon } from '../bench/proc.js';
 import { StreamClient } from '../shared/client/stream-client.js';
 import { STREAM_PATH } from '../shared/protocol.js';
-import { ROOT, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { CLI, CONSOLE_CLI, ROOT, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { NODE_FLAGS } from '../shared/node-flags.js';
+import { VERSION } from '../daemon/version.js';
 import { HttpClient } from './helpers/http.js';
 
 const NO_SERVICES = { AI_PROCESSOR_SERVICES: '[]' };
@@ -30,14 +33,36 @@ function track<T extends { stop(): unknown }>(x: T): T {
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 
 describe('node flags', () => {
-  it('run by hand without --v8-pool-size=1 on a small machine, the daemon says how to run it; as shipped, it does not', async () => {
-    const hint = (logs: string[]) => logs.some((l) => l.includes('started without NODE_OPTIONS=--v8-pool-size=1'));
+  it('node run on the script without --v8-pool-size=1 on a small machine: the daemon says how to run it; as shipped, it does not', async () => {
+    const hint = (logs: string[]) => logs.some((l) => l.includes('node started without --v8-pool-size=1'));
     const bare = track(await spawnDaemon({ dataDir: tempDir('aip-ops-flags-'), bareNode: true, env: NO_SERVICES }));
     expect(hint(bare.logs)).toBe(os.availableParallelism() <= 4);
     const shipped = track(await spawnDaemon({ dataDir: tempDir('aip-ops-flags-'), env: NO_SERVICES }));
     expect(hint(shipped.logs)).toBe(false);
     const viaEnv = track(await spawnDaemon({ dataDir: tempDir('aip-ops-flags-'), bareNode: true, env: { ...NO_SERVICES, NODE_OPTIONS: '--v8-pool-size=1' } }));
     expect(hint(viaEnv.logs)).toBe(false);
+  });
+
+  it('the bins run node with --v8-pool-size=1 themselves, unless NODE_OPTIONS sets a pool size', async () => {
+    // What npm links as the bins: sh runs their first lines, node reads them as comments.
+    const startBin = async (env: Record<string, string>) => {
+      const dataDir = tempDir('aip-ops-bin-');
+      const proc = spawn('/bin/sh', [CLI, 'start', '--data-dir', dataDir, '--port', '0'], { env: { ...process.env, ...NO_SERVICES, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      cleanup.push(() => { proc.kill('SIGTERM'); return new Promise((r) => proc.once('exit', r)); });
+      let out = '';
+      proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      await expect.poll(() => out.includes('"listening"'), { timeout: 20_000 }).toBe(true);
+      return { argv: readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8').split('\0'), out }; // sh exec'd node: same pid
+    };
+    const plain = await startBin({});
+    expect(plain.argv.slice(0, 2)).toEqual(['node', ...NODE_FLAGS]);
+    expect(plain.out).not.toContain('started without --v8-pool-size');
+    const operator = await startBin({ NODE_OPTIONS: '--v8-pool-size=2' });
+    expect(operator.argv).not.toContain(NODE_FLAGS[0]);
+    for (const bin of [CLI, CONSOLE_CLI]) {
+      const r = spawnSync('/bin/sh', [bin, '--version'], { encoding: 'utf8' });
+      expect([r.status, r.stdout.trim(), r.stderr]).toEqual([0, VERSION, '']);
+    }
   });
 });
 

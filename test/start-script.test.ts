@@ -14,7 +14,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from './helpers/daemon.js';
 import { requireTool } from './helpers/system-tools.js';
-import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
+import { NODE_FLAGS } from '../shared/node-flags.js';
 
 const HAS_TMUX = requireTool('tmux');
 const START = path.join(ROOT, 'dist/scripts/start.js');
@@ -129,8 +129,8 @@ describe.skipIf(!HAS_TMUX)('npm start in a real terminal', () => {
     const pid = daemonPid(run);
     expect(running(pid)).toBe(true);
     expect(await accepts(run.port)).toBe(true);
-    // Run with the node flags the shipped launchers give it (daemon/node-flags.ts).
-    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(DAEMON_NODE_FLAGS));
+    // Run with the node flags the shipped launchers give it (shared/node-flags.ts).
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(NODE_FLAGS));
 
     tmux(run, 'send-keys', '-t', 'start', 'q');
     const after = await waitForScreen(run, (x) => /^-?icanon$/m.test(x), 'the script to exit');

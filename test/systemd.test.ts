@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from '
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SHIPPED_EXEC_START, renderUnit } from '../daemon/commands/install-service.js';
-import { DAEMON_NODE_FLAGS } from '../daemon/node-flags.js';
+import { NODE_FLAGS } from '../shared/node-flags.js';
 import { cleanEnv } from '../bench/proc.js';
 import { CLI, ROOT, runCli, tempDir } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
@@ -66,11 +66,11 @@ describe('the shipped unit', () => {
       expect(value(shipped, key), key).toEqual([want]);
     }
     expect(value(shipped, 'MemoryDenyWriteExecute')).toEqual([]); // V8 needs it off
-    expect(value(shipped, 'Environment')).toContain(`NODE_OPTIONS=${DAEMON_NODE_FLAGS.join(' ')}`); // one V8 helper thread (node-flags.ts)
+    expect(value(shipped, 'Environment')).toContain(`NODE_OPTIONS=${NODE_FLAGS.join(' ')}`); // one V8 helper thread (node-flags.ts)
     expect(Number(value(shipped, 'TimeoutStopSec')[0])).toBeGreaterThan(25); // above the daemon's own shutdown bound
   });
 
-  it('ExecStart is the installed bin of this package, whose target is the compiled CLI with a node shebang', () => {
+  it('ExecStart is the installed bin of this package, whose target is the compiled CLI, launched by sh with node\'s flags', () => {
     const [exec, ...args] = value(shipped, 'ExecStart')[0].split(' ');
     expect(args).toEqual(['start']);
     // npm installs bin entries as <prefix>/bin/<name> -> <prefix>/lib/node_modules/<package>/<file>.
@@ -78,7 +78,10 @@ describe('the shipped unit', () => {
     expect(Object.keys(pkg.bin)).toContain('ai-processor');
     const target = path.join(ROOT, pkg.bin['ai-processor']);
     expect(realpathSync(target)).toBe(here.cli);
-    expect(readFileSync(target, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env node');
+    // sh runs its first lines (node with the flags of shared/node-flags.ts), node reads them as comments.
+    const [shebang, launch] = readFileSync(target, 'utf8').split('\n');
+    expect(shebang).toBe('#!/bin/sh');
+    expect(launch).toMatch(/^\/\/usr\/bin\/env true; .*exec node --v8-pool-size=1 "\$0" "\$@"$/);
     expect(pkg.files).toEqual(expect.arrayContaining(['dist', 'daemon/ai-processor.service']));
   });
 

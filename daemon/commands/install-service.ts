@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { EXIT } from './client-io.js';
-import { DAEMON_NODE_FLAGS } from '../node-flags.js';
+import { NODE_FLAGS } from '../../shared/node-flags.js';
 
 export const UNIT_NAME = 'ai-processor.service';
 
@@ -65,8 +65,8 @@ export function renderUnit(o: UnitOptions): string {
     'Type=notify',
     'NotifyAccess=all',
     '# One V8 helper thread instead of four: on a small machine the garbage collector\'s helpers would',
-    '# take the cores the event loop needs (see daemon/node-flags.ts). Overridable in the EnvironmentFile.',
-    `Environment=NODE_OPTIONS=${DAEMON_NODE_FLAGS.join(' ')}`,
+    '# take the cores the event loop needs (see shared/node-flags.ts). Overridable in the EnvironmentFile.',
+    `Environment=NODE_OPTIONS=${NODE_FLAGS.join(' ')}`,
     `ExecStart=${exec.join(' ')}`,
     'ExecReload=/bin/kill -HUP $MAINPID',
     '# SIGTERM drains requests, flushes the journal and the legacy files, closes streams with 1001',

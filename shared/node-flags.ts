@@ -1,14 +1,16 @@
-// Flags for the node process that runs the daemon, given by every launcher we ship: the systemd
-// unit (as NODE_OPTIONS), `npm start`, and the bench and tests (which run the daemon as shipped).
+// Flags for the node processes of the daemon and the console. The bins apply them themselves (the
+// sh line at the top of daemon/cli.ts and tui/cli.tsx, unless NODE_OPTIONS sets the pool size);
+// `npm start`, the systemd unit (as NODE_OPTIONS, for ExecStart lines that run node directly) and
+// the bench and tests (which run the programs as shipped) give them too.
 //
 // --v8-pool-size=1: V8's helper threads (concurrent marking, sweeping, compilation) are one
 // instead of Node's four. On a small machine the four take the cores the event loop needs while a
 // full collection marks, and requests wait for the whole marking instead of interleaving with it.
 // Measured on 2 cores at 50k records: paced at 3,000 claims/s, p99 20 ms -> 7 ms; flat out, p99
-// 9.7-10 ms -> 7.1-7.7 ms; ~8 MB less resident (fewer threads' malloc arenas). One helper keeps
-// up with a heap of this size on any machine. It is a start-up option of node (it cannot be set by
-// the daemon once running); run by hand, `NODE_OPTIONS=--v8-pool-size=1 ai-processor start`.
-export const DAEMON_NODE_FLAGS = ['--v8-pool-size=1'];
+// 9.7-10 ms -> 7.1-7.7 ms; ~8 MB less resident (fewer threads' malloc arenas). The console: 119 ->
+// 105 MB resident, first frame 762 -> 660 ms. One helper keeps up with heaps of this size on any
+// machine.
+export const NODE_FLAGS = ['--v8-pool-size=1'];
 
 /** True when node was started with a V8 pool size of the operator's (command line or NODE_OPTIONS). */
 export function poolSizeGiven(execArgv: string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): boolean {
