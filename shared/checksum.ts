@@ -9,7 +9,7 @@
 import crypto, { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical.js';
 import type { CoordinationState, Entry, RecordChange, Section } from './types.js';
-import { SECTIONS, setRecord } from './types.js';
+import { SECTIONS, entryOf, setRecord } from './types.js';
 
 /**
  * A record's term in the checksum: sha256(canonicalJson([section, key, entry])) as eight signed
@@ -35,7 +35,7 @@ const sha256: (text: string) => Buffer =
 /** Computes a record's term into `target` (a slot, or any object with the eight fields). */
 export function writeTerm(target: DigestTerm, section: Section, key: string, entry: Entry): void {
   // The entry's three fields only: a daemon's slot is an Entry with bookkeeping fields besides.
-  const b = sha256(canonicalJson([section, key, { v: entry.v, rev: entry.rev, data: entry.data }]));
+  const b = sha256(canonicalJson([section, key, entryOf(entry)]));
   target.d0 = b.readInt32BE(0);
   target.d1 = b.readInt32BE(4);
   target.d2 = b.readInt32BE(8);

@@ -73,6 +73,11 @@ export function withFields<T extends object>(base: T, fields?: Partial<T> | obje
   return fields === undefined ? out : Object.assign(out, fields);
 }
 
+/** A plain copy of an entry's fields (what goes into snapshots, states, files and checksums). */
+export function entryOf(e: Entry): Entry {
+  return { v: e.v, rev: e.rev, data: e.data };
+}
+
 /**
  * Sets a record in a state table. Record keys are ids, and `__proto__` is a valid one: a plain
  * assignment would set the object's prototype instead and the record would be gone from the state

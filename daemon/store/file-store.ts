@@ -5,10 +5,10 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { formatRecord } from '../../shared/legacy-json.js';
 import type { ChangeCause, Entry, RecordChange, Section } from '../../shared/types.js';
-import { SECTIONS } from '../../shared/types.js';
+import { SECTIONS, entryOf } from '../../shared/types.js';
 import type { DeltaMessage } from '../../shared/protocol.js';
 import { Journal, readJournal, type JournalChange, type JournalRecord } from './journal.js';
-import { entryOf, type Slot } from './tables.js';
+import type { Slot } from './tables.js';
 import { termHex } from '../../shared/checksum.js';
 import { STATE_CHUNK_CHARS } from './state-json.js';
 import { MemoryState, type CoordinationStore, type Logger, type TransactFn, type TransactResult } from './memory-state.js';
@@ -364,7 +364,9 @@ export class FileStore extends MemoryState implements CoordinationStore {
       let buf = '';
       for (const [section, key, slot] of rows) {
         const raw = slot.t !== undefined && slot.t !== formatRecord(slot.data) ? slot.t : undefined;
-        buf += JSON.stringify(raw === undefined ? [section, key, entryOf(slot), termHex(slot)] : [section, key, entryOf(slot), termHex(slot), raw]) + '\n';
+        const row: unknown[] = [section, key, entryOf(slot), termHex(slot)];
+        if (raw !== undefined) row.push(raw);
+        buf += JSON.stringify(row) + '\n';
         if (buf.length > STATE_CHUNK_CHARS) { // ~0.5 ms of work between writes, not a stall
           yield buf;
           buf = '';

@@ -11,7 +11,7 @@ import type { ChangeCause, JsonObject, Section } from '../../shared/types.js';
 import { ingestFile, keyItems, textHash, type BaseRecord, type IngestResult, type ProposedChange } from '../core/ingest.js';
 import { LockBusyError, clearOwnStaleLock, withFileLock } from './file-lock.js';
 import { readBufferIfExists, readFileIfExists, writeFileAtomic } from './fsutil.js';
-import { entryOf, type Slot, type Tables } from './tables.js';
+import type { Slot, Tables } from './tables.js';
 import { loadEach, type LoadHooks } from './load-hooks.js';
 import { WriteHistory } from './write-history.js';
 
@@ -391,7 +391,7 @@ export class LegacyView {
       base: this.base,
       current: (key) => {
         const slot = tables.slot(this.section, key);
-        return slot ? { entry: entryOf(slot), text: LegacyView.textOf(slot) } : undefined;
+        return slot ? { entry: slot, text: LegacyView.textOf(slot) } : undefined;
       },
       nextLogSeq: this.host.nextLogSeq(),
       at,

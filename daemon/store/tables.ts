@@ -2,7 +2,7 @@
 // each slot caching its checksum term and (where it has its own) its text in the legacy file.
 import { StateDigest, readTermHex, writeTerm, type DigestTerm } from '../../shared/checksum.js';
 import type { CoordinationState, Entry, JsonObject, Section } from '../../shared/types.js';
-import { SECTIONS, setRecord } from '../../shared/types.js';
+import { SECTIONS, entryOf, setRecord } from '../../shared/types.js';
 
 /**
  * A record as held: its entry's fields, its checksum term and its file bookkeeping in one object.
@@ -38,11 +38,6 @@ export class Slot implements Entry, DigestTerm {
   toJSON(): Entry {
     return entryOf(this);
   }
-}
-
-/** A plain copy of an entry's fields (what goes into snapshots, states and files). */
-export function entryOf(e: Entry): Entry {
-  return { v: e.v, rev: e.rev, data: e.data };
 }
 
 export type ApplyListener = (section: Section, key: string, before: Entry | undefined, after: Entry | undefined) => void;
