@@ -7,7 +7,7 @@ import {
 import { legacySpanValues, parseLegacySpans } from '../shared/legacy-spans.js';
 import type { CoordinationState, JsonObject } from '../shared/types.js';
 
-const REF = new URL('../../shared/reference/', import.meta.url);
+const REF = new URL('./fixtures/', import.meta.url);
 function loadReference(copy: 'original' | 'legacy'): EntropyInput {
   const dir = new URL(`${copy}/`, REF);
   return {

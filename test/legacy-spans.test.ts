@@ -4,7 +4,7 @@ import {
   countSpanRecords, formatLegacySpan, joinSpanSegments, legacySpanValues, parseLegacySpans,
 } from '../shared/legacy-spans.js';
 
-const REF = new URL('../../shared/reference/', import.meta.url);
+const REF = new URL('./fixtures/', import.meta.url);
 const read = (copy: string): string => readFileSync(new URL(`${copy}/telemetry_spans.jsonl`, REF), 'utf8');
 
 describe('legacy telemetry_spans.jsonl on the reference copies', () => {

@@ -7,7 +7,8 @@ import path from 'node:path';
 
 export { CLI, ROOT };
 export const CONSOLE_CLI = path.join(ROOT, 'dist/tui/cli.js');
-export const REFERENCE = path.resolve(ROOT, '../shared/reference');
+/** The legacy reference data (test/fixtures/README.md says where it comes from). */
+export const REFERENCE = path.join(ROOT, 'test/fixtures');
 
 export function tempDir(prefix = 'aip-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
