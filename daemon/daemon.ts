@@ -123,6 +123,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   const ctx: DaemonContext = { config, logger, store, service, metrics, entropy, app, traceOf: () => undefined, statusExtras: [], stats: {}, events: new EventEmitter(), onClose: [], onReload: [] };
   store.on('problem', (p) => ctx.events.emit('event', 'file_problem', p));
   store.on('conflict', (c) => ctx.events.emit('event', 'merge_conflict', c));
+  store.on('storage', (e) => ctx.events.emit('event', e.state === 'degraded' ? 'storage_degraded' : 'storage_recovered', e));
   installMetrics(ctx);
   installStats(ctx, started);
   installCoordinationStream(ctx);

@@ -19,6 +19,8 @@ export const ERRORS = {
   internal_error: { status: 500, message: 'Internal error' },
   analyzer_failed: { status: 502, message: 'The analyzer command failed' },
   not_ready: { status: 503, message: 'The store is not ready' },
+  write_failed: { status: 503, message: 'The change could not be made durable (the journal write failed): nothing was changed; retry later' },
+  storage_full: { status: 507, message: 'The disk is full: the change could not be made durable and nothing was changed; retry once space is freed' },
   analyzer_timeout: { status: 504, message: 'The analyzer command timed out' },
 } as const;
 

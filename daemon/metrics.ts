@@ -78,6 +78,13 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers,
     }),
+    storageWriteFailures: new Counter({
+      name: 'storage_write_failures_total',
+      help: 'Journal batches that could not be made durable (answered 507/503, undone)',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    storageDegraded: new Gauge({ name: 'storage_degraded', help: '1 while writes are refused because the journal cannot be written, else 0', registers }),
     agents: new Gauge({ name: 'coordination_agents', help: 'Registered agents by status', labelNames: ['status'] as const, registers }),
     workItems: new Gauge({ name: 'coordination_work_items', help: 'Work items by status', labelNames: ['status'] as const, registers }),
     revision: new Gauge({ name: 'coordination_revision', help: 'Current global revision of the coordination state', registers }),
@@ -121,6 +128,8 @@ export function createMetrics() {
   for (const o of ['success', 'failure']) m.completions.inc({ outcome: o }, 0);
   for (const r of ['checksum', 'gap', 'unparseable_file', 'slow_client', 'write_failed']) m.syncFailures.inc({ reason: r }, 0);
   for (const o of ['ok', 'failed', 'timeout', 'rejected']) m.analyzerRequests.inc({ outcome: o }, 0);
+  for (const r of ['storage_full', 'write_failed']) m.storageWriteFailures.inc({ reason: r }, 0);
+  m.storageDegraded.set(0);
   for (const s of ['coordination', 'telemetry']) m.websocketClients.set({ stream: s }, 0);
   for (const c of ['coordination', 'agents', 'telemetry']) m.entropyBits.set({ component: c }, 0);
   setStatusGauge(m.agents, 'agents', []);

@@ -45,6 +45,10 @@ export function installMetrics(ctx: DaemonContext): void {
   });
   store.on('conflict', () => m.conflicts.inc({ type: 'merge' }));
   store.on('problem', (p: { error: string }) => m.syncFailures.inc({ reason: /write failed/.test(p.error) ? 'write_failed' : 'unparseable_file' }));
+  store.on('storage', (e: { state: string; reason?: string }) => {
+    if (e.state === 'degraded') m.storageWriteFailures.inc({ reason: e.reason ?? 'write_failed' });
+    m.storageDegraded.set(e.state === 'degraded' ? 1 : 0);
+  });
   m.revision.set(store.revision);
   app.get('/metrics', async (_req, reply) => {
     setEntropyGauges(m, ctx.entropy.snapshot());

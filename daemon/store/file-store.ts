@@ -7,11 +7,14 @@ import { formatRecord } from '../../shared/legacy-json.js';
 import type { ChangeCause, Entry, RecordChange, Section } from '../../shared/types.js';
 import { SECTIONS, entryOf } from '../../shared/types.js';
 import type { DeltaMessage } from '../../shared/protocol.js';
-import { Journal, readJournal, type JournalChange, type JournalRecord } from './journal.js';
+import { Journal, JournalWriteError, readJournal, type JournalChange, type JournalRecord } from './journal.js';
+import { ApiError } from '../errors.js';
+import { SnapshotTrailer, checkSnapshot, type SnapshotHeader } from './snapshot-check.js';
+import { cleanOwnTempFiles } from './temp-files.js';
 import type { Slot } from './tables.js';
 import { termHex } from '../../shared/checksum.js';
 import { STATE_CHUNK_CHARS } from './state-json.js';
-import { MemoryState, type CoordinationStore, type Logger, type TransactFn, type TransactResult } from './memory-state.js';
+import { MemoryState, type CoordinationStore, type Logger, type TransactFn, type TransactResult, type Undo } from './memory-state.js';
 import { readLines, type Line } from './lines.js';
 import { fsyncDir, readFileIfExists, writeFileAtomic } from './fsutil.js';
 import type { ProposedChange } from '../core/ingest.js';
@@ -32,6 +35,28 @@ export const META_DIR = '.ai-processor';
 
 /** Journal size above which a clean close writes a snapshot (below it, replaying is as quick). */
 const CHECKPOINT_AT_CLOSE_BYTES = 1024 * 1024;
+/** While the journal cannot be written, how often we check whether it can again. */
+const STORAGE_PROBE_MS = 1000;
+/** The probe writes this much: room for a few batches, not just one line. */
+const STORAGE_PROBE_BYTES = 64 * 1024;
+/** After a failed checkpoint (disk full), wait this long before trying again (the journal just grows meanwhile). */
+const CHECKPOINT_RETRY_MS = 5000;
+
+/** Why writes are refused: the journal could not be made durable. */
+export interface StorageState {
+  reason: 'storage_full' | 'write_failed';
+  error: string;
+  since: string;
+}
+
+/** Emitted as 'storage' when a batch fails (state degraded) and when writes are taken again (state ok). */
+export interface StorageEvent {
+  state: 'degraded' | 'ok';
+  reason?: StorageState['reason'];
+  error?: string;
+  /** Changes undone by this failure (they were answered with the error, never acknowledged). */
+  rolled_back?: number;
+}
 
 export interface StoreOptions {
   dataDir: string;
@@ -67,20 +92,6 @@ export interface ConflictEvent {
   source: string;
 }
 
-/**
- * Snapshot format 3: one row per record, [section, key, entry, term] or [section, key, entry, term,
- * text] where text is the record's own file text (kept where it differs from the standard
- * formatting). The term is the record's checksum term (64 hex digits): stored so that a start does
- * not hash every record again (~200 ms at 50k records). Format 2 rows ([section, key, entry, text?])
- * are still read; their terms are computed.
- */
-interface SnapshotHeader {
-  format: 2 | 3;
-  revision: number;
-  /** sha256 of each legacy file as we last wrote it (markers older than the snapshot are gone). */
-  views?: Record<string, string | { sha: string; rev: number }>;
-}
-
 export class FileStore extends MemoryState implements CoordinationStore {
   readonly dataDir: string;
   readonly metaDir: string;
@@ -94,7 +105,18 @@ export class FileStore extends MemoryState implements CoordinationStore {
   private watcher: ViewWatcher | null = null;
   private closed = false;
   private snapshotting = false;
-  ready = false;
+  private opened = false;
+  /** Changes applied in memory whose journal batch is not durable yet, oldest first (undone if it fails). */
+  private unsynced: Undo[] = [];
+  /** Set while the journal cannot be written: writes are refused until a probe succeeds. */
+  private storage: StorageState | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private checkpointRetryAt = 0;
+
+  /** Open, and the journal writable: what /ready reports. */
+  get ready(): boolean {
+    return this.opened && this.storage === null;
+  }
 
   constructor(private opts: StoreOptions) {
     super(opts.recentDeltas);
@@ -108,20 +130,36 @@ export class FileStore extends MemoryState implements CoordinationStore {
   async open(): Promise<void> {
     await fsp.mkdir(this.metaDir, { recursive: true });
     this.instanceLock = await acquireInstanceLock(this.metaDir, this.dataDir);
+    // Only while we hold the instance lock: no other process of ours is writing these.
+    const removed = await cleanOwnTempFiles([this.dataDir, this.metaDir, path.join(this.metaDir, 'views')], [...Object.values(VIEW_FILES), 'snapshot.json']);
+    if (removed.length) this.opts.logger.info({ files: removed.length }, 'removed temp files left by a killed ai-processor');
     const snapshotFile = path.join(this.metaDir, 'snapshot.json');
     const journalFile = path.join(this.metaDir, 'journal.jsonl');
+    const prevJournalFile = path.join(this.metaDir, 'journal.prev.jsonl');
     const snapLines = await readLines(snapshotFile);
     const replay = await readJournal(journalFile);
-    if (replay.truncatedBytes > 0) this.opts.logger.warn({ bytes: replay.truncatedBytes }, 'cut a torn, unacknowledged journal tail');
+    if (replay.truncatedBytes > 0) this.opts.logger.warn({ bytes: replay.truncatedBytes }, 'cut a torn journal tail: a write cut short by the crash, never acknowledged (acknowledgement waits for the fsync of the whole write)');
+    // The first start writes a snapshot before taking any change: a journal (or a rotated one) means there must be one.
+    const hasHistory = replay.records.length > 0 || replay.markers.length > 0 || (await fileExists(prevJournalFile));
+    // Throws (naming the file and the way out) when the snapshot is damaged or missing while the
+    // journal alone no longer holds everything.
+    const snapshot = checkSnapshot(snapshotFile, snapLines, hasHistory, this.opts.logger);
     const fresh = snapLines === null && replay.records.length === 0;
     const written = new Map<string, Array<{ sha: string; rev: number }>>(); // file -> our recent writes
-    if (snapLines !== null) {
-      const head = this.loadSnapshot(snapLines);
+    if (snapshot !== null) {
+      const head = this.loadSnapshot(snapLines!, snapshot.rows);
       for (const [f, w] of Object.entries(head.views ?? {})) written.set(f, [typeof w === 'string' ? { sha: w, rev: 0 } : w]);
     }
     loadEach(this.opts.loadHooks, 0, replay.records.length, (i) => {
       const rec = replay.records[i];
-      if (rec.r > this.revision) this.replayRecord(rec);
+      if (rec.r <= this.revision) return;
+      if (rec.r !== this.revision + 1) {
+        throw new Error(
+          `journal ${journalFile} jumps from revision ${this.revision} to ${rec.r}: the changes in between are missing (${snapLines === null ? `${snapshotFile} is missing` : `${snapshotFile} is older than the journal`}). ` +
+            'Refusing to start on a partial state: restore the snapshot from a backup. Do not delete files in .ai-processor (the legacy files would be rewritten to match).',
+        );
+      }
+      this.replayRecord(rec);
     });
     for (const m of replay.markers) written.set(m.f, [...(written.get(m.f) ?? []), { sha: m.s, rev: m.r }].slice(-4));
     const host: ViewHost = {
@@ -153,6 +191,10 @@ export class FileStore extends MemoryState implements CoordinationStore {
         this.emit('fsync', { lines, seconds });
       },
       beforeBatch: () => this.maybeSnapshot(),
+      onFailure: (err) => this.journalFailed(err),
+      onDurable: (revision) => {
+        while (this.unsynced.length && this.unsynced[0].revision <= revision) this.unsynced.shift();
+      },
     });
     await this.journal.open();
     for (const section of SECTIONS) await this.views[section].open(fresh, written.get(VIEW_FILES[section]) ?? []);
@@ -164,15 +206,14 @@ export class FileStore extends MemoryState implements CoordinationStore {
       this.watcher = new ViewWatcher(this, { scanMs: this.opts.scanMs });
       this.watcher.start();
     }
-    this.ready = true;
+    this.opened = true;
   }
 
-  /** Snapshot format: a header line, then one line per record: [section, key, entry, text?]. */
-  private loadSnapshot(lines: Line[]): SnapshotHeader {
-    if (!lines[0]?.terminated) throw new Error('snapshot.json is incomplete: refusing to guess (restore it or remove it to rebuild from the journal)');
+  /** Snapshot format: a header line, then one line per record: [section, key, entry, term, text?], then the trailer. */
+  private loadSnapshot(lines: Line[], rows: number): SnapshotHeader {
     const head = JSON.parse(lines[0].text) as SnapshotHeader;
     const withTerms = head.format >= 3;
-    loadEach(this.opts.loadHooks, 1, lines.length, (i) => {
+    loadEach(this.opts.loadHooks, 1, 1 + rows, (i) => {
       if (!lines[i].text) return;
       const row = JSON.parse(lines[i].text) as [Section, string, Entry, string?, string?];
       if (withTerms) this.tables.set(row[0], row[1], row[2], row[4], row[3]);
@@ -228,7 +269,14 @@ export class FileStore extends MemoryState implements CoordinationStore {
   }
 
   problems(): StoreProblem[] {
-    return SECTIONS.map((s) => this.views[s].problem).filter((p): p is ViewProblem => p !== null);
+    const views = SECTIONS.map((s) => this.views[s].problem).filter((p): p is ViewProblem => p !== null);
+    if (!this.storage) return views;
+    return [{ file: path.join(META_DIR, 'journal.jsonl'), error: `${this.storage.reason}: ${this.storage.error}; writes are refused until it can be written again`, at: this.storage.since }, ...views];
+  }
+
+  /** Why writes are refused, or null. */
+  storageState(): StorageState | null {
+    return this.storage;
   }
 
   /** The legacy view of a section (for the watcher and tests). */
@@ -249,7 +297,8 @@ export class FileStore extends MemoryState implements CoordinationStore {
    * compare-and-set. Resolves after the journal fsync.
    */
   async transact<T>(fn: TransactFn<T>, cause: ChangeCause): Promise<TransactResult<T>> {
-    if (!this.ready || this.closed) throw new Error('store is not open');
+    if (this.storage) throw this.storageError();
+    if (!this.opened || this.closed) throw new Error('store is not open');
     const { changes, result } = fn(this.readView());
     const committed = this.apply(changes, cause);
     if (!committed) {
@@ -261,9 +310,12 @@ export class FileStore extends MemoryState implements CoordinationStore {
   }
 
   private apply(proposed: ProposedChange[], cause: ChangeCause): { delta: DeltaMessage; durable: Promise<void> } | null {
+    if (this.storage) throw this.storageError();
     const prepared = this.prepare(proposed);
     if (!prepared) return null;
+    const undo = this.undoFor(prepared);
     const delta = this.applyPrepared(prepared, cause);
+    this.unsynced.push(undo);
     if (this.views) for (const c of delta.changes) this.views[c.section].touch(c.key);
     const journalChanges: JournalChange[] = delta.changes.map((c, i) => {
       if (c.op === 'del') return { s: c.section, k: c.key, o: 'del' };
@@ -276,15 +328,71 @@ export class FileStore extends MemoryState implements CoordinationStore {
         this.scheduleFlush();
       },
       (err: Error) => {
-        // A failed fsync means memory is ahead of disk: stop accepting and let the supervisor restart us.
-        this.opts.logger.error({ err: err.message }, 'journal write failed; refusing further writes');
-        this.closed = true;
-        this.emit('fatal', err);
-        throw err;
+        // Already undone (journalFailed ran first): answered with the error, never acknowledged.
+        throw err instanceof JournalWriteError ? this.storageError(err) : err;
       },
     );
     this.lastDurable = durable.catch(() => {});
     return { delta, durable };
+  }
+
+  // ---- storage failures ------------------------------------------------------------------
+
+  private storageError(err?: JournalWriteError): ApiError {
+    const reason = err ? (err.full ? 'storage_full' : 'write_failed') : this.storage!.reason;
+    return new ApiError(reason, `${err?.message ?? this.storage!.error}: nothing was changed; retry later`);
+  }
+
+  /**
+   * A journal batch failed (called before its waiters hear of it): memory must not stay ahead of
+   * disk, so that batch and everything applied after it is undone, newest first. The revisions
+   * they had are used again: nobody saw them (no 'commit' event, no answer but the error, and
+   * the journal was cut back). Writes are refused until a probe finds the disk writable.
+   */
+  private journalFailed(err: JournalWriteError): void {
+    const undone = this.unsynced;
+    this.unsynced = [];
+    this.rollback(undone);
+    if (this.views) for (const u of undone) for (const c of u.changes) this.views[c.section].touch(c.key);
+    const reason = err.full ? 'storage_full' : 'write_failed';
+    const first = this.storage === null;
+    this.storage = { reason, error: err.message, since: this.storage?.since ?? new Date().toISOString() };
+    this.opts.logger.error({ reason, err: err.message, rolledBack: undone.length, revision: this.revision }, 'journal write failed: the batch was undone and answered with an error; writes are refused until the disk can be written again');
+    this.emit('storage', { state: 'degraded', reason, error: err.message, rolled_back: undone.length } satisfies StorageEvent);
+    if (first) this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    if (this.probeTimer || this.closed) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      void this.probe();
+    }, STORAGE_PROBE_MS);
+    this.probeTimer.unref();
+  }
+
+  /** Writes (and fsyncs) a file of a few batches' size next to the journal: if that works, so will the journal. */
+  private async probe(): Promise<void> {
+    if (!this.storage || this.closed) return;
+    const file = path.join(this.metaDir, '.storage-probe.tmp');
+    try {
+      const handle = await fsp.open(file, 'w');
+      try {
+        const buf = Buffer.alloc(STORAGE_PROBE_BYTES, 10);
+        for (let off = 0; off < buf.length; ) off += (await handle.write(buf, off, buf.length - off)).bytesWritten;
+        await handle.datasync();
+      } finally {
+        await handle.close();
+        await fsp.rm(file, { force: true });
+      }
+    } catch {
+      this.scheduleProbe();
+      return;
+    }
+    const was = this.storage;
+    this.storage = null;
+    this.opts.logger.info({ reason: was.reason, since: was.since }, 'storage writable again: taking writes');
+    this.emit('storage', { state: 'ok' } satisfies StorageEvent);
   }
 
   // ---- legacy views ----------------------------------------------------------------------
@@ -327,8 +435,14 @@ export class FileStore extends MemoryState implements CoordinationStore {
 
   private async maybeSnapshot(): Promise<void> {
     const max = this.opts.maxJournalBytes ?? 64 * 1024 * 1024;
-    if (this.journal.bytes < max || this.snapshotting) return;
-    await this.checkpoint();
+    if (this.journal.bytes < max || this.snapshotting || this.journal.torn || Date.now() < this.checkpointRetryAt) return;
+    try {
+      await this.checkpoint();
+    } catch (err) {
+      // The journal keeps everything meanwhile; a snapshot only bounds the restart time.
+      this.checkpointRetryAt = Date.now() + CHECKPOINT_RETRY_MS;
+      this.opts.logger.warn({ err: (err as Error).message }, 'snapshot failed: the journal keeps growing until one succeeds');
+    }
   }
 
   /**
@@ -348,17 +462,23 @@ export class FileStore extends MemoryState implements CoordinationStore {
     }
   }
 
-  /** Everything applied so far (durable or about to be: the snapshot's own fsync makes it so). */
+  /**
+   * The durable state: the tables without the changes whose journal batch is still pending (a
+   * failed batch is undone, and the snapshot must not have made it permanent meanwhile; they
+   * follow in the next journal). Ends with a trailer (row count and sha256 of the rows), written
+   * last, so a snapshot cut short is recognised.
+   */
   private async writeSnapshot(): Promise<void> {
     const views: Record<string, { sha: string; rev: number }> = {};
     for (const section of SECTIONS) {
       const v = this.views?.[section];
       if (v?.sha) views[VIEW_FILES[section]] = { sha: v.sha, rev: v.revisionWritten };
     }
-    const head: SnapshotHeader = { format: 3, revision: this.revision, views };
+    const pending = this.unsynced;
+    const head: SnapshotHeader = { format: 3, revision: pending.length ? pending[0].revision - 1 : this.revision, views, trailer: true };
     // Rows are taken now (synchronously), written in chunks: no giant string, a consistent revision.
-    const rows: Array<[Section, string, Slot]> = [];
-    for (const section of SECTIONS) for (const [key, slot] of this.tables.maps[section]) rows.push([section, key, slot]);
+    const rows = durableRows(this.tables.maps, pending);
+    const trailer = new SnapshotTrailer();
     function* chunks(): Generator<string> {
       yield JSON.stringify(head) + '\n';
       let buf = '';
@@ -366,13 +486,15 @@ export class FileStore extends MemoryState implements CoordinationStore {
         const raw = slot.t !== undefined && slot.t !== formatRecord(slot.data) ? slot.t : undefined;
         const row: unknown[] = [section, key, entryOf(slot), termHex(slot)];
         if (raw !== undefined) row.push(raw);
-        buf += JSON.stringify(row) + '\n';
+        const line = JSON.stringify(row) + '\n';
+        trailer.add(line);
+        buf += line;
         if (buf.length > STATE_CHUNK_CHARS) { // ~0.5 ms of work between writes, not a stall
           yield buf;
           buf = '';
         }
       }
-      yield buf;
+      yield buf + trailer.line();
     }
     await writeFileAtomic(path.join(this.metaDir, 'snapshot.json'), chunks());
   }
@@ -383,6 +505,8 @@ export class FileStore extends MemoryState implements CoordinationStore {
   async close(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.probeTimer = null;
     await this.watcher?.stop();
     await this.lastDurable;
     this.closed = true;
@@ -397,7 +521,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
     // Checkpoint on the way out: the next start reads the snapshot instead of replaying the
     // journal (bench, 50k records and ~40k changes since the last one: ~1.9 s to ready instead of ~2.4 s).
     // A crash skips this and replays, as it must.
-    if (this.journal && this.journal.bytes >= CHECKPOINT_AT_CLOSE_BYTES && !this.snapshotting) {
+    if (this.journal && this.journal.bytes >= CHECKPOINT_AT_CLOSE_BYTES && !this.snapshotting && !this.journal.torn) {
       try {
         await this.journal.drain(); // the views' markers included
         await this.checkpoint();
@@ -407,8 +531,48 @@ export class FileStore extends MemoryState implements CoordinationStore {
     }
     await this.journal?.close();
     await this.instanceLock?.release();
-    this.ready = false;
+    this.opened = false;
   }
+}
+
+/**
+ * Every record as it is durable: the tables' slots, except that a key changed by a pending change
+ * has the slot it had before the first of them (or is left out if it did not exist then).
+ */
+function durableRows(maps: Record<Section, Map<string, Slot>>, pending: Undo[]): Array<[Section, string, Slot]> {
+  const rows: Array<[Section, string, Slot]> = [];
+  const before = new Map<string, Slot | undefined>(); // section + '\0' + key
+  for (const u of pending) {
+    u.changes.forEach((c, i) => {
+      const id = c.section + '\0' + c.key;
+      if (!before.has(id)) before.set(id, u.before[i]);
+    });
+  }
+  for (const section of SECTIONS) {
+    for (const [key, slot] of maps[section]) {
+      const id = section + '\0' + key;
+      if (!before.has(id)) rows.push([section, key, slot]);
+      else {
+        const old = before.get(id);
+        if (old) rows.push([section, key, old]);
+        before.delete(id);
+      }
+    }
+  }
+  // Records a pending change deleted: still there, durably.
+  for (const [id, old] of before) {
+    if (!old) continue;
+    const sep = id.indexOf('\0');
+    rows.push([id.slice(0, sep) as Section, id.slice(sep + 1), old]);
+  }
+  return rows;
+}
+
+async function fileExists(file: string): Promise<boolean> {
+  return fsp.stat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 function fromJournal(c: JournalChange): RecordChange {

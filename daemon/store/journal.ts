@@ -70,10 +70,33 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 
+/** A batch that could not be made durable: nothing of it (or of what was queued after it) stays in the file. */
+export class JournalWriteError extends Error {
+  constructor(
+    override readonly cause: Error,
+    /** The OS error code (ENOSPC, EDQUOT, EIO, ...), when there is one. */
+    readonly errno: string | undefined,
+  ) {
+    super(`journal write failed: ${cause.message}`);
+  }
+
+  /** The disk or the quota is full (as opposed to any other write failure). */
+  get full(): boolean {
+    return this.errno === 'ENOSPC' || this.errno === 'EDQUOT';
+  }
+}
+
 export interface JournalOptions {
   onBatch?: (lines: number, fsyncSeconds: number) => void;
   /** Called between batches, with no write in flight: the place to rotate. */
   beforeBatch?: () => Promise<void>;
+  /**
+   * Called synchronously when a batch failed, before any waiter hears of it: every record queued
+   * so far (the failed batch and those after it) is dropped, and the caller undoes them.
+   */
+  onFailure?: (err: JournalWriteError) => void;
+  /** Called synchronously once a batch is durable, with the highest revision in it (before its waiters hear). */
+  onDurable?: (revision: number) => void;
 }
 
 export class Journal {
@@ -81,7 +104,10 @@ export class Journal {
   private pending: string[] = [];
   private waiters: Waiter[] = [];
   private flushing = false;
-  private failed: Error | null = null;
+  /** Set after a failed batch whose bytes could not be cut off yet: nothing is written until they are. */
+  private tornAt: number | null = null;
+  /** The highest revision appended so far. */
+  private lastRevision = 0;
   bytes = 0;
 
   constructor(
@@ -94,9 +120,9 @@ export class Journal {
     this.bytes = (await this.handle.stat()).size;
   }
 
-  /** Queues a record; resolves once it is on disk (fsynced). */
+  /** Queues a record; resolves once it is on disk (fsynced), rejects with a JournalWriteError. */
   append(record: JournalRecord | ViewMarker): Promise<void> {
-    if (this.failed) return Promise.reject(this.failed);
+    if ('r' in record) this.lastRevision = record.r;
     this.pending.push(JSON.stringify(record) + '\n');
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (!this.flushing) {
@@ -106,40 +132,79 @@ export class Journal {
     return done;
   }
 
-  /** Resolves when everything appended so far is durable. */
+  /** Resolves when everything appended so far is durable (or failed). */
   async drain(): Promise<void> {
     while (this.flushing) await new Promise((r) => setTimeout(r, 1));
-    if (this.failed) throw this.failed;
   }
 
   private async flushLoop(): Promise<void> {
     try {
       while (this.pending.length > 0) {
-        if (this.opts.beforeBatch) await this.opts.beforeBatch();
+        // A failed snapshot must not stop the journal: it is retried later, the journal just grows.
+        if (this.opts.beforeBatch) await this.opts.beforeBatch().catch(() => {});
         const lines = this.pending;
         const waiters = this.waiters;
+        const upTo = this.lastRevision;
         this.pending = [];
         this.waiters = [];
         const buf = Buffer.from(lines.join(''));
         const started = process.hrtime.bigint();
         try {
-          await this.handle!.write(buf);
+          await this.cutTorn();
+          await this.writeAll(buf);
           await this.handle!.datasync();
+          this.tornAt = null;
         } catch (err) {
-          this.failed = err as Error;
-          for (const w of waiters) w.reject(this.failed);
-          for (const w of this.waiters) w.reject(this.failed);
-          this.waiters = [];
-          this.pending = [];
-          return;
+          this.fail(err as Error, waiters);
+          // Now, before anything else is written (if it fails, the next batch tries first).
+          await this.cutTorn().catch(() => {});
+          continue;
         }
         this.bytes += buf.length;
+        this.opts.onDurable?.(upTo);
         this.opts.onBatch?.(lines.length, Number(process.hrtime.bigint() - started) / 1e9);
         for (const w of waiters) w.resolve();
       }
     } finally {
       this.flushing = false;
     }
+  }
+
+  /** One write call may write only part of the buffer (a full disk): loop until all of it is written. */
+  private async writeAll(buf: Buffer): Promise<void> {
+    this.tornAt = this.bytes; // until the fsync returns, the bytes past here are not ours to keep
+    for (let off = 0; off < buf.length; ) {
+      const { bytesWritten } = await this.handle!.write(buf, off, buf.length - off);
+      if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device (short write)'), { code: 'ENOSPC' });
+      off += bytesWritten;
+    }
+  }
+
+  /** Cuts the file back to the end of the last durable batch (a failed batch's bytes go). */
+  private async cutTorn(): Promise<void> {
+    if (this.tornAt === null) return;
+    await this.handle!.truncate(this.tornAt);
+    await this.handle!.datasync();
+    this.tornAt = null;
+  }
+
+  /**
+   * The batch failed: cut its bytes off (or remember to, before the next write), and drop it and
+   * everything queued after it: they were applied in memory on top of it, and are undone together.
+   */
+  private fail(cause: Error, batch: Waiter[]): void {
+    const err = new JournalWriteError(cause, (cause as NodeJS.ErrnoException).code);
+    const later = this.waiters;
+    this.pending = [];
+    this.waiters = [];
+    this.opts.onFailure?.(err);
+    for (const w of batch) w.reject(err);
+    for (const w of later) w.reject(err);
+  }
+
+  /** Whether the file may hold bytes of a failed batch (they are cut before anything else is written). */
+  get torn(): boolean {
+    return this.tornAt !== null;
   }
 
   /** Swaps to a fresh file (after a snapshot made the old one redundant). */
@@ -151,7 +216,7 @@ export class Journal {
   }
 
   async close(): Promise<void> {
-    await this.drain().catch(() => {});
+    await this.drain();
     await this.handle?.close();
     this.handle = null;
   }

@@ -264,6 +264,18 @@ export class LegacyView {
   touch(key: string): void {
     this.dirty = true;
     this.changed?.add(key);
+    if (this.host.tables.maps[this.section].has(key)) this.deletedByChange.delete(key);
+    else this.deletedByChange.add(key);
+  }
+
+  /** Keys a journaled change deleted since the file last had them: the only records a write may drop. */
+  private deletedByChange = new Set<string>();
+
+  /** Records the file holds that the state lacks with no change to explain it (a partial state): never written over. */
+  private unexplainedDrops(pending: Array<[string, Slot | null]>): string[] {
+    const base = this.base;
+    if (!base) return [];
+    return pending.filter(([key, slot]) => slot === null && base.has(key) && !this.deletedByChange.has(key)).map(([key]) => key);
   }
 
   private clearProblem(): void {
@@ -474,6 +486,12 @@ export class LegacyView {
         const changed = this.changed;
         this.changed = new Set();
         const pending = this.pendingUpdates(changed);
+        const drops = this.unexplainedDrops(pending);
+        if (drops.length > 0) {
+          this.unchanged(changed);
+          this.dirty = true;
+          throw new Error(`refusing to rewrite it without ${drops.length} record(s) it holds that no change deleted (first: ${JSON.stringify(drops[0].slice(0, 64))}): the state may be partial; left untouched`);
+        }
         const revision = this.host.revision();
         const started = process.hrtime.bigint();
         let sha: string | null = null;
@@ -497,6 +515,7 @@ export class LegacyView {
           return;
         }
         this.applyBase(pending.map(([key, slot]) => [key, slot && this.asBase(slot)]));
+        for (const [key, slot] of pending) if (slot === null) this.deletedByChange.delete(key);
         this.sha = sha;
         this.stat = await statOf(this.file);
         this.writtenRevision = revision;

@@ -9,7 +9,8 @@ import type { DeltaMessage } from '../../shared/protocol.js';
 import type { ChangeCause, CoordinationState, Entry, JsonObject, RecordChange, Section } from '../../shared/types.js';
 import { isHeld } from '../../shared/types.js';
 import type { ProposedChange } from '../core/ingest.js';
-import { Tables } from './tables.js';
+import { termHex } from '../../shared/checksum.js';
+import { Tables, type Slot } from './tables.js';
 
 /** Read access for the coordination core; writes go through transact(). */
 export interface ReadView {
@@ -70,6 +71,13 @@ export interface CoordinationStore extends EventEmitter {
   replaySince(since: number): Promise<DeltaMessage[] | null>;
   problems(): StoreProblem[];
   durable(): Promise<void>;
+}
+
+/** What a change replaced, so it can be undone: the slot each of its records had before (undefined: none). */
+export interface Undo {
+  revision: number;
+  changes: RecordChange[];
+  before: Array<Slot | undefined>;
 }
 
 const NO_TEXTS: ReadonlyMap<number, string> = new Map();
@@ -173,6 +181,28 @@ export abstract class MemoryState extends EventEmitter {
       if (p.text !== undefined && p.text !== formatRecord(data)) (texts ??= new Map()).set(i, p.text);
     }
     return changes.length === 0 ? null : { revision, changes, texts: texts ?? NO_TEXTS };
+  }
+
+  /** What applying `p` now would replace (taken before applyPrepared). */
+  protected undoFor(p: PreparedChange): Undo {
+    return { revision: p.revision, changes: p.changes, before: p.changes.map((c) => this.tables.slot(c.section, c.key)) };
+  }
+
+  /**
+   * Undoes changes that never became durable, newest first: the records, the revision and the
+   * recent deltas go back. The fencing counter and the log sequence stay where they are (they only
+   * ever grow), so a token or log key handed out by an undone change is not handed out again.
+   */
+  protected rollback(undos: Undo[]): void {
+    for (let u = undos.length - 1; u >= 0; u--) {
+      const { revision, changes, before } = undos[u];
+      for (let i = changes.length - 1; i >= 0; i--) {
+        const prev = before[i];
+        this.tables.set(changes[i].section, changes[i].key, prev, prev?.t, prev ? termHex(prev) : undefined);
+      }
+      this.revision = revision - 1;
+    }
+    while (this.recent.length && this.recent[this.recent.length - 1].revision > this.revision) this.recent.pop();
   }
 
   /** Applies a prepared change to memory and returns its delta (checksum after the change). */
