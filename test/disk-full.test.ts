@@ -7,6 +7,8 @@ import path from 'node:path';
 import { startDaemon, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 import { mountTmpfs } from './helpers/tmpfs.js';
+import { StreamClient } from '../shared/client/stream-client.js';
+import type { DeltaMessage, EventMessage } from '../shared/protocol.js';
 
 const fs = mountTmpfs(4096);
 const mounted = typeof fs !== 'string';
@@ -27,8 +29,17 @@ describe.skipIf(!mounted)('a full disk', () => {
     // A small journal limit: checkpoints are attempted (and fail) on the full disk too.
     let d: DaemonHandle = await startDaemon({ dataDir: dir, env: { AI_PROCESSOR_MAX_JOURNAL_BYTES: '60000', AI_PROCESSOR_VIEW_FLUSH_MS: '50' } });
     const acked = new Map<string, Ack>();
-    const failures: Array<{ status: number; body: { error?: string } }> = [];
+    const failures: Array<{ status: number; body: { error?: string }; work_id: string }> = [];
     const c = new HttpClient(d.url);
+    // A stream client sees the trouble as events, and never a change that was refused.
+    const sc = new StreamClient({ url: d.url });
+    const snapshot = new Promise((resolve) => sc.once('snapshot', resolve));
+    sc.start();
+    const events: EventMessage[] = [];
+    const deltas: DeltaMessage[] = [];
+    sc.on('event', (e: EventMessage) => events.push(e));
+    sc.on('delta', (m: DeltaMessage) => deltas.push(m));
+    await snapshot;
     // Leave ~160 KiB free: a few hundred claims fit, then the journal (or a legacy file) cannot grow.
     const free = () => Number(statfsSync(dir).bavail) * Number(statfsSync(dir).bsize);
     const filler = path.join(dir, 'filler.bin');
@@ -42,7 +53,7 @@ describe.skipIf(!mounted)('a full disk', () => {
             const agent_id = `df_agent_${ci}`;
             const r = await cl.post('/api/coordination/claim', { work_id, agent_id });
             if (r.status === 200) acked.set(work_id, { token: r.body.claim.fencing_token, revision: r.body.revision, agent: agent_id });
-            else failures.push(r);
+            else failures.push({ ...r, work_id });
           }
         }),
       );
@@ -79,6 +90,12 @@ describe.skipIf(!mounted)('a full disk', () => {
     expect(d.logs.some((l) => l.includes('storage writable again'))).toBe(true);
     clients.forEach((cl) => cl.close());
     c.close();
+    await expect.poll(() => events.map((e) => e.event), { timeout: 10_000 }).toEqual(expect.arrayContaining(['storage_degraded', 'storage_recovered']));
+    await expect.poll(() => sc.revision, { timeout: 10_000 }).toBe(Math.max(...[...acked.values()].map((a) => a.revision)));
+    sc.stop();
+    const streamed = new Set(deltas.flatMap((m) => m.changes.map((ch) => ch.key)));
+    for (const f of failures) expect(streamed.has(f.work_id), f.work_id).toBe(false);
+    expect(new Set(deltas.map((m) => m.revision)).size).toBe(deltas.length);
 
     // No revision and no fencing token answered twice.
     const acks = [...acked.values()];

@@ -1,6 +1,7 @@
 // Durable file primitives: atomic replace (unique temp in the same directory, fsync, rename,
 // fsync the directory), so a reader never sees a half-written file and a crash leaves old or new.
 import { promises as fsp, constants, renameSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 
@@ -54,8 +55,7 @@ export async function writeFileAtomic(file: string, data: string | Buffer | Iter
         const chunk = next.value;
         hash.update(chunk);
         const busy = opts.pace ? performance.now() - t0 : 0;
-        if (typeof chunk === 'string') await handle.write(chunk);
-        else for (let off = 0; off < chunk.length; ) off += (await handle.write(chunk, off, chunk.length - off)).bytesWritten;
+        await writeAll(handle, typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
         if (busy > 0) await new Promise((r) => setTimeout(r, busy * opts.pace!));
       }
     }
@@ -73,6 +73,18 @@ export async function writeFileAtomic(file: string, data: string | Buffer | Iter
       await handle.close().catch(() => {});
       await fsp.rm(tmp, { force: true });
     }
+  }
+}
+
+/**
+ * One write call may write less than asked (a full disk): loop until all is written. Without the
+ * loop, a short write was fsynced and renamed into place as if whole.
+ */
+async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, off, bytes.length - off);
+    if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device (short write)'), { code: 'ENOSPC' });
+    off += bytesWritten;
   }
 }
 
