@@ -99,6 +99,27 @@ describe('crash and damage', () => {
     expect(temps).toEqual([]);
   }, 60_000);
 
+  it('temp files a killed daemon left are removed at start: only ours', async () => {
+    const dir = tempDir('aip-cd-tmp-');
+    let d = await startDaemon({ dataDir: dir });
+    expect(await d.stop()).toBe(0);
+    const metaDir = path.join(dir, '.ai-processor');
+    const ours = [
+      path.join(dir, '.work_claims.json.4242.0a1b2c3d.tmp'),
+      path.join(dir, '.coordination_log.json.77.ffffffff.tmp'),
+      path.join(metaDir, '.snapshot.json.4242.deadbeef.tmp'),
+      path.join(metaDir, '.storage-probe.tmp'),
+      path.join(metaDir, 'views', '.work_claims.json.meta.4242.00000000.tmp'),
+    ];
+    const theirs = [path.join(dir, '.notes.txt.4242.0a1b2c3d.tmp'), path.join(dir, 'work_claims.json.tmp'), path.join(dir, '.work_claims.json.tmp')];
+    for (const f of [...ours, ...theirs]) writeFileSync(f, 'x'.repeat(1000));
+    d = await startDaemon({ dataDir: dir });
+    for (const f of ours) expect(existsSync(f), f).toBe(false);
+    for (const f of theirs) expect(existsSync(f), f).toBe(true);
+    expect(d.logs.some((l) => l.includes('removed temp files left by a killed ai-processor'))).toBe(true);
+    expect(await d.stop()).toBe(0);
+  });
+
   describe('damaged snapshot or journal', () => {
     // One data dir with checkpoints behind it, copied for each kind of damage.
     const acked = new Map<string, Ack>();

@@ -53,13 +53,17 @@ export async function readJournal(file: string): Promise<ReplayResult> {
       if ('m' in rec) markers.push(rec);
       else records.push(rec);
     } catch {
-      // Only the last line can be torn (it was never fsynced, so never acknowledged): cut it off.
+      // Only the last line can be torn: a write cut short by a crash before its fsync returned, so
+      // never acknowledged (a failed write is cut off by the daemon itself). Cut it off.
       if (lines.slice(i + 1).every((l) => l.text.trim() === '')) {
         const size = (await fsp.stat(file)).size;
         await fsp.truncate(file, offset);
         return { records, markers, truncatedBytes: size - offset };
       }
-      throw new Error(`journal ${file} is corrupt at byte ${offset}: refusing to guess`);
+      throw new Error(
+        `journal ${file} is corrupt at byte ${offset} (not its last line, so not a write cut short by a crash): refusing to guess. ` +
+          'Restore it from a backup; do not delete it or cut it (the changes after that byte were acknowledged).',
+      );
     }
   }
   return { records, markers, truncatedBytes: 0 };
@@ -209,9 +213,11 @@ export class Journal {
 
   /** Swaps to a fresh file (after a snapshot made the old one redundant). */
   async rotate(newFile: string): Promise<void> {
+    // The new file first: if it cannot be opened, the old handle still works.
+    const handle = await fsp.open(newFile, 'a');
     await this.handle?.close();
     this.file = newFile;
-    this.handle = await fsp.open(newFile, 'a');
+    this.handle = handle;
     this.bytes = 0;
   }
 

@@ -52,7 +52,8 @@ export interface PreparedChange {
 
 /**
  * The contract both stores implement. Events: 'commit' (DeltaMessage, in revision order, once
- * durable), 'problem', 'conflict', 'fsync', 'view_written', 'fatal'.
+ * durable), 'problem', 'conflict', 'fsync', 'view_written', 'storage' (file store: the journal could not be
+ * written, or can be again), 'fatal'.
  */
 export interface CoordinationStore extends EventEmitter {
   readonly tables: Tables;
