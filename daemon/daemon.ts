@@ -27,6 +27,7 @@ import { installVelocityLog } from './legacy/velocity-log.js';
 import { installCoordinationStream } from './stream/coordination-stream.js';
 import { readTls } from './http/tls.js';
 import { installRateLimit } from './http/rate-limit.js';
+import { installWorkGraph } from './http/work-graph-routes.js';
 import { CLOSE_GOING_AWAY, STREAM_PATH, TELEMETRY_STREAM_PATH } from '../shared/protocol.js';
 import websocket from '@fastify/websocket';
 import { EventEmitter } from 'node:events';
@@ -131,6 +132,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   await installEntropy(ctx);
   await app.register(healthRoutes, { store, version: VERSION, started });
   await app.register(coordinationRoutes, { service, traceOf: (r) => ctx.traceOf(r), statusExtras: () => Object.assign({}, ...ctx.statusExtras.map((f) => f())) });
+  installWorkGraph(ctx);
   installAnalyzer(ctx);
   installServices(ctx);
   installVelocityLog(ctx);

@@ -13,6 +13,12 @@ export const ERRORS = {
   stale_fencing_token: { status: 409, message: 'The fencing token is older than the current claim' },
   version_conflict: { status: 409, message: 'expected_version does not match the record: re-read and retry' },
   work_not_claimable: { status: 409, message: 'The work item is finished and cannot be claimed' },
+  // The work graph (docs/work-graph.md).
+  unknown_dependency: { status: 422, message: 'A prerequisite in depends_on does not exist' },
+  dependency_cycle: { status: 422, message: 'The dependencies form a cycle' },
+  dependencies_pending: { status: 409, message: 'The work item waits for prerequisites that are not completed' },
+  not_a_dependency: { status: 404, message: 'The work item does not depend on that item' },
+  not_retryable: { status: 409, message: 'Only a failed work item can be retried' },
   payload_too_large: { status: 413, message: 'The request body is too large' },
   unsupported_media_type: { status: 415, message: 'Send Content-Type: application/json' },
   too_many_requests: { status: 429, message: 'Too many requests: retry later' },

@@ -119,6 +119,21 @@ export function createMetrics() {
       buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
       registers,
     }),
+    // The work graph (docs/work-graph.md).
+    workReady: new Gauge({ name: 'coordination_work_ready_items', help: 'Work items ready to claim: open, every prerequisite completed', registers }),
+    workBlocked: new Gauge({ name: 'coordination_work_blocked_items', help: 'Work items blocked by a failed or missing prerequisite', registers }),
+    claimNext: new Counter({
+      name: 'coordination_claim_next_total',
+      help: 'claim-next requests by outcome (claimed, empty: nothing ready, timeout: waited in vain, disconnected: the client left)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    readyToClaimed: new Histogram({
+      name: 'coordination_ready_to_claimed_seconds',
+      help: 'Time a work item waited from ready (every prerequisite completed) to claimed',
+      buckets: [0.001, 0.01, 0.1, 1, 5, 15, 60, 300, 900, 3600],
+      registers,
+    }),
   };
 
   // Pre-create every bounded label value at 0: a counter series that first appears at 1 is invisible
@@ -129,6 +144,7 @@ export function createMetrics() {
   for (const r of ['checksum', 'gap', 'unparseable_file', 'slow_client', 'write_failed']) m.syncFailures.inc({ reason: r }, 0);
   for (const o of ['ok', 'failed', 'timeout', 'rejected']) m.analyzerRequests.inc({ outcome: o }, 0);
   for (const r of ['storage_full', 'write_failed']) m.storageWriteFailures.inc({ reason: r }, 0);
+  for (const o of ['claimed', 'empty', 'timeout', 'disconnected']) m.claimNext.inc({ outcome: o }, 0);
   m.storageDegraded.set(0);
   for (const s of ['coordination', 'telemetry']) m.websocketClients.set({ stream: s }, 0);
   for (const c of ['coordination', 'agents', 'telemetry']) m.entropyBits.set({ component: c }, 0);

@@ -7,6 +7,7 @@ import { withFields } from '../../shared/types.js';
 import { ApiError } from '../errors.js';
 import type { CoordinationStore, Logger, ReadView } from '../store/memory-state.js';
 import * as rules from './coordinator.js';
+import { claimWhenReady, createWorkItem, type GraphWorkInput } from './work-graph-ops.js';
 
 export type Outcome = 'ok' | 'conflict' | 'error' | 'idempotent';
 
@@ -83,7 +84,8 @@ export class CoordinationService extends EventEmitter {
     return this.deadlines.get(agentId);
   }
 
-  private async run<T>(operation: string, cause: ChangeCause, fn: (ctx: rules.OpContext) => rules.OpResult<T>, trace?: Trace): Promise<{ result: T; revision: number | null }> {
+  /** Runs one operation as a store transaction and reports it ('op'); public for feature modules (claim-next). */
+  async run<T>(operation: string, cause: ChangeCause, fn: (ctx: rules.OpContext) => rules.OpResult<T>, trace?: Trace): Promise<{ result: T; revision: number | null }> {
     const started = process.hrtime.bigint();
     const startedNs = BigInt(Date.now()) * 1_000_000n;
     // Objects built field by field, not spread: a spread copy gets a hidden class of its own in V8.
@@ -117,14 +119,14 @@ export class CoordinationService extends EventEmitter {
     });
   }
 
-  createWork(input: rules.WorkInput, trace?: Trace) {
-    return this.run('create_work', { op: 'create_work', source: 'api', work_id: input.work_id }, (ctx) => rules.createWork(ctx, input), trace);
+  createWork(input: GraphWorkInput, trace?: Trace) {
+    return this.run('create_work', { op: 'create_work', source: 'api', work_id: input.work_id }, (ctx) => createWorkItem(ctx, input), trace);
   }
 
   claim(input: rules.WorkInput & { work_id: string; agent_id: string; expected_version?: number }, trace?: Trace) {
     // Any call by an agent is proof of life; refresh before the claim so a new claim has a full lease.
     this.touch(input.agent_id);
-    return this.run('claim', { op: 'claim', source: 'api', agent_id: input.agent_id, work_id: input.work_id }, (ctx) => rules.claim(ctx, input), trace);
+    return this.run('claim', { op: 'claim', source: 'api', agent_id: input.agent_id, work_id: input.work_id }, (ctx) => claimWhenReady(ctx, input), trace);
   }
 
   progress(input: rules.HolderInput & { progress: number; status?: string }, trace?: Trace) {

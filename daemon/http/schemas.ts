@@ -20,7 +20,9 @@ export const registerBody = obj({ agent_id: idSchema, team: name, specialization
 export const heartbeatBody = { ...obj({ status: name, current_workload: { type: 'number', minimum: 0 } }), type: ['object', 'null'] };
 export const agentParams = obj({ agent_id: idSchema }, ['agent_id']);
 export const workParams = obj({ work_id: idSchema }, ['work_id']);
-export const createWorkBody = obj({ work_id: idSchema, ...workFields, created_by: name }, ['work_type']);
+/** Prerequisites of a work item (docs/work-graph.md). */
+export const dependsOnSchema = { type: 'array', items: idSchema, maxItems: 1000, uniqueItems: true } as const;
+export const createWorkBody = obj({ work_id: idSchema, ...workFields, created_by: name, depends_on: dependsOnSchema }, ['work_type']);
 export const claimBody = obj({ work_id: idSchema, agent_id: idSchema, ...workFields, expected_version: version }, ['work_id', 'agent_id']);
 const holder = { work_id: idSchema, agent_id: idSchema, fencing_token: { type: 'integer', minimum: 0 }, expected_version: version };
 export const progressBody = obj({ ...holder, progress: { type: 'number', minimum: 0, maximum: 100 }, status: name }, ['work_id', 'agent_id', 'progress']);

@@ -23,6 +23,7 @@ import { resolveUrl } from '../../shared/protocol.js';
 import { PRIORITIES, type CoordinationState } from '../../shared/types.js';
 import { analyzeBuiltin, toPlainState } from '../analyzer/builtin.js';
 import { assignmentsFor, healthAnalysis, immediateActionsOf, PIPE_TYPES, pipeView, recommendationsOf, streamInsight, type PipeType, type ServiceHealth } from './insights.js';
+import { claimNextCommand } from './claim-next.js';
 import { buildReport, computeFigures, renderReport, REPORT_ALIASES, REPORT_KINDS } from './reports.js';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unavailable: 3 } as const;
@@ -518,6 +519,7 @@ Usage: coordination_helper.sh <command> [args...] [--json] [--url URL]
 🎯 Work Management Commands:
   claim <work_type> <description> [priority] [team]   - Claim new work (work_<ns> id); exit 1 if refused
   claim-intelligent | claim-ai <same arguments>       - Ask the analyzer for advice, then claim
+  claim-next [work_type|any] [wait_seconds] [team]   - Claim the best ready item (priority, then age)
   progress <work_id> <percent> [status]               - Update work progress
   complete <work_id> [result] [velocity_points]       - Complete work and update velocity
   register <agent_id> [team] [capacity] [spec]        - Register agent in Scrum team
@@ -559,6 +561,9 @@ export async function runLegacy(raw: string[], io: Io): Promise<number> {
       case 'claim-intelligent':
       case 'claim-ai':
         await claim(s, args, true);
+        break;
+      case 'claim-next':
+        await claimNextCommand(s, args, EXIT.refused);
         break;
       case 'progress':
         await progress(s, args);
