@@ -79,6 +79,10 @@ describe('createMetrics() registers every name the configs use', () => {
       ['analyzer_requests_total', 'counter', ['outcome']],
       ['analyzer_duration_seconds', 'histogram', []],
       ['process_resident_memory_bytes', 'gauge', []],
+      ['coordination_work_ready_items', 'gauge', []],
+      ['coordination_work_blocked_items', 'gauge', []],
+      ['coordination_claim_next_total', 'counter', ['outcome']],
+      ['coordination_ready_to_claimed_seconds', 'histogram', []],
     ];
     for (const [name, type, labels] of expected) {
       expect(byName.get(name)?.type, name).toBe(type);
@@ -88,6 +92,7 @@ describe('createMetrics() registers every name the configs use', () => {
     // Bounded label values exist at 0 from the start, so increase()/rate() see the first event.
     const outcomes = byName.get('coordination_claims_total')!.values.map((v) => v.labels.outcome).sort();
     expect(outcomes).toEqual(['conflict', 'idempotent', 'won']);
+    expect(byName.get('coordination_claim_next_total')!.values.map((v) => v.labels.outcome).sort()).toEqual(['claimed', 'disconnected', 'empty', 'timeout']);
     const reasons = byName.get('state_sync_failures_total')!.values.map((v) => v.labels.reason).sort();
     expect(reasons).toEqual(['checksum', 'gap', 'slow_client', 'unparseable_file', 'write_failed']);
   });
