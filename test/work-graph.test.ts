@@ -8,6 +8,7 @@ import path from 'node:path';
 import { CLI, ROOT, copyReference, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 import { isClaimable } from '../shared/types.js';
+import { createDatabase, postgresAvailable, query } from './helpers/postgres.js';
 
 let d: DaemonHandle;
 let c: HttpClient;
@@ -468,4 +469,61 @@ describe('the index (in process, on the store\'s own tables)', () => {
     expect(index.next({ work_types: ['nope'] })).toBeUndefined();
     expect(index.next({ min_rank: 3 })).toBeUndefined();
   });
+});
+
+describe.skipIf(!postgresAvailable())('on PostgreSQL: two daemons, one backlog', () => {
+  it('agents on both daemons calling claim-next: each item to exactly one agent; a waiter on one daemon gets an item made ready on the other', async () => {
+    const db = await createDatabase();
+    const a = await startDaemon({ args: ['--store', db.url, '--lease-ms', '3600000'] });
+    const b = await startDaemon({ args: ['--store', db.url, '--lease-ms', '3600000'] });
+    const ca = new HttpClient(a.url);
+    const cb = new HttpClient(b.url);
+    try {
+      const ids = Array.from({ length: 40 }, (_, i) => `pgn_${String(i).padStart(2, '0')}`);
+      const items = ids.map((work_id, i) => ({ work_id, work_type: 'pgn', priority: i % 2 ? 'high' : 'low', ...(i >= 30 ? { depends_on: [ids[i - 30]] } : {}) }));
+      expect((await ca.post('/api/work/batch', { items })).status).toBe(201);
+      for (const cl of [ca, cb]) await expect.poll(async () => (await cl.get('/api/work-graph')).body.ready, { timeout: 10_000 }).toBe(30);
+      // 12 agents, half on each daemon, each claiming and completing until nothing is left.
+      const handed: Array<{ agent: string; work_id: string }> = [];
+      const agents = Array.from({ length: 12 }, (_, i) => ({ id: `pgn_agent_${i}`, cl: new HttpClient((i % 2 ? a : b).url) }));
+      await Promise.all(
+        agents.map(async ({ id, cl }) => {
+          for (;;) {
+            const r = await next({ agent_id: id, work_types: ['pgn'], wait_ms: 1500 }, cl);
+            if (r.status === 204) return;
+            expect(r.status).toBe(200);
+            handed.push({ agent: id, work_id: r.body.work_id });
+            expect((await cl.post('/api/coordination/complete', { work_id: r.body.work_id, agent_id: id, fencing_token: r.body.claim.fencing_token })).status).toBe(200);
+          }
+        }),
+      );
+      agents.forEach((x) => x.cl.close());
+      expect(handed.map((h) => h.work_id).sort()).toEqual(ids);
+      expect(new Set(handed.map((h) => Number(h.agent.slice('pgn_agent_'.length)) % 2))).toEqual(new Set([0, 1])); // both daemons handed items out
+      const rows = await query<{ key: string; data: { agent_id: string; status: string } }>(db.url, "SELECT key, data FROM aip_records WHERE section = 'work'");
+      for (const r of rows) {
+        expect(r.data.status).toBe('completed');
+        expect(r.data.agent_id).toBe(handed.find((h) => h.work_id === r.key)!.agent);
+      }
+
+      // Long polling across daemons: the waiter on B is served when A completes the prerequisite.
+      await ca.post('/api/work/batch', { items: [{ work_id: 'pgw_a', work_type: 'pgw_1' }, { work_id: 'pgw_b', work_type: 'pgw_2', depends_on: ['pgw_a'] }] });
+      expect((await next({ agent_id: 'pgw_x', work_types: ['pgw_1'] }, ca)).body.work_id).toBe('pgw_a');
+      await expect.poll(async () => (await cb.get('/api/work-graph')).body.waiting, { timeout: 10_000 }).toBe(1);
+      const waiter = next({ agent_id: 'pgw_y', work_types: ['pgw_2'], wait_ms: 20_000 }, new HttpClient(b.url));
+      await expect.poll(async () => (await cb.get('/api/work-graph')).body.waiters, { timeout: 10_000 }).toBe(1);
+      expect((await ca.post('/api/coordination/complete', { work_id: 'pgw_a', agent_id: 'pgw_x' })).status).toBe(200);
+      const got = await waiter;
+      expect(got.status).toBe(200);
+      expect(got.body.work_id).toBe('pgw_b');
+      const [row] = await query<{ data: { agent_id: string } }>(db.url, "SELECT data FROM aip_records WHERE section = 'work' AND key = 'pgw_b'");
+      expect(row.data.agent_id).toBe('pgw_y');
+    } finally {
+      ca.close();
+      cb.close();
+      await a.stop();
+      await b.stop();
+      await db.drop();
+    }
+  }, 120_000);
 });
