@@ -76,6 +76,7 @@ describe('dependencies and readiness', () => {
     expect((await complete('fb_a', 'fb_agent', 'failed')).status).toBe(200);
     expect((await depsOf('fb_b')).readiness).toEqual({ state: 'blocked', waiting_for: [], blocked_by: [{ work_id: 'fb_a', status: 'failed' }] });
     expect((await depsOf('fb_c')).readiness.state).toBe('waiting'); // b has not failed: c waits for it
+    expect((await c.get('/api/work/fb_b')).body.readiness.state).toBe('blocked'); // the item's own GET says so too
     const refused = await c.post('/api/coordination/claim', { work_id: 'fb_b', agent_id: 'fb_agent' });
     expect(refused.status).toBe(409);
     expect(refused.body).toMatchObject({ error: 'dependencies_pending', state: 'blocked', blocked_by: [{ work_id: 'fb_a', status: 'failed' }] });

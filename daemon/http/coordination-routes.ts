@@ -7,6 +7,7 @@ import type { CoordinationService, Trace } from '../core/service.js';
 import * as S from './schemas.js';
 import { Readable } from 'node:stream';
 import { captureState, stateJsonChunks } from '../store/state-json.js';
+import { dependsOn, readiness } from '../../shared/work-graph.js';
 
 type Body<T> = FastifyRequest<{ Body: T }>;
 
@@ -71,6 +72,8 @@ export async function coordinationRoutes(app: FastifyInstance, opts: Coordinatio
     const { work_id } = req.params as { work_id: string };
     const entry = store.get('work', work_id);
     if (!entry) throw new ApiError('unknown_work', `no work item ${work_id}`);
+    // Items with prerequisites also say whether they are ready, waiting or blocked (docs/work-graph.md).
+    if (dependsOn(entry.data).length) return { work: entry.data, version: entry.v, revision: entry.rev, readiness: readiness(entry.data, (id) => store.get('work', id)?.data) };
     return { work: entry.data, version: entry.v, revision: entry.rev };
   });
 
