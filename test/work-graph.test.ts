@@ -288,6 +288,25 @@ describe('long polling', () => {
     expect(await metric('coordination_claim_next_total', 'outcome="timeout"')).toBeGreaterThanOrEqual(9);
   }, 60_000);
 
+  it('a batch of 4 arriving while 10 agents wait: the 4 longest-waiting agents get one each, the others 204', async () => {
+    const clients = Array.from({ length: 10 }, () => new HttpClient(d.url));
+    const waits: Array<Promise<{ status: number; agent: string; work_id?: string }>> = [];
+    for (let i = 0; i < clients.length; i++) {
+      const agent = `lb_agent_${i}`;
+      waits.push(next({ agent_id: agent, work_types: ['lb'], wait_ms: 6000 }, clients[i]).then((r) => ({ status: r.status, agent, work_id: r.body?.work_id })));
+      await expect.poll(async () => (await c.get('/api/work-graph')).body.waiters, { timeout: 10_000 }).toBe(i + 1);
+    }
+    const ids = ['lb_1', 'lb_2', 'lb_3', 'lb_4'];
+    expect((await c.post('/api/work/batch', { items: ids.map((work_id) => ({ work_id, work_type: 'lb' })) })).status).toBe(201);
+    const results = await Promise.all(waits);
+    clients.forEach((x) => x.close());
+    const winners = results.filter((r) => r.status === 200);
+    expect(winners.map((w) => w.agent)).toEqual(['lb_agent_0', 'lb_agent_1', 'lb_agent_2', 'lb_agent_3']);
+    expect(winners.map((w) => w.work_id)).toEqual(ids); // oldest item to the oldest waiter
+    expect(results.filter((r) => r.status === 204)).toHaveLength(6);
+    for (const w of winners) expect((await workOf(w.work_id!)).agent_id).toBe(w.agent);
+  }, 60_000);
+
   it('a waiter that disconnects claims nothing: the item goes to the next agent', async () => {
     const gone = new AbortController();
     const before = await metric('coordination_claim_next_total', 'outcome="disconnected"');

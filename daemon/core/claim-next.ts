@@ -114,7 +114,19 @@ export class ClaimNextDispatcher extends EventEmitter {
     });
   }
 
-  /** Serves waiters in arrival order while ready items match them; one claim at a time. */
+  /** The first waiter (in arrival order) that a ready item matches; gone waiters are dropped on the way. */
+  private firstServable(skip: ReadonlySet<Waiter>): Waiter | undefined {
+    for (const w of [...this.waiters]) {
+      if (!w.conn.isOpen()) this.finish(w, null, 'disconnected');
+      else if (!skip.has(w) && this.index.hasReady(nextFilter(w.input))) return w;
+    }
+    return undefined;
+  }
+
+  /**
+   * Serves waiters in arrival order while ready items match them, one claim at a time. After each
+   * claim the search starts again from the oldest waiter (waiters may have left meanwhile).
+   */
   private async pump(): Promise<void> {
     if (this.pumping) {
       this.again = true;
@@ -124,17 +136,9 @@ export class ClaimNextDispatcher extends EventEmitter {
     try {
       do {
         this.again = false;
-        let i = 0;
-        while (i < this.waiters.length) {
-          const w = this.waiters[i];
-          if (!w.conn.isOpen()) {
-            this.finish(w, null, 'disconnected');
-            continue;
-          }
-          if (!this.index.hasReady(nextFilter(w.input))) {
-            i++;
-            continue;
-          }
+        // A waiter whose attempt found nothing (another claim took the item first) waits for the next change.
+        const skip = new Set<Waiter>();
+        for (let w = this.firstServable(skip); w; w = this.firstServable(skip)) {
           let got: Claimed | null;
           try {
             got = await this.claimOnce(w.input, w.trace);
@@ -148,8 +152,8 @@ export class ClaimNextDispatcher extends EventEmitter {
             this.finish(w, null, 'disconnected');
           } else if (got) {
             this.finish(w, got, 'claimed');
-          } else if (this.waiters[i] === w) {
-            i++;
+          } else {
+            skip.add(w);
           }
         }
       } while (this.again);
