@@ -3,7 +3,7 @@
 // disconnected waiters, crash safety, and the CLI and legacy helper verbs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CLI, ROOT, copyReference, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
@@ -405,6 +405,37 @@ describe('legacy data and restarts', () => {
       expect(await ld.stop()).toBe(0);
     }
   });
+
+  it('external edits of work_claims.json move the graph: a prerequisite completed by a script releases a waiter; a dependency written by hand blocks', async () => {
+    const ed = await startDaemon({ args: ['--lease-ms', '3600000'] });
+    const ec = new HttpClient(ed.url);
+    const file = path.join(ed.dataDir, 'work_claims.json');
+    const onDisk = () => JSON.parse(readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
+    const edit = (fn: (claims: Array<Record<string, unknown>>) => void) => {
+      const claims = onDisk();
+      fn(claims);
+      writeFileSync(file + '.tmp', JSON.stringify(claims, null, 2) + '\n');
+      renameSync(file + '.tmp', file); // as a careful script would
+    };
+    try {
+      await ec.post('/api/work/batch', { items: [{ work_id: 'ee_a', work_type: 'ee_1' }, { work_id: 'ee_b', work_type: 'ee_2', depends_on: ['ee_a'] }, { work_id: 'ee_c', work_type: 'ee_3' }] });
+      await expect.poll(() => onDisk().find((w) => w.work_item_id === 'ee_b')?.depends_on, { timeout: 15_000 }).toEqual(['ee_a']);
+      const waiter = next({ agent_id: 'ee_agent', work_types: ['ee_2'], wait_ms: 30_000 }, new HttpClient(ed.url));
+      await expect.poll(async () => (await ec.get('/api/work-graph')).body.waiters, { timeout: 10_000 }).toBe(1);
+      edit((claims) => Object.assign(claims.find((w) => w.work_item_id === 'ee_a')!, { status: 'completed' }));
+      const got = await waiter;
+      expect(got.status).toBe(200);
+      expect(got.body.work_id).toBe('ee_b');
+      // A prerequisite written into the file by hand, naming an item that does not exist: blocked.
+      await expect.poll(() => onDisk().find((w) => w.work_item_id === 'ee_b')?.agent_id, { timeout: 15_000 }).toBe('ee_agent');
+      edit((claims) => Object.assign(claims.find((w) => w.work_item_id === 'ee_c')!, { depends_on: ['ee_nowhere'] }));
+      await expect.poll(async () => (await ec.get('/api/work/ee_c')).body.readiness, { timeout: 15_000 }).toEqual({ state: 'blocked', waiting_for: [], blocked_by: [{ work_id: 'ee_nowhere', status: 'missing' }] });
+      expect((await next({ agent_id: 'ee_agent', work_types: ['ee_3'] }, ec)).status).toBe(204);
+    } finally {
+      ec.close();
+      expect(await ed.stop()).toBe(0);
+    }
+  }, 90_000);
 
   it('kill -9 under claim-next load: every acknowledged dependency and claim is there after restart', async () => {
     const dir = tempDir('aip-wg-crash-');
