@@ -437,6 +437,18 @@ describe('legacy data and restarts', () => {
     }
   }, 90_000);
 
+  it('SIGTERM with agents waiting: they get 204 at once and the daemon exits 0', async () => {
+    const sd = await startDaemon();
+    const sc = new HttpClient(sd.url);
+    const waiters = [0, 1, 2].map((i) => next({ agent_id: `sd_${i}`, wait_ms: 60_000 }, new HttpClient(sd.url)));
+    await expect.poll(async () => (await sc.get('/api/work-graph')).body.waiters, { timeout: 10_000 }).toBe(3);
+    sc.close();
+    const t0 = Date.now();
+    expect(await sd.stop()).toBe(0);
+    expect((await Promise.all(waiters)).map((r) => r.status)).toEqual([204, 204, 204]);
+    expect(Date.now() - t0).toBeLessThan(30_000); // not the 60 s they asked to wait
+  }, 60_000);
+
   it('kill -9 under claim-next load: every acknowledged dependency and claim is there after restart', async () => {
     const dir = tempDir('aip-wg-crash-');
     let k = await startDaemon({ dataDir: dir, args: ['--lease-ms', '3600000'] });

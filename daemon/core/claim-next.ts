@@ -51,6 +51,11 @@ export class ClaimNextDispatcher extends EventEmitter {
     index.on('ready', () => this.schedule());
   }
 
+  /** Set by close(): the daemon is shutting down. */
+  get closing(): boolean {
+    return this.closed;
+  }
+
   get waiting(): number {
     return this.waiters.length;
   }

@@ -81,6 +81,8 @@ export function installWorkGraph(ctx: DaemonContext): { index: WorkIndex; dispat
     const body = req.body as ClaimNextInput & { wait_ms?: number };
     const conn = connectionOf(reply);
     const got = await dispatcher.request(body, body.wait_ms ?? 0, conn, traceOf(req));
+    // Answered because the daemon stops: close the connection too, or the server would wait for it (keep-alive).
+    if (dispatcher.closing) reply.header('connection', 'close');
     if (!got) return reply.code(204).send();
     if (!conn.isOpen()) {
       await dispatcher.giveBack(got).catch(() => {});
