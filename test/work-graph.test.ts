@@ -531,6 +531,15 @@ describe('the index (in process, on the store\'s own tables)', () => {
     // Filters look at buckets, not items.
     expect(index.next({ work_types: ['nope'] })).toBeUndefined();
     expect(index.next({ min_rank: 3 })).toBeUndefined();
+
+    // Claims by id and releases deep in a backlog leave stale heap entries behind: they stay bounded.
+    const small = new Tables();
+    const smallIndex = new WorkIndex(small);
+    const putSmall = (id: string, status: string) => small.set('work', id, { v: 1, rev: 1, data: { work_item_id: id, status, work_type: 'ix', team: 't', agent_id: status === 'claimed' ? 'c' : null } as never });
+    for (let i = 0; i < 100; i++) putSmall(`s_${i}`, 'pending');
+    for (let i = 0; i < 20_000; i++) putSmall(`s_${50 + (i % 50)}`, i % 100 < 50 ? 'claimed' : 'released');
+    expect(smallIndex.counts.ready).toBe(100);
+    expect(smallIndex.heapEntries()).toBeLessThanOrEqual(2 * 100 + 1024 + 1);
   });
 });
 

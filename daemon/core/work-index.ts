@@ -33,7 +33,7 @@ interface HeapItem {
 
 const before = (a: HeapItem, b: HeapItem): boolean => a.age < b.age || (a.age === b.age && a.seq < b.seq);
 
-/** A binary min-heap by (age, seq); entries are invalidated lazily (see live()). */
+/** A binary min-heap by (age, seq); entries are invalidated lazily (see isLive()). */
 class Heap {
   readonly items: HeapItem[] = [];
 
@@ -49,25 +49,37 @@ class Heap {
     }
   }
 
+  /** Keeps only the entries `keep` accepts (rebuilt bottom-up: linear). */
+  compact(keep: (h: HeapItem) => boolean): void {
+    const a = this.items.filter(keep);
+    this.items.length = 0;
+    for (const x of a) this.items.push(x);
+    for (let i = (a.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
+
   pop(): HeapItem | undefined {
     const a = this.items;
     const top = a[0];
     const last = a.pop();
     if (a.length > 0 && last) {
       a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && before(a[l], a[m])) m = l;
-        if (r < a.length && before(a[r], a[m])) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m], a[i]];
-        i = m;
-      }
+      this.siftDown(0);
     }
     return top;
+  }
+
+  private siftDown(i: number): void {
+    const a = this.items;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && before(a[l], a[m])) m = l;
+      if (r < a.length && before(a[r], a[m])) m = r;
+      if (m === i) return;
+      [a[i], a[m]] = [a[m], a[i]];
+      i = m;
+    }
   }
 }
 
@@ -81,7 +93,7 @@ interface Bucket {
   live: number;
 }
 
-const live = (h: HeapItem): boolean => h.node.state === 'ready' && h.node.gen === h.gen && h.node.bucket !== null;
+const isLive = (h: HeapItem): boolean => h.node.state === 'ready' && h.node.gen === h.gen && h.node.bucket !== null;
 
 export interface NextFilter {
   work_types?: readonly string[];
@@ -201,6 +213,8 @@ export class WorkIndex extends EventEmitter {
     node.readySince = Date.now();
     bucket.live++;
     bucket.heap.push({ age: node.age, seq: node.seq, gen: node.gen, node });
+    // Items claimed by id leave stale entries deep in the heap: drop them once they outnumber the live ones.
+    if (bucket.heap.items.length > 2 * bucket.live + 1024) bucket.heap.compact(isLive);
     if (live) this.emit('ready', node.id);
   }
 
@@ -213,7 +227,7 @@ export class WorkIndex extends EventEmitter {
   /** The head of a bucket's heap, after dropping stale entries. */
   private head(bucket: Bucket): HeapItem | undefined {
     const items = bucket.heap.items;
-    while (items.length && !live(items[0])) bucket.heap.pop();
+    while (items.length && !isLive(items[0])) bucket.heap.pop();
     if (!items.length && bucket.live === 0) this.buckets[bucket.rank].delete(bucket.team + '\0' + bucket.type);
     return items[0];
   }
@@ -255,6 +269,13 @@ export class WorkIndex extends EventEmitter {
   /** Whether some ready item matches `filter` (a waiter could be served). */
   hasReady(filter: NextFilter): boolean {
     return this.next(filter) !== undefined;
+  }
+
+  /** Heap entries held, stale ones included (bounded by compaction). */
+  heapEntries(): number {
+    let n = 0;
+    for (const map of this.buckets) for (const b of map.values()) n += b.heap.items.length;
+    return n;
   }
 
   stateOf(workId: string): ReadinessState | undefined {
