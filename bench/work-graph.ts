@@ -3,7 +3,11 @@
 // top, so that `n` items are still ready when the run ends (claim-next takes them out as it goes).
 import type { Section } from './bench.js';
 import { runLoad, seedDataDir } from './claims.js';
+import { HttpClient } from './http.js';
 import { spawnDaemon } from './proc.js';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import nodePath from 'node:path';
 import { percentile, type Figure } from './report.js';
 
 const CLIENTS = 32;
@@ -33,6 +37,30 @@ async function run(ready: number, mode: 'next' | 'id'): Promise<Run> {
   }
 }
 
+/** The complete call (HTTP, durable) of an item that 1,000 waiting items depend on, after a warm-up round. */
+async function unblock(): Promise<number> {
+  const d = await spawnDaemon({ dataDir: mkdtempSync(nodePath.join(os.tmpdir(), 'aip-bench-wg-')), args: ['--lease-ms', '3600000'] });
+  const c = new HttpClient(d.url);
+  try {
+    let ms = NaN;
+    for (const round of ['warm', 'measured']) {
+      const root = `ub_${round}_root`;
+      const items = [{ work_id: root, work_type: 'ub' }, ...Array.from({ length: 1000 }, (_, i) => ({ work_id: `ub_${round}_${i}`, work_type: 'ub', depends_on: [root] }))];
+      if ((await c.post('/api/work/batch', { items })).status !== 201) throw new Error('batch refused');
+      if ((await c.post('/api/coordination/claim', { work_id: root, agent_id: 'ub' })).status !== 200) throw new Error('claim refused');
+      const t0 = performance.now();
+      if ((await c.post('/api/coordination/complete', { work_id: root, agent_id: 'ub' })).status !== 200) throw new Error('complete refused');
+      ms = performance.now() - t0;
+      const ready = (await c.get('/api/work-graph')).body.ready;
+      if (round === 'measured' && ready < 1000) throw new Error(`only ${ready} ready after the unblock`);
+    }
+    return ms;
+  } finally {
+    c.close();
+    await d.stop();
+  }
+}
+
 export const workGraphSection: Section = async (figures: Figure[], log) => {
   const results: Record<string, Run> = {};
   for (const ready of [1000, 50_000]) {
@@ -46,6 +74,9 @@ export const workGraphSection: Section = async (figures: Figure[], log) => {
       log(`${key}: ${r.perSecond.toFixed(0)}/s p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms`);
     }
   }
+  const unblockMs = await unblock();
+  figures.push({ name: 'complete_unblocking_1000_ms', value: unblockMs, unit: 'ms', better: 'lower' });
+  log(`complete that unblocks 1,000 dependents: ${unblockMs.toFixed(1)} ms`);
   figures.push({ name: 'claim_next_p50_50k_over_1k', value: results.claim_next_50k.p50 / results.claim_next_1k.p50, unit: 'x', target: 1.5, better: 'lower' });
   figures.push({ name: 'claim_next_over_claim_by_id_50k', value: results.claim_next_50k.perSecond / results.claim_by_id_50k.perSecond, unit: 'x', target: 1, better: 'higher' });
 };

@@ -110,6 +110,25 @@ describe('dependencies and readiness', () => {
     expect((await next({ agent_id: 'rm_agent', work_types: ['rm'] })).body.work_id).toBe('rm_b');
   });
 
+  it('a batch of a thousand dependents (beyond the usual body limit) in one revision; completing their prerequisite makes them all ready', async () => {
+    const items = [{ work_id: 'k_root', work_type: 'k' }, ...Array.from({ length: 1000 }, (_, i) => ({ work_id: `k_${i}`, work_type: 'k', description: 'x'.repeat(40), depends_on: ['k_root'] }))];
+    expect(JSON.stringify({ items }).length).toBeGreaterThan(64 * 1024);
+    const before = await revisionOf();
+    const res = await c.post('/api/work/batch', { items });
+    expect(res.status).toBe(201);
+    expect(res.body.revision).toBe(before + 1);
+    expect((await depsOf('k_root')).dependents).toHaveLength(1000);
+    const readyBefore = (await c.get('/api/work-graph')).body.ready;
+    expect((await next({ agent_id: 'k_agent', work_types: ['k'] })).body.work_id).toBe('k_root');
+    expect((await complete('k_root', 'k_agent')).status).toBe(200);
+    expect((await c.get('/api/work-graph')).body.ready).toBe(readyBefore - 1 + 1000);
+    expect(await metric('coordination_work_ready_items')).toBe(readyBefore - 1 + 1000);
+    // Beyond the batch's own limits: 400, nothing created.
+    const tooMany = await c.post('/api/work/batch', { items: Array.from({ length: 5001 }, (_, i) => ({ work_id: `k2_${i}`, work_type: 'k' })) });
+    expect(tooMany.status).toBe(400);
+    expect((await c.get('/api/work/k2_0')).status).toBe(404);
+  });
+
   it('cycles are refused, naming them; nothing is created', async () => {
     const before = await revisionOf();
     const two = await c.post('/api/work/batch', { items: [{ work_id: 'cy_x', work_type: 'cy', depends_on: ['cy_y'] }, { work_id: 'cy_y', work_type: 'cy', depends_on: ['cy_x'] }] });

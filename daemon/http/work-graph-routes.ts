@@ -26,6 +26,8 @@ const claimNextBody = {
 } as const;
 /** Most items one batch may create (one transaction, one journal line). */
 const MAX_BATCH_ITEMS = 5000;
+/** A batch's body may exceed the API's usual body limit (a thousand items with dependencies are ~100 KiB). */
+const BATCH_BODY_LIMIT = 4 * 1024 * 1024;
 const batchBody = {
   type: 'object',
   additionalProperties: false,
@@ -71,7 +73,7 @@ export function installWorkGraph(ctx: DaemonContext): { index: WorkIndex; dispat
   const traceOf = (r: FastifyRequest) => ctx.traceOf(r);
   const readinessOf = (data: Parameters<typeof readiness>[0]) => readiness(data, (id) => store.get('work', id)?.data);
 
-  app.post('/api/work/batch', { schema: { body: batchBody } }, async (req, reply) => {
+  app.post('/api/work/batch', { schema: { body: batchBody }, bodyLimit: Math.max(ctx.config.body_limit, BATCH_BODY_LIMIT) }, async (req, reply) => {
     const { items } = req.body as { items: GraphWorkInput[] };
     const out = await service.run('create_work_batch', { op: 'create_work_batch', source: 'api' }, (c) => createWorkItems(c, items), traceOf(req));
     return reply.code(201).send({ work: out.result.work, revision: out.revision });
