@@ -175,6 +175,21 @@ describe('POST /api/hooks/claude-code', () => {
     expect(after.agent.status).toBe('offline');
   });
 
+  it('counts waiting sessions in the agents-by-status metric and exports the longest wait', async () => {
+    const metric = async (re: RegExp) => Number(re.exec((await c.get('/metrics')).body)?.[1] ?? NaN);
+    const waitingCount = () => metric(/^coordination_agents\{status="needs_input"\} (\S+)$/m);
+    const longest = () => metric(/^coordination_agents_longest_wait_seconds (\S+)$/m);
+    expect(await waitingCount()).toBe(0);
+    expect(await longest()).toBe(0);
+    const s = newSession();
+    await send(c, 'Notification.permission_prompt', s);
+    expect(await waitingCount()).toBe(1);
+    await expect.poll(longest, { timeout: 10_000, interval: 200 }).toBeGreaterThanOrEqual(1);
+    await send(c, 'Stop', s);
+    expect(await waitingCount()).toBe(0);
+    expect(await longest()).toBe(0);
+  });
+
   it('refuses bad input with {error, message} and changes nothing', async () => {
     const s = newSession();
     const before = (await c.get('/api/coordination/status')).body.revision;
