@@ -139,6 +139,10 @@ describe('hooks install / uninstall (CLI)', () => {
 
     const both = await runCli(['hooks', 'install', '--user', '--project', project], env);
     expect(both.code).toBe(2);
+    const missing = await runCli(['hooks', 'install', '--project', path.join(project, 'nope')], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no such directory');
+    expect(existsSync(path.join(project, 'nope'))).toBe(false);
 
     const status = await runCli(['hooks', 'status'], env);
     expect(status.code).toBe(0);

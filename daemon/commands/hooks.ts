@@ -24,7 +24,11 @@ function targetFile(o: TargetFlags): string {
   const given = [o.user, o.project !== undefined, o.settings !== undefined].filter(Boolean).length;
   if (given > 1) fail('choose one of --user, --project DIR, --settings FILE', EXIT.usage);
   if (o.settings) return path.resolve(o.settings);
-  if (o.project !== undefined) return path.join(path.resolve(o.project), '.claude', 'settings.local.json');
+  if (o.project !== undefined) {
+    const dir = path.resolve(o.project);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) fail(`--project ${o.project}: no such directory`, EXIT.usage);
+    return path.join(dir, '.claude', 'settings.local.json');
+  }
   return path.join(process.env.HOME || os.homedir(), '.claude', 'settings.json');
 }
 
