@@ -3,7 +3,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REFERENCE, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { REFERENCE, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 
 const HOOK = '/api/hooks/claude-code';
@@ -286,5 +286,24 @@ describe('with a token', () => {
     expect((await c.get(`/api/agents/cc_${s}`)).status).toBe(404);
     await send(c, 'SessionStart', s, {}, { authorization: 'Bearer hook-secret' });
     expect((await agentOf(c, s)).agent.status).toBe('idle');
+  });
+
+  it('the handler `hooks install` writes reaches the daemon with the token taken from the environment', async () => {
+    const file = path.join(tempDir('aip-cc-set-'), 'settings.json');
+    const install = await runCli(['hooks', 'install', '--settings', file, '--url', d.url], { AI_PROCESSOR_TOKEN: 'hook-secret' });
+    expect(install.code, install.stderr).toBe(0);
+    const handler = JSON.parse(readFileSync(file, 'utf8')).hooks.PreToolUse[0].hooks[0];
+    // As Claude Code sends it: the body to `url`, header values with $VAR filled only from allowedEnvVars.
+    const env: Record<string, string> = { AI_PROCESSOR_TOKEN: 'hook-secret', HOME: '/root' };
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(handler.headers as Record<string, string>)) {
+      headers[k] = v.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_m, name: string) => (handler.allowedEnvVars.includes(name) ? env[name] ?? '' : ''));
+    }
+    const s = newSession();
+    const url = new URL(handler.url);
+    const res = await c.post(url.pathname, fixture('PreToolUse.Edit', { session_id: s }), headers);
+    expect(res.status).toBe(200);
+    expect((await agentOf(c, s)).agent.activity.tool).toBe('Edit');
+    expect(handler.timeout).toBe(5);
   });
 });
