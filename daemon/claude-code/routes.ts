@@ -72,7 +72,7 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
       if (!parsed.ok) throw new ApiError('invalid_request', parsed.message);
       const payload = parsed.payload;
       const agentId = agentIdFor(payload.session_id) as string;
-      const project = payload.project ?? (payload.cwd && sameHost(req) ? await projects.resolve(payload.cwd) : undefined);
+      const project = payload.project || (payload.cwd && sameHost(req) ? await projects.resolve(payload.cwd) : undefined);
       const trace = opts.traceOf(req);
       const out = await service.apply<HookPlan>('claude_code_hook', agentId, (ctx) => {
         const current = ctx.view.get('agents', agentId)?.data ?? newAgentData({ specialization: 'claude-code' }, ctx.now, agentId);
