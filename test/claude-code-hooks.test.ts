@@ -190,6 +190,15 @@ describe('POST /api/hooks/claude-code', () => {
     expect(await longest()).toBe(0);
   });
 
+  it('takes a PostToolUse carrying a large tool response (above the other routes\' body limit) and keeps none of it', async () => {
+    const s = newSession();
+    const big = 'line of output from a long file\n'.repeat(8000); // ~250 KB
+    await send(c, 'PostToolUse', s, { tool_name: 'Read', tool_input: { file_path: '/w/big.log' }, tool_response: { type: 'text', file: { filePath: '/w/big.log', content: big } } });
+    const res = await c.get(`/api/agents/cc_${s}`);
+    expect(res.body.agent.activity).toMatchObject({ tool: 'Read', target: '/w/big.log' });
+    expect(JSON.stringify(res.body).length).toBeLessThan(4000);
+  });
+
   it('refuses bad input with {error, message} and changes nothing', async () => {
     const s = newSession();
     const before = (await c.get('/api/coordination/status')).body.revision;
