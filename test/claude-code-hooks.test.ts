@@ -246,9 +246,10 @@ describe('leases of Claude Code sessions', () => {
     const silent = newSession();
     // The waiting session's last sign of life comes first: when the silent one's lease has run
     // out, the waiting one's has too, and only the exemption keeps its claim.
+    // Waiting before it claims: no window in which a slow machine could expire the claim first.
     await send(c, 'UserPromptSubmit', waiting);
-    expect((await c.post('/api/coordination/claim', { work_id: 'wait_item', agent_id: `cc_${waiting}` })).status).toBe(200);
     await send(c, 'Notification.permission_prompt', waiting);
+    expect((await c.post('/api/coordination/claim', { work_id: 'wait_item', agent_id: `cc_${waiting}` })).status).toBe(200);
     await send(c, 'UserPromptSubmit', silent);
     expect((await c.post('/api/coordination/claim', { work_id: 'silent_item', agent_id: `cc_${silent}` })).status).toBe(200);
     await send(c, 'PreToolUse.Bash', silent);
@@ -260,7 +261,8 @@ describe('leases of Claude Code sessions', () => {
     const seen = expiries();
     expect((await c.post('/api/coordination/claim', { work_id: 'probe_item', agent_id: 'probe_agent' })).status).toBe(200);
     await expect.poll(async () => (await c.get('/api/work/probe_item')).body.work.status, { timeout: 15_000, interval: 100 }).toBe('released');
-    expect(expiries()).toBeGreaterThan(seen);
+    // The expiry is logged once durable, a little after the release is visible.
+    await expect.poll(expiries, { timeout: 15_000, interval: 100 }).toBeGreaterThan(seen);
     let w = (await c.get('/api/work/wait_item')).body.work;
     expect(w).toMatchObject({ status: 'claimed', agent_id: `cc_${waiting}` });
     expect((await agentOf(c, waiting)).agent.status).toBe('needs_input');
