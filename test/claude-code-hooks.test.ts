@@ -79,7 +79,12 @@ describe('POST /api/hooks/claude-code', () => {
     a = (await agentOf(c, s)).agent;
     expect(a.status).toBe('working');
     expect(a.activity.tool).toBe('Edit');
-    expect(a.project).toBe('webapp-repo'); // the git top-level directory's name, from cwd
+    // The git top-level directory's name, from cwd: looked up once per directory, and a lookup that
+    // takes longer than the request may wait lands with a later event.
+    await expect.poll(async () => {
+      await at('PostToolUse');
+      return (await agentOf(c, s)).agent.project;
+    }, { timeout: 10_000, interval: 100 }).toBe('webapp-repo');
 
     await at('Notification.permission_prompt');
     a = (await agentOf(c, s)).agent;
