@@ -3,7 +3,7 @@
 // with an empty JSON object: no decision, nothing added to the session). Rare events that move
 // claims (SessionEnd, agent-team tasks) run the usual claim operations before the answer.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { agentIdFor, mapHookEvent, parseHookPayload, type HookPlan, type TaskChange } from '../../shared/claude-code/hook-mapping.js';
+import { HOOK_OPERATION, agentIdFor, mapHookEvent, parseHookPayload, type HookPlan, type TaskChange } from '../../shared/claude-code/hook-mapping.js';
 import { HOOK_PATH } from '../../shared/claude-code/settings.js';
 import { isClaimable, isHeld } from '../../shared/types.js';
 import { isLoopback } from '../config.js';
@@ -74,7 +74,7 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
       const agentId = agentIdFor(payload.session_id) as string;
       const project = payload.project || (payload.cwd && sameHost(req) ? await projects.resolve(payload.cwd) : undefined);
       const trace = opts.traceOf(req);
-      const out = await service.apply<HookPlan>('claude_code_hook', agentId, (ctx) => {
+      const out = await service.apply<HookPlan>(HOOK_OPERATION, agentId, (ctx) => {
         const current = ctx.view.get('agents', agentId)?.data ?? newAgentData({ specialization: 'claude-code' }, ctx.now, agentId);
         const plan = mapHookEvent(payload, current, { now: ctx.now, project });
         return { changes: [{ section: 'agents', key: agentId, op: 'put', data: plan.agent }], result: plan };

@@ -9,6 +9,8 @@ import { withFields } from '../types.js';
 
 export const AGENT_PREFIX = 'cc_';
 export const SOURCE = 'claude-code';
+/** The operation a hook event is (metrics, traces, the journal's cause). */
+export const HOOK_OPERATION = 'claude_code_hook';
 /** Longest activity target, needs-input message and other shown strings (characters). */
 export const MAX_TARGET = 120;
 export const MAX_MESSAGE = 500;
