@@ -184,8 +184,10 @@ describe('POST /api/hooks/claude-code', () => {
     const metric = async (re: RegExp) => Number(re.exec((await c.get('/metrics')).body)?.[1] ?? NaN);
     const waitingCount = () => metric(/^coordination_agents\{status="needs_input"\} (\S+)$/m);
     const longest = () => metric(/^coordination_agents_longest_wait_seconds (\S+)$/m);
+    const heartbeats = () => metric(/^coordination_heartbeats_total (\S+)$/m);
     expect(await waitingCount()).toBe(0);
     expect(await longest()).toBe(0);
+    const beats = await heartbeats();
     const s = newSession();
     await send(c, 'Notification.permission_prompt', s);
     expect(await waitingCount()).toBe(1);
@@ -193,6 +195,7 @@ describe('POST /api/hooks/claude-code', () => {
     await send(c, 'Stop', s);
     expect(await waitingCount()).toBe(0);
     expect(await longest()).toBe(0);
+    expect(await heartbeats()).toBe(beats + 2); // each hook event is a sign of life (NoHeartbeats stays quiet)
   });
 
   it('takes a PostToolUse carrying a large tool response (above the other routes\' body limit) and keeps none of it', async () => {
