@@ -4,10 +4,12 @@ import { streamSection } from './stream.js';
 import { postgresSection } from './postgres.js';
 import { consoleSection } from './console.js';
 import { legacySection } from './legacy.js';
+import { hooksSection } from './claude-code-hooks.js';
 
 export const sections: Record<string, Section> = {
   stream: streamSection,
   postgres: postgresSection,
   console: consoleSection,
   legacy: legacySection,
+  hooks: hooksSection,
 };

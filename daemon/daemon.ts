@@ -23,6 +23,7 @@ import { applyHeapPolicy } from './observability/heap-policy.js';
 import { NODE_FLAGS, poolSizeGiven } from '../shared/node-flags.js';
 import { installAnalyzer } from './analyzer/install.js';
 import { installServices } from './services/install.js';
+import { installClaudeCode } from './claude-code/install.js';
 import { installVelocityLog } from './legacy/velocity-log.js';
 import { installCoordinationStream } from './stream/coordination-stream.js';
 import { readTls } from './http/tls.js';
@@ -133,6 +134,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   await app.register(coordinationRoutes, { service, traceOf: (r) => ctx.traceOf(r), statusExtras: () => Object.assign({}, ...ctx.statusExtras.map((f) => f())) });
   installAnalyzer(ctx);
   installServices(ctx);
+  installClaudeCode(ctx);
   installVelocityLog(ctx);
   service.start();
   const address = await app.listen({ port: config.port, host: config.host });

@@ -5,7 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EntropyReport } from '../shared/entropy.js';
 
-export const AGENT_STATUSES = ['active', 'idle', 'busy', 'offline', 'stale', 'other'] as const;
+export const AGENT_STATUSES = ['active', 'idle', 'busy', 'needs_input', 'offline', 'stale', 'other'] as const;
 export const WORK_STATUSES = ['pending', 'claimed', 'in_progress', 'completed', 'failed', 'released', 'other'] as const;
 export type AgentStatusLabel = (typeof AGENT_STATUSES)[number];
 export type WorkStatusLabel = (typeof WORK_STATUSES)[number];
@@ -16,6 +16,7 @@ const AGENT_SYNONYMS: Record<string, AgentStatusLabel> = {
   active: 'active', online: 'active', ready: 'active',
   idle: 'idle', waiting: 'idle',
   busy: 'busy', working: 'busy',
+  needs_input: 'needs_input',
   offline: 'offline', inactive: 'offline', stopped: 'offline', terminated: 'offline',
   stale: 'stale', unresponsive: 'stale',
 };
@@ -87,6 +88,8 @@ export function createMetrics() {
     storageDegraded: new Gauge({ name: 'storage_degraded', help: '1 while writes are refused because the journal cannot be written, else 0', registers }),
     agents: new Gauge({ name: 'coordination_agents', help: 'Registered agents by status', labelNames: ['status'] as const, registers }),
     workItems: new Gauge({ name: 'coordination_work_items', help: 'Work items by status', labelNames: ['status'] as const, registers }),
+    // alerts.yml's AgentWaitingForInput: set on each scrape from the agents' needs_input.since.
+    agentsLongestWait: new Gauge({ name: 'coordination_agents_longest_wait_seconds', help: 'How long the agent waiting longest for human input (status needs_input) has waited; 0 when none waits', registers }),
     revision: new Gauge({ name: 'coordination_revision', help: 'Current global revision of the coordination state', registers }),
     websocketClients: new Gauge({ name: 'websocket_clients', help: 'Connected WebSocket clients by stream', labelNames: ['stream'] as const, registers }),
     entropyBits: new Gauge({ name: 'information_entropy_bits', help: 'Shannon entropy of the state by component (bits)', labelNames: ['component'] as const, registers }),

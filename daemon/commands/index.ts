@@ -6,7 +6,8 @@ import { registerSimulateCommand } from './simulate.js';
 import { registerInstallServiceCommand } from './install-service.js';
 import { registerValidateCriticalPathsCommand } from './validate-critical-paths.js';
 import { registerMigrateStoreCommand } from './migrate-store.js';
+import { registerHooksCommand } from './hooks.js';
 
 export type CommandModule = (program: Command) => void;
 
-export const commandModules: CommandModule[] = [registerBaselineCommands, registerLegacyCommand, registerSimulateCommand, registerMigrateStoreCommand, registerInstallServiceCommand, registerValidateCriticalPathsCommand];
+export const commandModules: CommandModule[] = [registerBaselineCommands, registerLegacyCommand, registerSimulateCommand, registerMigrateStoreCommand, registerInstallServiceCommand, registerValidateCriticalPathsCommand, registerHooksCommand];

@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import { isoSeconds } from '../../shared/ids.js';
 import type { ChangeCause } from '../../shared/types.js';
 import { withFields } from '../../shared/types.js';
+import { isWaitingForInput } from '../../shared/agent-status.js';
 import { ApiError } from '../errors.js';
 import type { CoordinationStore, Logger, ReadView } from '../store/memory-state.js';
 import * as rules from './coordinator.js';
@@ -139,6 +140,13 @@ export class CoordinationService extends EventEmitter {
     return this.holderOp('release', input, (ctx) => rules.release(ctx, input), trace);
   }
 
+  /** A feature's own operation on the records (Claude Code hooks): one transaction, reported like the others; proof of life for the agent. */
+  async apply<T>(operation: string, agentId: string, fn: (ctx: rules.OpContext) => rules.OpResult<T>, trace?: Trace) {
+    const out = await this.run(operation, { op: operation, source: 'api', agent_id: agentId }, fn, trace);
+    this.touch(agentId);
+    return out;
+  }
+
   private async holderOp<T>(op: string, input: rules.HolderInput, fn: (ctx: rules.OpContext) => rules.OpResult<T>, trace?: Trace) {
     const out = await this.run(op, { op, source: 'api', agent_id: input.agent_id, work_id: input.work_id }, fn, trace);
     this.touch(input.agent_id); // only a holder gets here: refresh its lease
@@ -171,6 +179,11 @@ export class CoordinationService extends EventEmitter {
         continue;
       }
       if (deadline > now) continue;
+      // Waiting for a human is shown, not punished: the lease runs again from the agent's next sign of life.
+      if (isWaitingForInput(this.store.get('agents', agent)?.data)) {
+        this.deadlines.set(agent, now + this.opts.leaseMs);
+        continue;
+      }
       // Another daemon (shared store) may have seen this agent alive: its records say so.
       const seen = this.lastSignOfLife(agent);
       if (seen + this.opts.leaseMs > now) {

@@ -6,6 +6,8 @@ import type { Metrics } from '../metrics.js';
 import { boundedStatus, setEntropyGauges } from '../metrics.js';
 import type { CoordinationStore } from '../store/memory-state.js';
 import type { LeaseExpiredEvent, OpEvent } from '../core/service.js';
+import { longestWaitSeconds } from '../../shared/agent-status.js';
+import { HOOK_OPERATION } from '../../shared/claude-code/hook-mapping.js';
 
 /** Must run before store.open(), so the import and the journal replay are counted too. */
 export function observeState(store: CoordinationStore, metrics: Metrics): EntropyTracker {
@@ -34,7 +36,8 @@ export function installMetrics(ctx: DaemonContext): void {
     m.operationDuration.observe({ operation: e.operation, outcome: e.outcome }, e.seconds);
     if (e.operation === 'claim') m.claims.inc({ outcome: e.outcome === 'ok' ? 'won' : e.outcome === 'idempotent' ? 'idempotent' : 'conflict' });
     if (e.error && CONFLICT_TYPE[e.error]) m.conflicts.inc({ type: CONFLICT_TYPE[e.error] });
-    if (e.operation === 'heartbeat' && e.outcome === 'ok') m.heartbeats.inc();
+    // A Claude Code hook event is its session's sign of life, as a heartbeat is an agent's.
+    if ((e.operation === 'heartbeat' || e.operation === HOOK_OPERATION) && e.outcome === 'ok') m.heartbeats.inc();
     if (e.operation === 'complete' && e.outcome === 'ok') m.completions.inc({ outcome: 'success' });
   });
   service.on('lease_expired', (e: LeaseExpiredEvent) => m.leaseExpiries.inc(e.work_ids.length));
@@ -52,6 +55,7 @@ export function installMetrics(ctx: DaemonContext): void {
   m.revision.set(store.revision);
   app.get('/metrics', async (_req, reply) => {
     setEntropyGauges(m, ctx.entropy.snapshot());
+    m.agentsLongestWait.set(longestWaitSeconds(store.tables.maps.agents.values(), Date.now()));
     reply.header('content-type', m.registry.contentType);
     return m.registry.metrics();
   });
