@@ -12,6 +12,10 @@
 //   reported like our own spans, so the telemetry entropy follows the file.
 // - Memory is bounded: when the disk cannot keep up, spans beyond `maxPendingBytes` are dropped and
 //   counted, never queued without limit.
+// - Disk is bounded: past `maxBytes` (or `maxAgeMs`) the live file is renamed to
+//   telemetry_spans.1.jsonl (older ones shift to .2, .3 ... up to `keep`; the oldest is replaced) and a
+//   new live file begins under the legacy name. Renames only: no byte of a span is ever rewritten. The
+//   entropy counts in the index carry over (they describe every span seen, not the live file only).
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -39,6 +43,12 @@ export interface SpanFileOptions {
   onExternalSpans?: (spans: JsonObject[]) => void;
   /** Bytes parsed at a time when counting (default 4 MiB; smaller in tests). */
   chunkBytes?: number;
+  /** Rotate the live file before it would grow past this (bytes; 0 = never by size). */
+  maxBytes?: number;
+  /** Rotate the live file once it is this old (ms; 0 = never by age). */
+  maxAgeMs?: number;
+  /** Rotated files kept (telemetry_spans.1.jsonl ... .N.jsonl); at least 1. */
+  keep?: number;
 }
 
 interface IndexFile {
@@ -64,6 +74,7 @@ export interface SpanFileStats {
   pending_bytes: number;
   external: number;
   write_errors: number;
+  rotations: number;
 }
 
 export class SpanFile {
@@ -90,7 +101,9 @@ export class SpanFile {
   private trackFile = true;
   private lastDropWarn = 0;
   private retryAt = 0;
-  readonly stats: SpanFileStats = { appended: 0, dropped: 0, pending_bytes: 0, external: 0, write_errors: 0 };
+  /** When the live file began (its birth time, or when we first saw it). */
+  private liveSince = Date.now();
+  readonly stats: SpanFileStats = { appended: 0, dropped: 0, pending_bytes: 0, external: 0, write_errors: 0, rotations: 0 };
 
   constructor(private opts: SpanFileOptions) {}
 
@@ -105,6 +118,7 @@ export class SpanFile {
    */
   async open(recent: number): Promise<{ counts: Array<{ record: JsonObject; count: number }>; recent: JsonObject[]; scannedBytes: number; indexed: boolean }> {
     const size = await sizeOf(this.opts.file);
+    this.liveSince = await birthOf(this.opts.file);
     let indexed = false;
     let scannedBytes = 0;
     if (size > 0) {
@@ -272,13 +286,25 @@ export class SpanFile {
     this.pendingBytes = 0;
     this.pendingLines = 0;
     let written = false;
+    let rotated = false;
     try {
-      const handle = await fsp.open(this.opts.file, 'a+');
+      let handle = await fsp.open(this.opts.file, 'a+');
       try {
-        const size = (await handle.stat()).size;
+        let size = (await handle.stat()).size;
         // The last byte is known to be our newline when nothing else wrote since our last write.
-        const endsWithOurs = this.trackFile && size === this.end && this.stats.appended > 0;
+        let endsWithOurs = this.trackFile && size === this.end && this.stats.appended > 0;
         if (this.trackFile && size !== this.end) await this.syncExternal(handle, size);
+        if (this.rotationDue(size, data.length)) {
+          // Renamed while open (the handle follows the renamed file), closed once the new one is open.
+          await this.rotate();
+          rotated = true;
+          const old = handle;
+          handle = await fsp.open(this.opts.file, 'a+');
+          await old.close();
+          size = (await handle.stat()).size; // 0, unless a script appended since the rename
+          endsWithOurs = false;
+          if (size > 0) await this.syncExternal(handle, size);
+        }
         let prefix = 0;
         if (size > 0 && !endsWithOurs) {
           const last = Buffer.alloc(1);
@@ -301,6 +327,7 @@ export class SpanFile {
       }
     } finally {
       if (written) {
+        if (rotated) await this.saveIndex().catch(() => {}); // the old offset points into a renamed file
         if (taken.length === INITIAL_PENDING) this.spare = taken;
       } else {
         // A failed write keeps the spans queued, in order, for the next attempt.
@@ -317,6 +344,26 @@ export class SpanFile {
     // What arrived meanwhile waits for the next period (or goes now if much is queued): under load
     // this keeps writes at a few per second instead of one right after another.
     if (this.pendingBytes > 0) this.schedule(this.pendingBytes >= 1024 * 1024 ? 0 : (this.opts.flushMs ?? 200));
+  }
+
+  private rotationDue(size: number, incoming: number): boolean {
+    if (size === 0) return false;
+    const { maxBytes = 0, maxAgeMs = 0 } = this.opts;
+    return (maxBytes > 0 && size + incoming > maxBytes) || (maxAgeMs > 0 && Date.now() - this.liveSince >= maxAgeMs);
+  }
+
+  /** Shifts the rotated files up by one (the oldest is replaced) and renames the live file to .1. */
+  private async rotate(): Promise<void> {
+    const keep = Math.max(1, this.opts.keep ?? 1);
+    for (let i = keep - 1; i >= 1; i--) await renameIfExists(rotatedName(this.opts.file, i), rotatedName(this.opts.file, i + 1));
+    await fsp.rename(this.opts.file, rotatedName(this.opts.file, 1));
+    this.stats.rotations++;
+    this.liveSince = Date.now();
+    this.end = 0;
+    this.counted = 0;
+    this.indexedOffset = -1;
+    this.trackFile = true;
+    this.opts.logger.info({ file: this.opts.file, rotated_to: rotatedName(this.opts.file, 1), keep }, 'span file rotated');
   }
 
   /**
@@ -396,6 +443,29 @@ export class SpanFile {
     const pairs: IndexFile['pairs'] = [...this.pairs].map(([k, n]) => [...splitPairKey(k), n]);
     await writeFileAtomic(this.opts.indexFile, JSON.stringify({ format: 1, offset, head, tail, pairs } satisfies IndexFile));
     this.indexedOffset = offset;
+  }
+}
+
+
+/** telemetry_spans.jsonl -> telemetry_spans.<n>.jsonl */
+export function rotatedName(file: string, n: number): string {
+  return /\.jsonl$/.test(file) ? file.replace(/\.jsonl$/, `.${n}.jsonl`) : `${file}.${n}`;
+}
+
+async function renameIfExists(from: string, to: string): Promise<void> {
+  try {
+    await fsp.rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+async function birthOf(file: string): Promise<number> {
+  try {
+    const st = await fsp.stat(file);
+    return st.birthtimeMs > 0 ? st.birthtimeMs : Date.now();
+  } catch {
+    return Date.now();
   }
 }
 
