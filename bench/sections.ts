@@ -1,13 +1,15 @@
-// Further bench sections register here (stream, console, postgres, legacy).
+// Further bench sections register here (stream, console, postgres, legacy, memory).
 import type { Section } from './bench.js';
 import { streamSection } from './stream.js';
 import { postgresSection } from './postgres.js';
 import { consoleSection } from './console.js';
 import { legacySection } from './legacy.js';
+import { memorySection } from './memory.js';
 
 export const sections: Record<string, Section> = {
   stream: streamSection,
   postgres: postgresSection,
   console: consoleSection,
   legacy: legacySection,
+  memory: memorySection,
 };
