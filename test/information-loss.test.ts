@@ -8,6 +8,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { copyReference, runCli, startDaemon, ROOT, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
+import { detectLosses } from '../daemon/core/losses.js';
+import { textHash } from '../daemon/core/ingest.js';
+import type { JsonObject } from '../shared/types.js';
 
 const run = promisify(execFile);
 const JQ = path.join(ROOT, 'test/fixtures/scripts/jq-rewrite.sh');
@@ -91,5 +94,37 @@ describe('information loss counters', () => {
     expect(Object.hasOwn(state, victim) || counted === 1).toBe(true);
     if (!Object.hasOwn(state, victim)) expect(d.logs.join('\n')).toMatch(/information lost: a record was deleted/);
     c.close();
+  });
+});
+
+describe('detectLosses (pure)', () => {
+  const held: Record<string, JsonObject> = {
+    a: { work_item_id: 'a', status: 'pending', description: 'A' },
+    b: { work_item_id: 'b', status: 'pending', description: 'B' },
+  };
+  const item = (v: JsonObject) => ({ value: v, text: JSON.stringify(v) });
+  const current = (k: string) => held[k];
+
+  it('counts fields an applied edit takes away, not values it changes or records it adds', () => {
+    const losses = detectLosses({
+      section: 'work',
+      items: [item({ work_item_id: 'a', status: 'done' }), item({ work_item_id: 'b', status: 'x', description: 'B2' }), item({ work_item_id: 'n' })],
+      changes: [
+        { section: 'work', key: 'a', op: 'put', data: { work_item_id: 'a', status: 'done' } },
+        { section: 'work', key: 'b', op: 'put', data: { work_item_id: 'b', status: 'x', description: 'B2' } },
+        { section: 'work', key: 'n', op: 'put', data: { work_item_id: 'n' } },
+      ],
+      current,
+    });
+    expect(losses).toEqual([{ section: 'work', key: 'a', cause: 'external_edit', fields: ['description'] }]);
+  });
+
+  it('a deletion is a loss only when the copy held an older version of one of our records', () => {
+    const rest = [item(held.a)];
+    const del = [{ section: 'work' as const, key: 'b', op: 'del' as const }];
+    expect(detectLosses({ section: 'work', items: rest, changes: del, current, isStale: () => false })).toEqual([]);
+    const staleText = rest[0].text;
+    const isStale = (key: string, hash: string) => key === 'a' && hash === textHash(staleText);
+    expect(detectLosses({ section: 'work', items: rest, changes: del, current, isStale })).toEqual([{ section: 'work', key: 'b', cause: 'external_edit' }]);
   });
 });
