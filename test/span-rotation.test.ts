@@ -7,6 +7,7 @@ import path from 'node:path';
 import { legacySpanValues, parseLegacySpans } from '../shared/legacy-spans.js';
 import { copyReference, REFERENCE, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
+import { SpanFile, rotatedName } from '../daemon/observability/span-file.js';
 
 const ORIGINAL = readFileSync(path.join(REFERENCE, 'original/telemetry_spans.jsonl'));
 const MAX = 16_000;
@@ -72,6 +73,24 @@ describe('span file rotation', () => {
     c2.close();
   });
 
+  it('rotates by age: a span written after the live file is older than the limit starts a new one', async () => {
+    const dataDir = tempDir();
+    d = await startDaemon({ dataDir, env: { AI_PROCESSOR_TELEMETRY_FILE_MAX_AGE_MS: '1500' } });
+    const c = new HttpClient(d.url);
+    const live = path.join(dataDir, 'telemetry_spans.jsonl');
+    const first = await c.post('/api/coordination/claim', { work_id: 'age_1', agent_id: 'rot_agent' });
+    expect(first.status).toBe(200);
+    await expect.poll(() => readFileSync(live, 'utf8').includes(String(first.headers['x-span-id'])), { timeout: 15_000, interval: 100 }).toBe(true);
+    await new Promise((r) => setTimeout(r, 2000)); // the age limit itself is what is tested
+    const second = await c.post('/api/coordination/claim', { work_id: 'age_2', agent_id: 'rot_agent' });
+    expect(second.status).toBe(200);
+    const rotated = path.join(dataDir, 'telemetry_spans.1.jsonl');
+    await expect.poll(() => existsSync(live) && readFileSync(live, 'utf8').includes(String(second.headers['x-span-id'])), { timeout: 15_000, interval: 100 }).toBe(true);
+    expect(readFileSync(rotated, 'utf8')).toContain(String(first.headers['x-span-id']));
+    expect(readFileSync(live, 'utf8')).not.toContain(String(first.headers['x-span-id']));
+    c.close();
+  });
+
   it('writes the daemon\'s own steps only when asked, and never counts them as fleet telemetry', async () => {
     const dataDir = tempDir();
     d = await startDaemon({ dataDir, env: { AI_PROCESSOR_TELEMETRY_INTERNAL_SPANS: 'true' } });
@@ -96,5 +115,25 @@ describe('span file rotation', () => {
     expect(flag.code).toBe(2);
     expect(flag.stderr).toMatch(/telemetry_internal_spans must be true or false/);
     expect(existsSync(path.join(dataDir, 'telemetry_spans.jsonl'))).toBe(false);
+  });
+});
+
+describe('SpanFile rotation by itself', () => {
+  it('cuts one large batch at line ends so no file passes the limit, and loses or repeats no line', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'telemetry_spans.jsonl');
+    const logger = { info: () => {}, warn: () => {} };
+    const f = new SpanFile({ file, indexFile: path.join(dir, 'index.json'), logger, maxBytes: 1000, keep: 10, flushMs: 60_000 });
+    await f.open(0);
+    const lines = Array.from({ length: 40 }, (_, i) => JSON.stringify({ operation_name: 's2s.work.claim', status: 'ok', n: i, pad: 'x'.repeat(60 + (i % 7) * 10) }));
+    for (const l of lines) expect(f.append(l, 's2s.work.claim', 'ok')).toBe(true);
+    await f.flush(); // one write of every line
+    await f.close();
+    const files = [...Array.from({ length: 10 }, (_, i) => rotatedName(file, 10 - i)), file].filter((p) => existsSync(p));
+    expect(files.length).toBeGreaterThan(3);
+    for (const p of files) expect(statSync(p).size).toBeLessThanOrEqual(1000);
+    const all = files.flatMap((p) => readFileSync(p, 'utf8').split('\n').filter(Boolean));
+    expect(all).toEqual(lines);
+    expect(f.stats).toMatchObject({ appended: 40, rotations: files.length - 1 });
   });
 });
