@@ -1,10 +1,11 @@
-// Further bench sections register here (stream, console, postgres, legacy).
+// Further bench sections register here (stream, console, postgres, legacy, memory).
 import type { Section } from './bench.js';
 import { streamSection } from './stream.js';
 import { postgresSection } from './postgres.js';
 import { consoleSection } from './console.js';
 import { legacySection } from './legacy.js';
 import { hooksSection } from './claude-code-hooks.js';
+import { memorySection } from './memory.js';
 
 export const sections: Record<string, Section> = {
   stream: streamSection,
@@ -12,4 +13,5 @@ export const sections: Record<string, Section> = {
   console: consoleSection,
   legacy: legacySection,
   hooks: hooksSection,
+  memory: memorySection,
 };

@@ -38,6 +38,14 @@ export interface DaemonConfig {
   tls_key: string | null;
   rate_limit_per_s: number;
   entropy_floor: number;
+  /** telemetry_spans.jsonl is rotated (renamed to .1.jsonl, ...) before it grows past this; 0 = never. */
+  telemetry_file_max_bytes: number;
+  /** ... or once the live file is this old (ms); 0 = never. */
+  telemetry_file_max_age_ms: number;
+  /** Rotated span files kept (>= 1); the oldest is replaced. */
+  telemetry_file_keep: number;
+  /** Also write the daemon's own steps (journal fsync, legacy file write/merge) to the span file. */
+  telemetry_internal_spans: boolean;
   config_file: string | null;
 }
 
@@ -74,11 +82,16 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     tls_key: null,
     rate_limit_per_s: 0,
     entropy_floor: 0,
+    telemetry_file_max_bytes: 64 * 1024 * 1024,
+    telemetry_file_max_age_ms: 0,
+    telemetry_file_keep: 5,
+    telemetry_internal_spans: false,
     config_file: null,
   };
 }
 
-const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'view_flush_ms', 'max_journal_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'entropy_floor'];
+const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'view_flush_ms', 'max_journal_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'entropy_floor', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep'];
+const BOOLEAN: Array<keyof DaemonConfig> = ['telemetry_internal_spans'];
 
 /** Environment names: AI_PROCESSOR_<KEY>. */
 function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof DaemonConfig, string>> {
@@ -96,7 +109,14 @@ function coerce(key: keyof DaemonConfig, value: unknown, where: string): unknown
     if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${where}: ${key} must be a non-negative number, got ${JSON.stringify(value)}`);
     if (key === 'port' && (!Number.isInteger(n) || n > 65535)) throw new ConfigError(`${where}: port must be an integer 0-65535`);
     if (key === 'analyzer_max_concurrent' && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`${where}: analyzer_max_concurrent must be an integer >= 1`);
+    if (key === 'telemetry_file_keep' && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`${where}: telemetry_file_keep must be an integer >= 1`);
     return n;
+  }
+  if (BOOLEAN.includes(key)) {
+    if (typeof value === 'boolean') return value;
+    if (/^(1|true|yes)$/i.test(String(value))) return true;
+    if (/^(0|false|no)$/i.test(String(value))) return false;
+    throw new ConfigError(`${where}: ${key} must be true or false, got ${JSON.stringify(value)}`);
   }
   if (key === 'services') {
     const list = typeof value === 'string' ? JSON.parse(value) : value;

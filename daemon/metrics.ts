@@ -4,6 +4,7 @@
 // own registry.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EntropyReport } from '../shared/entropy.js';
+import { LOSS_CAUSES } from './core/losses.js';
 
 export const AGENT_STATUSES = ['active', 'idle', 'busy', 'needs_input', 'offline', 'stale', 'other'] as const;
 export const WORK_STATUSES = ['pending', 'claimed', 'in_progress', 'completed', 'failed', 'released', 'other'] as const;
@@ -96,6 +97,10 @@ export function createMetrics() {
     entropyTotal: new Gauge({ name: 'information_entropy_total', help: 'Total Shannon entropy of the state (bits)', registers }),
     // 0 = no baseline captured; alerts.yml's InformationLoss compares information_entropy_total with it.
     entropyBaselineBits: new Gauge({ name: 'information_entropy_baseline_bits', help: 'Total entropy of the captured baseline (bits); 0 when none is captured', registers }),
+    // The InformationLoss alert's invariant: records or fields gone without a deliberate change
+    // (daemon/core/losses.ts says which; entropy drift is normal work and alerts on nothing).
+    recordsLost: new Counter({ name: 'information_records_lost_total', help: 'Records lost without a deliberate change (e.g. deleted by an external edit made on a stale copy)', labelNames: ['cause'] as const, registers }),
+    fieldsLost: new Counter({ name: 'information_fields_lost_total', help: 'Fields of records lost without a deliberate change (e.g. a legacy record rewritten without them)', labelNames: ['cause'] as const, registers }),
     journalFsyncDuration: new Histogram({
       name: 'journal_fsync_duration_seconds',
       help: 'Duration of journal fsyncs (one per group commit)',
@@ -133,6 +138,10 @@ export function createMetrics() {
   for (const o of ['ok', 'failed', 'timeout', 'rejected']) m.analyzerRequests.inc({ outcome: o }, 0);
   for (const r of ['storage_full', 'write_failed']) m.storageWriteFailures.inc({ reason: r }, 0);
   m.storageDegraded.set(0);
+  for (const c of LOSS_CAUSES) {
+    m.recordsLost.inc({ cause: c }, 0);
+    m.fieldsLost.inc({ cause: c }, 0);
+  }
   for (const s of ['coordination', 'telemetry']) m.websocketClients.set({ stream: s }, 0);
   for (const c of ['coordination', 'agents', 'telemetry']) m.entropyBits.set({ component: c }, 0);
   setStatusGauge(m.agents, 'agents', []);

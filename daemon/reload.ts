@@ -4,7 +4,7 @@
 //   rate_limit_per_s, services (monitor list), analyzer_* and stream_analyzer_command, entropy_floor,
 //   and the TLS key pair (files read again: a renewed certificate is served to new connections).
 // What is bound at start is refused with a warning and keeps its running value: host, port, data_dir,
-// store, body_limit, view_flush_ms, max_journal_bytes, TLS on/off. A file that does not load (bad JSON,
+// store, body_limit, view_flush_ms, max_journal_bytes, telemetry_file_* and telemetry_internal_spans, TLS on/off. A file that does not load (bad JSON,
 // unknown key, unreadable token file) changes nothing. Features apply their part in ctx.onReload.
 import { createHash } from 'node:crypto';
 import { isLoopback, type DaemonConfig } from './config.js';
@@ -12,7 +12,7 @@ import type { DaemonContext } from './context.js';
 import { readTls, reloadTls } from './http/tls.js';
 
 /** Settings bound at start (listening socket, store, body parser): a restart applies them. */
-export const FIXED_AT_START: ReadonlyArray<keyof DaemonConfig> = ['host', 'port', 'data_dir', 'store', 'body_limit', 'view_flush_ms', 'max_journal_bytes', 'config_file'];
+export const FIXED_AT_START: ReadonlyArray<keyof DaemonConfig> = ['host', 'port', 'data_dir', 'store', 'body_limit', 'view_flush_ms', 'max_journal_bytes', 'config_file', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep', 'telemetry_internal_spans'];
 
 /** Never in a log line or a stats answer: only their names are. */
 const SECRET: ReadonlySet<keyof DaemonConfig> = new Set(['token']);

@@ -3,9 +3,10 @@
 //   baseline: asks the daemon to capture a baseline (POST /api/entropy/baseline: state snapshot,
 //             per-component entropy, counts, record keys; the daemon keeps it too), adds a quick
 //             performance run of read-only requests, and writes it all to FILE.
-//   validate: compares the daemon now with FILE: exit 1 when the entropy ratio leaves 0.99..1.01 or a
-//             record of the baseline is missing (named), 0 otherwise. Changed records and latencies
-//             are reported, not judged.
+//   validate: compares the daemon now with FILE, record by record: exit 1 when a baseline record is
+//             missing (named; a journaled deletion is named with its revision) or one of its fields
+//             vanished without a journaled change, 0 otherwise. The entropy ratio, changed records and
+//             latencies are reported, not judged: normal work (a claim, a completion) moves the ratio.
 // Both print a readable report, or JSON with --json; progress goes to stderr. Exit codes as every
 // client command: 0 ok, 1 not conserved, 2 usage (unreadable baseline file), 3 daemon unreachable.
 import { readFileSync } from 'node:fs';
@@ -18,6 +19,9 @@ import type { CoordinationState, Section } from '../../shared/types.js';
 import { isBaseline, type DaemonBaseline, type EntropyNow } from '../observability/baseline-format.js';
 import { writeFileAtomic } from '../store/fsutil.js';
 import { EXIT, call, clientOptions, num, type ClientFlags } from './client-io.js';
+import WebSocket from 'ws';
+import { STREAM_PATH, toWsUrl, type DeltaMessage, type ServerMessage } from '../../shared/protocol.js';
+import { fingerprintState, judgeRecords, type RecordJudgement } from '../observability/record-check.js';
 
 /** Read-only requests of the performance quick run. */
 export const QUICK_RUN_PATHS = ['/health', '/api/stats', '/api/agents', '/api/work?limit=100', '/api/telemetry/spans?limit=100', '/api/coordination/status'];
@@ -179,7 +183,7 @@ async function runBaseline(flags: Flags): Promise<void> {
   await writeFileAtomic(path.resolve(flags.out), JSON.stringify(out, null, 1) + '\n');
   progress.done();
   if (flags.json) {
-    const { keys: _k, state: _s, ...summary } = out;
+    const { keys: _k, state: _s, records: _r, ...summary } = out;
     process.stdout.write(JSON.stringify({ out: path.resolve(flags.out), ...summary }) + '\n');
     return;
   }
@@ -202,8 +206,11 @@ export interface ValidationResult {
   baseline: { file: string; created_at: string; revision: number; checksum: string };
   now: { revision: number; checksum: string };
   ratio: number;
+  /** The entropy ratio within `range` (informational: normal work moves it). */
   conserved: boolean;
   range: [number, number];
+  /** The verdict's ground: every baseline record checked against the state and the journal. */
+  records: RecordJudgement | null;
   components: BaselineComparison['components'];
   entropy: { baseline: number; now: number };
   counts: { baseline: BaselineFile['counts']; now: EntropyNow['counts'] };
@@ -230,6 +237,48 @@ function changedRecords(before: CoordinationState, now: CoordinationState): { co
   return { count, keys };
 }
 
+/**
+ * The journaled revisions after the baseline's, up to `upTo`, from the coordination stream's replay:
+ * null when the daemon cannot replay them or they do not continue the baseline (another data dir, a
+ * journal compacted since), so that nothing is taken as journaled that was not.
+ */
+async function journalSince(flags: ClientFlags, b: BaselineFile, upTo: number, nowChecksum: string): Promise<DeltaMessage[] | null> {
+  if (upTo === b.revision) return nowChecksum === b.checksum ? [] : null;
+  if (upTo < b.revision) return null;
+  // Same history: the daemon holds this very baseline (it captured it), or its journal has the
+  // baseline's revision with the baseline's checksum (replayed from one revision earlier).
+  const held = await call(flags, 'GET', '/api/entropy/baseline');
+  const holds = held.status === 200 && held.body.created_at === b.created_at && held.body.revision === b.revision && held.body.checksum === b.checksum;
+  if (!holds && b.revision < 1) return null;
+  const from = holds ? b.revision : b.revision - 1;
+  const url = toWsUrl(new ApiClient({ url: flags.url }).url, STREAM_PATH) + `?since=${from}`;
+  const token = flags.token ?? process.env.AI_PROCESSOR_TOKEN;
+  return new Promise((resolve) => {
+    const deltas: DeltaMessage[] = [];
+    const ws = new WebSocket(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});
+    const done = (v: DeltaMessage[] | null): void => {
+      clearTimeout(timer);
+      ws.removeAllListeners('message');
+      ws.on('error', () => {});
+      ws.close();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(null), 60_000);
+    ws.on('error', () => done(null));
+    ws.on('message', (raw) => {
+      const m = JSON.parse(raw.toString()) as ServerMessage;
+      if (m.type === 'snapshot') return done(null); // no replay possible
+      if (m.type === 'delta') {
+        const expected = deltas.length ? deltas[deltas.length - 1].revision + 1 : from + 1;
+        if (m.revision !== expected || (m.revision === b.revision && m.checksum !== b.checksum)) return done(null);
+        deltas.push(m);
+        if (m.revision >= upTo) return done(deltas.filter((d) => d.revision > b.revision && d.revision <= upTo));
+      }
+      if (m.type === 'replayed') done(null); // ended before the state we judge: not continuous
+    });
+  });
+}
+
 function describeMissing(section: Section, key: string, b: BaselineFile): string {
   const rec = b.state?.[section]?.[key]?.data;
   if (section === 'log' && rec) return `log #${key} (${String(rec.work_item_id ?? '?')} by ${String(rec.agent_id ?? '?')})`;
@@ -249,23 +298,37 @@ async function runValidate(flags: Flags): Promise<void> {
   const now = res.body as unknown as EntropyNow;
   const cmp = compareToBaseline(b, { entropy: now.entropy, keys: now.keys! });
   let changed: ValidationResult['changed'] = null;
-  if (b.state) {
-    if (now.checksum === b.checksum) changed = { count: 0, keys: [] };
-    else {
-      progress.step('comparing records with the baseline state...');
-      const st = await call(flags, 'GET', '/api/coordination/status');
-      if (st.status < 300) changed = changedRecords(b.state, (st.body as unknown as { state: CoordinationState }).state);
+  let records: RecordJudgement | null = null;
+  const fingerprints = b.records ?? (b.state ? fingerprintState(b.state) : null);
+  if (fingerprints || b.state) {
+    progress.step('comparing records with the baseline...');
+    const st = await call(flags, 'GET', '/api/coordination/status');
+    if (st.status >= 300) failWith(st);
+    const status = st.body as unknown as { revision: number; checksum: string; state: CoordinationState };
+    if (b.state) changed = status.checksum === b.checksum ? { count: 0, keys: [] } : changedRecords(b.state, status.state);
+    if (fingerprints) {
+      progress.step('reading the journal since the baseline...');
+      records = judgeRecords(fingerprints, status.state, await journalSince(flags, b, status.revision, status.checksum));
     }
   }
   const perRequests = flags.requests ?? (b.performance ? b.performance.requests_per_endpoint : 0);
   const performance = perRequests > 0 ? await quickRun(flags, perRequests, progress) : undefined;
   progress.done();
 
+  // Missing records: named, with the journaled deletion when there is one.
+  const deletedAt = new Map((records?.deleted ?? []).map((d) => [d.section + ' ' + d.key, d]));
+  const whyMissing = (s: Section, k: string): string => {
+    const d = deletedAt.get(s + ' ' + k);
+    return d ? `deleted at revision ${d.revision}${d.cause ? ` by ${d.cause}` : ''}, recoverable from the journal` : records?.journal === 'used' ? 'vanished without a journaled change' : 'no journal since the baseline to tell why';
+  };
   const problems: string[] = [];
-  if (!cmp.conserved) problems.push(`entropy ratio ${ratioText(cmp.ratio)} is outside ${CONSERVED_MIN}..${CONSERVED_MAX}`);
   if (cmp.missing_count > 0) {
-    const names = SECTIONS.flatMap((s) => cmp.missing[s].map((k) => describeMissing(s, k, b)));
+    const names = SECTIONS.flatMap((s) => cmp.missing[s].map((k) => `${describeMissing(s, k, b)} (${whyMissing(s, k)})`));
     problems.push(`${cmp.missing_count} baseline record${cmp.missing_count === 1 ? '' : 's'} missing: ${names.slice(0, 20).join(', ')}${names.length > 20 ? `, ... (${names.length - 20} more)` : ''}`);
+  }
+  if (records && records.fields_vanished.length > 0) {
+    const names = records.fields_vanished.map((f) => `${f.section} ${f.key}: ${f.fields.join(', ')}`);
+    problems.push(`fields vanished without a journaled change in ${names.length} record${names.length === 1 ? '' : 's'}: ${names.slice(0, 20).join('; ')}${names.length > 20 ? '; ...' : ''}`);
   }
   const result: ValidationResult = {
     ok: problems.length === 0,
@@ -274,6 +337,7 @@ async function runValidate(flags: Flags): Promise<void> {
     ratio: cmp.ratio,
     conserved: cmp.conserved,
     range: [CONSERVED_MIN, CONSERVED_MAX],
+    records,
     components: cmp.components,
     entropy: { baseline: b.entropy.total, now: now.entropy.total },
     counts: { baseline: b.counts, now: now.counts },
@@ -289,13 +353,24 @@ async function runValidate(flags: Flags): Promise<void> {
     const c = (k: keyof BaselineFile['counts']) => `${k} ${now.counts[k]} (baseline ${b.counts[k]})`;
     const lines = [
       `validating against ${flags.baseline} (baseline revision ${b.revision}, ${b.created_at}; now revision ${now.revision})`,
-      `  entropy ratio    ${ratioText(cmp.ratio)}  (${bits(now.entropy.total)} / ${bits(b.entropy.total)} bits; conserved within ${CONSERVED_MIN}..${CONSERVED_MAX})  ${cmp.conserved ? 'OK' : 'FAIL'}`,
-      `    per component  ${ENTROPY_COMPONENTS.map((k) => `${k} ${ratioText(cmp.components[k])}`).join('  ')}`,
       `  records          ${c('work')}  ${c('agents')}  ${c('log')}  ${c('spans')}`,
+      ...(records
+        ? [
+            `  checked          ${records.checked} baseline records: ${records.intact} intact, ${records.changed} changed; journal since the baseline ${records.journal === 'used' ? 'read' : 'unavailable (nothing counts as journaled)'}`,
+            ...records.fields_removed.slice(0, 20).map((f) => `    fields removed by revision ${f.revision}${f.cause ? ` (${f.cause})` : ''}: ${f.section} ${f.key}: ${f.fields!.join(', ')}`),
+            ...records.fields_vanished.slice(0, 20).map((f) => `    FIELDS VANISHED ${f.section} ${f.key}: ${f.fields.join(', ')}`),
+          ]
+        : [`  checked          record keys only (this baseline has no record fingerprints)`]),
       `  missing          ${cmp.missing_count === 0 ? 'none' : `${cmp.missing_count} baseline record${cmp.missing_count === 1 ? '' : 's'}`}`,
     ];
-    for (const s of SECTIONS) for (const k of cmp.missing[s]) lines.push(`    MISSING ${describeMissing(s, k, b)}`);
+    for (const s of SECTIONS) for (const k of cmp.missing[s]) lines.push(`    MISSING ${describeMissing(s, k, b)}: ${whyMissing(s, k)}`);
     if (changed) lines.push(`  changed          ${changed.count === 0 ? (now.checksum === b.checksum ? 'none (state checksum identical)' : 'none') : `${changed.count} record(s): ${changed.keys.slice(0, 10).map((x) => `${x.section} ${x.key}`).join(', ')}${changed.count > 10 ? ', ...' : ''}`}`);
+    lines.push(
+      `  entropy ratio    ${ratioText(cmp.ratio)}  (${bits(now.entropy.total)} / ${bits(b.entropy.total)} bits; ${cmp.conserved ? 'within' : 'outside'} ${CONSERVED_MIN}..${CONSERVED_MAX})  informational`,
+      `    per component  ${ENTROPY_COMPONENTS.map((k) => `${k} ${ratioText(cmp.components[k])}`).join('  ')}`,
+      `    (normal work moves the ratio: a claim or a completion changes the value distributions. Within the band it says a`,
+      `    transformation such as a migration kept the distributions; the verdict is the record check above.)`,
+    );
     lines.push(...perfLines(performance, b.performance));
     lines.push(result.ok ? 'RESULT: information conserved' : `RESULT: NOT conserved: ${problems.join('; ')}`);
     process.stdout.write(lines.join('\n') + '\n');
@@ -312,7 +387,7 @@ export function registerBaselineCommands(program: Command): void {
     .action(async (o: Flags) => runBaseline(o));
 
   clientOptions(program.command('validate'))
-    .description('compare the running daemon with a baseline file: exit 1 if the entropy ratio leaves 0.99-1.01 or a baseline record is missing')
+    .description('compare the running daemon with a baseline file record by record: exit 1 if a baseline record is missing or a field vanished without a journaled change (the entropy ratio is reported, not judged)')
     .requiredOption('--baseline <file>', 'a file written by `ai-processor baseline --out`')
     .option('--requests <n>', 'requests per endpoint in the performance quick run (default: as in the baseline; 0 = skip)', num('--requests'))
     .action(async (o: Flags) => runValidate(o));

@@ -13,6 +13,7 @@ import { setEntropyGauges } from '../metrics.js';
 import { writeFileAtomic } from '../store/fsutil.js';
 import { VERSION } from '../version.js';
 import { entropyRoutes } from '../http/entropy-routes.js';
+import { fingerprintState } from './record-check.js';
 
 export const BASELINE_FILE = 'baseline.json';
 export const BASELINE_STATE_FILE = 'baseline-state.json';
@@ -70,6 +71,7 @@ export class EntropyBaselines {
       entropy: { components: report.components, total: report.total, fields: report.fields },
       counts: { work: keys.work.length, agents: keys.agents.length, log: keys.log.length, spans: report.counts.spans },
       keys,
+      records: fingerprintState(state),
       state,
     };
   }
@@ -114,7 +116,8 @@ export class EntropyBaselines {
     };
     if (this.current) {
       const cmp = compareToBaseline(this.current, { entropy: report, keys });
-      out.conserved = cmp.conserved && cmp.missing_count === 0;
+      out.conserved = cmp.missing_count === 0;
+      out.ratio_in_range = cmp.conserved;
       out.missing = { work: cmp.missing.work.slice(0, 100), agents: cmp.missing.agents.slice(0, 100), log: cmp.missing.log.slice(0, 100) };
       out.missing_count = cmp.missing_count;
     }

@@ -8,6 +8,7 @@ import type { CoordinationStore } from '../store/memory-state.js';
 import type { LeaseExpiredEvent, OpEvent } from '../core/service.js';
 import { longestWaitSeconds } from '../../shared/agent-status.js';
 import { HOOK_OPERATION } from '../../shared/claude-code/hook-mapping.js';
+import type { InformationLoss } from '../core/losses.js';
 
 /** Must run before store.open(), so the import and the journal replay are counted too. */
 export function observeState(store: CoordinationStore, metrics: Metrics): EntropyTracker {
@@ -47,6 +48,12 @@ export function installMetrics(ctx: DaemonContext): void {
     m.journalBatchSize.observe(f.lines);
   });
   store.on('conflict', () => m.conflicts.inc({ type: 'merge' }));
+  store.on('loss', (l: InformationLoss) => {
+    if (l.fields) m.fieldsLost.inc({ cause: l.cause }, l.fields.length);
+    else m.recordsLost.inc({ cause: l.cause });
+    ctx.logger.warn({ section: l.section, key: l.key, cause: l.cause, fields: l.fields, revision: l.revision }, l.fields ? 'information lost: fields of a record vanished in an external edit' : 'information lost: a record was deleted by an external edit made on a stale copy');
+    ctx.events.emit('event', 'information_loss', l);
+  });
   store.on('problem', (p: { error: string }) => m.syncFailures.inc({ reason: /write failed/.test(p.error) ? 'write_failed' : 'unparseable_file' }));
   store.on('storage', (e: { state: string; reason?: string }) => {
     if (e.state === 'degraded') m.storageWriteFailures.inc({ reason: e.reason ?? 'write_failed' });

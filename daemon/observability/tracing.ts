@@ -25,6 +25,7 @@ import { NodeTracerProvider, BatchSpanProcessor, RandomIdGenerator, type IdGener
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { LegacySpan } from '../../shared/protocol.js';
+import { DAEMON_INTERNAL_SPANS } from '../../shared/entropy.js';
 import type { DaemonContext } from '../context.js';
 import type { LeaseExpiredEvent, OpEvent, Outcome, Trace } from '../core/service.js';
 import type { DeltaMessage } from '../../shared/protocol.js';
@@ -166,12 +167,16 @@ class LegacySpanProcessor implements SpanProcessor {
     private file: SpanFile,
     service: LegacySpan['service'],
     resourceAttributes: Record<string, unknown>,
+    private internalToFile: boolean,
   ) {
     this.format = legacyLineFormatter(service, resourceAttributes);
   }
   onStart(): void {}
   onEnd(span: ReadableSpan): void {
-    this.sink.push(this.format(span), span.name, span.status.code === SpanStatusCode.ERROR ? 'error' : 'ok');
+    // The daemon's own steps stay in the ring and the stream (a request's trace shows its fsync) but
+    // not in the file by default: they would be most of its bytes and none of the fleet's story.
+    const toFile = this.internalToFile || !DAEMON_INTERNAL_SPANS.has(span.name);
+    this.sink.push(this.format(span), span.name, span.status.code === SpanStatusCode.ERROR ? 'error' : 'ok', toFile);
   }
   forceFlush(): Promise<void> {
     return this.file.flush();
@@ -266,6 +271,9 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
     logger,
     externalCheckMs: 5000,
     onExternalSpans: (spans) => sink.pushExternal(spans),
+    maxBytes: ctx.config.telemetry_file_max_bytes,
+    maxAgeMs: ctx.config.telemetry_file_max_age_ms,
+    keep: ctx.config.telemetry_file_keep,
   });
   const sink = new TelemetrySink(file, ctx.entropy, ctx.metrics, logger);
   const started = Date.now();
@@ -274,7 +282,7 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
   sink.fill(opened.recent);
   logger.info({ file: SPAN_FILE, spans: opened.counts.reduce((n, c) => n + c.count, 0), scanned_bytes: opened.scannedBytes, indexed: opened.indexed, ms: Date.now() - started }, 'telemetry spans loaded');
 
-  const processors: SpanProcessor[] = [new LegacySpanProcessor(sink, file, legacyService, legacyResource)];
+  const processors: SpanProcessor[] = [new LegacySpanProcessor(sink, file, legacyService, legacyResource, ctx.config.telemetry_internal_spans)];
   const exporting = endpointConfigured(env);
   if (exporting) {
     // Loaded only when used: the gRPC stack costs startup time a daemon without a collector need not pay.

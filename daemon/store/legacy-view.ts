@@ -9,6 +9,7 @@ import path from 'node:path';
 import { formatRecord, renderRecordBuffers, splitJsonArray, type ArrayItem } from '../../shared/legacy-json.js';
 import type { ChangeCause, JsonObject, Section } from '../../shared/types.js';
 import { ingestFile, keyItems, textHash, type BaseRecord, type IngestResult, type ProposedChange } from '../core/ingest.js';
+import { detectLosses } from '../core/losses.js';
 import { LockBusyError, clearOwnStaleLock, withFileLock } from './file-lock.js';
 import { readBufferIfExists, readFileIfExists, writeFileAtomic } from './fsutil.js';
 import type { Slot, Tables } from './tables.js';
@@ -411,7 +412,10 @@ export class LegacyView {
       recentlyAdded: this.recentlyAdded,
     });
     const cause: ChangeCause = { op: 'external_edit', source: 'file', ...(result.conflicts.length ? { conflict: true } : {}) };
+    // Judged before the commit, against the records as they were (see core/losses.ts).
+    const losses = detectLosses({ section: this.section, changes: result.changes, items, current: (key) => tables.slot(this.section, key)?.data, isStale: this.isStale });
     const revision = await this.host.commit(result.changes, cause);
+    for (const l of losses) this.host.emit('loss', { ...l, revision });
     // The file as it is now is the base for the next diff.
     this.sha = sha;
     this.setBase(this.section === 'log' ? this.logBase(items) : this.fileBase(keyItems(this.section, items), items));
