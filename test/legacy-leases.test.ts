@@ -142,6 +142,18 @@ describe('imported legacy claims keep their estimate-sized lease from the takeov
     expect(await heldClaims(c)).toEqual(rest); // 90 min for the others (30m estimates, or none that parses)
     await expect.poll(() => expiredAgents(d), WAIT).toEqual(['agent_imp_short', 'import_control_agent']);
   });
+
+  it('imported agents are not expected to heartbeat: coordination_agents_heartbeating (NoHeartbeats) counts API heartbeaters only', async () => {
+    const gauge = async (name: string) => {
+      const text = (await c.get('/metrics')).body as string;
+      return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    };
+    expect(await gauge('coordination_agents\\{status="active"\\}')).toBeGreaterThan(10); // the imported agents
+    expect(await gauge('coordination_agents_heartbeating')).toBe(0);
+    const agent = ((await c.get('/api/agents')).body.agents as Array<{ agent_id: string; status: string }>).find((a) => a.status === 'active')!.agent_id;
+    expect((await c.post(`/api/agents/${agent}/heartbeat`, { status: 'active' })).status).toBe(200);
+    expect(await gauge('coordination_agents_heartbeating')).toBe(1);
+    expect((await c.post(`/api/agents/${agent}/heartbeat`, { status: 'offline' })).status).toBe(200);
+    expect(await gauge('coordination_agents_heartbeating')).toBe(0);
+  });
 });
-
-

@@ -67,6 +67,7 @@ describe('createMetrics() registers every name the configs use', () => {
       ['coordination_heartbeats_total', 'counter', []],
       ['state_sync_failures_total', 'counter', ['reason']],
       ['coordination_agents', 'gauge', ['status']],
+      ['coordination_agents_heartbeating', 'gauge', []],
       ['coordination_work_items', 'gauge', ['status']],
       ['coordination_revision', 'gauge', []],
       ['websocket_clients', 'gauge', ['stream']],
