@@ -35,17 +35,3 @@ export function parseDuration(text: unknown): number | null {
   const ms = Math.round(total);
   return Number.isFinite(ms) && ms > 0 ? ms : null;
 }
-
-/** "90m" -> "1h30m": for messages and documentation of derived values. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${ms}ms`;
-  const parts: string[] = [];
-  let rest = Math.round(ms / 1000);
-  for (const [unit, size] of [['d', 86_400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
-    if (rest >= size) {
-      parts.push(`${Math.floor(rest / size)}${unit}`);
-      rest %= size;
-    }
-  }
-  return parts.join('');
-}

@@ -8,7 +8,7 @@ import { withFields, type JsonObject } from '../../shared/types.js';
 import { ApiError } from '../errors.js';
 import type { CoordinationStore, Logger, ReadView } from '../store/memory-state.js';
 import * as rules from './coordinator.js';
-import { claimLeaseMs, dueClaims, HolderLeases, type LeaseLimits } from './leases.js';
+import { claimLeaseMs, dueClaims, HolderLeases, type HolderLease, type LeaseLimits } from './leases.js';
 
 export type Outcome = 'ok' | 'conflict' | 'error' | 'idempotent';
 
@@ -90,6 +90,11 @@ export class CoordinationService extends EventEmitter {
     return { defaultMs: this.opts.leaseMs, maxMs: this.opts.maxLeaseMs };
   }
 
+  /** The limits a holder's running period was given. */
+  private holderLimits(h: HolderLease): LeaseLimits {
+    return { defaultMs: h.defaultMs, maxMs: this.opts.maxLeaseMs };
+  }
+
   start(): void {
     // Takeover: claims that carry no lease of ours get a fresh one from now.
     const now = this.mono();
@@ -121,7 +126,7 @@ export class CoordinationService extends EventEmitter {
     const agent = data?.agent_id;
     if (!data || typeof agent !== 'string' || !this.store.heldIndex().get(agent)?.has(workId)) return null;
     const h = this.leases.get(agent);
-    const leaseMs = claimLeaseMs(data, this.limits);
+    const leaseMs = claimLeaseMs(data, h ? this.holderLimits(h) : this.limits);
     const end = h ? h.aliveAt + leaseMs : this.mono() + leaseMs;
     return { lease_ms: leaseMs, lease_expires_at: new Date(this.wallOf(end)).toISOString() };
   }
@@ -236,7 +241,8 @@ export class CoordinationService extends EventEmitter {
         this.leases.alive(agent, now, rev, this.opts.leaseMs);
         continue;
       }
-      const limits = this.limits;
+      // A reloaded default applies from the holder's next sign of life, not to periods running.
+      const limits = this.holderLimits(h);
       const claims = [...(held.get(agent) ?? [])].map((id) => ({ id, leaseMs: this.leaseOf(id, limits) }));
       const due = dueClaims(h, now, claims);
       h.shortestMs = due.shortestMs;
@@ -246,7 +252,7 @@ export class CoordinationService extends EventEmitter {
       const candidates = new Set(due.expired);
       const stillExpired = (workId: string, data: JsonObject) => {
         const current = this.leases.get(agent);
-        return candidates.has(workId) && current !== undefined && current.aliveAt + claimLeaseMs(data, this.limits) <= this.mono();
+        return candidates.has(workId) && current !== undefined && current.aliveAt + claimLeaseMs(data, this.holderLimits(current)) <= this.mono();
       };
       try {
         const out = await this.store.transact((view) => rules.expireLease({ view, now: isoSeconds() }, agent, stillExpired), { op: 'lease_expired', source: 'lease', agent_id: agent });
