@@ -8,6 +8,8 @@
 // - `progress` / `complete` without AGENT_ID act for the item's current holder (the legacy helper
 //   edited the record whoever asked; its AGENT_ID never survived the process anyway). With AGENT_ID
 //   set, only the holder is accepted.
+// - legacy agents never heartbeat: `claim` asks for a lease sized from the item's estimate (30m ->
+//   90 min) and `progress` renews it (docs/legacy-compatibility.md).
 // - AGENT_TEAM is the default team of `claim` and `register` (the legacy only used it for the
 //   velocity line), AGENT_ROLE the default specialization of `register`.
 // - the Claude helpers print their JSON on stdout and their progress lines on stderr, so
