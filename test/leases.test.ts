@@ -1,12 +1,12 @@
 // Leases: a silent holder loses its claims; its late calls are refused; heartbeats keep them; a claim
 // may carry a lease of its own (lease_ms, CLI --lease), bounded by --max-lease-ms.
-// Margins: a 3 s lease against heartbeats every 200 ms, and every "still held" is checked at the
+// Margins: a 5 s lease against heartbeats every 200 ms, and every "still held" is checked at the
 // moment a silent control claim made at the same time has expired (a condition, not a fixed sleep).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startDaemon, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 
-const LEASE_MS = 3000;
+const LEASE_MS = 5000;
 const MAX_LEASE_MS = 7_200_000;
 /** Long enough for a loaded machine to be slow, far beyond one lease and one sweep. */
 const EXPIRY_WAIT = { timeout: 30_000, interval: 100 };
