@@ -94,7 +94,7 @@ describe('a claim with a lease of its own', () => {
     const plain = await c.post('/api/coordination/claim', { work_id: 'own_plain', agent_id: 'plain_agent' });
     expect([short.status, plain.status]).toEqual([200, 200]);
     expect(plain.body.claim.lease_ms).toBeUndefined();
-    // The 1 s claim goes first; while the 3 s one is still held, both holders are silent.
+    // Both holders are silent: the 1 s claim goes first, then the default-lease one.
     await expect.poll(() => holder('own_short'), EXPIRY_WAIT).toBeNull();
     await expect.poll(() => holder('own_plain'), EXPIRY_WAIT).toBeNull();
     // Well past three default leases the long one is held, and progress renews it.
