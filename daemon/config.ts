@@ -18,6 +18,8 @@ export interface DaemonConfig {
   port: number;
   host: string;
   lease_ms: number;
+  /** The longest lease a claim may ask for (lease_ms on claim); derived leases are capped at it. */
+  max_lease_ms: number;
   store: string;
   token: string | null;
   token_file: string | null;
@@ -64,6 +66,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     port: DEFAULT_PORT,
     host: DEFAULT_HOST,
     lease_ms: 60_000,
+    max_lease_ms: 24 * 3_600_000,
     store: 'file',
     token: null,
     token_file: null,
@@ -90,7 +93,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   };
 }
 
-const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'view_flush_ms', 'max_journal_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'entropy_floor', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep'];
+const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'max_lease_ms', 'view_flush_ms', 'max_journal_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'entropy_floor', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep'];
 const BOOLEAN: Array<keyof DaemonConfig> = ['telemetry_internal_spans'];
 
 /** Environment names: AI_PROCESSOR_<KEY>. */
@@ -169,6 +172,7 @@ export function loadConfig(flags: Partial<Record<keyof DaemonConfig, unknown>>, 
     }
   }
   cfg.config_file = file;
+  checkLeases(cfg);
   if (!cfg.token && env.AI_PROCESSOR_TOKEN) cfg.token = env.AI_PROCESSOR_TOKEN;
   if (!cfg.token && cfg.token_file) {
     try {
@@ -179,6 +183,12 @@ export function loadConfig(flags: Partial<Record<keyof DaemonConfig, unknown>>, 
   }
   cfg.data_dir = path.resolve(cfg.data_dir);
   return cfg;
+}
+
+/** A default lease longer than the maximum would make every plain claim break the rule. */
+export function checkLeases(cfg: Pick<DaemonConfig, 'lease_ms' | 'max_lease_ms'>): void {
+  if (cfg.lease_ms < 1) throw new ConfigError(`lease_ms must be at least 1 ms, got ${cfg.lease_ms}`);
+  if (cfg.lease_ms > cfg.max_lease_ms) throw new ConfigError(`lease_ms (${cfg.lease_ms}) is over max_lease_ms (${cfg.max_lease_ms}): raise max_lease_ms or lower lease_ms`);
 }
 
 export function isLoopback(host: string): boolean {

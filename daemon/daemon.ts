@@ -82,7 +82,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
     // The bin, the unit and npm start give it; this is node run on the script directly.
     logger.info({ cores: os.availableParallelism(), node_flags: NODE_FLAGS.join(' ') }, 'node started without --v8-pool-size=1: on a machine this small the garbage collector\'s helper threads take cores from requests (run the ai-processor bin, or set NODE_OPTIONS)');
   }
-  const service = new CoordinationService(store, { leaseMs: config.lease_ms, logger });
+  const service = new CoordinationService(store, { leaseMs: config.lease_ms, maxLeaseMs: config.max_lease_ms, logger });
   // Fastify's own per-request logging is off (thousands of lines a second under load); errors are
   // logged by the error handler, changes by the store.
   const app: FastifyInstance = Fastify({

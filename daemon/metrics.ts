@@ -88,6 +88,8 @@ export function createMetrics() {
     }),
     storageDegraded: new Gauge({ name: 'storage_degraded', help: '1 while writes are refused because the journal cannot be written, else 0', registers }),
     agents: new Gauge({ name: 'coordination_agents', help: 'Registered agents by status', labelNames: ['status'] as const, registers }),
+    // NoHeartbeats watches these only: legacy and imported agents never heartbeat (their claims carry their own leases).
+    agentsHeartbeating: new Gauge({ name: 'coordination_agents_heartbeating', help: 'Agents that heartbeated through the API since the daemon started and are not offline', registers }),
     workItems: new Gauge({ name: 'coordination_work_items', help: 'Work items by status', labelNames: ['status'] as const, registers }),
     // alerts.yml's AgentWaitingForInput: set on each scrape from the agents' needs_input.since.
     agentsLongestWait: new Gauge({ name: 'coordination_agents_longest_wait_seconds', help: 'How long the agent waiting longest for human input (status needs_input) has waited; 0 when none waits', registers }),

@@ -6,7 +6,17 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXIT, agentOf, call, clientOptions, num, print } from './commands/client-io.js';
 import { ConfigError, loadConfig, type DaemonConfig } from './config.js';
 import { VERSION } from './version.js';
+import { parseDuration } from '../shared/duration.js';
 import { commandModules } from './commands/index.js';
+
+/** A duration option ("30m", "2h", "90s") as milliseconds; anything else is a usage error (exit 2). */
+function duration(name: string) {
+  return (v: string): number => {
+    const ms = parseDuration(v);
+    if (ms === null) throw new CommanderError(EXIT.usage, 'usage', `${name} must be a duration such as 90s, 30m or 2h, got "${v}"`);
+    return ms;
+  };
+}
 
 export function buildProgram(): Command {
   const program = new Command('ai-processor')
@@ -23,6 +33,7 @@ export function buildProgram(): Command {
     .option('--port <port>', 'port, 0 for any free one (env AI_PROCESSOR_PORT; default 4001)', num('--port'))
     .option('--host <host>', 'address to bind (env AI_PROCESSOR_HOST; default 127.0.0.1)')
     .option('--lease-ms <ms>', 'lease period for claims (env AI_PROCESSOR_LEASE_MS; default 60000)', num('--lease-ms'))
+    .option('--max-lease-ms <ms>', 'longest lease a claim may ask for (env AI_PROCESSOR_MAX_LEASE_MS; default 86400000, 24 h)', num('--max-lease-ms'))
     .option('--store <store>', 'store: "file" (default, embedded) or a postgres:// URL shared by several daemons (env AI_PROCESSOR_STORE)')
     .option('--config <file>', 'JSON config file; keys as the env names without prefix, lower case (env AI_PROCESSOR_CONFIG)')
     .option('--token-file <file>', 'file holding the bearer token (or env AI_PROCESSOR_TOKEN)')
@@ -42,6 +53,7 @@ export function buildProgram(): Command {
         port: o.port,
         host: o.host,
         lease_ms: o.leaseMs,
+        max_lease_ms: o.maxLeaseMs,
         store: o.store,
         config_file: o.config,
         token_file: o.tokenFile,
@@ -66,8 +78,9 @@ export function buildProgram(): Command {
     .option('--description <text>', 'description, for a new item')
     .option('--priority <p>', 'low|medium|high|critical, for a new item')
     .option('--team <team>', 'team, for a new item')
+    .option('--lease <duration>', 'this claim\'s lease, e.g. 90s, 30m, 2h (default: the daemon\'s --lease-ms; at most its --max-lease-ms)', duration('--lease'))
     .action(async (workId: string, o) => {
-      const res = await call(o, 'POST', '/api/coordination/claim', { work_id: workId, agent_id: agentOf(o), work_type: o.type, description: o.description, priority: o.priority, team: o.team });
+      const res = await call(o, 'POST', '/api/coordination/claim', { work_id: workId, agent_id: agentOf(o), work_type: o.type, description: o.description, priority: o.priority, team: o.team, lease_ms: o.lease });
       print(o, res, (b) => `claimed ${workId} for ${b.claim.agent_id} (fencing token ${b.claim.fencing_token}${b.idempotent ? ', already held' : ''})`);
     });
 

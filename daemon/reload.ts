@@ -1,6 +1,6 @@
 // SIGHUP: read the configuration again (file, environment, token file; flags still win) and apply
 // what can change while clients stay connected:
-//   lease_ms (new leases), log_level, token (set or rotate; streams already open stay open),
+//   lease_ms (new leases), max_lease_ms (new claims), log_level, token (set or rotate; streams already open stay open),
 //   rate_limit_per_s, services (monitor list), analyzer_* and stream_analyzer_command, entropy_floor,
 //   and the TLS key pair (files read again: a renewed certificate is served to new connections).
 // What is bound at start is refused with a warning and keeps its running value: host, port, data_dir,
@@ -113,6 +113,7 @@ export class Reloader {
     for (const key of changed) (running as unknown as Record<string, unknown>)[key] = next[key];
     if (changed.has('log_level')) ctx.logger.level = running.log_level;
     if (changed.has('lease_ms')) ctx.service.leaseMs = running.lease_ms; // new and renewed leases; a running one keeps its deadline
+    if (changed.has('max_lease_ms')) ctx.service.maxLeaseMs = running.max_lease_ms; // new claims
     for (const hook of ctx.onReload) {
       try {
         await hook(running, changed);

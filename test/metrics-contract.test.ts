@@ -68,6 +68,7 @@ describe('createMetrics() registers every name the configs use', () => {
       ['state_sync_failures_total', 'counter', ['reason']],
       ['coordination_agents', 'gauge', ['status']],
       ['coordination_agents_longest_wait_seconds', 'gauge', []],
+      ['coordination_agents_heartbeating', 'gauge', []],
       ['coordination_work_items', 'gauge', ['status']],
       ['coordination_revision', 'gauge', []],
       ['websocket_clients', 'gauge', ['stream']],

@@ -8,6 +8,8 @@
 // - `progress` / `complete` without AGENT_ID act for the item's current holder (the legacy helper
 //   edited the record whoever asked; its AGENT_ID never survived the process anyway). With AGENT_ID
 //   set, only the holder is accepted.
+// - legacy agents never heartbeat: `claim` asks for a lease sized from the item's estimate (30m ->
+//   90 min) and `progress` renews it (docs/legacy-compatibility.md).
 // - AGENT_TEAM is the default team of `claim` and `register` (the legacy only used it for the
 //   velocity line), AGENT_ROLE the default specialization of `register`.
 // - the Claude helpers print their JSON on stdout and their progress lines on stderr, so
@@ -18,6 +20,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../../shared/client/api.js';
 import { requestJson } from '../../shared/client/node-request.js';
+import { LEGACY_ESTIMATED_DURATION } from '../../shared/duration.js';
 import { generateId } from '../../shared/ids.js';
 import { resolveUrl } from '../../shared/protocol.js';
 import { PRIORITIES, type CoordinationState } from '../../shared/types.js';
@@ -26,6 +29,7 @@ import { assignmentsFor, healthAnalysis, immediateActionsOf, PIPE_TYPES, pipeVie
 import { buildReport, computeFigures, renderReport, REPORT_ALIASES, REPORT_KINDS } from './reports.js';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unavailable: 3 } as const;
+
 
 /** Thrown to end the command with an exit code after its lines were printed. */
 export class LegacyExit extends Error {
@@ -222,7 +226,10 @@ async function claim(s: Session, args: string[], intelligent: boolean): Promise<
   const trace = newTrace();
   s.say(`🔍 Trace ID: ${trace.traceId}`);
   s.say(`🤖 Agent ${agentId} claiming work: ${workId}`);
-  const res = await s.call('POST', '/api/coordination/claim', { work_id: workId, agent_id: agentId, work_type: workType, description, priority, team }, { traceparent: trace.header });
+  // Legacy agents never heartbeat: the claim's lease is sized from its estimate, as the legacy
+  // helper wrote it on every claim (docs/legacy-compatibility.md), and each `progress` renews it.
+  const claimBody = { work_id: workId, agent_id: agentId, work_type: workType, description, priority, team, estimated_duration: LEGACY_ESTIMATED_DURATION, lease_from_estimate: true };
+  const res = await s.call('POST', '/api/coordination/claim', claimBody, { traceparent: trace.header });
   if (res.status !== 200) {
     const b = res.body ?? {};
     if (s.opts.json) s.json(b);

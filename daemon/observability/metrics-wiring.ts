@@ -31,9 +31,33 @@ const CONFLICT_TYPE: Record<string, string> = {
   version_conflict: 'version',
 };
 
+/** Agents that heartbeated through this daemon's API: the ones expected to keep heartbeating. */
+class Heartbeaters {
+  private readonly ids = new Set<string>();
+
+  constructor(private readonly store: CoordinationStore) {}
+
+  add(agentId: string): void {
+    this.ids.add(agentId);
+  }
+
+  /** Those still registered and not offline (an agent that left says so, or is removed). */
+  count(): number {
+    let n = 0;
+    for (const id of this.ids) {
+      const agent = this.store.get('agents', id);
+      if (!agent) this.ids.delete(id);
+      else if (boundedStatus('agents', agent.data.status) !== 'offline') n++;
+    }
+    return n;
+  }
+}
+
 export function installMetrics(ctx: DaemonContext): void {
   const { metrics: m, service, store, app } = ctx;
+  const heartbeaters = new Heartbeaters(store);
   service.on('op', (e: OpEvent) => {
+    if (e.operation === 'heartbeat' && e.outcome === 'ok' && e.agent_id) heartbeaters.add(e.agent_id);
     m.operationDuration.observe({ operation: e.operation, outcome: e.outcome }, e.seconds);
     if (e.operation === 'claim') m.claims.inc({ outcome: e.outcome === 'ok' ? 'won' : e.outcome === 'idempotent' ? 'idempotent' : 'conflict' });
     if (e.error && CONFLICT_TYPE[e.error]) m.conflicts.inc({ type: CONFLICT_TYPE[e.error] });
@@ -63,6 +87,7 @@ export function installMetrics(ctx: DaemonContext): void {
   app.get('/metrics', async (_req, reply) => {
     setEntropyGauges(m, ctx.entropy.snapshot());
     m.agentsLongestWait.set(longestWaitSeconds(store.tables.maps.agents.values(), Date.now()));
+    m.agentsHeartbeating.set(heartbeaters.count());
     reply.header('content-type', m.registry.contentType);
     return m.registry.metrics();
   });
