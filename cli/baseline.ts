@@ -11,12 +11,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { canonicalJson } from '../../shared/canonical.js';
-import { ApiClient, DaemonUnreachableError } from '../../shared/client/api.js';
-import { compareToBaseline, CONSERVED_MAX, CONSERVED_MIN, ENTROPY_COMPONENTS, type BaselineComparison } from '../../shared/entropy.js';
-import type { CoordinationState, Section } from '../../shared/types.js';
-import { isBaseline, type DaemonBaseline, type EntropyNow } from '../observability/baseline-format.js';
-import { writeFileAtomic } from '../store/fsutil.js';
+import { canonicalJson } from '../shared/canonical.js';
+import { ApiClient, DaemonUnreachableError } from '../client/api.js';
+import { compareToBaseline, CONSERVED_MAX, CONSERVED_MIN, ENTROPY_COMPONENTS, type BaselineComparison } from '../shared/entropy.js';
+import type { CoordinationState, Section } from '../shared/types.js';
+import { isBaseline, type DaemonBaseline, type EntropyNow } from '../daemon/observability/baseline-format.js';
+import { writeFileAtomic } from '../daemon/store/fsutil.js';
 import { EXIT, call, clientOptions, num, type ClientFlags } from './client-io.js';
 
 /** Read-only requests of the performance quick run. */

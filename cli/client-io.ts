@@ -1,7 +1,7 @@
 // What every client command shares: talking to the daemon, printing, exit codes.
 import { Command, CommanderError } from 'commander';
-import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../../shared/client/api.js';
-import { requestJson } from '../../shared/client/node-request.js';
+import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../client/api.js';
+import { requestJson } from '../client/node-request.js';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unavailable: 3 } as const;
 

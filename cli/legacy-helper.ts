@@ -16,14 +16,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../../shared/client/api.js';
-import { requestJson } from '../../shared/client/node-request.js';
-import { generateId } from '../../shared/ids.js';
-import { resolveUrl } from '../../shared/protocol.js';
-import { PRIORITIES, type CoordinationState } from '../../shared/types.js';
-import { analyzeBuiltin, toPlainState } from '../analyzer/builtin.js';
-import { assignmentsFor, healthAnalysis, immediateActionsOf, PIPE_TYPES, pipeView, recommendationsOf, streamInsight, type PipeType, type ServiceHealth } from './insights.js';
-import { buildReport, computeFigures, renderReport, REPORT_ALIASES, REPORT_KINDS } from './reports.js';
+import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../client/api.js';
+import { requestJson } from '../client/node-request.js';
+import { generateId } from '../shared/ids.js';
+import { resolveUrl } from '../shared/protocol.js';
+import { PRIORITIES, type CoordinationState } from '../shared/types.js';
+import { analyzeBuiltin, toPlainState } from '../shared/builtin-analysis.js';
+import { assignmentsFor, healthAnalysis, immediateActionsOf, PIPE_TYPES, pipeView, recommendationsOf, streamInsight, type PipeType, type ServiceHealth } from '../shared/legacy-insights.js';
+import { buildReport, computeFigures, renderReport, REPORT_ALIASES, REPORT_KINDS } from '../shared/legacy-reports.js';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, unavailable: 3 } as const;
 

@@ -3,10 +3,10 @@
 // Exit codes: 0 done, 1 refused by the daemon (conflict, not holder, unknown id), 2 usage error,
 // 3 daemon unreachable or failing.
 import { Command, CommanderError, Option } from 'commander';
-import { EXIT, agentOf, call, clientOptions, num, print } from './commands/client-io.js';
-import { ConfigError, loadConfig, type DaemonConfig } from './config.js';
-import { VERSION } from './version.js';
-import { commandModules } from './commands/index.js';
+import { EXIT, agentOf, call, clientOptions, num, print } from './client-io.js';
+import { ConfigError, loadConfig, type DaemonConfig } from '../daemon/config.js';
+import { VERSION } from '../daemon/version.js';
+import { commandModules } from './index.js';
 
 export function buildProgram(): Command {
   const program = new Command('ai-processor')
@@ -154,10 +154,10 @@ export async function runDaemon(flags: Partial<Record<keyof DaemonConfig, unknow
     throw err;
   }
   // Loaded only here: agents' client commands stay fast (no fastify/OpenTelemetry at start-up).
-  const { startDaemon } = await import('./daemon.js');
-  const { DataDirInUseError } = await import('./store/instance-lock.js');
-  const { Reloader } = await import('./reload.js');
-  const { SystemdNotifier } = await import('./sd-notify.js');
+  const { startDaemon } = await import('../daemon/daemon.js');
+  const { DataDirInUseError } = await import('../daemon/store/instance-lock.js');
+  const { Reloader } = await import('../daemon/reload.js');
+  const { SystemdNotifier } = await import('../daemon/sd-notify.js');
   const notifier = new SystemdNotifier(process.env); // takes NOTIFY_SOCKET out of the children's environment
   let daemon;
   try {

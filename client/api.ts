@@ -1,5 +1,5 @@
 // A small HTTP client for the daemon's API, used by the CLI, the console and the tests.
-import { resolveUrl } from '../protocol.js';
+import { resolveUrl } from '../shared/protocol.js';
 
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;

@@ -4,9 +4,9 @@
 // ?since=<revision> so a restart of the daemon costs no full snapshot when the journal allows.
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { StateDigest, applyChanges } from '../checksum.js';
-import { CLOSE_RESYNC, CLOSE_UNAUTHORIZED, STREAM_PATH, resolveUrl, toWsUrl, type DeltaMessage, type EventMessage, type ServerMessage, type SnapshotMessage } from '../protocol.js';
-import { emptyState, type CoordinationState } from '../types.js';
+import { StateDigest, applyChanges } from '../shared/checksum.js';
+import { CLOSE_RESYNC, CLOSE_UNAUTHORIZED, STREAM_PATH, resolveUrl, toWsUrl, type DeltaMessage, type EventMessage, type ServerMessage, type SnapshotMessage } from '../shared/protocol.js';
+import { emptyState, type CoordinationState } from '../shared/types.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'stopped';
 

@@ -11,7 +11,7 @@
 // `legacy` then receives exactly what commander would have given it (everything after the `--`).
 const argv = process.argv;
 if (argv[2] === 'legacy' && argv[3] === '--') {
-  const { runLegacyProcess } = await import('./legacy/commands.js');
+  const { runLegacyProcess } = await import('../cli/legacy-helper.js');
   try {
     await runLegacyProcess(argv.slice(4));
   } catch (err) {
@@ -21,6 +21,6 @@ if (argv[2] === 'legacy' && argv[3] === '--') {
 } else {
   // Before the daemon's modules load: they would grow the young generation past the heap policy's cap.
   if (argv[2] === 'start') (await import('./observability/heap-policy.js')).holdYoungGeneration();
-  const { main } = await import('./program.js');
+  const { main } = await import('../cli/program.js');
   await main(argv);
 }

@@ -11,9 +11,9 @@
 //   waiting...). stale: held claims with no activity (last_update, else claimed_at) for `staleAfterH`.
 // - team load: held claims of the team against its capacity in items (agent capacity / 25 points per
 //   item, the analyzer's rule: a legacy agent with capacity 100 holds 4 items).
-import { ITEM_LOAD } from '../analyzer/builtin.js';
-import type { CoordinationState, JsonObject } from '../../shared/types.js';
-import { isClaimable, isHeld } from '../../shared/types.js';
+import { ITEM_LOAD } from './builtin-analysis.js';
+import type { CoordinationState, JsonObject } from './types.js';
+import { isClaimable, isHeld } from './types.js';
 
 export const REPORT_KINDS = ['dashboard', 'pi-planning', 'scrum-of-scrums', 'innovation-planning', 'system-demo', 'inspect-adapt', 'art-sync', 'portfolio-kanban', 'coach-training', 'value-stream'] as const;
 export type ReportKind = (typeof REPORT_KINDS)[number];

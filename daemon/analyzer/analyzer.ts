@@ -1,7 +1,7 @@
 // The analyzer bridge: picks the mode (builtin, a command, the Claude CLI), bounds how many external
 // runs exist at once, turns every way a command can fail into one ApiError, and reports outcomes.
 import { ApiError } from '../errors.js';
-import { analyzeBuiltin, toPlainState, type AnalysisResult } from './builtin.js';
+import { analyzeBuiltin, toPlainState, type AnalysisResult } from '../../shared/builtin-analysis.js';
 import { claudeArgs, unwrapClaudeEnvelope } from './claude.js';
 import { CommandError, findOnPath, runCommand } from './command.js';
 import { BoundedQueue } from './queue.js';

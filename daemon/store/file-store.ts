@@ -14,7 +14,7 @@ import { STATE_CHUNK_CHARS } from './state-json.js';
 import { MemoryState, type CoordinationStore, type Logger, type TransactFn, type TransactResult } from './memory-state.js';
 import { readLines, type Line } from './lines.js';
 import { fsyncDir, readFileIfExists, writeFileAtomic } from './fsutil.js';
-import type { ProposedChange } from '../core/ingest.js';
+import type { ProposedChange } from './ingest.js';
 import { CLOSE_LOCK_WAIT_MS, LegacyView, type ViewHost, type ViewProblem } from './legacy-view.js';
 import { loadEach, type LoadHooks } from './load-hooks.js';
 import type { StoreProblem } from './memory-state.js';

@@ -8,7 +8,7 @@ import { promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import { formatRecord, renderRecordBuffers, splitJsonArray, type ArrayItem } from '../../shared/legacy-json.js';
 import type { ChangeCause, JsonObject, Section } from '../../shared/types.js';
-import { ingestFile, keyItems, textHash, type BaseRecord, type IngestResult, type ProposedChange } from '../core/ingest.js';
+import { ingestFile, keyItems, textHash, type BaseRecord, type IngestResult, type ProposedChange } from './ingest.js';
 import { LockBusyError, clearOwnStaleLock, withFileLock } from './file-lock.js';
 import { readBufferIfExists, readFileIfExists, writeFileAtomic } from './fsutil.js';
 import type { Slot, Tables } from './tables.js';

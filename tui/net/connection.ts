@@ -4,7 +4,7 @@
 // this module adds /api/stats polling, the telemetry stream and the two mutating calls. Everything it
 // learns goes into the ConsoleModel; it never draws.
 import WebSocket from 'ws';
-import { StreamClient } from '../../shared/client/stream-client.js';
+import { StreamClient } from '../../client/stream-client.js';
 import type { DeltaMessage, EventMessage, LegacySpan, StatsResponse } from '../../shared/protocol.js';
 import { TELEMETRY_STREAM_PATH, toWsUrl } from '../../shared/protocol.js';
 import type { ActionResult, Actions } from '../model/actions.js';
