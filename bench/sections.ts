@@ -1,5 +1,5 @@
 // Further bench sections register here (stream, console, postgres, legacy).
-import type { Section } from './bench.js';
+import type { Section } from './report.js';
 import { streamSection } from './stream.js';
 import { postgresSection } from './postgres.js';
 import { consoleSection } from './console.js';
