@@ -22,13 +22,8 @@ export type { Logger, ReadView, TransactResult } from './memory-state.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { ViewWatcher } from './watcher.js';
 
-export const VIEW_FILES: Record<Section, string> = {
-  work: 'work_claims.json',
-  agents: 'agent_status.json',
-  log: 'coordination_log.json',
-};
-
-export const META_DIR = '.ai-processor';
+import { META_DIR, VIEW_FILES } from './view-files.js';
+export { META_DIR, VIEW_FILES };
 
 /** Journal size above which a clean close writes a snapshot (below it, replaying is as quick). */
 const CHECKPOINT_AT_CLOSE_BYTES = 1024 * 1024;
