@@ -17,7 +17,8 @@ import { compareToBaseline, CONSERVED_MAX, CONSERVED_MIN, ENTROPY_COMPONENTS, ty
 import type { CoordinationState, Section } from '../shared/types.js';
 import { isBaseline, type DaemonBaseline, type EntropyNow } from '../daemon/observability/baseline-format.js';
 import { writeFileAtomic } from '../daemon/store/fsutil.js';
-import { EXIT, call, clientOptions, num, type ClientFlags } from './client-io.js';
+import { EXIT, call, clientOptions, type ClientFlags } from './client-io.js';
+import { num } from '../shared/cli-args.js';
 
 /** Read-only requests of the performance quick run. */
 export const QUICK_RUN_PATHS = ['/health', '/api/stats', '/api/agents', '/api/work?limit=100', '/api/telemetry/spans?limit=100', '/api/coordination/status'];

@@ -1,9 +1,11 @@
 // What every client command shares: talking to the daemon, printing, exit codes.
-import { Command, CommanderError } from 'commander';
-import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../client/api.js';
+import type { Command } from 'commander';
+import { DaemonUnreachableError, type ApiResponse } from '../client/api.js';
+import { TOKEN_HELP, URL_HELP, resolveAgent, resolveToken, resolveUrl } from '../client/config.js';
 import { requestJson } from '../client/node-request.js';
+import { EXIT } from '../shared/exit-codes.js';
 
-export const EXIT = { ok: 0, refused: 1, usage: 2, unavailable: 3 } as const;
+export { EXIT };
 
 export interface ClientFlags {
   url?: string;
@@ -19,22 +21,37 @@ export function print(flags: ClientFlags, res: ApiResponse, line: (b: Record<str
   process.exit(ok ? EXIT.ok : res.status >= 500 ? EXIT.unavailable : EXIT.refused);
 }
 
-/** One request over node:http (see shared/client/node-request.ts: fetch's undici costs more than the call). */
-export async function call(flags: ClientFlags, method: string, path: string, body?: unknown): Promise<ApiResponse> {
-  const client = new ApiClient({ url: flags.url, token: flags.token });
+/** Where the client programs send their requests (resolved: client/config.ts), and how long they wait. */
+export interface DaemonTarget {
+  url: string;
+  token: string | null;
+  timeoutMs?: number;
+}
+
+/**
+ * One request to the daemon over node:http (see client/node-request.ts: fetch's undici costs more
+ * than the call), for every client program. An unreachable daemon ends the program through
+ * `unreachable` (each program words it its own way; the exit code is EXIT.unavailable).
+ */
+export async function request<T = Record<string, any>>(target: DaemonTarget, method: string, path: string, body: unknown, unreachable: (message: string) => never, headers?: Record<string, string>): Promise<ApiResponse<T>> { // eslint-disable-line @typescript-eslint/no-explicit-any -- answers are read loosely by the printers
   try {
-    return await requestJson(client.url, method, path, { body, token: flags.token ?? process.env.AI_PROCESSOR_TOKEN ?? null });
+    return await requestJson<T>(target.url, method, path, { body, headers, token: target.token, timeoutMs: target.timeoutMs });
   } catch (err) {
-    if (err instanceof DaemonUnreachableError) {
-      process.stderr.write(err.message + '\n');
-      process.exit(EXIT.unavailable);
-    }
+    if (err instanceof DaemonUnreachableError) unreachable(err.message);
     throw err;
   }
 }
 
+/** A request of the CLI verbs: an unreachable daemon prints the reason and exits 3. */
+export function call(flags: ClientFlags, method: string, path: string, body?: unknown): Promise<ApiResponse> {
+  return request({ url: resolveUrl(flags.url), token: resolveToken(flags.token) }, method, path, body, (message) => {
+    process.stderr.write(message + '\n');
+    process.exit(EXIT.unavailable);
+  });
+}
+
 export function agentOf(opts: { agent?: string }): string {
-  const agent = opts.agent ?? process.env.AGENT_ID;
+  const agent = resolveAgent(opts.agent);
   if (!agent) {
     process.stderr.write('error: --agent <id> is required (or set AGENT_ID)\n');
     process.exit(EXIT.usage);
@@ -42,18 +59,10 @@ export function agentOf(opts: { agent?: string }): string {
   return agent;
 }
 
-export function num(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n)) throw new CommanderError(EXIT.usage, 'usage', `${name} must be a number, got "${v}"`);
-    return n;
-  };
-}
-
 export function clientOptions(cmd: Command): Command {
   return cmd
-    .option('--url <url>', 'daemon URL (else AI_PROCESSOR_URL, else http://127.0.0.1:4001)')
-    .option('--token <token>', 'bearer token (else AI_PROCESSOR_TOKEN)')
+    .option('--url <url>', URL_HELP)
+    .option('--token <token>', TOKEN_HELP)
     .option('--json', 'print the daemon\'s JSON answer');
 }
 

@@ -9,7 +9,8 @@
 import type { Command } from 'commander';
 import { CommanderError } from 'commander';
 import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../client/api.js';
-import { EXIT, num, type ClientFlags } from './client-io.js';
+import { EXIT, type ClientFlags } from './client-io.js';
+import { num } from '../shared/cli-args.js';
 import { rng } from '../shared/random.js';
 
 export interface SimulateOptions {

@@ -15,7 +15,8 @@ import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../client/api.js';
 import type { DeltaMessage } from '../shared/protocol.js';
-import { EXIT, clientOptions, num, type ClientFlags } from './client-io.js';
+import { EXIT, clientOptions, type ClientFlags } from './client-io.js';
+import { num } from '../shared/cli-args.js';
 
 export const CRITICAL_PATHS = ['claim', 'telemetry', 'analyzer', 'services', 'stream'] as const;
 export type CriticalPath = (typeof CRITICAL_PATHS)[number];

@@ -1,5 +1,5 @@
 // A small HTTP client for the daemon's API, used by the CLI, the console and the tests.
-import { resolveUrl } from '../shared/protocol.js';
+import { resolveToken, resolveUrl } from './config.js';
 
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;
@@ -30,7 +30,7 @@ export class ApiClient {
 
   constructor(opts: ApiClientOptions = {}) {
     this.url = resolveUrl(opts.url);
-    this.token = opts.token ?? process.env.AI_PROCESSOR_TOKEN ?? null;
+    this.token = resolveToken(opts.token);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.headers = opts.headers ?? {};
   }

@@ -4,8 +4,10 @@
 // ?since=<revision> so a restart of the daemon costs no full snapshot when the journal allows.
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { StateDigest, applyChanges } from '../shared/checksum.js';
-import { CLOSE_RESYNC, CLOSE_UNAUTHORIZED, STREAM_PATH, resolveUrl, toWsUrl, type DeltaMessage, type EventMessage, type ServerMessage, type SnapshotMessage } from '../shared/protocol.js';
+import { StateDigest } from '../shared/checksum.js';
+import { StateReplica } from '../shared/replica.js';
+import { CLOSE_RESYNC, CLOSE_UNAUTHORIZED, STREAM_PATH, toWsUrl, type DeltaMessage, type EventMessage, type ServerMessage, type SnapshotMessage } from '../shared/protocol.js';
+import { resolveToken, resolveUrl } from './config.js';
 import { emptyState, type CoordinationState } from '../shared/types.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'stopped';
@@ -35,7 +37,7 @@ export class StreamClient extends EventEmitter {
   connection: ConnectionState = 'connecting';
   /** When the connection was last lost (ms since epoch), while not connected. */
   lostAt: number | null = null;
-  private digest = new StateDigest();
+  private replica = new StateReplica();
   private ws: WebSocket | null = null;
   private backoff: number;
   private timer: NodeJS.Timeout | null = null;
@@ -47,7 +49,7 @@ export class StreamClient extends EventEmitter {
   constructor(private opts: StreamClientOptions = {}) {
     super();
     this.url = resolveUrl(opts.url);
-    this.token = opts.token ?? process.env.AI_PROCESSOR_TOKEN ?? null;
+    this.token = resolveToken(opts.token);
     this.backoff = opts.minBackoffMs ?? 250;
   }
 
@@ -156,25 +158,25 @@ export class StreamClient extends EventEmitter {
   }
 
   private onSnapshot(msg: SnapshotMessage): void {
-    this.state = msg.state;
-    this.digest = StateDigest.of(msg.state);
-    this.revision = msg.revision;
+    this.verified = this.replica.snapshot(msg);
+    this.state = this.replica.state;
+    this.revision = this.replica.revision;
     this.snapshots++;
     this.awaitingSnapshot = false;
-    this.checksum = this.digest.hex();
-    this.verified = this.checksum === msg.checksum;
+    this.checksum = this.replica.checksum();
     this.emit('snapshot', msg);
     if (!this.verified) this.requestResync('checksum');
     this.emit('change');
   }
 
   private onDelta(msg: DeltaMessage): void {
-    if (this.awaitingSnapshot || msg.revision <= this.revision) return; // already have it, or a snapshot is on its way
-    if (msg.revision !== this.revision + 1) return this.requestResync('gap');
-    applyChanges(this.state, msg.changes, this.digest);
-    this.revision = msg.revision;
-    this.checksum = this.digest.hex();
-    this.verified = this.checksum === msg.checksum;
+    if (this.awaitingSnapshot) return; // a snapshot is on its way
+    const outcome = this.replica.delta(msg);
+    if (outcome === 'duplicate') return;
+    if (outcome === 'gap') return this.requestResync('gap');
+    this.revision = this.replica.revision;
+    this.checksum = this.replica.checksum();
+    this.verified = outcome === 'applied';
     this.emit('delta', msg);
     if (!this.verified) this.requestResync('checksum');
     this.emit('change');

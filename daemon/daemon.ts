@@ -77,7 +77,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   }
   heapPolicy.loaded();
   logger.debug({ heap: heapPolicy.applied }, 'heap policy');
-  if (!poolSizeGiven() && os.availableParallelism() <= 4) {
+  if (!poolSizeGiven(process.execArgv, process.env) && os.availableParallelism() <= 4) {
     // The bin, the unit and npm start give it; this is node run on the script directly.
     logger.info({ cores: os.availableParallelism(), node_flags: NODE_FLAGS.join(' ') }, 'node started without --v8-pool-size=1: on a machine this small the garbage collector\'s helper threads take cores from requests (run the ai-processor bin, or set NODE_OPTIONS)');
   }
