@@ -14,9 +14,10 @@ export function resolveUrl(flag?: string, env: Env = process.env): string {
   return (flag || env.AI_PROCESSOR_URL || DEFAULT_URL).replace(/\/+$/, '');
 }
 
-/** The bearer token: the flag, else AI_PROCESSOR_TOKEN, else none. */
+/** The bearer token: the flag (null or empty: explicitly none), else AI_PROCESSOR_TOKEN, else none. */
 export function resolveToken(flag?: string | null, env: Env = process.env): string | null {
-  return flag ?? env.AI_PROCESSOR_TOKEN ?? null;
+  if (flag !== undefined) return flag || null;
+  return env.AI_PROCESSOR_TOKEN || null;
 }
 
 /** The acting agent of the CLI verbs: --agent, else AGENT_ID. */

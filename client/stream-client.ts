@@ -3,7 +3,7 @@
 // revision gaps, resyncs by itself (and counts it), and reconnects with backoff, resuming with
 // ?since=<revision> so a restart of the daemon costs no full snapshot when the journal allows.
 import { EventEmitter } from 'node:events';
-import WebSocket from 'ws';
+import { ReconnectingSocket } from './socket.js';
 import { StateDigest } from '../shared/checksum.js';
 import { StateReplica } from '../shared/replica.js';
 import { CLOSE_RESYNC, CLOSE_UNAUTHORIZED, STREAM_PATH, toWsUrl, type DeltaMessage, type EventMessage, type ServerMessage, type SnapshotMessage } from '../shared/protocol.js';
@@ -38,10 +38,7 @@ export class StreamClient extends EventEmitter {
   /** When the connection was last lost (ms since epoch), while not connected. */
   lostAt: number | null = null;
   private replica = new StateReplica();
-  private ws: WebSocket | null = null;
-  private backoff: number;
-  private timer: NodeJS.Timeout | null = null;
-  private stopped = false;
+  private readonly socket: ReconnectingSocket;
   private awaitingSnapshot = false;
   readonly url: string;
   private token: string | null;
@@ -50,20 +47,16 @@ export class StreamClient extends EventEmitter {
     super();
     this.url = resolveUrl(opts.url);
     this.token = resolveToken(opts.token);
-    this.backoff = opts.minBackoffMs ?? 250;
+    this.socket = this.createSocket();
   }
 
   start(): this {
-    this.stopped = false;
-    this.connect();
+    this.socket.start();
     return this;
   }
 
   stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.ws?.close(1000);
-    this.ws = null;
+    this.socket.stop();
     this.setConnection('stopped');
   }
 
@@ -94,52 +87,29 @@ export class StreamClient extends EventEmitter {
     this.emit('connection', state);
   }
 
-  private connect(): void {
+  private createSocket(): ReconnectingSocket {
     // Resume with ?since= only from a verified copy; a pending resync needs a snapshot.
-    const since = this.revision > 0 && this.snapshots > 0 && !this.awaitingSnapshot ? `?since=${this.revision}` : '';
-    const headers = this.token ? { authorization: `Bearer ${this.token}` } : undefined;
-    const ws = new WebSocket(toWsUrl(this.url, STREAM_PATH) + since, { headers });
-    this.ws = ws;
-    let alive = true;
-    let pinger: NodeJS.Timeout | null = null;
-    ws.on('pong', () => (alive = true));
-    ws.on('open', () => {
-      this.backoff = this.opts.minBackoffMs ?? 250;
-      this.setConnection('connected');
-      // A silently dropped link (an SSH tunnel, a NAT) is only noticed by asking.
-      pinger = setInterval(() => {
-        if (!alive) return ws.terminate();
-        alive = false;
-        ws.ping();
-      }, this.opts.pingMs ?? 15_000);
-      pinger.unref();
-    });
-    ws.on('message', (data) => {
+    const url = () => toWsUrl(this.url, STREAM_PATH) + (this.revision > 0 && this.snapshots > 0 && !this.awaitingSnapshot ? `?since=${this.revision}` : '');
+    const socket = new ReconnectingSocket({ url, token: this.token, minBackoffMs: this.opts.minBackoffMs, maxBackoffMs: this.opts.maxBackoffMs, pingMs: this.opts.pingMs });
+    socket.on('open', () => this.setConnection('connected'));
+    socket.on('message', (text: string) => {
       let msg: ServerMessage;
       try {
-        msg = JSON.parse(data.toString()) as ServerMessage;
+        msg = JSON.parse(text) as ServerMessage;
       } catch (err) {
         this.fail(err as Error);
         return;
       }
       this.handle(msg);
     });
-    ws.on('close', (code) => {
-      if (pinger) clearInterval(pinger);
-      if (this.ws !== ws) return;
-      this.ws = null;
-      if (this.stopped) return;
+    socket.on('close', (code: number) => {
       if (code === CLOSE_UNAUTHORIZED) this.fail(new Error('unauthorized: set --token or AI_PROCESSOR_TOKEN'));
       if (code === CLOSE_RESYNC) this.countResync('slow');
       this.setConnection('reconnecting');
-      this.timer = setTimeout(() => this.connect(), this.backoff);
-      this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 5000);
     });
-    ws.on('unexpected-response', (_req, res) => {
-      this.fail(new Error(`stream refused: HTTP ${res.statusCode}`));
-      ws.terminate();
-    });
-    ws.on('error', (err) => this.fail(err));
+    socket.on('refused', (status: number) => this.fail(new Error(`stream refused: HTTP ${status}`)));
+    socket.on('error', (err: Error) => this.fail(err));
+    return socket;
   }
 
   private handle(msg: ServerMessage): void {
@@ -197,6 +167,6 @@ export class StreamClient extends EventEmitter {
     this.verified = false;
     this.awaitingSnapshot = true;
     this.countResync(reason);
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'resync', reason, revision: this.revision }));
+    this.socket.send(JSON.stringify({ type: 'resync', reason, revision: this.revision }));
   }
 }
