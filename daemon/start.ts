@@ -4,52 +4,22 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { num } from '../shared/cli-args.js';
 import { EXIT } from '../shared/exit-codes.js';
-import { ConfigError, loadConfig, type DaemonConfig } from './config.js';
+import { ConfigError, START_FLAGS, flagHelp, loadConfig, type DaemonConfig } from './config.js';
 
 export function registerStartCommand(program: Command): void {
-  program
-    .command('start')
-    .description('run the daemon in the foreground (logs: JSON lines on stdout)')
-    .option('--data-dir <dir>', 'data directory (env AI_PROCESSOR_DATA_DIR; default $STATE_DIRECTORY or ~/.local/state/ai-processor)')
-    .option('--port <port>', 'port, 0 for any free one (env AI_PROCESSOR_PORT; default 4001)', num('--port'))
-    .option('--host <host>', 'address to bind (env AI_PROCESSOR_HOST; default 127.0.0.1)')
-    .option('--lease-ms <ms>', 'lease period for claims (env AI_PROCESSOR_LEASE_MS; default 60000)', num('--lease-ms'))
-    .option('--store <store>', 'store: "file" (default, embedded) or a postgres:// URL shared by several daemons (env AI_PROCESSOR_STORE)')
-    .option('--config <file>', 'JSON config file; keys as the env names without prefix, lower case (env AI_PROCESSOR_CONFIG)')
-    .option('--token-file <file>', 'file holding the bearer token (or env AI_PROCESSOR_TOKEN)')
-    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace (env AI_PROCESSOR_LOG_LEVEL; default info)')
-    .option('--analyzer-command <cmd>', 'command the analysis bridge pipes state into (env AI_PROCESSOR_ANALYZER_COMMAND)')
-    .addOption(new Option('--analyzer-mode <mode>', 'auto|builtin|command|claude').choices(['auto', 'builtin', 'command', 'claude']))
-    .option('--analyzer-timeout-ms <ms>', 'time limit of one analyzer run (env AI_PROCESSOR_ANALYZER_TIMEOUT_MS; default 30000)', num('--analyzer-timeout-ms'))
-    .option('--analyzer-max-concurrent <n>', 'analyzer runs at once (env AI_PROCESSOR_ANALYZER_MAX_CONCURRENT; default 2)', num('--analyzer-max-concurrent'))
-    .option('--analyzer-max-queue <n>', 'analyzer requests waiting, beyond which 429 (env AI_PROCESSOR_ANALYZER_MAX_QUEUE; default 8)', num('--analyzer-max-queue'))
-    .option('--stream-analyzer-command <cmd>', 'long-running JSON-lines analyzer for /api/claude/stream (env AI_PROCESSOR_STREAM_ANALYZER_COMMAND)')
-    .option('--tls-cert <file>', 'PEM certificate: serve https/wss (with --tls-key; env AI_PROCESSOR_TLS_CERT)')
-    .option('--tls-key <file>', 'PEM private key for --tls-cert (env AI_PROCESSOR_TLS_KEY)')
-    .option('--rate-limit-per-s <n>', 'mutating requests per second per client IP, 0 = off (env AI_PROCESSOR_RATE_LIMIT_PER_S; default 0)', num('--rate-limit-per-s'))
-    .action(async (o) => {
-      const flags: Partial<Record<keyof DaemonConfig, unknown>> = {
-        data_dir: o.dataDir,
-        port: o.port,
-        host: o.host,
-        lease_ms: o.leaseMs,
-        store: o.store,
-        config_file: o.config,
-        token_file: o.tokenFile,
-        log_level: o.logLevel,
-        analyzer_command: o.analyzerCommand,
-        analyzer_mode: o.analyzerMode,
-        analyzer_timeout_ms: o.analyzerTimeoutMs,
-        analyzer_max_concurrent: o.analyzerMaxConcurrent,
-        analyzer_max_queue: o.analyzerMaxQueue,
-        stream_analyzer_command: o.streamAnalyzerCommand,
-        tls_cert: o.tlsCert,
-        tls_key: o.tlsKey,
-        rate_limit_per_s: o.rateLimitPerS,
-      };
-      await runDaemon(flags);
-    });
-
+  const cmd = program.command('start').description('run the daemon in the foreground (logs: JSON lines on stdout)');
+  // One table (config.ts START_FLAGS): the parser's keys, the help text and its defaults agree.
+  const options = START_FLAGS.map((f) => {
+    const option = new Option(f.flag, flagHelp(f));
+    if (f.number) option.argParser(num(f.flag.split(' ')[0]));
+    if (f.choices) option.choices(f.choices);
+    cmd.addOption(option);
+    return [f.key, option.attributeName()] as const;
+  });
+  cmd.action(async (o: Record<string, unknown>) => {
+    const flags: Partial<Record<keyof DaemonConfig, unknown>> = Object.fromEntries(options.map(([key, attr]) => [key, o[attr]]));
+    await runDaemon(flags);
+  });
 }
 
 export async function runDaemon(flags: Partial<Record<keyof DaemonConfig, unknown>>): Promise<void> {

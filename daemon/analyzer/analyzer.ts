@@ -34,9 +34,6 @@ export interface AnalyzerOptions {
 
 /** The legacy helper's command name, used when it is on PATH and nothing else is configured. */
 export const DEFAULT_ANALYZER_COMMAND = 'claude-analyze-priorities';
-export const DEFAULT_ANALYZER_TIMEOUT_MS = 30_000;
-export const DEFAULT_ANALYZER_CONCURRENCY = 2;
-export const DEFAULT_ANALYZER_QUEUE = 8;
 /** Events per POST /api/claude/stream request. */
 export const MAX_STREAM_EVENTS = 1000;
 

@@ -23,6 +23,7 @@ import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { ViewWatcher } from './watcher.js';
 
 import { META_DIR, VIEW_FILES } from './view-files.js';
+import { DEFAULTS } from '../defaults.js';
 export { META_DIR, VIEW_FILES };
 
 /** Journal size above which a clean close writes a snapshot (below it, replaying is as quick). */
@@ -95,7 +96,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
     super(opts.recentDeltas);
     this.dataDir = path.resolve(opts.dataDir);
     this.metaDir = path.join(this.dataDir, META_DIR);
-    this.flushDelay = opts.viewFlushMs ?? 100;
+    this.flushDelay = opts.viewFlushMs ?? DEFAULTS.view_flush_ms;
   }
 
   // ---- opening ---------------------------------------------------------------------------
@@ -309,7 +310,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
     // Keep rewrites a small share of the time however large the files grow; back off while a file
     // is locked or unreadable (it is retried, never overwritten).
     const troubled = SECTIONS.some((s) => this.views[s].problem);
-    this.flushDelay = Math.max(this.opts.viewFlushMs ?? 100, (Date.now() - started) * 5, troubled ? 1000 : 0);
+    this.flushDelay = Math.max(this.opts.viewFlushMs ?? DEFAULTS.view_flush_ms, (Date.now() - started) * 5, troubled ? 1000 : 0);
     if (SECTIONS.some((s) => this.views[s].dirty)) this.scheduleFlush();
   }
 

@@ -1,0 +1,25 @@
+// The daemon's defaults, each defined once: the config parser (config.ts) starts from them, the
+// `start --help` text (start.ts) and docs/configuration.md show them, the modules that take a
+// setting fall back to them. A test (config-defaults.test.ts) holds the help and the docs to them.
+import { DEFAULT_HOST, DEFAULT_PORT } from '../shared/protocol.js';
+
+export const DEFAULTS = {
+  port: DEFAULT_PORT,
+  host: DEFAULT_HOST,
+  lease_ms: 60_000,
+  store: 'file',
+  log_level: 'info',
+  /** Minimum pause between two writes of a legacy file (the store paces more under load). */
+  view_flush_ms: 250,
+  max_journal_bytes: 64 * 1024 * 1024,
+  body_limit: 64 * 1024,
+  analyzer_mode: 'auto',
+  analyzer_timeout_ms: 30_000,
+  analyzer_max_concurrent: 2,
+  analyzer_max_queue: 8,
+  rate_limit_per_s: 0,
+  services: [{ name: 'xavos', url: 'http://localhost:4002/health', interval_ms: 15_000, timeout_ms: 2_000 }],
+} as const;
+
+export const ANALYZER_MODES = ['auto', 'builtin', 'command', 'claude'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
