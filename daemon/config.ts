@@ -42,6 +42,11 @@ export interface DaemonConfig {
 
 export class ConfigError extends Error {}
 
+/** The process environment: read here, passed on by the daemon's modules (PATH lookups, children, NOTIFY_SOCKET). */
+export function processEnv(): NodeJS.ProcessEnv {
+  return process.env;
+}
+
 /** A setting of `ai-processor start`: its flag, what it is; the env name and default are derived. */
 export interface StartFlag {
   key: keyof DaemonConfig;

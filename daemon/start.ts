@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { num } from '../shared/cli-args.js';
 import { EXIT } from '../shared/exit-codes.js';
-import { ConfigError, START_FLAGS, flagHelp, loadConfig, type DaemonConfig } from './config.js';
+import { ConfigError, START_FLAGS, flagHelp, loadConfig, processEnv, type DaemonConfig } from './config.js';
 
 export function registerStartCommand(program: Command): void {
   const cmd = program.command('start').description('run the daemon in the foreground (logs: JSON lines on stdout)');
@@ -38,7 +38,7 @@ export async function runDaemon(flags: Partial<Record<keyof DaemonConfig, unknow
   const { DataDirInUseError } = await import('../daemon/store/instance-lock.js');
   const { Reloader } = await import('../daemon/reload.js');
   const { SystemdNotifier } = await import('../daemon/sd-notify.js');
-  const notifier = new SystemdNotifier(process.env); // takes NOTIFY_SOCKET out of the children's environment
+  const notifier = new SystemdNotifier(processEnv()); // takes NOTIFY_SOCKET out of the children's environment
   let daemon;
   try {
     daemon = await startDaemon(config);

@@ -6,6 +6,7 @@ import { claudeArgs, unwrapClaudeEnvelope } from './claude.js';
 import { CommandError, findOnPath, runCommand } from './command.js';
 import { BoundedQueue } from './queue.js';
 import { StreamAnalyzer, type StreamAnswer, type StreamStats } from './stream.js';
+import { processEnv } from '../config.js';
 
 export type AnalyzerMode = 'builtin' | 'command' | 'claude';
 export type AnalyzerOutcome = 'ok' | 'failed' | 'timeout' | 'rejected';
@@ -26,7 +27,7 @@ export interface AnalyzerOptions {
   streamRestartMinMs?: number;
   streamRestartMaxMs?: number;
   streamMaxPending?: number;
-  /** Environment for the PATH lookup and the commands (default process.env). */
+  /** Environment for the PATH lookup and the commands (default: the process environment, config.ts). */
   env?: NodeJS.ProcessEnv;
   /** Clock of the builtin analyzer (tests pin it). */
   now?: () => number;
@@ -54,7 +55,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * Mode by precedence: an explicit mode; a configured command (`claude` itself, by its first word,
  * means claude mode: the bare CLI would wait for a prompt); `claude-analyze-priorities` on PATH; builtin.
  */
-export function resolveAnalyzerMode(opts: Pick<AnalyzerOptions, 'mode' | 'command'>, env: NodeJS.ProcessEnv = process.env): { mode: AnalyzerMode; command: string | null } {
+export function resolveAnalyzerMode(opts: Pick<AnalyzerOptions, 'mode' | 'command'>, env: NodeJS.ProcessEnv = processEnv()): { mode: AnalyzerMode; command: string | null } {
   const command = opts.command?.trim() || undefined;
   const mode = opts.mode === 'auto' ? undefined : opts.mode;
   if (mode === 'builtin') return { mode: 'builtin', command: null };
