@@ -146,6 +146,12 @@ describe('architecture: the import graph of the sources', () => {
     expect(edges(modules, (f) => top(f) === 'daemon' && !ENTRY_POINTS.has(f), (t) => top(t) === 'cli')).toEqual([]);
   });
 
+  it('the client programs live outside daemon/: of its modules only `start` parses a command line', () => {
+    const commandLine = [...modules.values()].filter((m) => top(m.file) === 'daemon' && m.external.includes('commander')).map((m) => m.file).sort();
+    expect(commandLine).toEqual(['daemon/start.ts']);
+    expect([...modules.values()].filter((m) => top(m.file) === 'cli' && m.external.includes('commander')).length).toBeGreaterThan(3);
+  });
+
   it('the store does not import the core (the core builds on the store contract)', () => {
     expect(edges(modules, (f) => f.startsWith('daemon/store/'), (t) => t.startsWith('daemon/core/'))).toEqual([]);
   });
