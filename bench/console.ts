@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Section } from './bench.js';
+import type { Section } from './report.js';
 import { HttpClient } from './http.js';
 import { cpuSecondsOf, ROOT, rssOf, spawnDaemon } from './proc.js';
 import { NODE_FLAGS } from '../shared/node-flags.js';

@@ -1,5 +1,5 @@
-// Further bench sections register here (stream, console, postgres, legacy, memory).
-import type { Section } from './bench.js';
+// Further bench sections register here (stream, console, postgres, legacy, memory, hooks).
+import type { Section } from './report.js';
 import { streamSection } from './stream.js';
 import { postgresSection } from './postgres.js';
 import { consoleSection } from './console.js';

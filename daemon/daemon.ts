@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { pino, type Logger as Pino } from 'pino';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { DaemonConfig } from './config.js';
-import { ConfigError, isLoopback } from './config.js';
+import { ConfigError, isLoopback, processEnv } from './config.js';
 import type { DaemonContext } from './context.js';
 import { FileStore } from './store/file-store.js';
 import { PgStore } from './store/pg-store.js';
@@ -78,7 +78,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   }
   heapPolicy.loaded();
   logger.debug({ heap: heapPolicy.applied }, 'heap policy');
-  if (!poolSizeGiven() && os.availableParallelism() <= 4) {
+  if (!poolSizeGiven(process.execArgv, processEnv()) && os.availableParallelism() <= 4) {
     // The bin, the unit and npm start give it; this is node run on the script directly.
     logger.info({ cores: os.availableParallelism(), node_flags: NODE_FLAGS.join(' ') }, 'node started without --v8-pool-size=1: on a machine this small the garbage collector\'s helper threads take cores from requests (run the ai-processor bin, or set NODE_OPTIONS)');
   }

@@ -4,7 +4,7 @@
 // own registry.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EntropyReport } from '../shared/entropy.js';
-import { LOSS_CAUSES } from './core/losses.js';
+import { LOSS_CAUSES } from './store/losses.js';
 
 export const AGENT_STATUSES = ['active', 'idle', 'busy', 'needs_input', 'offline', 'stale', 'other'] as const;
 export const WORK_STATUSES = ['pending', 'claimed', 'in_progress', 'completed', 'failed', 'released', 'other'] as const;

@@ -94,11 +94,6 @@ export interface SpanMessage {
   span: LegacySpan;
 }
 
-/** Resolves the daemon URL the way every client does: --url, else AI_PROCESSOR_URL, else the default. */
-export function resolveUrl(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return (flag || env.AI_PROCESSOR_URL || DEFAULT_URL).replace(/\/+$/, '');
-}
-
 export function toWsUrl(httpUrl: string, path: string): string {
   return httpUrl.replace(/^http/, 'ws') + path;
 }

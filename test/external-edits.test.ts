@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { StreamClient } from '../shared/client/stream-client.js';
+import { StreamClient } from '../client/stream-client.js';
 import type { EventMessage } from '../shared/protocol.js';
 import { startDaemon, ROOT, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { copyReference, runCli, startDaemon, ROOT, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
-import { detectLosses } from '../daemon/core/losses.js';
-import { textHash } from '../daemon/core/ingest.js';
+import { detectLosses } from '../daemon/store/losses.js';
+import { textHash } from '../daemon/store/ingest.js';
 import type { JsonObject } from '../shared/types.js';
 
 const run = promisify(execFile);

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StreamClient } from '../shared/client/stream-client.js';
+import { StreamClient } from '../client/stream-client.js';
 import { eventually } from './fixtures/http-app.js';
 import { ROOT, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 

@@ -1,6 +1,6 @@
 // The stale-copy memory of the legacy view (pure): what we replaced and added within the window.
 import { describe, expect, it } from 'vitest';
-import { textHash } from '../daemon/core/ingest.js';
+import { textHash } from '../daemon/store/ingest.js';
 import { WriteHistory, hashFingerprint } from '../daemon/store/write-history.js';
 
 const WINDOW = 30_000;

@@ -5,7 +5,7 @@ import { generateId } from '../../shared/ids.js';
 import type { Entry, Json, JsonObject } from '../../shared/types.js';
 import { isClaimable, isHeld, withFields } from '../../shared/types.js';
 import type { ReadView } from '../store/file-store.js';
-import type { ProposedChange } from './ingest.js';
+import type { ProposedChange } from '../store/ingest.js';
 import { estimateLeaseMs, type LeaseLimits } from './leases.js';
 
 export interface OpContext {

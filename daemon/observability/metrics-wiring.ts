@@ -8,7 +8,7 @@ import type { CoordinationStore } from '../store/memory-state.js';
 import type { LeaseExpiredEvent, OpEvent } from '../core/service.js';
 import { longestWaitSeconds } from '../../shared/agent-status.js';
 import { HOOK_OPERATION } from '../../shared/claude-code/hook-mapping.js';
-import type { InformationLoss } from '../core/losses.js';
+import type { InformationLoss } from '../store/losses.js';
 
 /** Must run before store.open(), so the import and the journal replay are counted too. */
 export function observeState(store: CoordinationStore, metrics: Metrics): EntropyTracker {

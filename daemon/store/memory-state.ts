@@ -8,7 +8,7 @@ import { nowNs } from '../../shared/ids.js';
 import type { DeltaMessage } from '../../shared/protocol.js';
 import type { ChangeCause, CoordinationState, Entry, JsonObject, RecordChange, Section } from '../../shared/types.js';
 import { isHeld } from '../../shared/types.js';
-import type { ProposedChange } from '../core/ingest.js';
+import type { ProposedChange } from './ingest.js';
 import { termHex } from '../../shared/checksum.js';
 import { Tables, type Slot } from './tables.js';
 

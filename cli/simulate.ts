@@ -8,9 +8,10 @@
 // Exit codes: 0 done, 2 usage, 3 daemon unreachable at the start.
 import type { Command } from 'commander';
 import { CommanderError } from 'commander';
-import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../../shared/client/api.js';
-import { EXIT, num, type ClientFlags } from './client-io.js';
-import { rng } from '../../shared/random.js';
+import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../client/api.js';
+import { EXIT, type ClientFlags } from './client-io.js';
+import { num } from '../shared/cli-args.js';
+import { rng } from '../shared/random.js';
 
 export interface SimulateOptions {
   agents: number;

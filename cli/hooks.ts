@@ -4,8 +4,8 @@ import { Command, Option } from 'commander';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HOOK_EVENTS, HOOK_TIMEOUT_S, SettingsError, TOKEN_ENV, hookUrl, hooksStatus, installHooks, uninstallHooks } from '../../shared/claude-code/settings.js';
-import { resolveUrl } from '../../shared/protocol.js';
+import { HOOK_EVENTS, HOOK_TIMEOUT_S, SettingsError, TOKEN_ENV, hookUrl, hooksStatus, installHooks, uninstallHooks } from '../shared/claude-code/settings.js';
+import { resolveUrl } from '../client/config.js';
 import { EXIT } from './client-io.js';
 
 interface TargetFlags {

@@ -13,9 +13,10 @@
 // validate-probe-*.
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../../shared/client/api.js';
-import type { DeltaMessage } from '../../shared/protocol.js';
-import { EXIT, clientOptions, num, type ClientFlags } from './client-io.js';
+import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../client/api.js';
+import type { DeltaMessage } from '../shared/protocol.js';
+import { EXIT, clientOptions, type ClientFlags } from './client-io.js';
+import { num } from '../shared/cli-args.js';
 
 export const CRITICAL_PATHS = ['claim', 'telemetry', 'analyzer', 'services', 'stream'] as const;
 export type CriticalPath = (typeof CRITICAL_PATHS)[number];
@@ -75,7 +76,7 @@ export async function validateCriticalPaths(opts: { url?: string; token?: string
   };
 
   // The stream client connects first, so the probe's change arrives as a live delta.
-  const { StreamClient } = await import('../../shared/client/stream-client.js'); // ws: loaded only here
+  const { StreamClient } = await import('../client/stream-client.js'); // ws: loaded only here
   const stream = new StreamClient({ url: opts.url, token: opts.token, minBackoffMs: 100, maxBackoffMs: 1000 });
   let streamError: string | null = null;
   stream.on('error', (err: Error) => (streamError ??= err.message)); // the first says why (e.g. HTTP 401)

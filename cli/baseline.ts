@@ -12,16 +12,17 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { canonicalJson } from '../../shared/canonical.js';
-import { ApiClient, DaemonUnreachableError } from '../../shared/client/api.js';
-import { compareToBaseline, CONSERVED_MAX, CONSERVED_MIN, ENTROPY_COMPONENTS, type BaselineComparison } from '../../shared/entropy.js';
-import type { CoordinationState, Section } from '../../shared/types.js';
-import { isBaseline, type DaemonBaseline, type EntropyNow } from '../observability/baseline-format.js';
-import { writeFileAtomic } from '../store/fsutil.js';
-import { EXIT, call, clientOptions, num, type ClientFlags } from './client-io.js';
+import { canonicalJson } from '../shared/canonical.js';
+import { ApiClient, DaemonUnreachableError } from '../client/api.js';
+import { compareToBaseline, CONSERVED_MAX, CONSERVED_MIN, ENTROPY_COMPONENTS, type BaselineComparison } from '../shared/entropy.js';
+import type { CoordinationState, Section } from '../shared/types.js';
+import { isBaseline, type DaemonBaseline, type EntropyNow } from '../daemon/observability/baseline-format.js';
+import { writeFileAtomic } from '../daemon/store/fsutil.js';
+import { EXIT, call, clientOptions, type ClientFlags } from './client-io.js';
+import { num } from '../shared/cli-args.js';
 import WebSocket from 'ws';
-import { STREAM_PATH, toWsUrl, type DeltaMessage, type ServerMessage } from '../../shared/protocol.js';
-import { fingerprintState, judgeRecords, type RecordJudgement } from '../observability/record-check.js';
+import { STREAM_PATH, toWsUrl, type DeltaMessage, type ServerMessage } from '../shared/protocol.js';
+import { fingerprintState, judgeRecords, type RecordJudgement } from '../daemon/observability/record-check.js';
 
 /** Read-only requests of the performance quick run. */
 export const QUICK_RUN_PATHS = ['/health', '/api/stats', '/api/agents', '/api/work?limit=100', '/api/telemetry/spans?limit=100', '/api/coordination/status'];

@@ -1,7 +1,7 @@
 // Client commands beyond the core ones register here, each from its own module.
 import type { Command } from 'commander';
 import { registerBaselineCommands } from './baseline.js';
-import { registerLegacyCommand } from '../legacy/commands.js';
+import { registerLegacyCommand } from './legacy-helper.js';
 import { registerSimulateCommand } from './simulate.js';
 import { registerInstallServiceCommand } from './install-service.js';
 import { registerValidateCriticalPathsCommand } from './validate-critical-paths.js';

@@ -3,10 +3,12 @@
 // revision gaps, resyncs by itself (and counts it), and reconnects with backoff, resuming with
 // ?since=<revision> so a restart of the daemon costs no full snapshot when the journal allows.
 import { EventEmitter } from 'node:events';
-import WebSocket from 'ws';
-import { StateDigest, applyChanges } from '../checksum.js';
-import { CLOSE_RESYNC, CLOSE_UNAUTHORIZED, STREAM_PATH, resolveUrl, toWsUrl, type DeltaMessage, type EventMessage, type ServerMessage, type SnapshotMessage } from '../protocol.js';
-import { emptyState, type CoordinationState } from '../types.js';
+import { ReconnectingSocket } from './socket.js';
+import { StateDigest } from '../shared/checksum.js';
+import { StateReplica } from '../shared/replica.js';
+import { CLOSE_RESYNC, CLOSE_UNAUTHORIZED, STREAM_PATH, toWsUrl, type DeltaMessage, type EventMessage, type ServerMessage, type SnapshotMessage } from '../shared/protocol.js';
+import { resolveToken, resolveUrl } from './config.js';
+import { emptyState, type CoordinationState } from '../shared/types.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'stopped';
 
@@ -35,11 +37,8 @@ export class StreamClient extends EventEmitter {
   connection: ConnectionState = 'connecting';
   /** When the connection was last lost (ms since epoch), while not connected. */
   lostAt: number | null = null;
-  private digest = new StateDigest();
-  private ws: WebSocket | null = null;
-  private backoff: number;
-  private timer: NodeJS.Timeout | null = null;
-  private stopped = false;
+  private replica = new StateReplica();
+  private readonly socket: ReconnectingSocket;
   private awaitingSnapshot = false;
   readonly url: string;
   private token: string | null;
@@ -47,21 +46,17 @@ export class StreamClient extends EventEmitter {
   constructor(private opts: StreamClientOptions = {}) {
     super();
     this.url = resolveUrl(opts.url);
-    this.token = opts.token ?? process.env.AI_PROCESSOR_TOKEN ?? null;
-    this.backoff = opts.minBackoffMs ?? 250;
+    this.token = resolveToken(opts.token);
+    this.socket = this.createSocket();
   }
 
   start(): this {
-    this.stopped = false;
-    this.connect();
+    this.socket.start();
     return this;
   }
 
   stop(): void {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.ws?.close(1000);
-    this.ws = null;
+    this.socket.stop();
     this.setConnection('stopped');
   }
 
@@ -92,52 +87,29 @@ export class StreamClient extends EventEmitter {
     this.emit('connection', state);
   }
 
-  private connect(): void {
+  private createSocket(): ReconnectingSocket {
     // Resume with ?since= only from a verified copy; a pending resync needs a snapshot.
-    const since = this.revision > 0 && this.snapshots > 0 && !this.awaitingSnapshot ? `?since=${this.revision}` : '';
-    const headers = this.token ? { authorization: `Bearer ${this.token}` } : undefined;
-    const ws = new WebSocket(toWsUrl(this.url, STREAM_PATH) + since, { headers });
-    this.ws = ws;
-    let alive = true;
-    let pinger: NodeJS.Timeout | null = null;
-    ws.on('pong', () => (alive = true));
-    ws.on('open', () => {
-      this.backoff = this.opts.minBackoffMs ?? 250;
-      this.setConnection('connected');
-      // A silently dropped link (an SSH tunnel, a NAT) is only noticed by asking.
-      pinger = setInterval(() => {
-        if (!alive) return ws.terminate();
-        alive = false;
-        ws.ping();
-      }, this.opts.pingMs ?? 15_000);
-      pinger.unref();
-    });
-    ws.on('message', (data) => {
+    const url = () => toWsUrl(this.url, STREAM_PATH) + (this.revision > 0 && this.snapshots > 0 && !this.awaitingSnapshot ? `?since=${this.revision}` : '');
+    const socket = new ReconnectingSocket({ url, token: this.token, minBackoffMs: this.opts.minBackoffMs, maxBackoffMs: this.opts.maxBackoffMs, pingMs: this.opts.pingMs });
+    socket.on('open', () => this.setConnection('connected'));
+    socket.on('message', (text: string) => {
       let msg: ServerMessage;
       try {
-        msg = JSON.parse(data.toString()) as ServerMessage;
+        msg = JSON.parse(text) as ServerMessage;
       } catch (err) {
         this.fail(err as Error);
         return;
       }
       this.handle(msg);
     });
-    ws.on('close', (code) => {
-      if (pinger) clearInterval(pinger);
-      if (this.ws !== ws) return;
-      this.ws = null;
-      if (this.stopped) return;
+    socket.on('close', (code: number) => {
       if (code === CLOSE_UNAUTHORIZED) this.fail(new Error('unauthorized: set --token or AI_PROCESSOR_TOKEN'));
       if (code === CLOSE_RESYNC) this.countResync('slow');
       this.setConnection('reconnecting');
-      this.timer = setTimeout(() => this.connect(), this.backoff);
-      this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 5000);
     });
-    ws.on('unexpected-response', (_req, res) => {
-      this.fail(new Error(`stream refused: HTTP ${res.statusCode}`));
-      ws.terminate();
-    });
-    ws.on('error', (err) => this.fail(err));
+    socket.on('refused', (status: number) => this.fail(new Error(`stream refused: HTTP ${status}`)));
+    socket.on('error', (err: Error) => this.fail(err));
+    return socket;
   }
 
   private handle(msg: ServerMessage): void {
@@ -156,25 +128,25 @@ export class StreamClient extends EventEmitter {
   }
 
   private onSnapshot(msg: SnapshotMessage): void {
-    this.state = msg.state;
-    this.digest = StateDigest.of(msg.state);
-    this.revision = msg.revision;
+    this.verified = this.replica.snapshot(msg);
+    this.state = this.replica.state;
+    this.revision = this.replica.revision;
     this.snapshots++;
     this.awaitingSnapshot = false;
-    this.checksum = this.digest.hex();
-    this.verified = this.checksum === msg.checksum;
+    this.checksum = this.replica.checksum();
     this.emit('snapshot', msg);
     if (!this.verified) this.requestResync('checksum');
     this.emit('change');
   }
 
   private onDelta(msg: DeltaMessage): void {
-    if (this.awaitingSnapshot || msg.revision <= this.revision) return; // already have it, or a snapshot is on its way
-    if (msg.revision !== this.revision + 1) return this.requestResync('gap');
-    applyChanges(this.state, msg.changes, this.digest);
-    this.revision = msg.revision;
-    this.checksum = this.digest.hex();
-    this.verified = this.checksum === msg.checksum;
+    if (this.awaitingSnapshot) return; // a snapshot is on its way
+    const outcome = this.replica.delta(msg);
+    if (outcome === 'duplicate') return;
+    if (outcome === 'gap') return this.requestResync('gap');
+    this.revision = this.replica.revision;
+    this.checksum = this.replica.checksum();
+    this.verified = outcome === 'applied';
     this.emit('delta', msg);
     if (!this.verified) this.requestResync('checksum');
     this.emit('change');
@@ -195,6 +167,6 @@ export class StreamClient extends EventEmitter {
     this.verified = false;
     this.awaitingSnapshot = true;
     this.countResync(reason);
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'resync', reason, revision: this.revision }));
+    this.socket.send(JSON.stringify({ type: 'resync', reason, revision: this.revision }));
   }
 }

@@ -18,17 +18,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../../shared/client/api.js';
-import { requestJson } from '../../shared/client/node-request.js';
-import { LEGACY_ESTIMATED_DURATION } from '../../shared/duration.js';
-import { generateId } from '../../shared/ids.js';
-import { resolveUrl } from '../../shared/protocol.js';
-import { PRIORITIES, type CoordinationState } from '../../shared/types.js';
-import { analyzeBuiltin, toPlainState } from '../analyzer/builtin.js';
-import { assignmentsFor, healthAnalysis, immediateActionsOf, PIPE_TYPES, pipeView, recommendationsOf, streamInsight, type PipeType, type ServiceHealth } from './insights.js';
-import { buildReport, computeFigures, renderReport, REPORT_ALIASES, REPORT_KINDS } from './reports.js';
+import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../client/api.js';
+import { EXIT } from '../shared/exit-codes.js';
+import { request } from './client-io.js';
+import { generateId } from '../shared/ids.js';
+import { processEnv, resolveToken, resolveUrl } from '../client/config.js';
+import { PRIORITIES, type CoordinationState } from '../shared/types.js';
+import { analyzeBuiltin, toPlainState } from '../shared/builtin-analysis.js';
+import { assignmentsFor, healthAnalysis, immediateActionsOf, PIPE_TYPES, pipeView, recommendationsOf, streamInsight, type PipeType, type ServiceHealth } from '../shared/legacy-insights.js';
+import { buildReport, computeFigures, renderReport, REPORT_ALIASES, REPORT_KINDS } from '../shared/legacy-reports.js';
+import { LEGACY_ESTIMATED_DURATION } from '../shared/duration.js';
 
-export const EXIT = { ok: 0, refused: 1, usage: 2, unavailable: 3 } as const;
 
 
 /** Thrown to end the command with an exit code after its lines were printed. */
@@ -110,7 +110,7 @@ class Session {
     readonly opts: LegacyOptions,
     readonly io: Io,
   ) {
-    this.token = opts.token ?? io.env.AI_PROCESSOR_TOKEN ?? null;
+    this.token = resolveToken(opts.token, io.env);
     this.api = new ApiClient({ url: resolveUrl(opts.url, io.env), token: this.token, timeoutMs: 60_000 });
   }
 
@@ -139,12 +139,7 @@ class Session {
 
   /** One request to the daemon over node:http (not fetch: loading undici costs more than the claim). */
   async call<T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>> { // eslint-disable-line @typescript-eslint/no-explicit-any
-    try {
-      return await requestJson<T>(this.api.url, method, p, { body, headers, token: this.token, timeoutMs: 60_000 });
-    } catch (err) {
-      if (err instanceof DaemonUnreachableError) this.fail(`❌ ERROR: ${err.message}`, EXIT.unavailable);
-      throw err;
-    }
+    return request<T>({ url: this.api.url, token: this.token, timeoutMs: 60_000 }, method, p, body, (message) => this.fail(`❌ ERROR: ${message}`, EXIT.unavailable), headers);
   }
 
   /** Ends the command for a refused or failed daemon answer, in the legacy line style. */
@@ -646,7 +641,7 @@ export function registerLegacyCommand(program: Command): void {
 /** Runs one legacy subcommand with this process's environment and streams, then exits with its code. */
 export async function runLegacyProcess(args: string[]): Promise<never> {
   const code = await runLegacy(args, {
-    env: process.env,
+    env: processEnv(),
     stdout: (t) => process.stdout.write(t),
     stderr: (t) => process.stderr.write(t),
     readStdin: () => readAll(process.stdin),

@@ -1,7 +1,7 @@
 // What the legacy Claude helpers print, derived from an analysis (the daemon's analyzer answer: the
 // builtin shape {analysis, priorities, assignments}, or whatever an external analyzer returned) and
 // the report figures. Pure, like reports.ts.
-import type { Figures } from './reports.js';
+import type { Figures } from './legacy-reports.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -22,7 +22,7 @@ export function registerMigrateStoreCommand(program: Command): void {
         process.exit(EXIT.usage);
       }
       try {
-        const { dirToPg, pgToDir } = await import('../store/migrate.js');
+        const { dirToPg, pgToDir } = await import('../daemon/store/migrate.js');
         const result = isPg(o.to) ? await dirToPg(path.resolve(o.from), o.to, o.force) : await pgToDir(o.from, path.resolve(o.to), o.force);
         if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
         else process.stdout.write(`migrated ${result.records} records and ${result.files} other files from ${isPg(o.from) ? redact(o.from) : o.from} to ${isPg(o.to) ? redact(o.to) : o.to}\n`);

@@ -1,7 +1,7 @@
 // The built-in priority analyzer: pure and deterministic (the clock is a parameter), so the
 // analyze-priorities feature works without any external command, and so its output is the reference
 // shape a real analyzer (a script, Claude) is asked to return.
-import { isClaimable, isHeld, TERMINAL_WORK_STATUSES, type JsonObject, type Priority } from '../../shared/types.js';
+import { isClaimable, isHeld, TERMINAL_WORK_STATUSES, type JsonObject, type Priority } from './types.js';
 
 export interface PriorityEntry {
   work_id: string;

@@ -9,7 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { EXIT } from './client-io.js';
-import { NODE_FLAGS } from '../../shared/node-flags.js';
+import { NODE_FLAGS } from '../shared/node-flags.js';
+import { processEnv, type Env } from '../client/config.js';
 
 export const UNIT_NAME = 'ai-processor.service';
 
@@ -125,7 +126,7 @@ export function renderUnit(o: UnitOptions): string {
 
 /** This installation: the running node and the compiled CLI next to this module, symlinks resolved. */
 export function installationPaths(): { node: string; cli: string } {
-  const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli.js');
+  const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'daemon', 'cli.js');
   const real = (p: string) => {
     try {
       return realpathSync(p);
@@ -136,7 +137,7 @@ export function installationPaths(): { node: string; cli: string } {
   return { node: real(process.execPath), cli: real(cli) };
 }
 
-export function defaultUnitDir(user: boolean, env: NodeJS.ProcessEnv = process.env): string {
+export function defaultUnitDir(user: boolean, env: Env = processEnv()): string {
   if (!user) return '/etc/systemd/system';
   return path.join(env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config'), 'systemd', 'user');
 }

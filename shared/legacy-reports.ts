@@ -11,9 +11,9 @@
 //   waiting...). stale: held claims with no activity (last_update, else claimed_at) for `staleAfterH`.
 // - team load: held claims of the team against its capacity in items (agent capacity / 25 points per
 //   item, the analyzer's rule: a legacy agent with capacity 100 holds 4 items).
-import { ITEM_LOAD } from '../analyzer/builtin.js';
-import type { CoordinationState, JsonObject } from '../../shared/types.js';
-import { isClaimable, isHeld } from '../../shared/types.js';
+import { ITEM_LOAD } from './builtin-analysis.js';
+import type { CoordinationState, JsonObject } from './types.js';
+import { isClaimable, isHeld } from './types.js';
 
 export const REPORT_KINDS = ['dashboard', 'pi-planning', 'scrum-of-scrums', 'innovation-planning', 'system-demo', 'inspect-adapt', 'art-sync', 'portfolio-kanban', 'coach-training', 'value-stream'] as const;
 export type ReportKind = (typeof REPORT_KINDS)[number];
@@ -376,6 +376,27 @@ function sum(list: Completion[]): number {
   return round(list.reduce((s, c) => s + c.velocity_points, 0));
 }
 
+/** What every report kind builds from: the figures and the calendar of `now`. */
+interface BuildContext {
+  state: CoordinationState;
+  f: Figures;
+  now: number;
+  pi: ReturnType<typeof programIncrement>;
+  sprintMs: number;
+  base: { report: ReportKind; generated_at: string };
+  overloaded: TeamLoad[];
+  starved: TeamLoad[];
+  donors: TeamLoad[];
+}
+
+type Lines = (...lines: string[]) => void;
+
+interface ReportSpec {
+  build(c: BuildContext): Report;
+  /** `x`: the report as built (its sections read loosely). */
+  render(r: Report, x: any, push: Lines): void; // eslint-disable-line @typescript-eslint/no-explicit-any -- each kind reads its own sections
+}
+
 /** Builds one ceremony report from the state. `kind` may be an alias (ip, ia, vsm). */
 export function buildReport(kindOrAlias: string, state: CoordinationState, opts: ReportOptions = {}): Report {
   const kind = (REPORT_ALIASES[kindOrAlias] ?? kindOrAlias) as ReportKind;
@@ -388,9 +409,37 @@ export function buildReport(kindOrAlias: string, state: CoordinationState, opts:
   const overloaded = f.teams.filter((t) => t.utilization !== null && t.utilization > 1);
   const starved = f.teams.filter((t) => t.open > 0 && t.free_slots === 0);
   const donors = f.teams.filter((t) => t.free_slots > 0 && t.open === 0);
+  return REPORTS[kind].build({ state, f, now, pi, sprintMs, base, overloaded, starved, donors });
+}
 
-  switch (kind) {
-    case 'dashboard':
+// ---- text ------------------------------------------------------------------------------------
+
+const MAX_LINES = 20;
+
+function header(icon: string, title: string): string[] {
+  const line = `${icon} ${title}`;
+  return [line, '='.repeat(Math.max(10, [...title].length + 3))];
+}
+
+function more<T>(list: T[], fmt: (x: T) => string, max = MAX_LINES): string[] {
+  const out = list.slice(0, max).map(fmt);
+  if (list.length > max) out.push(`  … and ${list.length - max} more`);
+  return out;
+}
+
+/** The readable text of a report (what the legacy helper printed, with live figures). */
+export function renderReport(r: Report): string {
+  const x = r as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const out: string[] = [];
+  const push = (...l: string[]) => out.push(...l);
+  REPORTS[r.report].render(r, x, push);
+  return out.join('\n') + '\n';
+}
+
+/** Every report kind: how it is built from the figures and how it reads as text (one entry each). */
+const REPORTS: Record<ReportKind, ReportSpec> = {
+  dashboard: {
+    build({ f, pi, base }) {
       return {
         ...base,
         title: 'SCRUM AT SCALE DASHBOARD',
@@ -404,8 +453,19 @@ export function buildReport(kindOrAlias: string, state: CoordinationState, opts:
         stale: f.stale.length,
         teams: f.teams,
       };
-
-    case 'pi-planning': {
+    },
+    render(r, x, push) {
+      push(...header('🚀', r.title), '', `🎯 CURRENT PROGRAM INCREMENT (PI): ${x.pi.id} (${x.pi.start} to ${x.pi.end})`, '');
+      push('👥 AGENT TEAMS & STATUS:', `  📊 Active Agents: ${x.agents.available} of ${x.agents.total}`);
+      push(...more(x.teams as TeamLoad[], (t) => `  🤖 ${t.team}: ${plural(t.agents, 'agent')}, ${t.held} held / ${t.capacity_items} capacity (${pct(t.utilization)})`));
+      push('', '📋 ACTIVE WORK:', `  📊 Active Work Items: ${x.work.held} (open ${x.work.open}, completed ${x.work.completed})`);
+      push(...more(x.active_work as ReturnType<typeof brief>[], (w) => `  🔧 ${w.work_id}: ${w.description ? `${w.description} ` : ''}(${w.work_type ?? 'n/a'}, ${w.priority}) ${w.agent_id ?? ''}${w.progress !== null ? ` ${w.progress}%` : ''} [${w.status}]`));
+      push('', '📈 VELOCITY & METRICS:', `  📊 Total Velocity: ${x.velocity.total} story points (${x.velocity.completions} completions)`, `  📊 Sprint Velocity: ${x.velocity.sprint} story points`);
+      push(`  ⚡ Throughput: ${x.throughput.total} completions in ${x.throughput.window_days} days (${x.throughput.per_day_avg}/day)`, `  🚧 Blocked: ${x.blocked} | ⏳ Stale: ${x.stale}`);
+    },
+  },
+  'pi-planning': {
+    build({ f, pi, base }) {
       const sprints = 4;
       const avg = f.velocity.avg_points_per_completion ?? 5;
       const capacity = f.teams
@@ -421,9 +481,19 @@ export function buildReport(kindOrAlias: string, state: CoordinationState, opts:
         capacity,
         totals: { capacity_points: capacityPoints, open_items: f.work.open, avg_points_per_item: avg, demand_points: demandPoints, fits: demandPoints <= capacityPoints },
       };
-    }
-
-    case 'scrum-of-scrums': {
+    },
+    render(r, x, push) {
+      push(...header('🎯', r.title), '', `📋 PI PLANNING FOR: ${x.pi.id} (${x.pi.start} to ${x.pi.end})`, `⏱️ Horizon: ${x.pi.sprints} sprints of ${x.pi.sprint_days} days`, '');
+      push('🏆 PI OBJECTIVES (open work by priority):');
+      push(...(x.objectives.length ? x.objectives.map((o: { priority: string; items: string[] }) => `  ${o.priority}: ${o.items.length} item${o.items.length === 1 ? '' : 's'} (${o.items.slice(0, 5).join(', ')}${o.items.length > 5 ? ', …' : ''})`) : ['  (no open work)']));
+      push('', '👥 TEAM CAPACITY PLANNING (sprint velocity × sprints):');
+      push(...more(x.capacity as Array<{ team: string; agents: number; sprint_velocity: number; pi_capacity_points: number }>, (t) => `  📋 ${t.team}: ${t.sprint_velocity} pts/sprint × ${x.pi.sprints} = ${t.pi_capacity_points} pts (${plural(t.agents, 'agent')})`));
+      push(`  📊 TOTAL ART CAPACITY: ${x.totals.capacity_points} story points`, `  📦 DEMAND: ${plural(x.totals.open_items, 'open item')} × ${x.totals.avg_points_per_item} pts = ${x.totals.demand_points} pts`, '');
+      push(x.totals.fits ? `🎯 PI PLANNING COMPLETE - the open work fits the capacity of ${x.pi.id}` : `⚠️ PI PLANNING: the open work exceeds the capacity of ${x.pi.id} by ${round(x.totals.demand_points - x.totals.capacity_points)} pts`);
+    },
+  },
+  'scrum-of-scrums': {
+    build({ f, now, base, overloaded, starved, donors }) {
       const dayAgo = completionsBetween(f, now - DAY, now);
       const teams = f.teams
         .filter((t) => t.held > 0 || t.open > 0 || dayAgo.some((c) => c.team === t.team))
@@ -441,9 +511,19 @@ export function buildReport(kindOrAlias: string, state: CoordinationState, opts:
         ...(f.blocked.length ? [`Unblock ${f.blocked.length} blocked item${f.blocked.length === 1 ? '' : 's'}: ${ids(f.blocked).slice(0, 5).join(', ')}`] : []),
       ];
       return { ...base, title: 'SCRUM OF SCRUMS', date: day(now), teams, cross_team_actions: actions, figures: { held: f.work.held, open: f.work.open, done_last_24h: dayAgo.length, blocked: f.blocked.length, stale: f.stale.length } };
-    }
-
-    case 'innovation-planning': {
+    },
+    render(r, x, push) {
+      push(...header('🤝', r.title), '', `📅 Date: ${x.date}`, '', '🔄 TEAM UPDATES:');
+      for (const t of (x.teams as Array<{ team: string; done_last_24h: string[]; in_progress: string[]; impediments: Array<{ work_id: string; reason: string }>; load: { utilization: number | null } }>).slice(0, MAX_LINES)) {
+        push('', `📋 ${t.team} (${pct(t.load.utilization)} loaded):`, `  ✅ Done (24 h): ${t.done_last_24h.length ? t.done_last_24h.slice(0, 5).join(', ') : 'none'}`);
+        push(`  🎯 In progress: ${t.in_progress.length ? t.in_progress.slice(0, 5).join(', ') + (t.in_progress.length > 5 ? ', …' : '') : 'none'}`);
+        push(`  ⚠️ Impediments: ${t.impediments.length ? t.impediments.slice(0, 3).map((i) => `${i.work_id} (${i.reason})`).join('; ') : 'none'}`);
+      }
+      push('', '🎯 CROSS-TEAM COORDINATION ACTIONS:', ...(x.cross_team_actions.length ? x.cross_team_actions.map((a: string, i: number) => `  ${i + 1}. ${a}`) : ['  none needed']));
+    },
+  },
+  'innovation-planning': {
+    build({ f, now, base }) {
       const totalCapacity = round(f.teams.reduce((s, t) => s + t.capacity_items, 0));
       const backlog = f.open.filter((w) => INNOVATION.test(`${w.work_type ?? ''} ${w.description ?? ''}`));
       return {
@@ -454,9 +534,16 @@ export function buildReport(kindOrAlias: string, state: CoordinationState, opts:
         innovation_backlog: backlog.map(brief),
         next_pi_open_by_priority: f.work.open_by_priority,
       };
-    }
-
-    case 'system-demo': {
+    },
+    render(r, x, push) {
+      push(...header('💡', r.title), '', `📅 IP Iteration: ${x.iteration.start} - ${x.iteration.end}`, '');
+      push(`🔬 INNOVATION TIME (20%): ${x.capacity.innovation_items} of ${x.capacity.total_items} item slots`, `📋 PLANNING ACTIVITIES (80%): ${x.capacity.planning_items} item slots`, '');
+      push('🚀 INNOVATION BACKLOG ITEMS:', ...(x.innovation_backlog.length ? more(x.innovation_backlog as ReturnType<typeof brief>[], (w) => `  • [${w.work_type ?? 'n/a'}] ${w.work_id}: ${w.description ? `${w.description} ` : ''}(${w.priority})`) : ['  (none open)']));
+      push('', `📊 Open work for the next PI: ${Object.entries(x.next_pi_open_by_priority).map(([p, n]) => `${p} ${n}`).join(', ') || 'none'}`);
+    },
+  },
+  'system-demo': {
+    build({ f, now, sprintMs, base }) {
       const delivered = completionsBetween(f, now - sprintMs, now);
       const byTeam: Record<string, { items: number; points: number }> = {};
       for (const c of delivered) {
@@ -474,9 +561,15 @@ export function buildReport(kindOrAlias: string, state: CoordinationState, opts:
         by_team: Object.fromEntries(Object.entries(byTeam).sort(([a], [b]) => cmp(a, b))),
         metrics: { pi_velocity: f.velocity.total, sprint_velocity: sum(delivered), items_delivered: delivered.length, success_rate: delivered.length ? round((delivered.length - failedInSprint) / delivered.length, 3) : null },
       };
-    }
-
-    case 'inspect-adapt': {
+    },
+    render(r, x, push) {
+      push(...header('🎬', r.title), '', `📅 Demo Date: ${x.date} (delivered ${x.window.from} to ${x.window.to})`, '', '🚀 DELIVERED:');
+      push(...(x.delivered.length ? more(x.delivered as Completion[], (c) => `  ✅ ${c.work_id} (${c.team}, ${c.work_type ?? 'n/a'}): ${c.result ?? ''} - ${c.velocity_points} pts`) : ['  (nothing completed in this window)']));
+      push('', '📊 ART METRICS SUMMARY:', `  📈 PI Velocity: ${x.metrics.pi_velocity} story points`, `  📈 Sprint Velocity: ${x.metrics.sprint_velocity} story points`, `  🎯 Items Delivered: ${x.metrics.items_delivered}`, `  ⚡ Success Rate: ${pct(x.metrics.success_rate)}`);
+    },
+  },
+  'inspect-adapt': {
+    build({ f, now, pi, sprintMs, base, overloaded }) {
       const piStart = Date.parse(pi.start + 'T00:00:00Z');
       const inPi = completionsBetween(f, piStart - 1, now);
       const failed = inPi.filter((c) => /fail|error/i.test(c.result ?? '')).length;
@@ -501,9 +594,16 @@ export function buildReport(kindOrAlias: string, state: CoordinationState, opts:
         problems: { blocked_by_status: sortedRecord(byStatus), stale: f.stale.length, overloaded_teams: overloaded.map((t) => t.team) },
         improvement_backlog: improvements,
       };
-    }
-
-    case 'art-sync': {
+    },
+    render(r, x, push) {
+      push(...header('🔍', r.title), '', `📅 ${x.pi.id} (${x.pi.start} to ${x.pi.end})`, '', '📊 PI RESULTS AND METRICS:');
+      push(`  🎯 Completions: ${x.results.completions} (${x.results.points} points, ${x.results.failed} failed)`, `  📈 Predictability: ${pct(x.results.predictability)}`, '', '📈 VELOCITY TREND (per sprint):');
+      push(...x.velocity_trend.map((s: { from: string; to: string; items: number; points: number }) => `  ${s.from} → ${s.to}: ${s.points} pts, ${plural(s.items, 'item')}`));
+      push('', '🎯 IMPROVEMENT BACKLOG ITEMS:', ...(x.improvement_backlog.length ? x.improvement_backlog.map((s: string, i: number) => `  ${i + 1}. ${s}`) : ['  none: no blocked, stale or overloaded work']));
+    },
+  },
+  'art-sync': {
+    build({ f, now, sprintMs, base, overloaded, starved, donors }) {
       const current = completionsBetween(f, now - sprintMs, now);
       const previous = completionsBetween(f, now - 2 * sprintMs, now - sprintMs);
       const cur = sum(current);
@@ -527,9 +627,18 @@ export function buildReport(kindOrAlias: string, state: CoordinationState, opts:
           velocity_change: prev > 0 ? round((cur - prev) / prev, 3) : null,
         },
       };
-    }
-
-    case 'portfolio-kanban': {
+    },
+    render(r, x, push) {
+      push(...header('🔄', r.title), '', `📅 Date: ${x.date}`, '', '🎯 PROGRAM RISKS:');
+      push(...(x.risks.length ? more(x.risks as Array<{ level: string; risk: string }>, (k) => `  ${k.level === 'high' ? '🔴 HIGH' : '🟡 MEDIUM'}: ${k.risk}`) : ['  none']));
+      push('', '🔗 CROSS-TEAM DEPENDENCIES:', ...(x.dependencies.length ? x.dependencies.map((d: { team: string; open: number; can_help: string[] }) => `  📋 ${d.team}: ${plural(d.open, 'open item')}, no free slot${d.can_help.length ? ` (spare capacity: ${d.can_help.join(', ')})` : ''}`) : ['  none']));
+      const h = x.health;
+      push('', '📈 ART HEALTH METRICS:', `  📊 WIP: ${h.wip} | Throughput: ${h.throughput_per_day}/day | Lead time (median): ${hours(h.lead_time_median_h)}`);
+      push(`  📊 Velocity: ${h.sprint_velocity} pts this sprint, ${h.previous_sprint_velocity} the sprint before${h.velocity_change === null ? '' : ` (${h.velocity_change >= 0 ? '+' : ''}${Math.round(h.velocity_change * 100)}%)`}`);
+    },
+  },
+  'portfolio-kanban': {
+    build({ state, f, pi, base }) {
       const column = (list: Array<{ work_type: string | null }>) => {
         const byType: Record<string, number> = {};
         for (const w of list) count(byType, w.work_type ?? '(none)');
@@ -555,9 +664,18 @@ export function buildReport(kindOrAlias: string, state: CoordinationState, opts:
         },
         wip: all.length - f.open.length,
       };
-    }
-
-    case 'coach-training': {
+    },
+    render(r, x, push) {
+      push(...header('📊', r.title), '', `📅 Quarter: ${x.quarter}`);
+      const names: Array<[string, string]> = [['funnel', '📋 FUNNEL (open)'], ['implementing', '🚀 IMPLEMENTING (held)'], ['done', '✅ DONE'], ['failed', '❌ FAILED']];
+      for (const [key, label] of names) {
+        const c = x.columns[key];
+        push('', `${label}: ${c.count}`, ...more(Object.entries(c.by_work_type as Record<string, number>).sort(([a, m], [b, n]) => n - m || cmp(a, b)), ([t, n]) => `  • ${t}: ${n}`, 8));
+      }
+    },
+  },
+  'coach-training': {
+    build({ f, base, overloaded }) {
       const focus = f.teams
         .map((t) => {
           const areas: string[] = [];
@@ -575,9 +693,15 @@ export function buildReport(kindOrAlias: string, state: CoordinationState, opts:
         coaching_focus: focus,
         signals: { blocked: f.blocked.length, stale: f.stale.length, overloaded_teams: overloaded.length, teams_without_agents: f.teams.filter((t) => t.agents === 0 && (t.open > 0 || t.held > 0)).length },
       };
-    }
-
-    case 'value-stream': {
+    },
+    render(r, x, push) {
+      push(...header('🎓', r.title), '', '🎯 COACHING FOCUS (from the live state):');
+      push(...(x.coaching_focus.length ? more(x.coaching_focus as Array<{ team: string; areas: string[] }>, (t) => `  • ${t.team}: ${t.areas.join('; ')}`) : ['  none: no team shows blocked, stale or overloaded work']));
+      push('', `📈 SIGNALS: ${x.signals.blocked} blocked, ${x.signals.stale} stale, ${x.signals.overloaded_teams} overloaded teams, ${x.signals.teams_without_agents} teams without agents`);
+    },
+  },
+  'value-stream': {
+    build({ state, f, now, base }) {
       const throughputPerDay = f.throughput.per_day_avg;
       const perType = new Map<string, { lead: number[]; cycle: number[] }>();
       for (const [, e] of Object.entries(state.work ?? {})) {
@@ -611,114 +735,14 @@ export function buildReport(kindOrAlias: string, state: CoordinationState, opts:
         expected_lead_time_days: throughputPerDay > 0 ? round(f.work.held / throughputPerDay) : null,
         by_work_type: stages,
       };
-    }
-  }
-}
-
-// ---- text ------------------------------------------------------------------------------------
-
-const MAX_LINES = 20;
-
-function header(icon: string, title: string): string[] {
-  const line = `${icon} ${title}`;
-  return [line, '='.repeat(Math.max(10, [...title].length + 3))];
-}
-
-function more<T>(list: T[], fmt: (x: T) => string, max = MAX_LINES): string[] {
-  const out = list.slice(0, max).map(fmt);
-  if (list.length > max) out.push(`  … and ${list.length - max} more`);
-  return out;
-}
-
-/** The readable text of a report (what the legacy helper printed, with live figures). */
-export function renderReport(r: Report): string {
-  const x = r as any; // eslint-disable-line @typescript-eslint/no-explicit-any
-  const out: string[] = [];
-  const push = (...l: string[]) => out.push(...l);
-  switch (r.report) {
-    case 'dashboard': {
-      push(...header('🚀', r.title), '', `🎯 CURRENT PROGRAM INCREMENT (PI): ${x.pi.id} (${x.pi.start} to ${x.pi.end})`, '');
-      push('👥 AGENT TEAMS & STATUS:', `  📊 Active Agents: ${x.agents.available} of ${x.agents.total}`);
-      push(...more(x.teams as TeamLoad[], (t) => `  🤖 ${t.team}: ${plural(t.agents, 'agent')}, ${t.held} held / ${t.capacity_items} capacity (${pct(t.utilization)})`));
-      push('', '📋 ACTIVE WORK:', `  📊 Active Work Items: ${x.work.held} (open ${x.work.open}, completed ${x.work.completed})`);
-      push(...more(x.active_work as ReturnType<typeof brief>[], (w) => `  🔧 ${w.work_id}: ${w.description ? `${w.description} ` : ''}(${w.work_type ?? 'n/a'}, ${w.priority}) ${w.agent_id ?? ''}${w.progress !== null ? ` ${w.progress}%` : ''} [${w.status}]`));
-      push('', '📈 VELOCITY & METRICS:', `  📊 Total Velocity: ${x.velocity.total} story points (${x.velocity.completions} completions)`, `  📊 Sprint Velocity: ${x.velocity.sprint} story points`);
-      push(`  ⚡ Throughput: ${x.throughput.total} completions in ${x.throughput.window_days} days (${x.throughput.per_day_avg}/day)`, `  🚧 Blocked: ${x.blocked} | ⏳ Stale: ${x.stale}`);
-      break;
-    }
-    case 'pi-planning': {
-      push(...header('🎯', r.title), '', `📋 PI PLANNING FOR: ${x.pi.id} (${x.pi.start} to ${x.pi.end})`, `⏱️ Horizon: ${x.pi.sprints} sprints of ${x.pi.sprint_days} days`, '');
-      push('🏆 PI OBJECTIVES (open work by priority):');
-      push(...(x.objectives.length ? x.objectives.map((o: { priority: string; items: string[] }) => `  ${o.priority}: ${o.items.length} item${o.items.length === 1 ? '' : 's'} (${o.items.slice(0, 5).join(', ')}${o.items.length > 5 ? ', …' : ''})`) : ['  (no open work)']));
-      push('', '👥 TEAM CAPACITY PLANNING (sprint velocity × sprints):');
-      push(...more(x.capacity as Array<{ team: string; agents: number; sprint_velocity: number; pi_capacity_points: number }>, (t) => `  📋 ${t.team}: ${t.sprint_velocity} pts/sprint × ${x.pi.sprints} = ${t.pi_capacity_points} pts (${plural(t.agents, 'agent')})`));
-      push(`  📊 TOTAL ART CAPACITY: ${x.totals.capacity_points} story points`, `  📦 DEMAND: ${plural(x.totals.open_items, 'open item')} × ${x.totals.avg_points_per_item} pts = ${x.totals.demand_points} pts`, '');
-      push(x.totals.fits ? `🎯 PI PLANNING COMPLETE - the open work fits the capacity of ${x.pi.id}` : `⚠️ PI PLANNING: the open work exceeds the capacity of ${x.pi.id} by ${round(x.totals.demand_points - x.totals.capacity_points)} pts`);
-      break;
-    }
-    case 'scrum-of-scrums': {
-      push(...header('🤝', r.title), '', `📅 Date: ${x.date}`, '', '🔄 TEAM UPDATES:');
-      for (const t of (x.teams as Array<{ team: string; done_last_24h: string[]; in_progress: string[]; impediments: Array<{ work_id: string; reason: string }>; load: { utilization: number | null } }>).slice(0, MAX_LINES)) {
-        push('', `📋 ${t.team} (${pct(t.load.utilization)} loaded):`, `  ✅ Done (24 h): ${t.done_last_24h.length ? t.done_last_24h.slice(0, 5).join(', ') : 'none'}`);
-        push(`  🎯 In progress: ${t.in_progress.length ? t.in_progress.slice(0, 5).join(', ') + (t.in_progress.length > 5 ? ', …' : '') : 'none'}`);
-        push(`  ⚠️ Impediments: ${t.impediments.length ? t.impediments.slice(0, 3).map((i) => `${i.work_id} (${i.reason})`).join('; ') : 'none'}`);
-      }
-      push('', '🎯 CROSS-TEAM COORDINATION ACTIONS:', ...(x.cross_team_actions.length ? x.cross_team_actions.map((a: string, i: number) => `  ${i + 1}. ${a}`) : ['  none needed']));
-      break;
-    }
-    case 'innovation-planning': {
-      push(...header('💡', r.title), '', `📅 IP Iteration: ${x.iteration.start} - ${x.iteration.end}`, '');
-      push(`🔬 INNOVATION TIME (20%): ${x.capacity.innovation_items} of ${x.capacity.total_items} item slots`, `📋 PLANNING ACTIVITIES (80%): ${x.capacity.planning_items} item slots`, '');
-      push('🚀 INNOVATION BACKLOG ITEMS:', ...(x.innovation_backlog.length ? more(x.innovation_backlog as ReturnType<typeof brief>[], (w) => `  • [${w.work_type ?? 'n/a'}] ${w.work_id}: ${w.description ? `${w.description} ` : ''}(${w.priority})`) : ['  (none open)']));
-      push('', `📊 Open work for the next PI: ${Object.entries(x.next_pi_open_by_priority).map(([p, n]) => `${p} ${n}`).join(', ') || 'none'}`);
-      break;
-    }
-    case 'system-demo': {
-      push(...header('🎬', r.title), '', `📅 Demo Date: ${x.date} (delivered ${x.window.from} to ${x.window.to})`, '', '🚀 DELIVERED:');
-      push(...(x.delivered.length ? more(x.delivered as Completion[], (c) => `  ✅ ${c.work_id} (${c.team}, ${c.work_type ?? 'n/a'}): ${c.result ?? ''} - ${c.velocity_points} pts`) : ['  (nothing completed in this window)']));
-      push('', '📊 ART METRICS SUMMARY:', `  📈 PI Velocity: ${x.metrics.pi_velocity} story points`, `  📈 Sprint Velocity: ${x.metrics.sprint_velocity} story points`, `  🎯 Items Delivered: ${x.metrics.items_delivered}`, `  ⚡ Success Rate: ${pct(x.metrics.success_rate)}`);
-      break;
-    }
-    case 'inspect-adapt': {
-      push(...header('🔍', r.title), '', `📅 ${x.pi.id} (${x.pi.start} to ${x.pi.end})`, '', '📊 PI RESULTS AND METRICS:');
-      push(`  🎯 Completions: ${x.results.completions} (${x.results.points} points, ${x.results.failed} failed)`, `  📈 Predictability: ${pct(x.results.predictability)}`, '', '📈 VELOCITY TREND (per sprint):');
-      push(...x.velocity_trend.map((s: { from: string; to: string; items: number; points: number }) => `  ${s.from} → ${s.to}: ${s.points} pts, ${plural(s.items, 'item')}`));
-      push('', '🎯 IMPROVEMENT BACKLOG ITEMS:', ...(x.improvement_backlog.length ? x.improvement_backlog.map((s: string, i: number) => `  ${i + 1}. ${s}`) : ['  none: no blocked, stale or overloaded work']));
-      break;
-    }
-    case 'art-sync': {
-      push(...header('🔄', r.title), '', `📅 Date: ${x.date}`, '', '🎯 PROGRAM RISKS:');
-      push(...(x.risks.length ? more(x.risks as Array<{ level: string; risk: string }>, (k) => `  ${k.level === 'high' ? '🔴 HIGH' : '🟡 MEDIUM'}: ${k.risk}`) : ['  none']));
-      push('', '🔗 CROSS-TEAM DEPENDENCIES:', ...(x.dependencies.length ? x.dependencies.map((d: { team: string; open: number; can_help: string[] }) => `  📋 ${d.team}: ${plural(d.open, 'open item')}, no free slot${d.can_help.length ? ` (spare capacity: ${d.can_help.join(', ')})` : ''}`) : ['  none']));
-      const h = x.health;
-      push('', '📈 ART HEALTH METRICS:', `  📊 WIP: ${h.wip} | Throughput: ${h.throughput_per_day}/day | Lead time (median): ${hours(h.lead_time_median_h)}`);
-      push(`  📊 Velocity: ${h.sprint_velocity} pts this sprint, ${h.previous_sprint_velocity} the sprint before${h.velocity_change === null ? '' : ` (${h.velocity_change >= 0 ? '+' : ''}${Math.round(h.velocity_change * 100)}%)`}`);
-      break;
-    }
-    case 'portfolio-kanban': {
-      push(...header('📊', r.title), '', `📅 Quarter: ${x.quarter}`);
-      const names: Array<[string, string]> = [['funnel', '📋 FUNNEL (open)'], ['implementing', '🚀 IMPLEMENTING (held)'], ['done', '✅ DONE'], ['failed', '❌ FAILED']];
-      for (const [key, label] of names) {
-        const c = x.columns[key];
-        push('', `${label}: ${c.count}`, ...more(Object.entries(c.by_work_type as Record<string, number>).sort(([a, m], [b, n]) => n - m || cmp(a, b)), ([t, n]) => `  • ${t}: ${n}`, 8));
-      }
-      break;
-    }
-    case 'coach-training': {
-      push(...header('🎓', r.title), '', '🎯 COACHING FOCUS (from the live state):');
-      push(...(x.coaching_focus.length ? more(x.coaching_focus as Array<{ team: string; areas: string[] }>, (t) => `  • ${t.team}: ${t.areas.join('; ')}`) : ['  none: no team shows blocked, stale or overloaded work']));
-      push('', `📈 SIGNALS: ${x.signals.blocked} blocked, ${x.signals.stale} stale, ${x.signals.overloaded_teams} overloaded teams, ${x.signals.teams_without_agents} teams without agents`);
-      break;
-    }
-    case 'value-stream': {
+    },
+    render(r, x, push) {
       push(...header('🗺️', r.title), '', `📊 Mapping Session Date: ${x.date}`, '', '📊 CURRENT STATE METRICS:');
       push(`  ⏱️ Lead time (created → completed): median ${hours(x.lead_time.median_h)}, p90 ${hours(x.lead_time.p90_h)} (${plural(x.lead_time.count, 'item')})`);
       push(`  🔧 Cycle time (claimed → completed): median ${hours(x.cycle_time.median_h)}, p90 ${hours(x.cycle_time.p90_h)} (${plural(x.cycle_time.count, 'item')})`);
       push(`  ⏳ Wait time (created → claimed): median ${hours(x.wait_time.median_h)}`, `  📈 Flow efficiency: ${pct(x.flow_efficiency)}`);
       push(`  🔄 WIP ${x.wip}, throughput ${x.throughput_per_day}/day${x.expected_lead_time_days === null ? '' : ` → ${x.expected_lead_time_days} days expected lead time (Little's law)`}`);
       push('', '🔧 BY WORK TYPE:', ...(x.by_work_type.length ? x.by_work_type.map((s: { work_type: string; completed: number; lead_median_h: number | null; cycle_median_h: number | null }) => `  • ${s.work_type}: ${s.completed} done, lead ${hours(s.lead_median_h)}, cycle ${hours(s.cycle_median_h)}`) : ['  (no completed work)']));
-      break;
-    }
-  }
-  return out.join('\n') + '\n';
-}
+    },
+  },
+};

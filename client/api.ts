@@ -1,5 +1,6 @@
-// A small HTTP client for the daemon's API, used by the CLI, the console and the tests.
-import { resolveUrl } from '../protocol.js';
+// A small HTTP client for the daemon's API (fetch), used by the console, the client programs and the
+// tests. Short-lived processes use node-request.ts instead (loading fetch costs more than their call).
+import { resolveToken, resolveUrl } from './config.js';
 
 export interface ApiResponse<T = Record<string, unknown>> {
   status: number;
@@ -11,7 +12,13 @@ export class DaemonUnreachableError extends Error {
     readonly url: string,
     cause: unknown,
   ) {
-    super(`cannot reach ai-processor at ${url}: ${(cause as Error)?.message ?? String(cause)} (is it running? set --url or AI_PROCESSOR_URL)`);
+    super(`cannot reach ai-processor at ${url}: ${(cause as Error)?.message ?? String(cause)} (is it running? set --url or AI_PROCESSOR_URL)`, { cause });
+  }
+
+  /** The reason in a word: the system error code (ECONNREFUSED, ...) or the cause's message. */
+  get reason(): string {
+    const cause = this.cause as { code?: string; message?: string } | undefined;
+    return cause?.code ?? cause?.message ?? String(cause);
   }
 }
 
@@ -30,7 +37,7 @@ export class ApiClient {
 
   constructor(opts: ApiClientOptions = {}) {
     this.url = resolveUrl(opts.url);
-    this.token = opts.token ?? process.env.AI_PROCESSOR_TOKEN ?? null;
+    this.token = resolveToken(opts.token);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.headers = opts.headers ?? {};
   }
