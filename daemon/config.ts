@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_HOST, DEFAULT_PORT } from '../shared/protocol.js';
+import { DEFAULT_MAX_FILE_BYTES } from './store/legacy-view.js';
 
 export interface ServiceEntry {
   name: string;
@@ -24,6 +25,8 @@ export interface DaemonConfig {
   log_level: string;
   view_flush_ms: number;
   max_journal_bytes: number;
+  /** A legacy file larger than this is not read (reported instead): bounds what one external edit may cost. */
+  max_legacy_file_bytes: number;
   body_limit: number;
   analyzer_command: string | null;
   analyzer_mode: 'auto' | 'builtin' | 'command' | 'claude';
@@ -62,6 +65,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     log_level: 'info',
     view_flush_ms: 250,
     max_journal_bytes: 64 * 1024 * 1024,
+    max_legacy_file_bytes: DEFAULT_MAX_FILE_BYTES,
     body_limit: 64 * 1024,
     analyzer_command: null,
     analyzer_mode: 'auto',
@@ -78,7 +82,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   };
 }
 
-const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'view_flush_ms', 'max_journal_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'entropy_floor'];
+const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'view_flush_ms', 'max_journal_bytes', 'max_legacy_file_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'entropy_floor'];
 
 /** Environment names: AI_PROCESSOR_<KEY>. */
 function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof DaemonConfig, string>> {

@@ -35,6 +35,7 @@ export function buildProgram(): Command {
     .option('--stream-analyzer-command <cmd>', 'long-running JSON-lines analyzer for /api/claude/stream (env AI_PROCESSOR_STREAM_ANALYZER_COMMAND)')
     .option('--tls-cert <file>', 'PEM certificate: serve https/wss (with --tls-key; env AI_PROCESSOR_TLS_CERT)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert (env AI_PROCESSOR_TLS_KEY)')
+    .option('--max-legacy-file-bytes <n>', 'a legacy file larger than this is reported, not read or overwritten (env AI_PROCESSOR_MAX_LEGACY_FILE_BYTES; default 67108864)', num('--max-legacy-file-bytes'))
     .option('--rate-limit-per-s <n>', 'mutating requests per second per client IP, 0 = off (env AI_PROCESSOR_RATE_LIMIT_PER_S; default 0)', num('--rate-limit-per-s'))
     .action(async (o) => {
       const flags: Partial<Record<keyof DaemonConfig, unknown>> = {
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
         tls_cert: o.tlsCert,
         tls_key: o.tlsKey,
         rate_limit_per_s: o.rateLimitPerS,
+        max_legacy_file_bytes: o.maxLegacyFileBytes,
       };
       await runDaemon(flags);
     });
