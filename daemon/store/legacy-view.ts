@@ -156,6 +156,13 @@ export class LegacyView {
   }
   /** Versions we replaced and keys we added, within the window (the stale-copy checks). */
   private history = new WriteHistory(STALE_WINDOW_MS);
+  /** The sha256 of what we wrote to the file within the window, oldest first: a copy put back unchanged is recognised. */
+  private recentWrites: Array<{ sha: string; at: number }> = [];
+
+  private noteWrite(sha: string, now: number): void {
+    this.recentWrites.push({ sha, at: now });
+    while (this.recentWrites.length > 0 && now - this.recentWrites[0].at > STALE_WINDOW_MS) this.recentWrites.shift();
+  }
 
   constructor(
     private host: ViewHost,
@@ -173,6 +180,7 @@ export class LegacyView {
   /** `ours`: what we recently wrote to this file (from journal markers): content sha256 and revision. */
   async open(fresh: boolean, ours: Array<{ sha: string; rev: number }> = []): Promise<void> {
     if (await clearOwnStaleLock(this.file)) this.host.logger.warn({ file: this.name }, 'removed a lock left by a killed ai-processor');
+    for (const w of ours) this.noteWrite(w.sha, Date.now());
     const meta = await this.readMeta();
     // What we last wrote, as far as the meta knows (hashes only): the base unless the file says more.
     const metaBase = () => {
@@ -483,6 +491,8 @@ export class LegacyView {
       at,
       isStale: this.isStale,
       recentlyAdded: this.recentlyAdded,
+      versionsOf: (key) => this.history.versions(key, Date.now()),
+      isOldWrite: this.recentWrites.some((w) => w.sha === sha),
     });
     const cause: ChangeCause = { op: 'external_edit', source: 'file', ...(result.conflicts.length ? { conflict: true } : {}) };
     const revision = await this.host.commit(result.changes, cause);
@@ -585,6 +595,7 @@ export class LegacyView {
         }
         this.applyBase(pending.map(([key, slot]) => [key, slot && this.asBase(slot)]));
         this.sha = sha;
+        this.noteWrite(sha, Date.now());
         this.stat = await statOf(this.file);
         this.writtenRevision = revision;
         this.clearProblem();
@@ -648,7 +659,7 @@ export class LegacyView {
         continue;
       }
       if (!old) this.history.added(key, now);
-      else if (old.h !== rec.h) this.history.replaced(key, old.h, now);
+      else if (old.h !== rec.h) this.history.replaced(key, old.h, now, old.data);
       base.set(key, rec);
     }
     this.history.expire(now);
