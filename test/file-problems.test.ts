@@ -133,6 +133,17 @@ describe('legacy file problems are reported at once and cleared when gone', () =
     c.close();
   });
 
+  it('a directory in place of a legacy file at start: the daemon starts and reports it', async () => {
+    const dir = tempDir('aip-dirfile-');
+    mkdirSync(path.join(dir, 'agent_status.json'));
+    d = await startDaemon({ dataDir: dir });
+    const c = new HttpClient(d.url);
+    expect((await problems(c)).map((p) => [p.file, p.kind, p.error])).toEqual([['agent_status.json', 'unreadable', 'cannot read: EISDIR (read)']]);
+    await claim(c, 'works');
+    await inFile(dir, 'works');
+    c.close();
+  });
+
   it('a record nested 9,000 deep is reported, not imported, and never breaks a write', async () => {
     d = await startDaemon();
     const c = new HttpClient(d.url);
@@ -233,7 +244,7 @@ describe('locks', () => {
     const old = new Date(Date.now() - 20_000);
     utimesSync(lock, old, old);
     await inFile(d.dataDir, 's2');
-    expect(existsSync(lock)).toBe(false);
+    await expect.poll(() => existsSync(lock), POLL).toBe(false); // and ours released after the write
     expect(d.logs.some((l) => l.includes('removed an abandoned lock directory'))).toBe(true);
     await expect.poll(async () => (await problems(c)).length, POLL).toBe(0);
     c.close();

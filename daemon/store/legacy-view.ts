@@ -193,7 +193,16 @@ export class LegacyView {
       metaBase();
       return;
     }
-    const read = await readText(this.file);
+    let read: Awaited<ReturnType<typeof readText>>;
+    try {
+      read = await readText(this.file);
+    } catch (err) {
+      // A directory in its place, no permission: reported, and the daemon starts without it.
+      metaBase();
+      this.problemStat = st;
+      this.report('unreadable', err);
+      return;
+    }
     if (read === null) {
       metaBase();
       this.dirty = this.host.tables.count(this.section) > 0;
@@ -432,6 +441,7 @@ export class LegacyView {
       this.stat = null;
       this.clearProblem(); // whatever was wrong with it is gone with it
       this.dirty = this.dirty || this.host.tables.count(this.section) > 0; // deleted: write it again
+      if (this.dirty) this.host.scheduleFlush();
       return true;
     }
     const { sha, text } = read;
