@@ -42,3 +42,17 @@ describe('describeJsonError', () => {
     expect(describeJsonError('[{"a": "TOPSECRET')).toBe('not valid JSON: ends early (17 characters, cut short?)');
   });
 });
+
+describe('describeJsonError with the parser\'s own message', () => {
+  it('takes the position JSON.parse gives, and scans when it gives none', () => {
+    const text = '[\n  {"a": 1},\n  {"b": 1,}\n]';
+    let message = '';
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(describeJsonError(text, message)).toBe(describeJsonError(text));
+    expect(describeJsonError('xyz', 'Unexpected token at position 2')).toBe('not valid JSON at line 1, column 3 (character 2)');
+  });
+});

@@ -103,9 +103,13 @@ export function positionOf(text: string, offset: number): string {
   return `line ${line}, column ${offset - lineStart + 1} (character ${offset})`;
 }
 
-/** A parse failure of `text`, described without quoting any of it. */
-export function describeJsonError(text: string): string {
-  const at = jsonErrorOffset(text);
+/**
+ * A parse failure of `text`, described without quoting any of it. `parseError`: JSON.parse's message,
+ * whose position is taken when it gives one (else the text is scanned for it).
+ */
+export function describeJsonError(text: string, parseError = ''): string {
+  const given = /at position (\d+)/.exec(parseError);
+  const at = given ? Number(given[1]) : jsonErrorOffset(text);
   if (at === -1) return 'not valid JSON';
   return at >= text.length ? `not valid JSON: ends early (${text.length} characters, cut short?)` : `not valid JSON at ${positionOf(text, at)}`;
 }

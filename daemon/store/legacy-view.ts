@@ -420,7 +420,7 @@ export class LegacyView {
     const split = splitJsonArray(text);
     if (!split.ok) {
       this.problemStat = st;
-      this.unreadable(split.error.startsWith('not valid JSON') ? describeJsonError(text) : split.error, 'unparseable');
+      this.unreadable(split.error.startsWith('not valid JSON') ? () => describeJsonError(text, split.error) : split.error, 'unparseable');
       return null;
     }
     const deep = tooDeep(split.items, MAX_RECORD_DEPTH);
@@ -461,7 +461,7 @@ export class LegacyView {
    * A file that does not parse may be mid-write: retry a few times, then report it; never overwrite
    * it. `now`: report at once (a lock, a directory, a size: not a passing state).
    */
-  private unreadable(error: string, kind: ViewProblemKind, now = false): void {
+  private unreadable(describe: string | (() => string), kind: ViewProblemKind, now = false): void {
     this.failures++;
     if (this.failures <= RETRY_DELAYS_MS.length) {
       if (!this.retry) {
@@ -473,6 +473,7 @@ export class LegacyView {
       }
       if (!now) return;
     }
+    const error = typeof describe === 'string' ? describe : describe(); // described only when reported (a scan of the text)
     const first = this.problem === null || this.problem.error !== error;
     if (first) this.problem = { file: this.name, kind, error, at: new Date().toISOString() };
     if (first) {
