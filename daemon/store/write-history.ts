@@ -20,7 +20,7 @@ import type { JsonObject } from '../../shared/types.js';
 /** The fingerprint of an "added" event (real fingerprints are >= 0). */
 const ADDED = -1;
 /** Replaced records kept as merge bases: the newest this many events (older ones keep their fingerprint only). */
-export const MAX_KEPT_RECORDS = 20_000;
+export const MAX_KEPT_RECORDS = 4096;
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const B64_VALUE = new Map([...B64URL].map((c, i) => [c, i]));
