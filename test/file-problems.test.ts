@@ -163,7 +163,7 @@ describe('legacy file problems are reported at once and cleared when gone', () =
     c.close();
   });
 
-  it('a file over --max-legacy-file-bytes: reported, neither imported nor overwritten, and not read again while unchanged', async () => {
+  it('a file over --max-legacy-file-bytes: reported, neither imported nor overwritten; read again once it is small', async () => {
     d = await startDaemon({ args: ['--max-legacy-file-bytes', '4096', '--log-level', 'debug'] });
     const c = new HttpClient(d.url);
     await claim(c, 'small');
