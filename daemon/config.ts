@@ -26,6 +26,8 @@ export interface DaemonConfig {
   log_level: string;
   view_flush_ms: number;
   max_journal_bytes: number;
+  /** A legacy file larger than this is not read (reported instead): bounds what one external edit may cost. */
+  max_legacy_file_bytes: number;
   body_limit: number;
   analyzer_command: string | null;
   analyzer_mode: (typeof ANALYZER_MODES)[number];
@@ -90,6 +92,7 @@ export const START_FLAGS: readonly StartFlag[] = [
   { key: 'stream_analyzer_command', flag: '--stream-analyzer-command <cmd>', help: 'long-running JSON-lines analyzer for /api/claude/stream', defaultText: '' },
   { key: 'tls_cert', flag: '--tls-cert <file>', help: 'PEM certificate: serve https/wss (with --tls-key)', defaultText: '' },
   { key: 'tls_key', flag: '--tls-key <file>', help: 'PEM private key for --tls-cert', defaultText: '' },
+  { key: 'max_legacy_file_bytes', flag: '--max-legacy-file-bytes <n>', help: 'a legacy file larger than this is reported, not read or overwritten', number: true },
   { key: 'rate_limit_per_s', flag: '--rate-limit-per-s <n>', help: 'mutating requests per second per client IP, 0 = off', number: true },
 ];
 
@@ -133,6 +136,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     log_level: DEFAULTS.log_level,
     view_flush_ms: DEFAULTS.view_flush_ms,
     max_journal_bytes: DEFAULTS.max_journal_bytes,
+    max_legacy_file_bytes: DEFAULTS.max_legacy_file_bytes,
     body_limit: DEFAULTS.body_limit,
     analyzer_command: null,
     analyzer_mode: DEFAULTS.analyzer_mode,
@@ -152,7 +156,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   };
 }
 
-const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'max_lease_ms', 'view_flush_ms', 'max_journal_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep'];
+const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'max_lease_ms', 'view_flush_ms', 'max_journal_bytes', 'max_legacy_file_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep'];
 const BOOLEAN: Array<keyof DaemonConfig> = ['telemetry_internal_spans'];
 
 /** Environment names: AI_PROCESSOR_<KEY>. */

@@ -67,7 +67,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   // The embedded file store is the default; a postgres:// URL selects the shared PostgreSQL store.
   const store: CoordinationStore = /^postgres(ql)?:\/\//.test(config.store)
     ? new PgStore({ url: config.store, dataDir: config.data_dir, logger })
-    : new FileStore({ dataDir: config.data_dir, logger, viewFlushMs: config.view_flush_ms, maxJournalBytes: config.max_journal_bytes, loadHooks: heapPolicy });
+    : new FileStore({ dataDir: config.data_dir, logger, viewFlushMs: config.view_flush_ms, maxJournalBytes: config.max_journal_bytes, maxLegacyFileBytes: config.max_legacy_file_bytes, loadHooks: heapPolicy });
   const metrics = createMetrics();
   const entropy = observeState(store, metrics);
   try {

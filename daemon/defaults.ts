@@ -14,6 +14,8 @@ export const DEFAULTS = {
   /** Minimum pause between two writes of a legacy file (the store paces more under load). */
   view_flush_ms: 250,
   max_journal_bytes: 64 * 1024 * 1024,
+  /** A legacy file larger than this is reported, never read or overwritten: bounds what one external edit may cost. */
+  max_legacy_file_bytes: 64 * 1024 * 1024,
   body_limit: 64 * 1024,
   analyzer_mode: 'auto',
   analyzer_timeout_ms: 30_000,

@@ -12,7 +12,7 @@ import type { DaemonContext } from './context.js';
 import { readTls, reloadTls } from './http/tls.js';
 
 /** Settings bound at start (listening socket, store, body parser): a restart applies them. */
-export const FIXED_AT_START: ReadonlyArray<keyof DaemonConfig> = ['host', 'port', 'data_dir', 'store', 'body_limit', 'view_flush_ms', 'max_journal_bytes', 'config_file', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep', 'telemetry_internal_spans'];
+export const FIXED_AT_START: ReadonlyArray<keyof DaemonConfig> = ['host', 'port', 'data_dir', 'store', 'body_limit', 'view_flush_ms', 'max_journal_bytes', 'max_legacy_file_bytes', 'config_file', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep', 'telemetry_internal_spans'];
 
 /** Never in a log line or a stats answer: only their names are. */
 const SECRET: ReadonlySet<keyof DaemonConfig> = new Set(['token']);

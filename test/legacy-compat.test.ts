@@ -120,8 +120,14 @@ describe('coordination_helper.sh against the daemon', () => {
     renameSync(file + '.tmp', file);
     appendFileSync(path.join(dataDir, 'velocity_log.txt'), '2026-01-01T00:00:00Z: Team script_team +2 velocity points\n');
     expect(await eventually(async () => (await countLog()) === logCount + 1, 5000)).toBe(true);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(readText(dataDir, 'velocity_log.txt')).toBe(before + '2026-01-01T00:00:00Z: Team script_team +2 velocity points\n');
+    // A completion through the API after it: the daemon appends velocity lines in commit order, so
+    // once this one's line is there, a line for the script's entry would be there before it.
+    const post = (route: string, body: object) => fetch(`${d.url}/api/coordination/${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await post('claim', { work_id: 'velocity_marker', agent_id: 'marker_agent', team: 'marker_team' })).status).toBe(200);
+    expect((await post('complete', { work_id: 'velocity_marker', agent_id: 'marker_agent', result: 'ok', velocity_points: 0 })).status).toBe(200);
+    expect(await eventually(() => readText(dataDir, 'velocity_log.txt').includes('Team marker_team +0 velocity points'), 5000)).toBe(true);
+    const added = readText(dataDir, 'velocity_log.txt').slice(before.length).split('\n').filter(Boolean);
+    expect(added).toEqual(['2026-01-01T00:00:00Z: Team script_team +2 velocity points', expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: Team marker_team \+0 velocity points$/)]);
   });
 
   it('register <agent_id> [team] [capacity] [specialization]; AGENT_TEAM and AGENT_ROLE as defaults', async () => {

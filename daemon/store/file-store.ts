@@ -61,6 +61,8 @@ export interface StoreOptions {
   viewFlushMs?: number;
   /** Journal size that triggers a snapshot and a fresh journal. */
   maxJournalBytes?: number;
+  /** A legacy file larger than this is reported, never read or overwritten (default DEFAULT_MAX_FILE_BYTES in legacy-view). */
+  maxLegacyFileBytes?: number;
   /** How many recent deltas are kept in memory for `?since=` replays. */
   recentDeltas?: number;
   onFsync?: (lines: number, seconds: number) => void;
@@ -174,6 +176,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
       scheduleFlush: () => this.scheduleFlush(),
       isClosed: () => this.closed,
       loadHooks: this.opts.loadHooks,
+      maxFileBytes: this.opts.maxLegacyFileBytes,
     };
     await fsp.mkdir(path.join(this.metaDir, 'views'), { recursive: true });
     this.views = {} as Record<Section, LegacyView>;

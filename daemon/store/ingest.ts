@@ -4,6 +4,7 @@
 // with anything the daemon changed since (three-way, information-preserving).
 import crypto, { createHash } from 'node:crypto';
 import { mergeRecords, type FieldConflict } from '../../shared/merge.js';
+import { canonicalJson } from '../../shared/canonical.js';
 import { formatRecord, type ArrayItem } from '../../shared/legacy-json.js';
 import type { Entry, JsonObject, Section } from '../../shared/types.js';
 
@@ -69,6 +70,40 @@ export interface IngestInput {
   isStale?: (key: string, hash: string) => boolean;
   /** True when we added `key` recently: its absence may be a stale copy, not a deletion. */
   recentlyAdded?: (key: string) => boolean;
+  /** The versions of `key` we replaced recently (newest first): what a stale copy's writer may have started from. */
+  versionsOf?: (key: string) => JsonObject[];
+  /**
+   * True when the file's bytes are one of our own earlier writes: a copy put back as it was read, so
+   * a record it lacks is one it never saw, even if every record it has is as we last wrote it.
+   */
+  isOldWrite?: boolean;
+}
+
+/** How many top-level fields differ between two records (a field on one side only counts). */
+function fieldsApart(a: JsonObject, b: JsonObject): number {
+  let n = 0;
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (!(k in a) || !(k in b) || canonicalJson(a[k]) !== canonicalJson(b[k])) n++;
+  }
+  return n;
+}
+
+/**
+ * The version of ours a writer most likely started from: of what we last wrote (`written`) and the
+ * versions we replaced recently (newest first), the one its record differs from in fewest fields;
+ * the newest on a tie. Null when we know no version's content.
+ */
+export function startedFrom(written: JsonObject | null, older: JsonObject[], theirs: JsonObject): JsonObject | null {
+  let best: JsonObject | null = null;
+  let bestApart = Infinity;
+  for (const v of written ? [written, ...older] : older) {
+    const apart = fieldsApart(v, theirs);
+    if (apart < bestApart) {
+      best = v;
+      bestApart = apart;
+    }
+  }
+  return best;
 }
 
 function baseData(b: BaseRecord | undefined): JsonObject | null {
@@ -79,25 +114,32 @@ export function ingestFile(input: IngestInput): IngestResult {
   return input.section === 'log' ? ingestLog(input) : ingestKeyed(input);
 }
 
-function ingestKeyed({ section, items, base, current, at, isStale, recentlyAdded }: IngestInput): IngestResult {
+function ingestKeyed({ section, items, base, current, at, isStale, recentlyAdded, versionsOf, isOldWrite }: IngestInput): IngestResult {
   const changes: ProposedChange[] = [];
   const conflicts: IngestResult['conflicts'] = [];
   const keys = keyItems(section, items);
   const inFile = new Set<string>();
+  // Whether every record of the file is as we last wrote it (then a record it lacks was deleted on purpose).
+  let asWritten = base !== null && !isOldWrite;
   items.forEach((item, i) => {
     const key = keys[i];
     inFile.add(key);
     const b = base?.get(key);
     const hash = textHash(item.text);
     if (b && hash === b.h) return; // the external writer left it as we wrote it
+    if (asWritten && !(b?.data && formatRecord(b.data) === formatRecord(item.value))) asWritten = false;
     if (isStale?.(key, hash)) return; // an older version of ours: the writer worked from an old copy
     const cur = current(key);
     if (!cur) return void changes.push({ section, key, op: 'put', data: item.value, text: item.text });
     if (cur.text === item.text) return; // already identical
+    // The writer changed a version of ours that may be older than the one we last wrote (its copy
+    // predates our later writes): merged against that version, so what we changed since stays.
+    const older = versionsOf?.(key) ?? [];
+    const from = older.length > 0 ? startedFrom(baseData(b), older, item.value) : null;
     const ourUnchanged = b ? textHash(cur.text) === b.h : false;
-    if (ourUnchanged) return void changes.push({ section, key, op: 'put', data: item.value, text: item.text });
-    // Both sides changed it since we last wrote the file: merge, keep every field.
-    const { merged, conflicts: c } = mergeRecords(baseData(b), cur.entry.data, item.value, 'file', at);
+    if (ourUnchanged && (from === null || from === baseData(b))) return void changes.push({ section, key, op: 'put', data: item.value, text: item.text });
+    // Both sides changed it since the version the writer started from: merge, keep every field.
+    const { merged, conflicts: c } = mergeRecords(from ?? baseData(b), cur.entry.data, item.value, 'file', at);
     for (const x of c) conflicts.push({ ...x, key });
     if (formatRecord(merged) !== cur.text) changes.push({ section, key, op: 'put', data: merged });
   });
@@ -106,7 +148,9 @@ function ingestKeyed({ section, items, base, current, at, isStale, recentlyAdded
       if (inFile.has(key)) continue;
       const cur = current(key);
       if (!cur) continue;
-      if (recentlyAdded?.(key)) continue; // the writer's copy predates this record: not a deletion
+      // A record we added recently, missing from a copy that predates it, was never seen: not a
+      // deletion. A copy whose every record is as we last wrote it is not that old: honoured.
+      if (recentlyAdded?.(key) && !asWritten) continue;
       if (textHash(cur.text) === b.h) changes.push({ section, key, op: 'del' });
       else conflicts.push({ key, field: '*', kept: cur.entry.data, other: null, source: 'file-delete' }); // changed by us since: keep it
     }

@@ -51,6 +51,7 @@ export class ViewWatcher {
     if (this.pending.has(section)) return;
     const t = setTimeout(() => {
       this.pending.delete(section);
+      // check() reports what it finds (/ready, log, metric, event) itself; nothing is left to catch here.
       void this.store.checkExternal(section).catch(() => {});
     }, this.opts.debounceMs ?? 15);
     t.unref();
