@@ -37,6 +37,8 @@ export interface DaemonConfig {
   tls_cert: string | null;
   tls_key: string | null;
   rate_limit_per_s: number;
+  /** Clients of the coordination stream (and, apart, of the telemetry stream); more are refused with 503. */
+  max_stream_clients: number;
   entropy_floor: number;
   config_file: string | null;
 }
@@ -73,12 +75,13 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     tls_cert: null,
     tls_key: null,
     rate_limit_per_s: 0,
+    max_stream_clients: 200,
     entropy_floor: 0,
     config_file: null,
   };
 }
 
-const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'view_flush_ms', 'max_journal_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'entropy_floor'];
+const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'view_flush_ms', 'max_journal_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'max_stream_clients', 'entropy_floor'];
 
 /** Environment names: AI_PROCESSOR_<KEY>. */
 function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof DaemonConfig, string>> {
@@ -95,7 +98,7 @@ function coerce(key: keyof DaemonConfig, value: unknown, where: string): unknown
     const n = typeof value === 'number' ? value : Number(value);
     if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${where}: ${key} must be a non-negative number, got ${JSON.stringify(value)}`);
     if (key === 'port' && (!Number.isInteger(n) || n > 65535)) throw new ConfigError(`${where}: port must be an integer 0-65535`);
-    if (key === 'analyzer_max_concurrent' && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`${where}: analyzer_max_concurrent must be an integer >= 1`);
+    if ((key === 'analyzer_max_concurrent' || key === 'max_stream_clients') && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`${where}: ${key} must be an integer >= 1`);
     return n;
   }
   if (key === 'services') {

@@ -8,6 +8,7 @@ import type { CoordinationService, Trace } from './core/service.js';
 import type { Metrics } from './metrics.js';
 import type { CoordinationStore } from './store/memory-state.js';
 import type { EntropyTracker } from '../shared/entropy.js';
+import type { SyncFailures } from './stream/sync-failures.js';
 
 export interface DaemonContext {
   config: DaemonConfig;
@@ -15,6 +16,8 @@ export interface DaemonContext {
   store: CoordinationStore;
   service: CoordinationService;
   metrics: Metrics;
+  /** Sync failures by reason: state_sync_failures_total and /api/stats read the same tally. */
+  syncFailures: SyncFailures;
   /** Entropy of the stored records, kept per change (spans are added by the telemetry part). */
   entropy: EntropyTracker;
   app: FastifyInstance;

@@ -27,7 +27,8 @@ import { installVelocityLog } from './legacy/velocity-log.js';
 import { installCoordinationStream } from './stream/coordination-stream.js';
 import { readTls } from './http/tls.js';
 import { installRateLimit } from './http/rate-limit.js';
-import { CLOSE_GOING_AWAY, STREAM_PATH, TELEMETRY_STREAM_PATH } from '../shared/protocol.js';
+import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, MAX_CLIENT_FRAME_BYTES, STREAM_PATH, TELEMETRY_STREAM_PATH } from '../shared/protocol.js';
+import { SyncFailures } from './stream/sync-failures.js';
 import websocket from '@fastify/websocket';
 import { EventEmitter } from 'node:events';
 
@@ -99,7 +100,17 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
     for (const method of [r.method].flat()) routes.push({ method, url: r.url, websocket: Boolean((r as { websocket?: boolean }).websocket) });
   });
   await app.register(websocket, {
-    options: { maxPayload: 64 * 1024 },
+    options: { maxPayload: MAX_CLIENT_FRAME_BYTES },
+    // A stream handler that throws, or a socket error (a frame over maxPayload, bad UTF-8), closes
+    // that client only; fastify's own logger is off, so it is logged here.
+    errorHandler(error: Error, socket: { close(code: number, reason: string): void; terminate(): void }) {
+      logger.warn({ error: error.message }, 'stream client error; closed');
+      try {
+        socket.close(CLOSE_INTERNAL_ERROR, 'internal error');
+      } catch {
+        socket.terminate();
+      }
+    },
     // On shutdown tell stream clients to come back (1001 going away), so they resume from their revision.
     preClose(this: FastifyInstance, done: () => void) {
       for (const client of this.websocketServer.clients) client.close(CLOSE_GOING_AWAY, 'daemon shutting down: reconnect and resume');
@@ -120,7 +131,8 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
       return reply.code(401).send({ error: 'unauthorized', message: 'Send Authorization: Bearer <AI_PROCESSOR_TOKEN>' });
     }
   });
-  const ctx: DaemonContext = { config, logger, store, service, metrics, entropy, app, traceOf: () => undefined, statusExtras: [], stats: {}, events: new EventEmitter(), onClose: [], onReload: [] };
+  const syncFailures = new SyncFailures(metrics.syncFailures);
+  const ctx: DaemonContext = { config, logger, store, service, metrics, syncFailures, entropy, app, traceOf: () => undefined, statusExtras: [], stats: {}, events: new EventEmitter(), onClose: [], onReload: [] };
   store.on('problem', (p) => ctx.events.emit('event', 'file_problem', p));
   store.on('conflict', (c) => ctx.events.emit('event', 'merge_conflict', c));
   installMetrics(ctx);

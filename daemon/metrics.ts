@@ -4,6 +4,8 @@
 // own registry.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EntropyReport } from '../shared/entropy.js';
+import { SYNC_FAILURE_REASONS } from '../shared/protocol.js';
+import { FRAME_REJECTIONS } from './stream/inbound.js';
 
 export const AGENT_STATUSES = ['active', 'idle', 'busy', 'offline', 'stale', 'other'] as const;
 export const WORK_STATUSES = ['pending', 'claimed', 'in_progress', 'completed', 'failed', 'released', 'other'] as const;
@@ -78,6 +80,12 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers,
     }),
+    framesRejected: new Counter({
+      name: 'websocket_frames_rejected_total',
+      help: 'Frames from stream clients refused or ignored (binary, invalid, over the per-client rate)',
+      labelNames: ['stream', 'reason'] as const,
+      registers,
+    }),
     agents: new Gauge({ name: 'coordination_agents', help: 'Registered agents by status', labelNames: ['status'] as const, registers }),
     workItems: new Gauge({ name: 'coordination_work_items', help: 'Work items by status', labelNames: ['status'] as const, registers }),
     revision: new Gauge({ name: 'coordination_revision', help: 'Current global revision of the coordination state', registers }),
@@ -119,7 +127,8 @@ export function createMetrics() {
   for (const o of ['won', 'conflict', 'idempotent']) m.claims.inc({ outcome: o }, 0);
   for (const t of ['claim', 'holder', 'fencing', 'version', 'merge']) m.conflicts.inc({ type: t }, 0);
   for (const o of ['success', 'failure']) m.completions.inc({ outcome: o }, 0);
-  for (const r of ['checksum', 'gap', 'unparseable_file', 'slow_client', 'write_failed']) m.syncFailures.inc({ reason: r }, 0);
+  for (const r of SYNC_FAILURE_REASONS) m.syncFailures.inc({ reason: r }, 0);
+  for (const s of ['coordination', 'telemetry']) for (const r of FRAME_REJECTIONS) m.framesRejected.inc({ stream: s, reason: r }, 0);
   for (const o of ['ok', 'failed', 'timeout', 'rejected']) m.analyzerRequests.inc({ outcome: o }, 0);
   for (const s of ['coordination', 'telemetry']) m.websocketClients.set({ stream: s }, 0);
   for (const c of ['coordination', 'agents', 'telemetry']) m.entropyBits.set({ component: c }, 0);

@@ -4,7 +4,7 @@
 // 3 daemon unreachable or failing.
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, agentOf, call, clientOptions, num, print } from './commands/client-io.js';
-import { ConfigError, loadConfig, type DaemonConfig } from './config.js';
+import { ConfigError, defaults, loadConfig, type DaemonConfig } from './config.js';
 import { VERSION } from './version.js';
 import { commandModules } from './commands/index.js';
 
@@ -35,6 +35,7 @@ export function buildProgram(): Command {
     .option('--stream-analyzer-command <cmd>', 'long-running JSON-lines analyzer for /api/claude/stream (env AI_PROCESSOR_STREAM_ANALYZER_COMMAND)')
     .option('--tls-cert <file>', 'PEM certificate: serve https/wss (with --tls-key; env AI_PROCESSOR_TLS_CERT)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert (env AI_PROCESSOR_TLS_KEY)')
+    .option('--max-stream-clients <n>', `clients each stream takes, more are refused with 503 (env AI_PROCESSOR_MAX_STREAM_CLIENTS; default ${defaults().max_stream_clients})`, num('--max-stream-clients'))
     .option('--rate-limit-per-s <n>', 'mutating requests per second per client IP, 0 = off (env AI_PROCESSOR_RATE_LIMIT_PER_S; default 0)', num('--rate-limit-per-s'))
     .action(async (o) => {
       const flags: Partial<Record<keyof DaemonConfig, unknown>> = {
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
         tls_cert: o.tlsCert,
         tls_key: o.tlsKey,
         rate_limit_per_s: o.rateLimitPerS,
+        max_stream_clients: o.maxStreamClients,
       };
       await runDaemon(flags);
     });

@@ -44,7 +44,7 @@ export function installMetrics(ctx: DaemonContext): void {
     m.journalBatchSize.observe(f.lines);
   });
   store.on('conflict', () => m.conflicts.inc({ type: 'merge' }));
-  store.on('problem', (p: { error: string }) => m.syncFailures.inc({ reason: /write failed/.test(p.error) ? 'write_failed' : 'unparseable_file' }));
+  store.on('problem', (p: { error: string }) => ctx.syncFailures.record(/write failed/.test(p.error) ? 'write_failed' : 'unparseable_file'));
   m.revision.set(store.revision);
   app.get('/metrics', async (_req, reply) => {
     setEntropyGauges(m, ctx.entropy.snapshot());
