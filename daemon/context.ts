@@ -10,6 +10,12 @@ import type { CoordinationStore } from './store/memory-state.js';
 import type { EntropyTracker } from '../shared/entropy.js';
 import type { SyncFailures } from './stream/sync-failures.js';
 
+/** Events between the daemon's features (one declaration per payload). */
+export interface DaemonEvents {
+  /** A side-channel event for stream clients: its name (file_problem, merge_conflict, service_status, ...) and detail. */
+  event: [name: string, detail: Record<string, unknown>];
+}
+
 export interface DaemonContext {
   config: DaemonConfig;
   logger: Pino;
@@ -31,7 +37,7 @@ export interface DaemonContext {
    * Side-channel events that are not state changes (service health, file problems, conflicts):
    * emit('event', name, detail). The coordination stream forwards them as EventMessage.
    */
-  events: EventEmitter;
+  events: EventEmitter<DaemonEvents>;
   /** Run on shutdown, in reverse order of registration, after the HTTP server stopped. */
   onClose: Array<() => Promise<void> | void>;
   /**

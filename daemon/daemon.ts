@@ -4,7 +4,7 @@ import { pino, type Logger as Pino } from 'pino';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { DaemonConfig } from './config.js';
 import { ConfigError, isLoopback } from './config.js';
-import type { DaemonContext } from './context.js';
+import type { DaemonContext, DaemonEvents } from './context.js';
 import { FileStore } from './store/file-store.js';
 import { PgStore } from './store/pg-store.js';
 import type { CoordinationStore } from './store/memory-state.js';
@@ -132,9 +132,9 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
     }
   });
   const syncFailures = new SyncFailures(metrics.syncFailures);
-  const ctx: DaemonContext = { config, logger, store, service, metrics, syncFailures, entropy, app, traceOf: () => undefined, statusExtras: [], stats: {}, events: new EventEmitter(), onClose: [], onReload: [] };
-  store.on('problem', (p) => ctx.events.emit('event', 'file_problem', p));
-  store.on('conflict', (c) => ctx.events.emit('event', 'merge_conflict', c));
+  const ctx: DaemonContext = { config, logger, store, service, metrics, syncFailures, entropy, app, traceOf: () => undefined, statusExtras: [], stats: {}, events: new EventEmitter<DaemonEvents>(), onClose: [], onReload: [] };
+  store.on('problem', (p) => ctx.events.emit('event', 'file_problem', { ...p }));
+  store.on('conflict', (c) => ctx.events.emit('event', 'merge_conflict', { ...c }));
   installMetrics(ctx);
   installStats(ctx, started);
   installCoordinationStream(ctx);

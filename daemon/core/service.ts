@@ -36,12 +36,18 @@ export interface LeaseExpiredEvent {
   revision: number | null;
 }
 
+/** The events the service emits, one declaration per payload. */
+export interface ServiceEvents {
+  op: [OpEvent];
+  lease_expired: [LeaseExpiredEvent];
+}
+
 export interface Trace {
   trace_id: string;
   span_id: string;
 }
 
-export class CoordinationService extends EventEmitter {
+export class CoordinationService extends EventEmitter<ServiceEvents> {
   /** Lease deadline per agent (ms). Not persisted: after a restart every holder gets a fresh period. */
   private deadlines = new Map<string, number>();
   private sweeper: NodeJS.Timeout | null = null;
@@ -182,7 +188,7 @@ export class CoordinationService extends EventEmitter {
         if (out.result.released.length > 0) {
           expired += out.result.released.length;
           this.opts.logger.warn({ agent_id: agent, work_ids: out.result.released, revision: out.revision }, 'lease expired: claims released');
-          this.emit('lease_expired', { agent_id: agent, work_ids: out.result.released, revision: out.revision } satisfies LeaseExpiredEvent);
+          this.emit('lease_expired', { agent_id: agent, work_ids: out.result.released, revision: out.revision });
         }
       } catch (err) {
         this.opts.logger.error({ err: (err as Error).message }, 'lease sweep failed');

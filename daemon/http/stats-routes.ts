@@ -1,7 +1,6 @@
 // GET /api/stats: the figures the console's panels show (StatsResponse in shared/protocol.ts).
 // Each feature contributes its part through ctx.stats; latency comes from the operation histogram.
 import type { DaemonContext } from '../context.js';
-import type { OpEvent } from '../core/service.js';
 
 /** Recent latencies per operation (a bounded ring), for percentiles without scraping Prometheus. */
 class LatencyWindow {
@@ -31,7 +30,7 @@ class LatencyWindow {
 
 export function installStats(ctx: DaemonContext, started: number): void {
   const latency = new LatencyWindow();
-  ctx.service.on('op', (e: OpEvent) => latency.add(e.operation, e.seconds * 1000));
+  ctx.service.on('op', (e) => latency.add(e.operation, e.seconds * 1000));
   ctx.stats.latency = () => latency.summary();
   ctx.stats.entropy = () => {
     const r = ctx.entropy.snapshot();

@@ -5,7 +5,6 @@ import type { DaemonContext } from '../context.js';
 import type { Metrics } from '../metrics.js';
 import { boundedStatus, setEntropyGauges } from '../metrics.js';
 import type { CoordinationStore } from '../store/memory-state.js';
-import type { LeaseExpiredEvent, OpEvent } from '../core/service.js';
 
 /** Must run before store.open(), so the import and the journal replay are counted too. */
 export function observeState(store: CoordinationStore, metrics: Metrics): EntropyTracker {
@@ -30,21 +29,21 @@ const CONFLICT_TYPE: Record<string, string> = {
 
 export function installMetrics(ctx: DaemonContext): void {
   const { metrics: m, service, store, app } = ctx;
-  service.on('op', (e: OpEvent) => {
+  service.on('op', (e) => {
     m.operationDuration.observe({ operation: e.operation, outcome: e.outcome }, e.seconds);
     if (e.operation === 'claim') m.claims.inc({ outcome: e.outcome === 'ok' ? 'won' : e.outcome === 'idempotent' ? 'idempotent' : 'conflict' });
     if (e.error && CONFLICT_TYPE[e.error]) m.conflicts.inc({ type: CONFLICT_TYPE[e.error] });
     if (e.operation === 'heartbeat' && e.outcome === 'ok') m.heartbeats.inc();
     if (e.operation === 'complete' && e.outcome === 'ok') m.completions.inc({ outcome: 'success' });
   });
-  service.on('lease_expired', (e: LeaseExpiredEvent) => m.leaseExpiries.inc(e.work_ids.length));
-  store.on('commit', (d: { revision: number }) => m.revision.set(d.revision));
-  store.on('fsync', (f: { lines: number; seconds: number }) => {
+  service.on('lease_expired', (e) => m.leaseExpiries.inc(e.work_ids.length));
+  store.on('commit', (d) => m.revision.set(d.revision));
+  store.on('fsync', (f) => {
     m.journalFsyncDuration.observe(f.seconds);
     m.journalBatchSize.observe(f.lines);
   });
   store.on('conflict', () => m.conflicts.inc({ type: 'merge' }));
-  store.on('problem', (p: { error: string }) => ctx.syncFailures.record(/write failed/.test(p.error) ? 'write_failed' : 'unparseable_file'));
+  store.on('problem', (p) => ctx.syncFailures.record(/write failed/.test(p.error) ? 'write_failed' : 'unparseable_file'));
   m.revision.set(store.revision);
   app.get('/metrics', async (_req, reply) => {
     setEntropyGauges(m, ctx.entropy.snapshot());

@@ -26,8 +26,7 @@ import { defaultResource, detectResources, envDetector, resourceFromAttributes }
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { LegacySpan } from '../../shared/protocol.js';
 import type { DaemonContext } from '../context.js';
-import type { LeaseExpiredEvent, OpEvent, Outcome, Trace } from '../core/service.js';
-import type { DeltaMessage } from '../../shared/protocol.js';
+import type { OpEvent, Outcome, Trace } from '../core/service.js';
 import { ApiError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { extractIncoming, formatTraceparent, type IncomingContext } from './trace-context.js';
@@ -396,12 +395,12 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
     const links = b.traced.slice(1).map((context) => ({ context }));
     internal('s2s.journal.fsync', b.endMs - b.seconds * 1000, b.endMs, { 's2s.operation': 'journal_fsync', 's2s.journal.lines': b.lines, 's2s.journal.traced_operations': b.n }, parent, links);
   };
-  store.on('fsync', (e: { lines: number; seconds: number }) => {
+  store.on('fsync', (e) => {
     closeBatch();
     batch = { endMs: Date.now(), seconds: e.seconds, lines: e.lines, traced: [], n: 0 };
     setImmediate(closeBatch);
   });
-  service.on('op', (e: OpEvent) => {
+  service.on('op', (e) => {
     const t = e.trace;
     if (!(t instanceof RequestTrace)) return;
     t.op = e;
@@ -410,11 +409,11 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
       if (batch.traced.length <= MAX_LINKS) batch.traced.push(t.context);
     }
   });
-  store.on('view_written', (e: { file: string; records: number; bytes: number; seconds: number }) => {
+  store.on('view_written', (e) => {
     const end = Date.now();
     internal('s2s.legacy.write', end - e.seconds * 1000, end, { 's2s.operation': 'legacy_file_write', 's2s.file': e.file, 's2s.records': e.records, 's2s.bytes': e.bytes });
   });
-  store.on('commit', (d: DeltaMessage) => {
+  store.on('commit', (d) => {
     if (d.cause?.source !== 'file') return;
     const start = Number(BigInt(d.timestamp_ns) / 1_000_000n);
     const attrs: Attributes = { 's2s.operation': 'external_edit_merge', 's2s.revision': d.revision, 's2s.changes': d.changes.length, 's2s.conflict': !!d.cause.conflict };
@@ -422,7 +421,7 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
     if (sections.length) attrs['s2s.sections'] = sections.join(',');
     internal('s2s.legacy.merge', Math.min(start, Date.now()), Date.now(), attrs);
   });
-  service.on('lease_expired', (e: LeaseExpiredEvent) => {
+  service.on('lease_expired', (e) => {
     const now = Date.now();
     internal('s2s.work.lease_expired', now, now, { 's2s.operation': 'lease_expired', 's2s.agent_id': e.agent_id, 's2s.released': e.work_ids.length, ...(e.revision !== null ? { 's2s.revision': e.revision } : {}) });
   });

@@ -57,15 +57,7 @@ export interface StoreOptions {
 
 export interface CommitEvent extends DeltaMessage {}
 
-export interface ConflictEvent {
-  revision: number;
-  section: Section;
-  key: string;
-  field: string;
-  kept: unknown;
-  other: unknown;
-  source: string;
-}
+export type { ConflictEvent } from './store-events.js';
 
 /**
  * Snapshot format 3: one row per record, [section, key, entry, term] or [section, key, entry, term,
@@ -135,7 +127,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
         return committed.delta.revision;
       },
       nextLogSeq: () => this.logSeq,
-      emit: (event, payload) => this.emit(event, payload),
+      emit: this.emit.bind(this),
       markWritten: (file, sha, revision) => this.journal.append({ m: 'view', f: file, s: sha, r: revision }),
       scheduleFlush: () => this.scheduleFlush(),
       isClosed: () => this.closed,

@@ -14,6 +14,7 @@ import { readBufferIfExists, readFileIfExists, writeFileAtomic } from './fsutil.
 import type { Slot, Tables } from './tables.js';
 import { loadEach, type LoadHooks } from './load-hooks.js';
 import { WriteHistory } from './write-history.js';
+import type { StoreEmit } from './store-events.js';
 
 /** How long a version we wrote counts as "recent": a script's read-modify-write takes less. */
 export const STALE_WINDOW_MS = 30_000;
@@ -45,7 +46,7 @@ export interface ViewHost {
   /** Applies changes as one revision; resolves when durable. Null if nothing changed. */
   commit(changes: ProposedChange[], cause: ChangeCause): Promise<number | null>;
   nextLogSeq(): number;
-  emit(event: string, payload: unknown): void;
+  emit: StoreEmit;
   /** Durably notes (in the journal) that we are about to put this content in place. */
   markWritten(file: string, sha: string, revision: number): Promise<void>;
   scheduleFlush(): void;
@@ -502,7 +503,7 @@ export class LegacyView {
         this.writtenRevision = revision;
         this.clearProblem();
         await this.maybeWriteMeta();
-        this.host.emit('view_written', { file: this.name, records: slots.length, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
+        this.host.emit('view_written', { file: this.name, records: slots.length, bytes: this.stat?.size ?? 0, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
       }, waitMs);
     } catch (err) {
       this.dirty = true;

@@ -5,7 +5,7 @@
 // written at once, so a crowd connecting together does not starve the requests.
 import type { WebSocket } from 'ws';
 import { nowNs } from '../../shared/ids.js';
-import { CLOSE_RESYNC, CLOSE_TRY_AGAIN_LATER, STREAM_PATH, type ClientMessage, type DeltaMessage, type EventMessage } from '../../shared/protocol.js';
+import { CLOSE_RESYNC, CLOSE_TRY_AGAIN_LATER, STREAM_PATH, type ClientMessage, type EventMessage } from '../../shared/protocol.js';
 import type { DaemonContext } from '../context.js';
 import { captureState, stateJsonChunks } from '../store/state-json.js';
 import { guardInbound } from './inbound.js';
@@ -124,7 +124,7 @@ export function installCoordinationStream(ctx: DaemonContext, maxBuffered = DEFA
     });
   };
 
-  store.on('commit', (delta: DeltaMessage) => {
+  store.on('commit', (delta) => {
     if (clients.size === 0) return;
     const text = JSON.stringify(delta); // serialized once for every client
     for (const c of clients) {
@@ -139,7 +139,7 @@ export function installCoordinationStream(ctx: DaemonContext, maxBuffered = DEFA
     }
   });
 
-  ctx.events.on('event', (event: string, detail: Record<string, unknown>) => {
+  ctx.events.on('event', (event, detail) => {
     const text = JSON.stringify({ type: 'event', event, timestamp_ns: nowNs().toString(), detail } satisfies EventMessage);
     for (const c of clients) if (c.live) send(c, text);
   });
