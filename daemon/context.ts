@@ -9,6 +9,7 @@ import type { Metrics } from './metrics.js';
 import type { CoordinationStore } from './store/memory-state.js';
 import type { EntropyTracker } from '../shared/entropy.js';
 import type { SyncFailures } from './stream/sync-failures.js';
+import type { LateStatsParts } from './http/stats-parts.js';
 
 /** Events between the daemon's features (one declaration per payload). */
 export interface DaemonEvents {
@@ -31,8 +32,8 @@ export interface DaemonContext {
   traceOf: (request: FastifyRequest) => Trace | undefined;
   /** Extra fields for GET /api/coordination/status, contributed by features. */
   statusExtras: Array<() => Record<string, unknown>>;
-  /** Parts of GET /api/stats (StatsResponse in shared/protocol.ts), by key: latency, entropy, services, analyzer... */
-  stats: Record<string, () => unknown>;
+  /** Parts of GET /api/stats installed after the daemon started; the others are given to statsRoutes by their installers' results. */
+  stats: LateStatsParts;
   /**
    * Side-channel events that are not state changes (service health, file problems, conflicts):
    * emit('event', name, detail). The coordination stream forwards them as EventMessage.

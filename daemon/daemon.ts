@@ -15,14 +15,14 @@ import { healthRoutes } from './http/health-routes.js';
 import { createMetrics } from './metrics.js';
 import { installMetrics, observeState } from './observability/metrics-wiring.js';
 import { VERSION } from './version.js';
-import { installStats } from './http/stats-routes.js';
+import { latencyStats, processStats, statsRoutes } from './http/stats-routes.js';
 import { installTracing } from './observability/tracing.js';
 import { installEntropy } from './observability/baseline.js';
 import os from 'node:os';
 import { applyHeapPolicy } from './observability/heap-policy.js';
 import { NODE_FLAGS, poolSizeGiven } from '../shared/node-flags.js';
-import { installAnalyzer } from './analyzer/install.js';
-import { installServices } from './services/install.js';
+import { analyzerStats, installAnalyzer } from './analyzer/install.js';
+import { installServices, servicesStats } from './services/install.js';
 import { installVelocityLog } from './legacy/velocity-log.js';
 import { installCoordinationStream } from './stream/coordination-stream.js';
 import { readTls } from './http/tls.js';
@@ -136,15 +136,28 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   store.on('problem', (p) => ctx.events.emit('event', 'file_problem', { ...p }));
   store.on('conflict', (c) => ctx.events.emit('event', 'merge_conflict', { ...c }));
   installMetrics(ctx);
-  installStats(ctx, started);
-  installCoordinationStream(ctx);
-  await installTracing(ctx); // before the API routes: sets ctx.traceOf and the tracing hooks they get
-  await installEntropy(ctx);
+  const stats = statsRoutes(ctx);
+  const latency = latencyStats(ctx);
+  const stream = installCoordinationStream(ctx);
+  const tracing = await installTracing(ctx); // before the API routes: sets ctx.traceOf and the tracing hooks they get
+  const baselines = await installEntropy(ctx);
   await app.register(healthRoutes, { store, version: VERSION, started });
   await app.register(coordinationRoutes, { service, traceOf: (r) => ctx.traceOf(r), statusExtras: () => Object.assign({}, ...ctx.statusExtras.map((f) => f())) });
-  installAnalyzer(ctx);
-  installServices(ctx);
+  const analyzer = installAnalyzer(ctx);
+  const monitor = installServices(ctx);
   installVelocityLog(ctx);
+  // Every field of GET /api/stats, in the order it answers them, each from the feature that owns it.
+  stats.serve({
+    ...processStats(ctx, started),
+    sync: stream.sync,
+    services: () => servicesStats(monitor),
+    analyzer: () => analyzerStats(analyzer),
+    latency,
+    entropy: () => baselines.stats(),
+    lease_ms: () => service.leaseMs,
+    telemetry: tracing.stats,
+    reload: () => ctx.stats.reload?.(),
+  });
   service.start();
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ url: address, dataDir: store.dataDir, revision: store.revision, leaseMs: config.lease_ms, version: VERSION }, 'listening');

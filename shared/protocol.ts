@@ -159,6 +159,22 @@ export interface StatsResponse {
   /** sync_failures: the sum of state_sync_failures_total since the daemon started; by reason as the metric has it. */
   sync: { clients: number; sync_failures: number; sync_failures_by_reason: Record<SyncFailureReason, number>; last_file_error?: string | null };
   services: Array<{ name: string; url: string; status: 'up' | 'down' | 'slow' | 'unknown'; latency_ms: number | null; last_error: string | null; last_checked_at: string | null }>;
-  analyzer: { mode: string; command: string | null; running: number; queued: number; last_outcome?: string | null };
+  analyzer: { mode: string; command: string | null; running: number; queued: number; last_outcome?: string | null; stream?: StreamAnalyzerStats | null };
   lease_ms: number;
+  /** The daemon process's memory (process.memoryUsage()). */
+  memory?: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number };
+  /** Spans seen, kept in the ring, streamed, exported and appended to telemetry_spans.jsonl. */
+  telemetry?: { spans_seen: number; ring: number; stream_clients: number; exporting: boolean; file: { appended: number; dropped: number; pending_bytes: number; external: number; write_errors: number } };
+  /** Configuration reloads (SIGHUP) and the last one's outcome. */
+  reload?: { count: number; last: { ok: boolean; changed: string[]; refused: Array<{ key: string; reason: string }>; errors: string[]; at: string } | null };
+}
+
+/** The long-running stream analyzer process (/api/claude/stream), when one is configured. */
+export interface StreamAnalyzerStats {
+  command: string;
+  pid: number | null;
+  running: boolean;
+  restarts: number;
+  pending: number;
+  last_exit: { code: number | null; signal: string | null; at: string } | null;
 }

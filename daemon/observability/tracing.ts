@@ -33,6 +33,7 @@ import { extractIncoming, formatTraceparent, type IncomingContext } from './trac
 import { SpanFile } from './span-file.js';
 import { TelemetrySink } from './telemetry.js';
 import { telemetryRoutes } from '../http/telemetry-routes.js';
+import type { StatsPart } from '../http/stats-parts.js';
 
 export const DEFAULT_SERVICE_NAME = 'ai-processor';
 export const SPAN_FILE = 'telemetry_spans.jsonl';
@@ -239,6 +240,8 @@ export interface Tracing {
   sink: TelemetrySink;
   file: SpanFile;
   exporting: boolean;
+  /** Its part of GET /api/stats. */
+  stats: StatsPart<'telemetry'>;
   /** Starts an INTERNAL span (for features that want to show a step); end it yourself. */
   startInternal(name: string, attributes?: Attributes, parent?: Trace): Span;
 }
@@ -428,7 +431,6 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
 
   await telemetryRoutes(ctx, sink);
 
-  ctx.stats.telemetry = () => ({ spans_seen: sink.count, ring: sink.ring.length, stream_clients: sink.clientCount, exporting, file: { ...file.stats } });
   ctx.onClose.push(async () => {
     sink.closeClients(1001, 'daemon shutting down');
     // Flushes the OTLP batch (bounded: a dead collector must not hold up shutdown) and the span file.
@@ -441,6 +443,7 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
     sink,
     file,
     exporting,
+    stats: () => ({ spans_seen: sink.count, ring: sink.ring.length, stream_clients: sink.clientCount, exporting, file: { ...file.stats } }),
     startInternal: (name, attributes = {}, parent) => {
       const p = parent instanceof RequestTrace ? parent.context : null;
       return tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, p ? trace.setSpanContext(ROOT_CONTEXT, p) : ROOT_CONTEXT);

@@ -7,6 +7,7 @@ import type { WebSocket } from 'ws';
 import { nowNs } from '../../shared/ids.js';
 import { CLOSE_RESYNC, CLOSE_TRY_AGAIN_LATER, STREAM_PATH, type ClientMessage, type EventMessage } from '../../shared/protocol.js';
 import type { DaemonContext } from '../context.js';
+import type { StatsPart } from '../http/stats-parts.js';
 import { captureState, stateJsonChunks } from '../store/state-json.js';
 import { guardInbound } from './inbound.js';
 import { Slots } from './slots.js';
@@ -37,7 +38,7 @@ interface Client {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export function installCoordinationStream(ctx: DaemonContext, maxBuffered = DEFAULT_MAX_BUFFERED): void {
+export function installCoordinationStream(ctx: DaemonContext, maxBuffered = DEFAULT_MAX_BUFFERED): { sync: StatsPart<'sync'> } {
   const { app, store, metrics } = ctx;
   const clients = new Set<Client>();
   const slots = new Slots(SNAPSHOT_SLOTS);
@@ -199,10 +200,12 @@ export function installCoordinationStream(ctx: DaemonContext, maxBuffered = DEFA
     });
   });
 
-  ctx.stats.sync = () => ({
-    clients: clients.size,
-    sync_failures: ctx.syncFailures.total(),
-    sync_failures_by_reason: ctx.syncFailures.byReason(),
-    last_file_error: store.problems()[0]?.error ?? null,
-  });
+  return {
+    sync: () => ({
+      clients: clients.size,
+      sync_failures: ctx.syncFailures.total(),
+      sync_failures_by_reason: ctx.syncFailures.byReason(),
+      last_file_error: store.problems()[0]?.error ?? null,
+    }),
+  };
 }
