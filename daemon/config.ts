@@ -49,6 +49,8 @@ export interface DaemonConfig {
   telemetry_file_keep: number;
   /** Also write the daemon's own steps (journal fsync, legacy file write/merge) to the span file. */
   telemetry_internal_spans: boolean;
+  /** Clients of the coordination stream (and, apart, of the telemetry stream); more are refused with 503. */
+  max_stream_clients: number;
   config_file: string | null;
 }
 
@@ -93,6 +95,7 @@ export const START_FLAGS: readonly StartFlag[] = [
   { key: 'tls_cert', flag: '--tls-cert <file>', help: 'PEM certificate: serve https/wss (with --tls-key)', defaultText: '' },
   { key: 'tls_key', flag: '--tls-key <file>', help: 'PEM private key for --tls-cert', defaultText: '' },
   { key: 'max_legacy_file_bytes', flag: '--max-legacy-file-bytes <n>', help: 'a legacy file larger than this is reported, not read or overwritten', number: true },
+  { key: 'max_stream_clients', flag: '--max-stream-clients <n>', help: 'stream clients at once; more are refused with 503', number: true },
   { key: 'rate_limit_per_s', flag: '--rate-limit-per-s <n>', help: 'mutating requests per second per client IP, 0 = off', number: true },
 ];
 
@@ -148,6 +151,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     tls_cert: null,
     tls_key: null,
     rate_limit_per_s: DEFAULTS.rate_limit_per_s,
+    max_stream_clients: DEFAULTS.max_stream_clients,
     telemetry_file_max_bytes: DEFAULTS.telemetry_file_max_bytes,
     telemetry_file_max_age_ms: DEFAULTS.telemetry_file_max_age_ms,
     telemetry_file_keep: DEFAULTS.telemetry_file_keep,
@@ -156,7 +160,7 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   };
 }
 
-const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'max_lease_ms', 'view_flush_ms', 'max_journal_bytes', 'max_legacy_file_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep'];
+const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'max_lease_ms', 'view_flush_ms', 'max_journal_bytes', 'max_legacy_file_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'max_stream_clients', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep'];
 const BOOLEAN: Array<keyof DaemonConfig> = ['telemetry_internal_spans'];
 
 /** Environment names: AI_PROCESSOR_<KEY>. */
@@ -174,7 +178,7 @@ function coerce(key: keyof DaemonConfig, value: unknown, where: string): unknown
     const n = typeof value === 'number' ? value : Number(value);
     if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${where}: ${key} must be a non-negative number, got ${JSON.stringify(value)}`);
     if (key === 'port' && (!Number.isInteger(n) || n > 65535)) throw new ConfigError(`${where}: port must be an integer 0-65535`);
-    if (key === 'analyzer_max_concurrent' && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`${where}: analyzer_max_concurrent must be an integer >= 1`);
+    if ((key === 'analyzer_max_concurrent' || key === 'max_stream_clients') && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`${where}: ${key} must be an integer >= 1`);
     if (key === 'telemetry_file_keep' && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`${where}: telemetry_file_keep must be an integer >= 1`);
     return n;
   }

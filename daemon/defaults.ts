@@ -22,6 +22,8 @@ export const DEFAULTS = {
   analyzer_max_concurrent: 2,
   analyzer_max_queue: 8,
   rate_limit_per_s: 0,
+  /** Clients of the coordination stream (and, apart, of the telemetry stream) at once; more are refused with 503. */
+  max_stream_clients: 200,
   /** telemetry_spans.jsonl is rotated before it grows past this (0 = never) ... */
   telemetry_file_max_bytes: 64 * 1024 * 1024,
   /** ... or once the live file is this old (ms; 0 = never). */

@@ -5,6 +5,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EntropyReport } from '../shared/entropy.js';
 import { LOSS_CAUSES } from './store/losses.js';
+import { SYNC_FAILURE_REASONS } from '../shared/protocol.js';
+import { FRAME_REJECTIONS } from './stream/inbound.js';
 
 export const AGENT_STATUSES = ['active', 'idle', 'busy', 'needs_input', 'offline', 'stale', 'other'] as const;
 export const WORK_STATUSES = ['pending', 'claimed', 'in_progress', 'completed', 'failed', 'released', 'other'] as const;
@@ -87,6 +89,12 @@ export function createMetrics() {
       registers,
     }),
     storageDegraded: new Gauge({ name: 'storage_degraded', help: '1 while writes are refused because the journal cannot be written, else 0', registers }),
+    framesRejected: new Counter({
+      name: 'websocket_frames_rejected_total',
+      help: 'Frames from stream clients refused or ignored (binary, invalid, over the per-client rate)',
+      labelNames: ['stream', 'reason'] as const,
+      registers,
+    }),
     agents: new Gauge({ name: 'coordination_agents', help: 'Registered agents by status', labelNames: ['status'] as const, registers }),
     // NoHeartbeats watches these only: legacy and imported agents never heartbeat (their claims carry their own leases).
     agentsHeartbeating: new Gauge({ name: 'coordination_agents_heartbeating', help: 'Agents that heartbeated through the API since the daemon started and are not offline', registers }),
@@ -136,7 +144,8 @@ export function createMetrics() {
   for (const o of ['won', 'conflict', 'idempotent']) m.claims.inc({ outcome: o }, 0);
   for (const t of ['claim', 'holder', 'fencing', 'version', 'merge']) m.conflicts.inc({ type: t }, 0);
   for (const o of ['success', 'failure']) m.completions.inc({ outcome: o }, 0);
-  for (const r of ['checksum', 'gap', 'unparseable_file', 'slow_client', 'write_failed']) m.syncFailures.inc({ reason: r }, 0);
+  for (const r of SYNC_FAILURE_REASONS) m.syncFailures.inc({ reason: r }, 0);
+  for (const s of ['coordination', 'telemetry']) for (const r of FRAME_REJECTIONS) m.framesRejected.inc({ stream: s, reason: r }, 0);
   for (const o of ['ok', 'failed', 'timeout', 'rejected']) m.analyzerRequests.inc({ outcome: o }, 0);
   for (const r of ['storage_full', 'write_failed']) m.storageWriteFailures.inc({ reason: r }, 0);
   m.storageDegraded.set(0);

@@ -76,8 +76,4 @@ export async function runDaemon(flags: Partial<Record<keyof DaemonConfig, unknow
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  daemon.store.on('fatal', () => {
-    daemon.logger.fatal('journal unwritable; exiting so the supervisor restarts us');
-    process.exit(EXIT.unavailable);
-  });
 }

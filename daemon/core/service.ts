@@ -48,12 +48,18 @@ export interface LeaseExpiredEvent {
   revision: number | null;
 }
 
+/** The events the service emits, one declaration per payload. */
+export interface ServiceEvents {
+  op: [OpEvent];
+  lease_expired: [LeaseExpiredEvent];
+}
+
 export interface Trace {
   trace_id: string;
   span_id: string;
 }
 
-export class CoordinationService extends EventEmitter {
+export class CoordinationService extends EventEmitter<ServiceEvents> {
   /**
    * Leases are measured on the monotonic clock and kept in memory only: after a restart every
    * holder gets a fresh period from the takeover. Record timestamps stay wall-clock.
@@ -272,7 +278,7 @@ export class CoordinationService extends EventEmitter {
         if (out.result.released.length > 0) {
           expired += out.result.released.length;
           this.opts.logger.warn({ agent_id: agent, work_ids: out.result.released, revision: out.revision }, 'lease expired: claims released');
-          this.emit('lease_expired', { agent_id: agent, work_ids: out.result.released, revision: out.revision } satisfies LeaseExpiredEvent);
+          this.emit('lease_expired', { agent_id: agent, work_ids: out.result.released, revision: out.revision });
         }
         // Its own change is not a sign of life.
         const after = this.leases.get(agent);

@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../store/fsutil.js';
 import { VERSION } from '../version.js';
 import { entropyRoutes } from '../http/entropy-routes.js';
 import { fingerprintState } from './record-check.js';
+import type { StatsResponse } from '../../shared/protocol.js';
 
 export const BASELINE_FILE = 'baseline.json';
 export const BASELINE_STATE_FILE = 'baseline-state.json';
@@ -101,6 +102,12 @@ export class EntropyBaselines {
     setEntropyGauges(this.ctx.metrics, this.ctx.entropy.snapshot(), this.current?.entropy.total ?? 0);
   }
 
+  /** Its part of GET /api/stats. */
+  stats(): StatsResponse['entropy'] {
+    const r = this.ctx.entropy.snapshot();
+    return { components: r.components, total: r.total, fields: r.fields, baseline: this.summary(), ratio: this.ratio(r.total) };
+  }
+
   now(withKeys: boolean): EntropyNow {
     const { store, entropy } = this.ctx;
     const report = entropy.snapshot();
@@ -130,10 +137,6 @@ export async function installEntropy(ctx: DaemonContext): Promise<EntropyBaselin
   const baselines = new EntropyBaselines(ctx);
   await baselines.load();
   baselines.gauges();
-  ctx.stats.entropy = () => {
-    const r = ctx.entropy.snapshot();
-    return { components: r.components, total: r.total, fields: r.fields, baseline: baselines.summary(), ratio: baselines.ratio(r.total) };
-  };
   ctx.statusExtras.push(() => {
     const r = ctx.entropy.snapshot();
     const ratio = baselines.ratio(r.total);

@@ -5,10 +5,8 @@ import type { DaemonContext } from '../context.js';
 import type { Metrics } from '../metrics.js';
 import { boundedStatus, setEntropyGauges } from '../metrics.js';
 import type { CoordinationStore } from '../store/memory-state.js';
-import type { LeaseExpiredEvent, OpEvent } from '../core/service.js';
 import { longestWaitSeconds } from '../../shared/agent-status.js';
 import { HOOK_OPERATION } from '../../shared/claude-code/hook-mapping.js';
-import type { InformationLoss } from '../store/losses.js';
 
 /** Must run before store.open(), so the import and the journal replay are counted too. */
 export function observeState(store: CoordinationStore, metrics: Metrics): EntropyTracker {
@@ -56,7 +54,7 @@ class Heartbeaters {
 export function installMetrics(ctx: DaemonContext): void {
   const { metrics: m, service, store, app } = ctx;
   const heartbeaters = new Heartbeaters(store);
-  service.on('op', (e: OpEvent) => {
+  service.on('op', (e) => {
     if (e.operation === 'heartbeat' && e.outcome === 'ok' && e.agent_id) heartbeaters.add(e.agent_id);
     m.operationDuration.observe({ operation: e.operation, outcome: e.outcome }, e.seconds);
     if (e.operation === 'claim') m.claims.inc({ outcome: e.outcome === 'ok' ? 'won' : e.outcome === 'idempotent' ? 'idempotent' : 'conflict' });
@@ -65,21 +63,21 @@ export function installMetrics(ctx: DaemonContext): void {
     if ((e.operation === 'heartbeat' || e.operation === HOOK_OPERATION) && e.outcome === 'ok') m.heartbeats.inc();
     if (e.operation === 'complete' && e.outcome === 'ok') m.completions.inc({ outcome: 'success' });
   });
-  service.on('lease_expired', (e: LeaseExpiredEvent) => m.leaseExpiries.inc(e.work_ids.length));
-  store.on('commit', (d: { revision: number }) => m.revision.set(d.revision));
-  store.on('fsync', (f: { lines: number; seconds: number }) => {
+  service.on('lease_expired', (e) => m.leaseExpiries.inc(e.work_ids.length));
+  store.on('commit', (d) => m.revision.set(d.revision));
+  store.on('fsync', (f) => {
     m.journalFsyncDuration.observe(f.seconds);
     m.journalBatchSize.observe(f.lines);
   });
   store.on('conflict', () => m.conflicts.inc({ type: 'merge' }));
-  store.on('loss', (l: InformationLoss) => {
+  store.on('loss', (l) => {
     if (l.fields) m.fieldsLost.inc({ cause: l.cause }, l.fields.length);
     else m.recordsLost.inc({ cause: l.cause });
     ctx.logger.warn({ section: l.section, key: l.key, cause: l.cause, fields: l.fields, revision: l.revision }, l.fields ? 'information lost: fields of a record vanished in an external edit' : 'information lost: a record was deleted by an external edit made on a stale copy');
-    ctx.events.emit('event', 'information_loss', l);
+    ctx.events.emit('event', 'information_loss', { ...l });
   });
-  store.on('problem', (p: { error: string }) => m.syncFailures.inc({ reason: /write failed/.test(p.error) ? 'write_failed' : 'unparseable_file' }));
-  store.on('storage', (e: { state: string; reason?: string }) => {
+  store.on('problem', (p) => ctx.syncFailures.record(/write failed/.test(p.error) ? 'write_failed' : 'unparseable_file'));
+  store.on('storage', (e) => {
     if (e.state === 'degraded') m.storageWriteFailures.inc({ reason: e.reason ?? 'write_failed' });
     m.storageDegraded.set(e.state === 'degraded' ? 1 : 0);
   });

@@ -27,14 +27,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { LegacySpan } from '../../shared/protocol.js';
 import { DAEMON_INTERNAL_SPANS } from '../../shared/entropy.js';
 import type { DaemonContext } from '../context.js';
-import type { LeaseExpiredEvent, OpEvent, Outcome, Trace } from '../core/service.js';
-import type { DeltaMessage } from '../../shared/protocol.js';
+import type { OpEvent, Outcome, Trace } from '../core/service.js';
 import { ApiError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { extractIncoming, formatTraceparent, type IncomingContext } from './trace-context.js';
 import { SpanFile } from './span-file.js';
 import { TelemetrySink } from './telemetry.js';
 import { telemetryRoutes } from '../http/telemetry-routes.js';
+import type { StatsPart } from '../http/stats-parts.js';
 
 export const DEFAULT_SERVICE_NAME = 'ai-processor';
 export const SPAN_FILE = 'telemetry_spans.jsonl';
@@ -245,6 +245,8 @@ export interface Tracing {
   sink: TelemetrySink;
   file: SpanFile;
   exporting: boolean;
+  /** Its part of GET /api/stats. */
+  stats: StatsPart<'telemetry'>;
   /** Starts an INTERNAL span (for features that want to show a step); end it yourself. */
   startInternal(name: string, attributes?: Attributes, parent?: Trace): Span;
 }
@@ -404,12 +406,12 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
     const links = b.traced.slice(1).map((context) => ({ context }));
     internal('s2s.journal.fsync', b.endMs - b.seconds * 1000, b.endMs, { 's2s.operation': 'journal_fsync', 's2s.journal.lines': b.lines, 's2s.journal.traced_operations': b.n }, parent, links);
   };
-  store.on('fsync', (e: { lines: number; seconds: number }) => {
+  store.on('fsync', (e) => {
     closeBatch();
     batch = { endMs: Date.now(), seconds: e.seconds, lines: e.lines, traced: [], n: 0 };
     setImmediate(closeBatch);
   });
-  service.on('op', (e: OpEvent) => {
+  service.on('op', (e) => {
     const t = e.trace;
     if (!(t instanceof RequestTrace)) return;
     t.op = e;
@@ -418,11 +420,11 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
       if (batch.traced.length <= MAX_LINKS) batch.traced.push(t.context);
     }
   });
-  store.on('view_written', (e: { file: string; records: number; bytes: number; seconds: number }) => {
+  store.on('view_written', (e) => {
     const end = Date.now();
     internal('s2s.legacy.write', end - e.seconds * 1000, end, { 's2s.operation': 'legacy_file_write', 's2s.file': e.file, 's2s.records': e.records, 's2s.bytes': e.bytes });
   });
-  store.on('commit', (d: DeltaMessage) => {
+  store.on('commit', (d) => {
     if (d.cause?.source !== 'file') return;
     const start = Number(BigInt(d.timestamp_ns) / 1_000_000n);
     const attrs: Attributes = { 's2s.operation': 'external_edit_merge', 's2s.revision': d.revision, 's2s.changes': d.changes.length, 's2s.conflict': !!d.cause.conflict };
@@ -430,14 +432,13 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
     if (sections.length) attrs['s2s.sections'] = sections.join(',');
     internal('s2s.legacy.merge', Math.min(start, Date.now()), Date.now(), attrs);
   });
-  service.on('lease_expired', (e: LeaseExpiredEvent) => {
+  service.on('lease_expired', (e) => {
     const now = Date.now();
     internal('s2s.work.lease_expired', now, now, { 's2s.operation': 'lease_expired', 's2s.agent_id': e.agent_id, 's2s.released': e.work_ids.length, ...(e.revision !== null ? { 's2s.revision': e.revision } : {}) });
   });
 
   await telemetryRoutes(ctx, sink);
 
-  ctx.stats.telemetry = () => ({ spans_seen: sink.count, ring: sink.ring.length, stream_clients: sink.clientCount, exporting, file: { ...file.stats } });
   ctx.onClose.push(async () => {
     sink.closeClients(1001, 'daemon shutting down');
     // Flushes the OTLP batch (bounded: a dead collector must not hold up shutdown) and the span file.
@@ -450,6 +451,7 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
     sink,
     file,
     exporting,
+    stats: () => ({ spans_seen: sink.count, ring: sink.ring.length, stream_clients: sink.clientCount, exporting, file: { ...file.stats } }),
     startInternal: (name, attributes = {}, parent) => {
       const p = parent instanceof RequestTrace ? parent.context : null;
       return tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, p ? trace.setSpanContext(ROOT_CONTEXT, p) : ROOT_CONTEXT);

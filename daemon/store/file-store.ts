@@ -80,15 +80,7 @@ export interface StoreOptions {
 
 export interface CommitEvent extends DeltaMessage {}
 
-export interface ConflictEvent {
-  revision: number;
-  section: Section;
-  key: string;
-  field: string;
-  kept: unknown;
-  other: unknown;
-  source: string;
-}
+export type { ConflictEvent } from './store-events.js';
 
 export class FileStore extends MemoryState implements CoordinationStore {
   readonly dataDir: string;
@@ -171,7 +163,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
         return committed.delta.revision;
       },
       nextLogSeq: () => this.logSeq,
-      emit: (event, payload) => this.emit(event, payload),
+      emit: this.emit.bind(this),
       markWritten: (file, sha, revision) => this.journal.append({ m: 'view', f: file, s: sha, r: revision }),
       scheduleFlush: () => this.scheduleFlush(),
       isClosed: () => this.closed,

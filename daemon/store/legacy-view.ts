@@ -17,6 +17,7 @@ import { describeJsonError } from './json-error.js';
 import type { Slot, Tables } from './tables.js';
 import { loadEach, type LoadHooks } from './load-hooks.js';
 import { WriteHistory } from './write-history.js';
+import type { StoreEmit } from './store-events.js';
 
 /** How long a version we wrote counts as "recent": a script's read-modify-write takes less. */
 export const STALE_WINDOW_MS = 30_000;
@@ -74,7 +75,7 @@ export interface ViewHost {
   /** Applies changes as one revision; resolves when durable. Null if nothing changed. */
   commit(changes: ProposedChange[], cause: ChangeCause): Promise<number | null>;
   nextLogSeq(): number;
-  emit(event: string, payload: unknown): void;
+  emit: StoreEmit;
   /** Durably notes (in the journal) that we are about to put this content in place. */
   markWritten(file: string, sha: string, revision: number): Promise<void>;
   scheduleFlush(): void;
@@ -489,10 +490,11 @@ export class LegacyView {
     }
     const error = typeof describe === 'string' ? describe : describe(); // described only when reported (a scan of the text)
     const first = this.problem === null || this.problem.error !== error;
-    if (first) this.problem = { file: this.name, kind, error, at: new Date().toISOString() };
     if (first) {
+      const problem = { file: this.name, kind, error, at: new Date().toISOString() };
+      this.problem = problem;
       this.host.logger.warn({ file: this.name, kind, error }, 'legacy file is unreadable or locked; left untouched, will retry');
-      this.host.emit('problem', this.problem);
+      this.host.emit('problem', problem);
     }
   }
 
@@ -635,7 +637,7 @@ export class LegacyView {
         this.writtenRevision = revision;
         this.clearProblem();
         await this.maybeWriteMeta();
-        this.host.emit('view_written', { file: this.name, records: slots.length, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
+        this.host.emit('view_written', { file: this.name, records: slots.length, bytes: this.stat?.size ?? 0, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
       }, this.lockOptions(waitMs));
     } catch (err) {
       this.dirty = true;
