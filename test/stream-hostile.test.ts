@@ -3,7 +3,7 @@
 // clients is capped while claims keep being served and the accepted clients converge.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { StreamClient } from '../shared/client/stream-client.js';
+import { StreamClient } from '../client/stream-client.js';
 import { startDaemon, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 
