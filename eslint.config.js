@@ -2,6 +2,7 @@
 // syntax-only linter cannot: unawaited promises, promises where a callback's result is ignored, awaits
 // of non-promises. Formatting is Prettier's job (.prettierrc.json); no rule here is about layout.
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 // An eslint-disable comment must say why on the same line: `// eslint-disable-line rule -- reason`.
@@ -21,10 +22,10 @@ const disableNeedsReason = {
 
 const NODE_GLOBALS = { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', URL: 'readonly' };
 
-export default tseslint.config(
+export default defineConfig(
   { ignores: ['dist/', 'node_modules/', 'coverage/', '.bench/'] },
   js.configs.recommended,
-  ...tseslint.configs.recommendedTypeChecked,
+  tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { project: ['./tsconfig.test.json'], tsconfigRootDir: import.meta.dirname } },
     linterOptions: { reportUnusedDisableDirectives: 'error' },
