@@ -38,6 +38,10 @@ export interface DaemonConfig {
   tls_key: string | null;
   rate_limit_per_s: number;
   entropy_floor: number;
+  /** Claude Code cost (USD, from its telemetry) above which an agent is marked over budget; 0 = none. */
+  budget_usd_per_agent: number;
+  /** Claude Code cost (USD) of one team in one UTC day above which the team is over budget; 0 = none. */
+  budget_usd_per_team_day: number;
   config_file: string | null;
 }
 
@@ -74,11 +78,13 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     tls_key: null,
     rate_limit_per_s: 0,
     entropy_floor: 0,
+    budget_usd_per_agent: 0,
+    budget_usd_per_team_day: 0,
     config_file: null,
   };
 }
 
-const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'view_flush_ms', 'max_journal_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'entropy_floor'];
+const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'view_flush_ms', 'max_journal_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'entropy_floor', 'budget_usd_per_agent', 'budget_usd_per_team_day'];
 
 /** Environment names: AI_PROCESSOR_<KEY>. */
 function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof DaemonConfig, string>> {

@@ -36,6 +36,8 @@ export function buildProgram(): Command {
     .option('--tls-cert <file>', 'PEM certificate: serve https/wss (with --tls-key; env AI_PROCESSOR_TLS_CERT)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert (env AI_PROCESSOR_TLS_KEY)')
     .option('--rate-limit-per-s <n>', 'mutating requests per second per client IP, 0 = off (env AI_PROCESSOR_RATE_LIMIT_PER_S; default 0)', num('--rate-limit-per-s'))
+    .option('--budget-usd-per-agent <usd>', 'Claude Code cost per session above which it is marked over budget and alerted, 0 = none (env AI_PROCESSOR_BUDGET_USD_PER_AGENT)', num('--budget-usd-per-agent'))
+    .option('--budget-usd-per-team-day <usd>', 'Claude Code cost per team per UTC day above which it is alerted, 0 = none (env AI_PROCESSOR_BUDGET_USD_PER_TEAM_DAY)', num('--budget-usd-per-team-day'))
     .action(async (o) => {
       const flags: Partial<Record<keyof DaemonConfig, unknown>> = {
         data_dir: o.dataDir,
@@ -55,6 +57,8 @@ export function buildProgram(): Command {
         tls_cert: o.tlsCert,
         tls_key: o.tlsKey,
         rate_limit_per_s: o.rateLimitPerS,
+        budget_usd_per_agent: o.budgetUsdPerAgent,
+        budget_usd_per_team_day: o.budgetUsdPerTeamDay,
       };
       await runDaemon(flags);
     });
