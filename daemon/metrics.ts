@@ -113,7 +113,7 @@ export function createMetrics() {
     claudeCodeCost: new Counter({ name: 'claude_code_cost_usd_total', help: 'Claude Code cost reported by its sessions (USD), by team', labelNames: ['team'] as const, registers }),
     claudeCodeTokens: new Counter({ name: 'claude_code_tokens_total', help: 'Claude Code tokens reported by its sessions, by team and type (input, output, cache_read, cache_creation)', labelNames: ['team', 'type'] as const, registers }),
     otlpDataPoints: new Counter({ name: 'otlp_data_points_total', help: 'OTLP data points and log records received, by outcome (counted, duplicate, rejected, ignored)', labelNames: ['outcome'] as const, registers }),
-    // alerts.yml's ClaudeCodeBudgetExceeded: set on each scrape and ingest.
+    // alerts.yml's ClaudeCodeOverBudget: set on each scrape from the agents' marks and today's costs.
     claudeCodeOverBudget: new Gauge({ name: 'claude_code_over_budget', help: 'Claude Code agents over --budget-usd-per-agent (scope agent) and teams over --budget-usd-per-team-day today (scope team_day)', labelNames: ['scope'] as const, registers }),
     analyzerDuration: new Histogram({
       name: 'analyzer_duration_seconds',

@@ -8,6 +8,10 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { OTLPMetricExporter as JsonExporter, AggregationTemporalityPreference } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as ProtoExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { JsonMetricsSerializer, ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
+import WebSocket from 'ws';
+import { STREAM_PATH, toWsUrl, type EventMessage, type ServerMessage } from '../shared/protocol.js';
+import { contribution } from '../shared/claude-code/usage.js';
+import type { UsagePoint } from '../shared/claude-code/otlp-points.js';
 import { startDaemon, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 
@@ -51,7 +55,7 @@ describe('OTLP/HTTP telemetry intake', () => {
   let d: DaemonHandle;
   let c: HttpClient;
   beforeAll(async () => {
-    d = await startDaemon({ env: { AI_PROCESSOR_TOKEN: TOKEN }, args: ['--budget-usd-per-agent', '5'] });
+    d = await startDaemon({ env: { AI_PROCESSOR_TOKEN: TOKEN, AI_PROCESSOR_BUDGET_USD_PER_TEAM_DAY: '10' }, args: ['--budget-usd-per-agent', '5'] });
     c = new HttpClient(d.url, AUTH);
   });
   afterAll(async () => {
@@ -214,5 +218,121 @@ describe('OTLP/HTTP telemetry intake', () => {
     const exposition = String((await c.get('/metrics')).body);
     expect(exposition).not.toContain(session);
     await s.provider.shutdown();
+  });
+});
+
+describe('budgets', () => {
+  let d: DaemonHandle;
+  let c: HttpClient;
+  let ws: WebSocket;
+  const events: EventMessage[] = [];
+  beforeAll(async () => {
+    d = await startDaemon({ env: { AI_PROCESSOR_TOKEN: TOKEN, AI_PROCESSOR_BUDGET_USD_PER_TEAM_DAY: '10' }, args: ['--budget-usd-per-agent', '5'] });
+    c = new HttpClient(d.url, AUTH);
+    ws = new WebSocket(toWsUrl(d.url, STREAM_PATH), { headers: AUTH });
+    ws.on('message', (raw) => {
+      const msg = JSON.parse(String(raw)) as ServerMessage;
+      if (msg.type === 'event') events.push(msg);
+    });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  });
+  afterAll(async () => {
+    ws.close();
+    c.close();
+    expect(await d.stop()).toBe(0);
+  });
+
+  const waitFor = async (pred: (e: EventMessage) => boolean) => {
+    for (const end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 25))) {
+      const found = events.find(pred);
+      if (found) return found;
+    }
+    throw new Error(`no such event among ${JSON.stringify(events)}`);
+  };
+
+  it('an agent over its budget and a team over its daily budget: a stream event each, the agent marked, the gauge raised', async () => {
+    const team = 'budget-team';
+    const [a, b] = [newSession(), newSession()];
+    for (const s of [a, b]) expect((await c.post('/api/agents', { agent_id: `cc_${s}`, team })).status).toBeLessThan(300);
+    const exporter = new JsonExporter({ url: `${d.url}/v1/metrics`, headers: AUTH });
+    const m = sdk(exporter, a);
+    m.cost.add(6, { 'session.id': a }); // over 5 USD per agent; the team is at 6 of its 10
+    await m.provider.forceFlush();
+    const agentEvent = await waitFor((e) => e.event === 'budget_exceeded' && e.detail.scope === 'agent');
+    expect(agentEvent.detail).toMatchObject({ agent_id: `cc_${a}`, team, cost_usd: 6, budget_usd: 5 });
+    expect((await agentOf(c, a)).over_budget).toBe(true);
+    expect(await metricValue(c, 'claude_code_over_budget{scope="agent"}')).toBe(1);
+    expect(await metricValue(c, 'claude_code_over_budget{scope="team_day"}')).toBe(0);
+
+    m.cost.add(4.5, { 'session.id': b }); // b is within its own budget, the team passes 10 today
+    await m.provider.forceFlush();
+    const teamEvent = await waitFor((e) => e.event === 'budget_exceeded' && e.detail.scope === 'team_day');
+    expect(teamEvent.detail).toMatchObject({ team, cost_usd: 10.5, budget_usd: 10, date: new Date().toISOString().slice(0, 10) });
+    expect((await agentOf(c, b)).over_budget).toBeUndefined();
+    expect(await metricValue(c, 'claude_code_over_budget{scope="team_day"}')).toBe(1);
+    const stats = (await c.get('/api/stats')).body.usage;
+    expect(stats.teams[team]).toMatchObject({ cost_usd: 10.5, cost_today_usd: 10.5, sessions: 2 });
+    expect(events.filter((e) => e.event === 'budget_exceeded').length).toBe(2);
+    await m.provider.shutdown();
+  });
+});
+
+describe('POST /v1/logs', () => {
+  let d: DaemonHandle;
+  let c: HttpClient;
+  beforeAll(async () => {
+    d = await startDaemon();
+    c = new HttpClient(d.url);
+  });
+  afterAll(async () => {
+    c.close();
+    expect(await d.stop()).toBe(0);
+  });
+
+  it('takes log events as the session\'s sign of life, never as usage (metrics count cost and tokens)', async () => {
+    const session = newSession();
+    const at = Date.now() - 1000;
+    const record = (name: string, attrs: Record<string, string>) => ({
+      timeUnixNano: `${at}000000`,
+      eventName: name,
+      attributes: Object.entries({ 'event.name': name, 'session.id': session, ...attrs }).map(([key, v]) => ({ key, value: { stringValue: v } })),
+    });
+    const body = { resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'claude-code' } }] }, scopeLogs: [{ scope: { name: 'com.anthropic.claude_code.events' }, logRecords: [
+      record('api_request', { cost_usd: '0.5', input_tokens: '100', output_tokens: '20', model: 'claude-sonnet-4-5' }),
+      { timeUnixNano: `${at}000000`, attributes: [{ key: 'event.name', value: { stringValue: 'user_prompt' } }] }, // no session: rejected
+    ] }] }] };
+    const res = await c.post('/v1/logs', body);
+    expect(res.status).toBe(200);
+    expect(res.body.partialSuccess.rejectedLogRecords).toBe('1');
+    const agent = (await c.get(`/api/agents/cc_${session}`)).body.agent;
+    expect(agent.source).toBe('claude-code');
+    expect(agent.telemetry_at).toBe(new Date(at).toISOString());
+    expect(agent.usage).toBeUndefined();
+  });
+
+  it('answers an empty protobuf ExportLogsServiceResponse to a protobuf request', async () => {
+    const res = await c.request('POST', '/v1/logs', undefined, { 'content-type': 'application/x-protobuf' }, Buffer.alloc(0));
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toContain('application/x-protobuf');
+    expect(res.headers['content-length']).toBe('0');
+  });
+});
+
+describe('series accounting (the rules behind the totals)', () => {
+  const pt = (temporality: 'delta' | 'cumulative', start: bigint, time: bigint, value: number): UsagePoint =>
+    ({ agent_id: 'cc_s', session_id: 's', field: 'cost_usd', series: 'k', temporality, start, time, value });
+  it('cumulative: the difference since the last value; a lower value or a new start time starts over; older points are replays', () => {
+    const cur: [string, string, number] = ['100', '200', 5];
+    expect(contribution(pt('cumulative', 100n, 300n, 8), cur)).toEqual({ add: 3, fresh: true });
+    expect(contribution(pt('cumulative', 100n, 300n, 2), cur)).toEqual({ add: 2, fresh: true });
+    expect(contribution(pt('cumulative', 250n, 300n, 1), cur)).toEqual({ add: 1, fresh: true });
+    expect(contribution(pt('cumulative', 100n, 200n, 5), cur)).toEqual({ add: 0, fresh: false });
+    expect(contribution(pt('cumulative', 50n, 300n, 9), cur)).toEqual({ add: 0, fresh: false });
+    expect(contribution(pt('cumulative', 100n, 300n, 8), undefined)).toEqual({ add: 8, fresh: true });
+  });
+  it('delta: each new interval adds; one ending no later than the last counted is a replay', () => {
+    const cur: [string, string, number] = ['100', '200', 5];
+    expect(contribution(pt('delta', 200n, 300n, 4), cur)).toEqual({ add: 4, fresh: true });
+    expect(contribution(pt('delta', 100n, 200n, 5), cur)).toEqual({ add: 0, fresh: false });
   });
 });

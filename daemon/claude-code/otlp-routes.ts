@@ -20,6 +20,7 @@ export const OTLP_OPERATION = 'claude_code_telemetry';
 /** Compressed or not, an export body is refused above this (413); inflated, above OTLP_INFLATED_LIMIT. */
 export const OTLP_BODY_LIMIT = 4 * 1024 * 1024;
 const OTLP_INFLATED_LIMIT = 16 * 1024 * 1024;
+const LOG_SEEN_STEP_MS = 30_000;
 
 const JSON_TYPE = 'application/json';
 const PROTOBUF_TYPE = 'application/x-protobuf';
@@ -77,7 +78,8 @@ function groupByAgent<T extends { agent_id: string }>(items: Iterable<T>): Map<s
 
 /** A session's agent as telemetry first sees it, when no hook announced it. */
 function newSessionAgent(agentId: string, sessionId: string, now: string): JsonObject {
-  return withFields(newAgentData({ specialization: 'claude-code' }, now, agentId), { source: SOURCE, session_id: sessionId, status: 'idle' });
+  // The fields a hook-registered session starts with, so a later hook finds a session it knows.
+  return withFields(newAgentData({ specialization: 'claude-code' }, now, agentId), { source: SOURCE, session_id: sessionId, status: 'idle', project: null, model: null, subagents: [] });
 }
 
 const isoDay = (iso: string) => iso.slice(0, 10);
@@ -89,13 +91,16 @@ export function otlpRoutes(ctx: DaemonContext): FastifyPluginAsync {
 
   const agents = () => [...store.tables.maps.agents.values()].map((e) => e.data);
 
-  function setBudgetGauges(now: string): void {
-    const stats = usageTotals(agents(), now);
-    m.claudeCodeOverBudget.set({ scope: 'agent' }, stats.over_budget);
-    const perDay = ctx.config.budget_usd_per_team_day;
-    const over = perDay > 0 ? Object.values(stats.teams).filter((t) => t.cost_today_usd >= perDay).length : 0;
-    m.claudeCodeOverBudget.set({ scope: 'team_day' }, over);
-  }
+  // Series of the teams known at start exist at 0, so increase() sees their first cost.
+  const TOKEN_LABELS = ['input', 'output', 'cache_read', 'cache_creation'] as const;
+  const knownTeams = new Set<string>();
+  const ensureTeam = (team: string) => {
+    if (knownTeams.has(team)) return;
+    knownTeams.add(team);
+    m.claudeCodeCost.inc({ team }, 0);
+    for (const type of TOKEN_LABELS) m.claudeCodeTokens.inc({ team, type }, 0);
+  };
+  for (const a of agents()) if (typeof a.team === 'string' && a.usage !== undefined) ensureTeam(a.team);
 
   async function ingestMetrics(points: UsagePoint[]): Promise<{ counted: number; duplicates: number }> {
     let counted = 0;
@@ -112,11 +117,12 @@ export function otlpRoutes(ctx: DaemonContext): FastifyPluginAsync {
       counted += step.counted;
       duplicates += step.duplicates;
       const team = typeof step.agent.team === 'string' ? step.agent.team : 'unassigned';
+      ensureTeam(team);
       if (step.added.cost_usd) {
         m.claudeCodeCost.inc({ team }, step.added.cost_usd);
         teams.add(team);
       }
-      for (const type of ['input', 'output', 'cache_read', 'cache_creation'] as const) if (step.added[type]) m.claudeCodeTokens.inc({ team, type }, step.added[type]);
+      for (const type of TOKEN_LABELS) if (step.added[type]) m.claudeCodeTokens.inc({ team, type }, step.added[type]);
       if (step.crossed_budget) {
         const detail = { scope: 'agent', agent_id: agentId, team, cost_usd: (step.agent.usage as JsonObject).cost_usd, budget_usd: ctx.config.budget_usd_per_agent };
         logger.warn(detail, 'claude-code: agent over budget');
@@ -136,7 +142,6 @@ export function otlpRoutes(ctx: DaemonContext): FastifyPluginAsync {
         ctx.events.emit('event', 'budget_exceeded', detail);
       }
     }
-    if (counted > 0) setBudgetGauges(now);
     return { counted, duplicates };
   }
 
@@ -146,7 +151,9 @@ export function otlpRoutes(ctx: DaemonContext): FastifyPluginAsync {
         const existing = op.view.get('agents', agentId)?.data;
         const current = existing ?? newSessionAgent(agentId, s.session_id, op.now);
         const at = s.at_ms > 0 ? new Date(Math.min(s.at_ms, Date.parse(op.now))).toISOString() : op.now;
-        if (existing && typeof existing.telemetry_at === 'string' && existing.telemetry_at >= at) return { changes: [], result: null };
+        const last = existing && typeof existing.telemetry_at === 'string' ? Date.parse(existing.telemetry_at) : NaN;
+        // Log exports come every few seconds: the agent's record moves at most once per LOG_SEEN_STEP_MS.
+        if (Date.parse(at) - last < LOG_SEEN_STEP_MS) return { changes: [], result: null };
         return { changes: [{ section: 'agents' as const, key: agentId, op: 'put' as const, data: withFields(current, { telemetry_at: at }) }], result: null };
       });
     }

@@ -8,6 +8,7 @@ import type { CoordinationStore } from '../store/memory-state.js';
 import type { LeaseExpiredEvent, OpEvent } from '../core/service.js';
 import { longestWaitSeconds } from '../../shared/agent-status.js';
 import { HOOK_OPERATION } from '../../shared/claude-code/hook-mapping.js';
+import { overBudgetCounts } from '../../shared/claude-code/usage.js';
 
 /** Must run before store.open(), so the import and the journal replay are counted too. */
 export function observeState(store: CoordinationStore, metrics: Metrics): EntropyTracker {
@@ -52,6 +53,9 @@ export function installMetrics(ctx: DaemonContext): void {
   app.get('/metrics', async (_req, reply) => {
     setEntropyGauges(m, ctx.entropy.snapshot());
     m.agentsLongestWait.set(longestWaitSeconds(store.tables.maps.agents.values(), Date.now()));
+    const over = overBudgetCounts([...store.tables.maps.agents.values()].map((e) => e.data), new Date().toISOString(), ctx.config.budget_usd_per_team_day);
+    m.claudeCodeOverBudget.set({ scope: 'agent' }, over.agent);
+    m.claudeCodeOverBudget.set({ scope: 'team_day' }, over.team_day);
     reply.header('content-type', m.registry.contentType);
     return m.registry.metrics();
   });

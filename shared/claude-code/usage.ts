@@ -5,7 +5,6 @@
 import type { Json, JsonObject } from '../types.js';
 import { withFields } from '../types.js';
 import type { UsagePoint, UsageField } from './otlp-points.js';
-import { SOURCE } from './hook-mapping.js';
 
 export interface TokenUsage {
   input: number;
@@ -147,7 +146,6 @@ export function applyUsage(current: JsonObject, points: readonly UsagePoint[], c
   const wasOver = current.over_budget === true;
   const over = ctx.budgets.usd_per_agent > 0 && usage.cost_usd >= ctx.budgets.usd_per_agent;
   const agent = withFields(current, { usage: usage as unknown as JsonObject, usage_series: cursors as unknown as JsonObject, usage_day: day, telemetry_at: ctx.now });
-  if (current.source === undefined) Object.assign(agent, { source: SOURCE, status: 'idle' });
   if (over) agent.over_budget = true;
   else if ('over_budget' in agent) delete agent.over_budget;
   return { agent, added, counted, duplicates, crossed_budget: over && !wasOver };
@@ -204,4 +202,11 @@ export function teamCostOnDay(agents: Iterable<JsonObject>, team: string, date: 
   let sum = 0;
   for (const a of agents) if (a.team === team) sum += costOnDay(a, date);
   return round(sum, 10);
+}
+
+/** Agents marked over their budget, and teams whose cost today reached `perTeamDay` (0 = no budget). */
+export function overBudgetCounts(agents: Iterable<JsonObject>, now: string, perTeamDay: number): { agent: number; team_day: number } {
+  const stats = usageTotals(agents, now);
+  const team_day = perTeamDay > 0 ? Object.values(stats.teams).filter((t) => t.cost_today_usd >= perTeamDay).length : 0;
+  return { agent: stats.over_budget, team_day };
 }
