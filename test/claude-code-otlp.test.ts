@@ -95,6 +95,20 @@ describe('OTLP/HTTP telemetry intake', () => {
     await s.provider.shutdown();
   });
 
+  it('telemetry and hooks write the same agent: each keeps what the other wrote', async () => {
+    const session = newSession();
+    const hook = (event: string) => c.post('/api/hooks/claude-code', { session_id: session, hook_event_name: event, cwd: '/tmp', transcript_path: '/tmp/t.jsonl', model: 'claude-sonnet-4-5' });
+    expect((await hook('SessionStart')).status).toBe(200);
+    const s = sdk(new JsonExporter({ url: `${d.url}/v1/metrics`, headers: AUTH }), session);
+    s.tokens.add(77, { 'session.id': session, type: 'output' });
+    await s.provider.forceFlush();
+    expect((await hook('UserPromptSubmit')).status).toBe(200);
+    const agent = await agentOf(c, session);
+    expect(agent).toMatchObject({ status: 'working', model: 'claude-sonnet-4-5', cwd: '/tmp', last_event: 'UserPromptSubmit' });
+    expect(agent.usage.tokens.output).toBe(77);
+    await s.provider.shutdown();
+  });
+
   it('counts a cumulative series of the protobuf exporter (gzip) by its latest value, not the sum of its exports', async () => {
     const session = newSession();
     const before = await metricValue(c, `claude_code_tokens_total{team="${TEAM}",type="output"}`);
