@@ -5,6 +5,7 @@ import { postgresSection } from './postgres.js';
 import { consoleSection } from './console.js';
 import { legacySection } from './legacy.js';
 import { hooksSection } from './claude-code-hooks.js';
+import { otlpSection } from './claude-code-otlp.js';
 
 export const sections: Record<string, Section> = {
   stream: streamSection,
@@ -12,4 +13,5 @@ export const sections: Record<string, Section> = {
   console: consoleSection,
   legacy: legacySection,
   hooks: hooksSection,
+  otlp: otlpSection,
 };

@@ -2,6 +2,7 @@
 // what can change while clients stay connected:
 //   lease_ms (new leases), log_level, token (set or rotate; streams already open stay open),
 //   rate_limit_per_s, services (monitor list), analyzer_* and stream_analyzer_command, entropy_floor,
+//   budget_usd_per_agent and budget_usd_per_team_day (read per telemetry export),
 //   and the TLS key pair (files read again: a renewed certificate is served to new connections).
 // What is bound at start is refused with a warning and keeps its running value: host, port, data_dir,
 // store, body_limit, view_flush_ms, max_journal_bytes, TLS on/off. A file that does not load (bad JSON,

@@ -106,14 +106,17 @@ export function otlpRoutes(ctx: DaemonContext): FastifyPluginAsync {
     let counted = 0;
     let duplicates = 0;
     const teams = new Set<string>();
-    for (const [agentId, list] of groupByAgent(points)) {
+    // The sessions' changes are committed concurrently: the journal writes them in one group commit.
+    const steps = await Promise.all([...groupByAgent(points)].map(async ([agentId, list]) => {
       const out = await service.apply(OTLP_OPERATION, agentId, (op) => {
         const current = op.view.get('agents', agentId)?.data ?? newSessionAgent(agentId, list[0].session_id, op.now);
         const step = applyUsage(current, list, { now: op.now, budgets: { usd_per_agent: ctx.config.budget_usd_per_agent } });
         // Nothing new (a retried export): no write at all.
         return { changes: step.counted > 0 ? [{ section: 'agents' as const, key: agentId, op: 'put' as const, data: step.agent }] : [], result: step };
       });
-      const step = out.result;
+      return [agentId, out.result] as const;
+    }));
+    for (const [agentId, step] of steps) {
       counted += step.counted;
       duplicates += step.duplicates;
       const team = typeof step.agent.team === 'string' ? step.agent.team : 'unassigned';
