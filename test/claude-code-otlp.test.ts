@@ -176,15 +176,22 @@ describe('OTLP/HTTP telemetry intake', () => {
             point([{ key: 'session.id', value: { stringValue: session } }], 0.3),
             point([], 9), // no session: rejected
           ] } },
+          { name: 'claude_code.token.usage', sum: { aggregationTemporality: 1, isMonotonic: true, dataPoints: [
+            // A year ahead: taken, it would make every later point of the series look like a replay.
+            { ...point([{ key: 'session.id', value: { stringValue: session } }, { key: 'type', value: { stringValue: 'input' } }], 5), timeUnixNano: `${Date.now() + 365 * 86_400_000}000000` },
+          ] } },
           { name: 'claude_code.session.count', sum: { aggregationTemporality: 1, isMonotonic: true, dataPoints: [point([], 1)] } },
         ] }],
       }],
     };
-    const res = await c.post('/v1/metrics', body);
+    const res = await c.request('POST', '/v1/metrics', undefined, { 'content-type': 'application/json; charset=utf-8' }, JSON.stringify(body));
     expect(res.status).toBe(200);
-    expect(res.body.partialSuccess.rejectedDataPoints).toBe('1');
+    expect(res.body.partialSuccess.rejectedDataPoints).toBe('2');
     expect(res.body.partialSuccess.errorMessage).toMatch(/session\.id/);
-    expect((await agentOf(c, session)).usage.cost_usd).toBe(0.3);
+    expect(res.body.partialSuccess.errorMessage).toMatch(/ahead of the daemon's clock/);
+    const agent = await agentOf(c, session);
+    expect(agent.usage.cost_usd).toBe(0.3);
+    expect(agent.usage.tokens.input).toBe(0);
   });
 
   it('refuses bad input with a 4xx and changes nothing', async () => {

@@ -122,8 +122,15 @@ function sessionOf(point: Map<string, unknown>, resource: Map<string, unknown>):
   return typeof s === 'string' && s !== '' ? s : null;
 }
 
+/**
+ * How far ahead of the daemon's clock a point may be. A point far in the future would make every
+ * later point of its series look like a replay (each series counts only points after its last one).
+ */
+export const MAX_FUTURE_NS = 24n * 3600n * 1_000_000_000n;
+
 /** The counted data points of an ExportMetricsServiceRequest. Throws on a body that is not one. */
-export function readMetrics(body: unknown): MetricsReading {
+export function readMetrics(body: unknown, nowMs: number = Date.now()): MetricsReading {
+  const latest = BigInt(Math.floor(nowMs)) * 1_000_000n + MAX_FUTURE_NS;
   if (!isObj(body)) throw new TypeError('the body is not an ExportMetricsServiceRequest object');
   const out: MetricsReading = { points: [], rejected: 0, reasons: [], ignored: 0 };
   const reject = (why: string) => {
@@ -172,8 +179,12 @@ export function readMetrics(body: unknown): MetricsReading {
             reject(`${name}: the value is missing, negative or not finite`);
             continue;
           }
-          if (start === null || time === null || time === 0n) {
+          if (start === null || time === null || time === 0n || start > time) {
             reject(`${name}: startTimeUnixNano/timeUnixNano missing or malformed`);
+            continue;
+          }
+          if (time > latest) {
+            reject(`${name}: timeUnixNano is more than a day ahead of the daemon's clock`);
             continue;
           }
           const id = [...attrs].filter(([k]) => k !== 'session.id').sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${String(v)}`).join('\u0001');
