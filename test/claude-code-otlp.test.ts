@@ -12,7 +12,10 @@ import WebSocket from 'ws';
 import { STREAM_PATH, toWsUrl, type EventMessage, type ServerMessage } from '../shared/protocol.js';
 import { contribution } from '../shared/claude-code/usage.js';
 import type { UsagePoint } from '../shared/claude-code/otlp-points.js';
-import { startDaemon, type DaemonHandle } from './helpers/daemon.js';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../daemon/config.js';
+import { startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 
 const TOKEN = 'otlp-test-token';
@@ -355,5 +358,17 @@ describe('series accounting (the rules behind the totals)', () => {
     const cur: [string, string, number] = ['100', '200', 5];
     expect(contribution(pt('delta', 200n, 300n, 4), cur)).toEqual({ add: 4, fresh: true });
     expect(contribution(pt('delta', 100n, 200n, 5), cur)).toEqual({ add: 0, fresh: false });
+  });
+});
+
+describe('budget settings', () => {
+  it('come from the config file, the environment and flags (flags win), 0 by default; a negative one is refused', () => {
+    const file = path.join(tempDir('aip-budget-'), 'config.json');
+    writeFileSync(file, JSON.stringify({ budget_usd_per_agent: 2.5, budget_usd_per_team_day: 40 }));
+    expect(loadConfig({}, {})).toMatchObject({ budget_usd_per_agent: 0, budget_usd_per_team_day: 0 });
+    expect(loadConfig({ config_file: file }, {})).toMatchObject({ budget_usd_per_agent: 2.5, budget_usd_per_team_day: 40 });
+    expect(loadConfig({ config_file: file }, { AI_PROCESSOR_BUDGET_USD_PER_AGENT: '3' })).toMatchObject({ budget_usd_per_agent: 3, budget_usd_per_team_day: 40 });
+    expect(loadConfig({ config_file: file, budget_usd_per_team_day: 7 }, {})).toMatchObject({ budget_usd_per_team_day: 7 });
+    expect(() => loadConfig({ budget_usd_per_agent: -1 }, {})).toThrow(ConfigError);
   });
 });
