@@ -149,8 +149,8 @@ export function otlpRoutes(ctx: DaemonContext): FastifyPluginAsync {
   }
 
   async function ingestLogs(seen: ReturnType<typeof readLogs>['seen']): Promise<void> {
-    for (const [agentId, s] of seen) {
-      await service.apply(OTLP_OPERATION, agentId, (op) => {
+    await Promise.all([...seen].map(([agentId, s]) =>
+      service.apply(OTLP_OPERATION, agentId, (op) => {
         const existing = op.view.get('agents', agentId)?.data;
         const current = existing ?? newSessionAgent(agentId, s.session_id, op.now);
         const at = s.at_ms > 0 ? new Date(Math.min(s.at_ms, Date.parse(op.now))).toISOString() : op.now;
@@ -158,8 +158,8 @@ export function otlpRoutes(ctx: DaemonContext): FastifyPluginAsync {
         // Log exports come every few seconds: the agent's record moves at most once per LOG_SEEN_STEP_MS.
         if (Date.parse(at) - last < LOG_SEEN_STEP_MS) return { changes: [], result: null };
         return { changes: [{ section: 'agents' as const, key: agentId, op: 'put' as const, data: withFields(current, { telemetry_at: at }) }], result: null };
-      });
-    }
+      }),
+    ));
   }
 
   return async (app: FastifyInstance) => {
