@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { ValueType } from '@opentelemetry/api';
 import { OTLPMetricExporter as JsonExporter, AggregationTemporalityPreference } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as ProtoExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { JsonMetricsSerializer, ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
@@ -35,8 +36,8 @@ function sdk(exporter: ConstructorParameters<typeof PeriodicExportingMetricReade
     cost: meter.createCounter('claude_code.cost.usage', { unit: 'USD' }),
     tokens: meter.createCounter('claude_code.token.usage', { unit: 'tokens' }),
     active: meter.createCounter('claude_code.active_time.total', { unit: 's' }),
-    lines: meter.createCounter('claude_code.lines_of_code.count'),
-    commits: meter.createCounter('claude_code.commit.count'),
+    lines: meter.createCounter('claude_code.lines_of_code.count', { valueType: ValueType.INT }), // asInt: int64 as a string (JSON) or sfixed64 (protobuf)
+    commits: meter.createCounter('claude_code.commit.count', { valueType: ValueType.INT }),
     prs: meter.createCounter('claude_code.pull_request.count'),
   };
 }
@@ -120,14 +121,18 @@ describe('OTLP/HTTP telemetry intake', () => {
     const attrs = { 'session.id': session, model: 'claude-opus-4-1' };
     s.cost.add(1.5, attrs);
     s.tokens.add(400, { ...attrs, type: 'output' });
+    s.commits.add(2, { 'session.id': session });
+    s.lines.add(30, { 'session.id': session, type: 'added' });
     await s.provider.forceFlush();
-    expect((await agentOf(c, session)).usage.tokens.output).toBe(400);
+    expect((await agentOf(c, session)).usage).toMatchObject({ tokens: { output: 400 }, commits: 2, lines_added: 30 });
+    s.lines.add(5, { 'session.id': session, type: 'added' });
     s.cost.add(0.5, attrs);
     s.tokens.add(100, { ...attrs, type: 'output' });
     await s.provider.forceFlush(); // exports 2.0 and 500: the whole series so far
     const agent = await agentOf(c, session);
     expect(agent.usage.cost_usd).toBeCloseTo(2, 9);
     expect(agent.usage.tokens.output).toBe(500);
+    expect(agent.usage).toMatchObject({ commits: 2, lines_added: 35 });
     // A flush with nothing new re-exports the same cumulative values: still 500.
     await s.provider.forceFlush();
     expect((await agentOf(c, session)).usage.tokens.output).toBe(500);
