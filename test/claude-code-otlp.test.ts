@@ -213,6 +213,7 @@ describe('OTLP/HTTP telemetry intake', () => {
       ['/v1/metrics', { 'content-type': 'application/json', 'content-encoding': 'br' }, '{}', 415],
       ['/v1/metrics', { 'content-type': 'text/plain' }, 'claude_code.cost.usage 1', 415],
       ['/v1/logs', { 'content-type': 'application/x-protobuf' }, garbage, 400],
+      ['/v1/metrics', { 'content-type': 'application/x-protobuf' }, Buffer.alloc(5 * 1024 * 1024, 0x0a), 413],
     ];
     for (const [path, headers, body, status] of cases) {
       const res = await c.request('POST', path, undefined, headers, body);
@@ -375,5 +376,40 @@ describe('budget settings', () => {
     expect(loadConfig({ config_file: file }, { AI_PROCESSOR_BUDGET_USD_PER_AGENT: '3' })).toMatchObject({ budget_usd_per_agent: 3, budget_usd_per_team_day: 40 });
     expect(loadConfig({ config_file: file, budget_usd_per_team_day: 7 }, {})).toMatchObject({ budget_usd_per_team_day: 7 });
     expect(() => loadConfig({ budget_usd_per_agent: -1 }, {})).toThrow(ConfigError);
+  });
+});
+
+describe('after a daemon restart', () => {
+  it('a cumulative series goes on from its stored cursor: the re-sent export counts nothing, the next one its difference', async () => {
+    const dataDir = tempDir('aip-otlp-restart-');
+    const session = newSession();
+    const memory = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+    const s = sdk(memory, session);
+    s.tokens.add(1000, { 'session.id': session, type: 'input' });
+    await s.provider.forceFlush();
+    s.tokens.add(250, { 'session.id': session, type: 'input' });
+    await s.provider.forceFlush();
+    const [first, second] = (memory.getMetrics() as ResourceMetrics[]).map((rm) => Buffer.from(ProtobufMetricsSerializer.serializeRequest(rm) as Uint8Array));
+    const post = (c: HttpClient, body: Buffer) => c.request('POST', '/v1/metrics', undefined, { 'content-type': 'application/x-protobuf' }, body);
+
+    let d = await startDaemon({ dataDir });
+    let c = new HttpClient(d.url);
+    expect((await post(c, first)).status).toBe(200);
+    expect((await agentOf(c, session)).usage.tokens.input).toBe(1000);
+    c.close();
+    expect(await d.stop()).toBe(0);
+
+    d = await startDaemon({ dataDir });
+    c = new HttpClient(d.url);
+    try {
+      expect((await post(c, first)).status).toBe(200); // the exporter retries what it sent before the restart
+      expect((await agentOf(c, session)).usage.tokens.input).toBe(1000);
+      expect((await post(c, second)).status).toBe(200); // 1250 so far: adds 250
+      expect((await agentOf(c, session)).usage.tokens.input).toBe(1250);
+    } finally {
+      c.close();
+      expect(await d.stop()).toBe(0);
+    }
+    await s.provider.shutdown();
   });
 });
