@@ -140,7 +140,7 @@ export function readMetrics(body: unknown, nowMs: number = Date.now()): MetricsR
   if (body.resourceMetrics !== undefined && !Array.isArray(body.resourceMetrics)) throw new TypeError('resourceMetrics must be a list');
   for (const rm of list(body.resourceMetrics)) {
     if (!isObj(rm)) continue;
-    const resource = attributes(isObj(rm.resource) ? rm.resource.attributes : undefined);
+    const resourceSession = attributes(isObj(rm.resource) ? rm.resource.attributes : undefined).get('session.id');
     for (const sm of list(rm.scopeMetrics)) {
       if (!isObj(sm)) continue;
       for (const metric of list(sm.metrics)) {
@@ -155,8 +155,19 @@ export function readMetrics(body: unknown, nowMs: number = Date.now()): MetricsR
         const temporality = sum ? temporalityOf(sum.aggregationTemporality) : null;
         for (const raw of points) {
           if (!isObj(raw)) continue;
-          const attrs = attributes(raw.attributes);
-          const type = attrs.get('type');
+          // One pass over the attributes: session, type, and the series' identity (sorted key=value pairs).
+          const pairs: string[] = [];
+          let pointSession: unknown;
+          let type: unknown;
+          for (const kv of list(raw.attributes)) {
+            if (!isObj(kv) || typeof kv.key !== 'string') continue;
+            const v = anyValue(kv.value);
+            if (kv.key === 'session.id') pointSession = v;
+            else {
+              if (kv.key === 'type') type = v;
+              pairs.push(`${kv.key}=${String(v)}`);
+            }
+          }
           const field = fieldOf(name, typeof type === 'string' ? type : undefined);
           if (!field) {
             out.ignored++;
@@ -166,7 +177,8 @@ export function readMetrics(body: unknown, nowMs: number = Date.now()): MetricsR
             reject(`${name}: not a sum with delta or cumulative temporality`);
             continue;
           }
-          const session = sessionOf(attrs, resource);
+          const s = pointSession ?? resourceSession;
+          const session = typeof s === 'string' && s !== '' ? s : null;
           const agent = session ? agentIdFor(session) : null;
           if (!session || !agent) {
             reject(`${name}: ${session ? 'session.id is not a valid id' : 'no session.id attribute'}`);
@@ -187,7 +199,7 @@ export function readMetrics(body: unknown, nowMs: number = Date.now()): MetricsR
             reject(`${name}: timeUnixNano is more than a day ahead of the daemon's clock`);
             continue;
           }
-          const id = [...attrs].filter(([k]) => k !== 'session.id').sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${String(v)}`).join('\u0001');
+          const id = pairs.sort().join('\u0001');
           out.points.push({ agent_id: agent, session_id: session, field, series: seriesKey(`${name}\u0000${session}\u0000${id}`), temporality, start, time, value });
         }
       }
