@@ -112,8 +112,8 @@ function add(u: Usage, field: UsageField, n: number): void {
 
 /**
  * The agent after its points of one export: usage, cursors, today's cost and the budget mark, in one
- * record (one store change per agent per export). `current` is the record as it is, or undefined for
- * a session no hook has announced (telemetry-only setups): it is created.
+ * record (one store change per agent per export). `current` is the record as it is (the caller makes
+ * one for a session no hook has announced: telemetry-only setups work).
  */
 export function applyUsage(current: JsonObject, points: readonly UsagePoint[], ctx: { now: string; budgets: Budgets }): UsageStep {
   const usage = usageOf(current);
