@@ -6,6 +6,7 @@ import { consoleSection } from './console.js';
 import { legacySection } from './legacy.js';
 import { hooksSection } from './claude-code-hooks.js';
 import { memorySection } from './memory.js';
+import { otlpSection } from './claude-code-otlp.js';
 
 export const sections: Record<string, Section> = {
   stream: streamSection,
@@ -14,4 +15,5 @@ export const sections: Record<string, Section> = {
   legacy: legacySection,
   hooks: hooksSection,
   memory: memorySection,
+  otlp: otlpSection,
 };

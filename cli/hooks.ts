@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HOOK_EVENTS, HOOK_TIMEOUT_S, SettingsError, TOKEN_ENV, hookUrl, hooksStatus, installHooks, uninstallHooks } from '../shared/claude-code/settings.js';
+import { HOOK_EVENTS, HOOK_TIMEOUT_S, SettingsError, TOKEN_ENV, hookUrl, hooksStatus, installHooks, installTelemetry, telemetryStatus, uninstallHooks, uninstallTelemetry, type EditResult } from '../shared/claude-code/settings.js';
 import { resolveUrl } from '../client/config.js';
 import { EXIT } from './client-io.js';
 
@@ -44,6 +44,13 @@ function readText(file: string): string | null {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     fail(`cannot read ${file}: ${(err as Error).message}`);
   }
+}
+
+/** One edit after the other on the same text; the events (and telemetry keys) of both. */
+function both(first: EditResult, then: (text: string | null) => EditResult, original: string | null): EditResult {
+  const second = then(first.changed ? first.text : original);
+  if (!second.changed) return first;
+  return { text: second.text, changed: true, events: [...first.events, ...second.events] };
 }
 
 /** Replaces the file in one step (a session reading it never sees half a file), keeping its mode. */
@@ -92,17 +99,28 @@ export function registerHooksCommand(program: Command): void {
     .option('--url <url>', 'the daemon\'s URL (else AI_PROCESSOR_URL, else http://127.0.0.1:4001)')
     .addOption(new Option('--token', `send the token (Authorization: Bearer $${TOKEN_ENV}, filled by Claude Code from its environment; default: when ${TOKEN_ENV} is set here)`))
     .option('--no-token', 'send no token')
+    .option('--telemetry', 'also write the env block that sends Claude Code\'s OpenTelemetry metrics and logs (tokens, cost) to the daemon')
     .option('--dry-run', 'print the resulting file instead of writing it')
     .action((o) => {
       const file = targetFile(o);
       const token = o.token ?? Boolean(process.env[TOKEN_ENV]);
-      edit(file, Boolean(o.dryRun), (text) => installHooks(text, { url: resolveUrl(o.url), token }, file), 'install');
+      const url = resolveUrl(o.url);
+      edit(file, Boolean(o.dryRun), (text) => {
+        const hooks = installHooks(text, { url, token }, file);
+        return o.telemetry ? both(hooks, (t) => installTelemetry(t, { url }, file), text) : hooks;
+      }, 'install');
+      if (o.telemetry && token) {
+        process.stderr.write(`telemetry: the exporter needs the token too; start Claude Code with OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer $${TOKEN_ENV}" in its environment (it is never written into the file)\n`);
+      }
     });
 
   targetOptions(hooks.command('uninstall'))
-    .description('remove exactly the hooks install added (and the groups and events that leaves empty)')
+    .description('remove exactly the hooks (and telemetry env keys) install added, and the groups and events that leaves empty')
     .option('--dry-run', 'print the resulting file instead of writing it')
-    .action((o) => edit(targetFile(o), Boolean(o.dryRun), (text) => uninstallHooks(text, targetFile(o)), 'uninstall'));
+    .action((o) => {
+      const file = targetFile(o);
+      edit(file, Boolean(o.dryRun), (text) => both(uninstallHooks(text, file), (t) => uninstallTelemetry(t, file), text), 'uninstall');
+    });
 
   targetOptions(hooks.command('status'))
     .description('which of our hooks are installed where (the user\'s and this directory\'s project files, or the one given)')
@@ -114,11 +132,11 @@ export function registerHooksCommand(program: Command): void {
         : [targetFile({}), path.resolve('.claude', 'settings.json'), path.resolve('.claude', 'settings.local.json')];
       const report = files.map((file) => {
         const text = readText(file);
-        if (text === null) return { file, exists: false, installed: [], missing: [...HOOK_EVENTS] };
+        if (text === null) return { file, exists: false, installed: [], missing: [...HOOK_EVENTS], telemetry: null };
         try {
-          return { file, exists: true, ...hooksStatus(text, file) };
+          return { file, exists: true, ...hooksStatus(text, file), telemetry: telemetryStatus(text, file) };
         } catch (err) {
-          return { file, exists: true, error: (err as Error).message, installed: [], missing: [...HOOK_EVENTS] };
+          return { file, exists: true, error: (err as Error).message, installed: [], missing: [...HOOK_EVENTS], telemetry: null };
         }
       });
       if (o.json) return void process.stdout.write(JSON.stringify({ expected_url: hookUrl(resolveUrl()), files: report }) + '\n');
@@ -131,6 +149,7 @@ export function registerHooksCommand(program: Command): void {
           const token = r.installed.every((i) => i.token) ? `token from $${TOKEN_ENV}` : r.installed.some((i) => i.token) ? 'token on some events' : 'no token';
           process.stdout.write(`${r.file}: installed on ${r.installed.length} event(s) -> ${urls} (${token})${r.missing.length ? `; missing: ${r.missing.join(', ')}` : ''}\n`);
         }
+        if (r.telemetry) process.stdout.write(`${r.file}: telemetry -> ${r.telemetry.endpoint ?? '(no endpoint)'} (${r.telemetry.keys.join(', ')})\n`);
       }
     });
 }

@@ -51,6 +51,10 @@ export interface DaemonConfig {
   telemetry_internal_spans: boolean;
   /** Clients of the coordination stream (and, apart, of the telemetry stream); more are refused with 503. */
   max_stream_clients: number;
+  /** Claude Code cost (USD, from its telemetry) above which an agent is marked over budget; 0 = none. */
+  budget_usd_per_agent: number;
+  /** Claude Code cost (USD) of one team in one UTC day above which the team is over budget; 0 = none. */
+  budget_usd_per_team_day: number;
   config_file: string | null;
 }
 
@@ -96,6 +100,8 @@ export const START_FLAGS: readonly StartFlag[] = [
   { key: 'tls_key', flag: '--tls-key <file>', help: 'PEM private key for --tls-cert', defaultText: '' },
   { key: 'max_legacy_file_bytes', flag: '--max-legacy-file-bytes <n>', help: 'a legacy file larger than this is reported, not read or overwritten', number: true },
   { key: 'max_stream_clients', flag: '--max-stream-clients <n>', help: 'stream clients at once; more are refused with 503', number: true },
+  { key: 'budget_usd_per_agent', flag: '--budget-usd-per-agent <usd>', help: 'Claude Code cost of one agent above which it is marked over budget, 0 = none', number: true },
+  { key: 'budget_usd_per_team_day', flag: '--budget-usd-per-team-day <usd>', help: 'Claude Code cost of one team in one UTC day above which it is over budget, 0 = none', number: true },
   { key: 'rate_limit_per_s', flag: '--rate-limit-per-s <n>', help: 'mutating requests per second per client IP, 0 = off', number: true },
 ];
 
@@ -156,11 +162,13 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     telemetry_file_max_age_ms: DEFAULTS.telemetry_file_max_age_ms,
     telemetry_file_keep: DEFAULTS.telemetry_file_keep,
     telemetry_internal_spans: DEFAULTS.telemetry_internal_spans,
+    budget_usd_per_agent: DEFAULTS.budget_usd_per_agent,
+    budget_usd_per_team_day: DEFAULTS.budget_usd_per_team_day,
     config_file: null,
   };
 }
 
-const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'max_lease_ms', 'view_flush_ms', 'max_journal_bytes', 'max_legacy_file_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'max_stream_clients', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep'];
+const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'max_lease_ms', 'view_flush_ms', 'max_journal_bytes', 'max_legacy_file_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'max_stream_clients', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep', 'budget_usd_per_agent', 'budget_usd_per_team_day'];
 const BOOLEAN: Array<keyof DaemonConfig> = ['telemetry_internal_spans'];
 
 /** Environment names: AI_PROCESSOR_<KEY>. */

@@ -147,7 +147,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   await app.register(coordinationRoutes, { service, traceOf: (r) => ctx.traceOf(r), statusExtras: () => Object.assign({}, ...ctx.statusExtras.map((f) => f())) });
   const analyzer = installAnalyzer(ctx);
   const monitor = installServices(ctx);
-  installClaudeCode(ctx);
+  const claudeCode = installClaudeCode(ctx);
   installVelocityLog(ctx);
   // Every field of GET /api/stats, in the order it answers them, each from the feature that owns it.
   stats.serve({
@@ -160,6 +160,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
     lease_ms: () => service.leaseMs,
     telemetry: tracing.stats,
     reload: () => ctx.stats.reload?.(),
+    usage: claudeCode.usage,
   });
   service.start();
   const address = await app.listen({ port: config.port, host: config.host });

@@ -22,6 +22,9 @@ export const DEFAULTS = {
   analyzer_max_concurrent: 2,
   analyzer_max_queue: 8,
   rate_limit_per_s: 0,
+  /** Claude Code budgets in USD (0 = none): per agent, and per team per UTC day. */
+  budget_usd_per_agent: 0,
+  budget_usd_per_team_day: 0,
   /** Clients of the coordination stream (and, apart, of the telemetry stream) at once; more are refused with 503. */
   max_stream_clients: 200,
   /** telemetry_spans.jsonl is rotated before it grows past this (0 = never) ... */

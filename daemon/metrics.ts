@@ -131,6 +131,12 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers,
     }),
+    // Claude Code's own telemetry (OTLP) per team: never per session, so the label count stays bounded.
+    claudeCodeCost: new Counter({ name: 'claude_code_cost_usd_total', help: 'Claude Code cost reported by its sessions (USD), by team', labelNames: ['team'] as const, registers }),
+    claudeCodeTokens: new Counter({ name: 'claude_code_tokens_total', help: 'Claude Code tokens reported by its sessions, by team and type (input, output, cache_read, cache_creation)', labelNames: ['team', 'type'] as const, registers }),
+    otlpDataPoints: new Counter({ name: 'otlp_data_points_total', help: 'OTLP data points and log records received, by outcome (counted, duplicate, rejected, ignored)', labelNames: ['outcome'] as const, registers }),
+    // alerts.yml's ClaudeCodeOverBudget: set on each scrape from the agents' marks and today's costs.
+    claudeCodeOverBudget: new Gauge({ name: 'claude_code_over_budget', help: 'Claude Code agents over --budget-usd-per-agent (scope agent) and teams over --budget-usd-per-team-day today (scope team_day)', labelNames: ['scope'] as const, registers }),
     analyzerDuration: new Histogram({
       name: 'analyzer_duration_seconds',
       help: 'Duration of analyzer command runs',
@@ -154,6 +160,8 @@ export function createMetrics() {
     m.fieldsLost.inc({ cause: c }, 0);
   }
   for (const s of ['coordination', 'telemetry']) m.websocketClients.set({ stream: s }, 0);
+  for (const o of ['counted', 'duplicate', 'rejected', 'ignored']) m.otlpDataPoints.inc({ outcome: o }, 0);
+  for (const s of ['agent', 'team_day']) m.claudeCodeOverBudget.set({ scope: s }, 0);
   for (const c of ['coordination', 'agents', 'telemetry']) m.entropyBits.set({ component: c }, 0);
   setStatusGauge(m.agents, 'agents', []);
   setStatusGauge(m.workItems, 'work', []);

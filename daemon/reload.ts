@@ -2,6 +2,7 @@
 // what can change while clients stay connected:
 //   lease_ms (new leases), max_lease_ms (new claims), log_level, token (set or rotate; streams already open stay open),
 //   rate_limit_per_s, max_stream_clients (new connections), services (monitor list), analyzer_* and stream_analyzer_command,
+//   budget_usd_per_agent and budget_usd_per_team_day (read per telemetry export),
 //   and the TLS key pair (files read again: a renewed certificate is served to new connections).
 // What is bound at start is refused with a warning and keeps its running value: host, port, data_dir,
 // store, body_limit, view_flush_ms, max_journal_bytes, telemetry_file_* and telemetry_internal_spans, TLS on/off. A file that does not load (bad JSON,

@@ -1,6 +1,7 @@
 // The wire protocol between the daemon and its clients (console, stream library, tests).
 // WebSocket JSON text frames on /api/coordination/stream and /api/telemetry/stream.
 import type { ChangeCause, CoordinationState, RecordChange } from './types.js';
+import type { UsageStats } from './claude-code/usage.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:4001';
 export const DEFAULT_PORT = 4001;
@@ -156,6 +157,8 @@ export interface StatsResponse {
   services: Array<{ name: string; url: string; status: 'up' | 'down' | 'slow' | 'unknown'; latency_ms: number | null; last_error: string | null; last_checked_at: string | null }>;
   analyzer: { mode: string; command: string | null; running: number; queued: number; last_outcome?: string | null; stream?: StreamAnalyzerStats | null };
   lease_ms: number;
+  /** Claude Code usage (tokens, cost, ...) from its telemetry: the fleet's totals and each team's. */
+  usage: UsageStats;
   /** The daemon process's memory (process.memoryUsage()). */
   memory?: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number };
   /** Spans seen, kept in the ring, streamed, exported and appended to telemetry_spans.jsonl. */

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HOOK_EVENTS, installHooks, uninstallHooks, hooksStatus } from '../shared/claude-code/settings.js';
+import { HOOK_EVENTS, installHooks, installTelemetry, uninstallHooks, uninstallTelemetry, hooksStatus, SettingsError, TELEMETRY_MARK } from '../shared/claude-code/settings.js';
 import { runCli, tempDir } from './helpers/daemon.js';
 
 const URL_ = 'http://127.0.0.1:4555';
@@ -69,6 +69,50 @@ describe('hooks install / uninstall (CLI)', () => {
     expect(readFileSync(file, 'utf8')).toBe(original);
     const again = await runCli(['hooks', 'uninstall', '--settings', file], NO_TOKEN);
     expect(again.stdout).toContain('nothing to do');
+    expect(readFileSync(file, 'utf8')).toBe(original);
+  });
+
+  it('--telemetry merges the env block that points the exporter at the daemon; uninstall gives back the original bytes', async () => {
+    const original = JSON.stringify(EXISTING, null, 2) + '\n';
+    const file = settingsFile(original);
+    const first = await runCli(['hooks', 'install', '--telemetry', '--settings', file, '--url', URL_], NO_TOKEN);
+    expect(first.code, first.stderr).toBe(0);
+    const installed = readFileSync(file, 'utf8');
+    const s = JSON.parse(installed);
+    expect(s.env).toEqual({
+      FOO: 'bar',
+      CLAUDE_CODE_ENABLE_TELEMETRY: '1',
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_LOGS_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_ENDPOINT: URL_,
+      [TELEMETRY_MARK]: 'CLAUDE_CODE_ENABLE_TELEMETRY,OTEL_METRICS_EXPORTER,OTEL_LOGS_EXPORTER,OTEL_EXPORTER_OTLP_PROTOCOL,OTEL_EXPORTER_OTLP_ENDPOINT',
+    });
+    expect(s.hooks.Stop).toBeDefined();
+    const second = await runCli(['hooks', 'install', '--telemetry', '--settings', file, '--url', URL_], NO_TOKEN);
+    expect(second.stdout).toContain('nothing to do');
+    expect(readFileSync(file, 'utf8')).toBe(installed);
+    const status = await runCli(['hooks', 'status', '--settings', file], NO_TOKEN);
+    expect(status.stdout).toContain(`telemetry -> ${URL_}`);
+    const removed = await runCli(['hooks', 'uninstall', '--settings', file], NO_TOKEN);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe(original);
+  });
+
+  it('--telemetry with a token says how to give the exporter the token, and writes no token', async () => {
+    const file = settingsFile('{}\n');
+    const r = await runCli(['hooks', 'install', '--telemetry', '--settings', file, '--url', URL_], { AI_PROCESSOR_TOKEN: 'sekrit-token-value', AI_PROCESSOR_URL: undefined });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer $AI_PROCESSOR_TOKEN"');
+    expect(readFileSync(file, 'utf8')).not.toContain('sekrit-token-value');
+  });
+
+  it('--telemetry refuses a file whose env already exports elsewhere, and leaves it untouched', async () => {
+    const original = JSON.stringify({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' } }, null, 2) + '\n';
+    const file = settingsFile(original);
+    const r = await runCli(['hooks', 'install', '--telemetry', '--settings', file, '--url', URL_], NO_TOKEN);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('OTEL_EXPORTER_OTLP_ENDPOINT');
     expect(readFileSync(file, 'utf8')).toBe(original);
   });
 
@@ -156,6 +200,18 @@ describe('hooks install / uninstall (CLI)', () => {
 
 describe('settings merge (pure)', () => {
   const opts = { url: URL_, token: false };
+
+  it('telemetry: keys the user had with our value stay theirs; a new URL updates ours in place', () => {
+    const text = JSON.stringify({ env: { CLAUDE_CODE_ENABLE_TELEMETRY: '1' } }, null, 2) + '\n';
+    const first = installTelemetry(text, { url: 'http://127.0.0.1:9999/' });
+    expect(JSON.parse(first.text).env[TELEMETRY_MARK]).not.toContain('CLAUDE_CODE_ENABLE_TELEMETRY');
+    const moved = installTelemetry(first.text, { url: `${URL_}/api/hooks/claude-code` });
+    expect(moved.events).toEqual(['OTEL_EXPORTER_OTLP_ENDPOINT']);
+    expect(JSON.parse(moved.text).env.OTEL_EXPORTER_OTLP_ENDPOINT).toBe(URL_);
+    expect(uninstallTelemetry(moved.text).text).toBe(text);
+    expect(() => installTelemetry(JSON.stringify({ env: { OTEL_METRICS_EXPORTER: 'prometheus' } }), { url: URL_ })).toThrow(SettingsError);
+    expect(uninstallTelemetry(text)).toEqual({ text, changed: false, events: [] });
+  });
 
   it('replaces a stale handler of ours (another URL) instead of adding a second', () => {
     const old = installHooks('{}\n', { url: 'http://127.0.0.1:9999', token: false }).text;

@@ -79,6 +79,11 @@ describe('createMetrics() registers every name the configs use', () => {
       ['service_up', 'gauge', []],
       ['service_probe_duration_seconds', 'gauge', []],
       ['analyzer_requests_total', 'counter', ['outcome']],
+      // Labelled by team: the teams are the fleet's own, pre-created for the teams the store holds at start.
+      ['claude_code_cost_usd_total', 'counter', []],
+      ['claude_code_tokens_total', 'counter', []],
+      ['claude_code_over_budget', 'gauge', ['scope']],
+      ['otlp_data_points_total', 'counter', ['outcome']],
       ['analyzer_duration_seconds', 'histogram', []],
       ['process_resident_memory_bytes', 'gauge', []],
     ];

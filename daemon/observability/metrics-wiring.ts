@@ -7,6 +7,7 @@ import { boundedStatus, setEntropyGauges } from '../metrics.js';
 import type { CoordinationStore } from '../store/memory-state.js';
 import { longestWaitSeconds } from '../../shared/agent-status.js';
 import { HOOK_OPERATION } from '../../shared/claude-code/hook-mapping.js';
+import { overBudgetCounts } from '../../shared/claude-code/usage.js';
 
 /** Must run before store.open(), so the import and the journal replay are counted too. */
 export function observeState(store: CoordinationStore, metrics: Metrics): EntropyTracker {
@@ -86,6 +87,9 @@ export function installMetrics(ctx: DaemonContext): void {
     setEntropyGauges(m, ctx.entropy.snapshot());
     m.agentsLongestWait.set(longestWaitSeconds(store.tables.maps.agents.values(), Date.now()));
     m.agentsHeartbeating.set(heartbeaters.count());
+    const over = overBudgetCounts([...store.tables.maps.agents.values()].map((e) => e.data), new Date().toISOString(), ctx.config.budget_usd_per_team_day);
+    m.claudeCodeOverBudget.set({ scope: 'agent' }, over.agent);
+    m.claudeCodeOverBudget.set({ scope: 'team_day' }, over.team_day);
     reply.header('content-type', m.registry.contentType);
     return m.registry.metrics();
   });

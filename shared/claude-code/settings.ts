@@ -219,3 +219,87 @@ export function hooksStatus(text: string | null, file?: string): HooksStatus {
   const have = new Set(installed.map((i) => i.event));
   return { installed, missing: HOOK_EVENTS.filter((e) => !have.has(e)) };
 }
+
+// ---- Telemetry: the `env` block that points Claude Code's OpenTelemetry exporter at the daemon ----
+
+/** Lists the env keys install set, so uninstall removes exactly those (and no value the user had). */
+export const TELEMETRY_MARK = 'AI_PROCESSOR_TELEMETRY';
+
+/** The daemon's base URL: the exporter appends /v1/metrics and /v1/logs itself. */
+export function telemetryEndpoint(url: string): string {
+  const base = url.replace(/\/+$/, '');
+  return base.endsWith(HOOK_PATH) ? base.slice(0, -HOOK_PATH.length) : base;
+}
+
+/** What install writes into `env`. No header: a token is never written into the file (docs/claude-code.md). */
+export function telemetryEnv(url: string): Record<string, string> {
+  return {
+    CLAUDE_CODE_ENABLE_TELEMETRY: '1',
+    OTEL_METRICS_EXPORTER: 'otlp',
+    OTEL_LOGS_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_EXPORTER_OTLP_ENDPOINT: telemetryEndpoint(url),
+  };
+}
+
+function envOf(settings: JsonObject, file: string): JsonObject | null {
+  const env = settings.env;
+  if (env === undefined) return null;
+  if (!isObject(env)) throw new SettingsError(`${file}: "env" is not an object; left untouched`);
+  return env;
+}
+
+function markedKeys(env: JsonObject): string[] {
+  return typeof env[TELEMETRY_MARK] === 'string' ? (env[TELEMETRY_MARK] as string).split(',').filter(Boolean) : [];
+}
+
+/**
+ * Our telemetry keys in `env`, merged: a key the user already set to the same value is left theirs;
+ * one they set to another value (their own collector) is refused, the file untouched. A second
+ * install with another URL updates our keys in place.
+ */
+export function installTelemetry(text: string | null, opts: { url: string }, file = 'settings file'): EditResult {
+  const p = parse(text, file);
+  const env = envOf(p.settings, file) ?? {};
+  const ours = new Set(markedKeys(env));
+  const wanted = telemetryEnv(opts.url);
+  const changedKeys: string[] = [];
+  for (const [key, value] of Object.entries(wanted)) {
+    const have = env[key];
+    if (have === value) continue;
+    if (have !== undefined && !ours.has(key)) {
+      throw new SettingsError(`${file}: env.${key} is already ${JSON.stringify(have)} (telemetry set up for another collector?); left untouched: remove it, or leave out --telemetry`);
+    }
+    env[key] = value;
+    ours.add(key);
+    changedKeys.push(key);
+  }
+  const mark = Object.keys(wanted).filter((k) => ours.has(k)).join(',');
+  if (changedKeys.length === 0 && (env[TELEMETRY_MARK] ?? '') === mark) return { text: text ?? '', changed: false, events: [] };
+  if (mark) env[TELEMETRY_MARK] = mark;
+  else delete env[TELEMETRY_MARK];
+  p.settings.env = env;
+  return { text: serialise(p), changed: true, events: changedKeys };
+}
+
+/** Removes the env keys install set (as its mark lists them), the mark, and `env` when that left it empty. */
+export function uninstallTelemetry(text: string | null, file = 'settings file'): EditResult {
+  if (text === null) return { text: '', changed: false, events: [] };
+  const p = parse(text, file);
+  const env = envOf(p.settings, file);
+  if (!env || env[TELEMETRY_MARK] === undefined) return { text, changed: false, events: [] };
+  const keys = markedKeys(env).filter((k) => k in env);
+  for (const k of keys) delete env[k];
+  delete env[TELEMETRY_MARK];
+  if (Object.keys(env).length === 0) delete p.settings.env;
+  return { text: serialise(p), changed: true, events: keys };
+}
+
+/** The endpoint our telemetry keys point at, or null when install did not set them here. */
+export function telemetryStatus(text: string | null, file = 'settings file'): { endpoint: string | null; keys: string[] } | null {
+  if (text === null) return null;
+  const env = envOf(parse(text, file).settings, file);
+  if (!env || env[TELEMETRY_MARK] === undefined) return null;
+  const endpoint = env.OTEL_EXPORTER_OTLP_ENDPOINT;
+  return { endpoint: typeof endpoint === 'string' ? endpoint : null, keys: markedKeys(env) };
+}
