@@ -5,11 +5,11 @@
 //   npm run bench -- --compare old.json new.json   flag regressions over 10%
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { compareRuns, printTable, type Figure } from './report.js';
+import { compareRuns, printTable, type Figure, type Section } from './report.js';
 import { claimsSection } from './claims.js';
 import { sections as extraSections } from './sections.js';
 
-export type Section = (figures: Figure[], log: (msg: string) => void) => Promise<void>;
+export type { Section } from './report.js';
 
 const SECTIONS: Record<string, Section> = { claims: claimsSection, ...extraSections };
 

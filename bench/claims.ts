@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Section } from './bench.js';
+import type { Section } from './report.js';
 import { HttpClient } from './http.js';
 import { LoadConnection } from './load-client.js';
 import { rssOf, spawnDaemon } from './proc.js';

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Section } from './bench.js';
+import type { Section } from './report.js';
 import { HttpClient } from './http.js';
 import { cpuSecondsOf, ROOT, rssOf, spawnDaemon } from './proc.js';
 import { NODE_FLAGS } from '../shared/node-flags.js';
@@ -56,7 +56,7 @@ export function seedConsoleDataDir(): string {
   return dir;
 }
 
-class Tmux {
+export class Tmux {
   constructor(readonly socket: string) {}
   run(...args: string[]): string {
     return execFileSync('tmux', ['-L', this.socket, ...args], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm-256color' } });
@@ -76,7 +76,7 @@ class Tmux {
   }
 }
 
-function hasTmux(): boolean {
+export function hasTmux(): boolean {
   try {
     execFileSync('tmux', ['-V'], { stdio: 'ignore' });
     return true;

@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Section } from './bench.js';
+import type { Section } from './report.js';
 import { HttpClient } from './http.js';
 import { cleanEnv, CLI, ROOT, spawnDaemon } from './proc.js';
 import { percentile, type Figure } from './report.js';

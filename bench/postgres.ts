@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import type { Section } from './bench.js';
+import type { Section } from './report.js';
 import { runLoad } from './claims.js';
 import { spawnDaemon, type DaemonProcess } from './proc.js';
 import { percentile } from './report.js';

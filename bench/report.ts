@@ -54,3 +54,6 @@ export function percentile(sorted: number[], p: number): number {
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i];
 }
+
+/** A bench section: measures, appends its figures, logs its progress. */
+export type Section = (figures: Figure[], log: (msg: string) => void) => Promise<void>;

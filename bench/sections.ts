@@ -1,9 +1,12 @@
-// Further bench sections register here (stream, console, postgres, legacy).
-import type { Section } from './bench.js';
+// Further bench sections register here (stream, console, postgres, legacy, memory, hooks).
+import type { Section } from './report.js';
 import { streamSection } from './stream.js';
 import { postgresSection } from './postgres.js';
 import { consoleSection } from './console.js';
 import { legacySection } from './legacy.js';
+import { hooksSection } from './claude-code-hooks.js';
+import { memorySection } from './memory.js';
+import { otlpSection } from './claude-code-otlp.js';
 import { workGraphSection } from './work-graph.js';
 
 export const sections: Record<string, Section> = {
@@ -11,5 +14,8 @@ export const sections: Record<string, Section> = {
   postgres: postgresSection,
   console: consoleSection,
   legacy: legacySection,
+  hooks: hooksSection,
+  memory: memorySection,
+  otlp: otlpSection,
   'work-graph': workGraphSection,
 };

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import type { Section } from './bench.js';
+import type { Section } from './report.js';
 import { HttpClient } from './http.js';
 import { spawnDaemon } from './proc.js';
 import { percentile } from './report.js';

@@ -45,7 +45,10 @@ async function unblock(): Promise<number> {
     let ms = NaN;
     for (const round of ['warm', 'measured']) {
       const root = `ub_${round}_root`;
-      const items = [{ work_id: root, work_type: 'ub' }, ...Array.from({ length: 1000 }, (_, i) => ({ work_id: `ub_${round}_${i}`, work_type: 'ub', depends_on: [root] }))];
+      const items = [
+        { work_id: root, work_type: 'ub' },
+        ...Array.from({ length: 1000 }, (_, i) => ({ work_id: `ub_${round}_${i}`, work_type: 'ub', depends_on: [root] })),
+      ];
       if ((await c.post('/api/work/batch', { items })).status !== 201) throw new Error('batch refused');
       if ((await c.post('/api/coordination/claim', { work_id: root, agent_id: 'ub' })).status !== 200) throw new Error('claim refused');
       const t0 = performance.now();
@@ -78,5 +81,11 @@ export const workGraphSection: Section = async (figures: Figure[], log) => {
   figures.push({ name: 'complete_unblocking_1000_ms', value: unblockMs, unit: 'ms', better: 'lower' });
   log(`complete that unblocks 1,000 dependents: ${unblockMs.toFixed(1)} ms`);
   figures.push({ name: 'claim_next_p50_50k_over_1k', value: results.claim_next_50k.p50 / results.claim_next_1k.p50, unit: 'x', target: 1.5, better: 'lower' });
-  figures.push({ name: 'claim_next_over_claim_by_id_50k', value: results.claim_next_50k.perSecond / results.claim_by_id_50k.perSecond, unit: 'x', target: 1, better: 'higher' });
+  figures.push({
+    name: 'claim_next_over_claim_by_id_50k',
+    value: results.claim_next_50k.perSecond / results.claim_by_id_50k.perSecond,
+    unit: 'x',
+    target: 1,
+    better: 'higher',
+  });
 };

@@ -2,7 +2,8 @@
 //usr/bin/env true; case " $NODE_OPTIONS" in *--v8-pool-size*) exec node "$0" "$@";; esac; exec node --v8-pool-size=1 "$0" "$@"
 // ^ A command for sh, a comment for node: the bin runs node with one V8 helper thread
 //   (shared/node-flags.ts) unless NODE_OPTIONS sets the pool size. `node <this file>` runs as is.
-// ai-processor: the daemon (`start`) and the client commands agents and scripts use (program.ts).
+// ai-processor: the daemon (`start`, daemon/start.ts) and the client commands agents and scripts use
+// (cli/). The one module of daemon/ that loads client programs: it only dispatches.
 // Exit codes: 0 done, 1 refused by the daemon (conflict, not holder, unknown id), 2 usage error,
 // 3 daemon unreachable or failing.
 //
@@ -11,7 +12,7 @@
 // `legacy` then receives exactly what commander would have given it (everything after the `--`).
 const argv = process.argv;
 if (argv[2] === 'legacy' && argv[3] === '--') {
-  const { runLegacyProcess } = await import('./legacy/commands.js');
+  const { runLegacyProcess } = await import('../cli/legacy-helper.js');
   try {
     await runLegacyProcess(argv.slice(4));
   } catch (err) {
@@ -21,6 +22,6 @@ if (argv[2] === 'legacy' && argv[3] === '--') {
 } else {
   // Before the daemon's modules load: they would grow the young generation past the heap policy's cap.
   if (argv[2] === 'start') (await import('./observability/heap-policy.js')).holdYoungGeneration();
-  const { main } = await import('./program.js');
-  await main(argv);
+  const [{ main }, { registerStartCommand }] = await Promise.all([import('../cli/program.js'), import('./start.js')]);
+  await main(argv, [registerStartCommand]);
 }

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_HOST, DEFAULT_PORT } from '../shared/protocol.js';
+import { ANALYZER_MODES, DEFAULTS, LOG_LEVELS } from './defaults.js';
 
 export interface ServiceEntry {
   name: string;
@@ -18,15 +18,19 @@ export interface DaemonConfig {
   port: number;
   host: string;
   lease_ms: number;
+  /** The longest lease a claim may ask for (lease_ms on claim); derived leases are capped at it. */
+  max_lease_ms: number;
   store: string;
   token: string | null;
   token_file: string | null;
   log_level: string;
   view_flush_ms: number;
   max_journal_bytes: number;
+  /** A legacy file larger than this is not read (reported instead): bounds what one external edit may cost. */
+  max_legacy_file_bytes: number;
   body_limit: number;
   analyzer_command: string | null;
-  analyzer_mode: 'auto' | 'builtin' | 'command' | 'claude';
+  analyzer_mode: (typeof ANALYZER_MODES)[number];
   analyzer_timeout_ms: number;
   /** External analyzer runs at once; more wait in the queue. */
   analyzer_max_concurrent: number;
@@ -37,11 +41,89 @@ export interface DaemonConfig {
   tls_cert: string | null;
   tls_key: string | null;
   rate_limit_per_s: number;
-  entropy_floor: number;
+  /** telemetry_spans.jsonl is rotated (renamed to .1.jsonl, ...) before it grows past this; 0 = never. */
+  telemetry_file_max_bytes: number;
+  /** ... or once the live file is this old (ms); 0 = never. */
+  telemetry_file_max_age_ms: number;
+  /** Rotated span files kept (>= 1); the oldest is replaced. */
+  telemetry_file_keep: number;
+  /** Also write the daemon's own steps (journal fsync, legacy file write/merge) to the span file. */
+  telemetry_internal_spans: boolean;
+  /** Clients of the coordination stream (and, apart, of the telemetry stream); more are refused with 503. */
+  max_stream_clients: number;
+  /** Claude Code cost (USD, from its telemetry) above which an agent is marked over budget; 0 = none. */
+  budget_usd_per_agent: number;
+  /** Claude Code cost (USD) of one team in one UTC day above which the team is over budget; 0 = none. */
+  budget_usd_per_team_day: number;
   config_file: string | null;
 }
 
 export class ConfigError extends Error {}
+
+/** The process environment: read here, passed on by the daemon's modules (PATH lookups, children, NOTIFY_SOCKET). */
+export function processEnv(): NodeJS.ProcessEnv {
+  return process.env;
+}
+
+/** A setting of `ai-processor start`: its flag, what it is; the env name and default are derived. */
+export interface StartFlag {
+  key: keyof DaemonConfig;
+  /** Commander's flag spec, e.g. '--lease-ms <ms>'. */
+  flag: string;
+  help: string;
+  number?: true;
+  choices?: readonly string[];
+  /** The environment variable when it is not AI_PROCESSOR_<KEY>. */
+  env?: string;
+  /** The default in words when it is not DEFAULTS[key] (computed, or none). */
+  defaultText?: string;
+}
+
+/** Every flag of `ai-processor start`, in --help order. */
+export const START_FLAGS: readonly StartFlag[] = [
+  { key: 'data_dir', flag: '--data-dir <dir>', help: 'data directory', defaultText: '$STATE_DIRECTORY or ~/.local/state/ai-processor' },
+  { key: 'port', flag: '--port <port>', help: 'port, 0 for any free one', number: true },
+  { key: 'host', flag: '--host <host>', help: 'address to bind' },
+  { key: 'lease_ms', flag: '--lease-ms <ms>', help: 'lease period for claims', number: true },
+  { key: 'max_lease_ms', flag: '--max-lease-ms <ms>', help: 'longest lease a claim may ask for (lease_ms, estimated_duration)', number: true },
+  { key: 'store', flag: '--store <store>', help: 'store: "file" (embedded) or a postgres:// URL shared by several daemons' },
+  { key: 'config_file', flag: '--config <file>', help: 'JSON config file; keys as the env names without prefix, lower case', env: 'AI_PROCESSOR_CONFIG', defaultText: '' },
+  { key: 'token_file', flag: '--token-file <file>', help: 'file holding the bearer token (or the token itself in AI_PROCESSOR_TOKEN)', env: '', defaultText: '' },
+  { key: 'log_level', flag: '--log-level <level>', help: LOG_LEVELS.join('|') },
+  { key: 'analyzer_command', flag: '--analyzer-command <cmd>', help: 'command the analysis bridge pipes state into', defaultText: '' },
+  { key: 'analyzer_mode', flag: '--analyzer-mode <mode>', help: ANALYZER_MODES.join('|'), choices: ANALYZER_MODES },
+  { key: 'analyzer_timeout_ms', flag: '--analyzer-timeout-ms <ms>', help: 'time limit of one analyzer run', number: true },
+  { key: 'analyzer_max_concurrent', flag: '--analyzer-max-concurrent <n>', help: 'analyzer runs at once', number: true },
+  { key: 'analyzer_max_queue', flag: '--analyzer-max-queue <n>', help: 'analyzer requests waiting, beyond which 429', number: true },
+  { key: 'stream_analyzer_command', flag: '--stream-analyzer-command <cmd>', help: 'long-running JSON-lines analyzer for /api/claude/stream', defaultText: '' },
+  { key: 'tls_cert', flag: '--tls-cert <file>', help: 'PEM certificate: serve https/wss (with --tls-key)', defaultText: '' },
+  { key: 'tls_key', flag: '--tls-key <file>', help: 'PEM private key for --tls-cert', defaultText: '' },
+  { key: 'max_legacy_file_bytes', flag: '--max-legacy-file-bytes <n>', help: 'a legacy file larger than this is reported, not read or overwritten', number: true },
+  { key: 'max_stream_clients', flag: '--max-stream-clients <n>', help: 'stream clients at once; more are refused with 503', number: true },
+  { key: 'budget_usd_per_agent', flag: '--budget-usd-per-agent <usd>', help: 'Claude Code cost of one agent above which it is marked over budget, 0 = none', number: true },
+  { key: 'budget_usd_per_team_day', flag: '--budget-usd-per-team-day <usd>', help: 'Claude Code cost of one team in one UTC day above which it is over budget, 0 = none', number: true },
+  { key: 'rate_limit_per_s', flag: '--rate-limit-per-s <n>', help: 'mutating requests per second per client IP, 0 = off', number: true },
+];
+
+/** The environment variable of a setting. */
+export function envName(key: keyof DaemonConfig): string {
+  return `AI_PROCESSOR_${key.toUpperCase()}`;
+}
+
+/** The default of a setting as the help and the docs show it ('' when it has none). */
+export function defaultText(f: Pick<StartFlag, 'key' | 'defaultText'>): string {
+  if (f.defaultText !== undefined) return f.defaultText;
+  const v = (DEFAULTS as Record<string, unknown>)[f.key];
+  return v === undefined ? '' : typeof v === 'string' || typeof v === 'number' ? String(v) : JSON.stringify(v);
+}
+
+/** The --help line of a flag: what it is, its environment variable, its default. */
+export function flagHelp(f: StartFlag): string {
+  const env = f.env ?? envName(f.key);
+  const def = defaultText(f);
+  const notes = [env ? `env ${env}` : '', def ? `default ${def}` : ''].filter(Boolean).join('; ');
+  return notes ? `${f.help} (${notes})` : f.help;
+}
 
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   // systemd's StateDirectory= sets STATE_DIRECTORY; otherwise the XDG per-user state dir.
@@ -53,32 +135,41 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
 export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   return {
     data_dir: defaultDataDir(env),
-    port: DEFAULT_PORT,
-    host: DEFAULT_HOST,
-    lease_ms: 60_000,
-    store: 'file',
+    port: DEFAULTS.port,
+    host: DEFAULTS.host,
+    lease_ms: DEFAULTS.lease_ms,
+    max_lease_ms: DEFAULTS.max_lease_ms,
+    store: DEFAULTS.store,
     token: null,
     token_file: null,
-    log_level: 'info',
-    view_flush_ms: 250,
-    max_journal_bytes: 64 * 1024 * 1024,
-    body_limit: 64 * 1024,
+    log_level: DEFAULTS.log_level,
+    view_flush_ms: DEFAULTS.view_flush_ms,
+    max_journal_bytes: DEFAULTS.max_journal_bytes,
+    max_legacy_file_bytes: DEFAULTS.max_legacy_file_bytes,
+    body_limit: DEFAULTS.body_limit,
     analyzer_command: null,
-    analyzer_mode: 'auto',
-    analyzer_timeout_ms: 30_000,
-    analyzer_max_concurrent: 2,
-    analyzer_max_queue: 8,
+    analyzer_mode: DEFAULTS.analyzer_mode,
+    analyzer_timeout_ms: DEFAULTS.analyzer_timeout_ms,
+    analyzer_max_concurrent: DEFAULTS.analyzer_max_concurrent,
+    analyzer_max_queue: DEFAULTS.analyzer_max_queue,
     stream_analyzer_command: null,
-    services: [{ name: 'xavos', url: 'http://localhost:4002/health', interval_ms: 15_000, timeout_ms: 2_000 }],
+    services: DEFAULTS.services.map((s) => ({ ...s })),
     tls_cert: null,
     tls_key: null,
-    rate_limit_per_s: 0,
-    entropy_floor: 0,
+    rate_limit_per_s: DEFAULTS.rate_limit_per_s,
+    max_stream_clients: DEFAULTS.max_stream_clients,
+    telemetry_file_max_bytes: DEFAULTS.telemetry_file_max_bytes,
+    telemetry_file_max_age_ms: DEFAULTS.telemetry_file_max_age_ms,
+    telemetry_file_keep: DEFAULTS.telemetry_file_keep,
+    telemetry_internal_spans: DEFAULTS.telemetry_internal_spans,
+    budget_usd_per_agent: DEFAULTS.budget_usd_per_agent,
+    budget_usd_per_team_day: DEFAULTS.budget_usd_per_team_day,
     config_file: null,
   };
 }
 
-const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'view_flush_ms', 'max_journal_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'entropy_floor'];
+const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'max_lease_ms', 'view_flush_ms', 'max_journal_bytes', 'max_legacy_file_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'max_stream_clients', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep', 'budget_usd_per_agent', 'budget_usd_per_team_day'];
+const BOOLEAN: Array<keyof DaemonConfig> = ['telemetry_internal_spans'];
 
 /** Environment names: AI_PROCESSOR_<KEY>. */
 function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof DaemonConfig, string>> {
@@ -95,8 +186,15 @@ function coerce(key: keyof DaemonConfig, value: unknown, where: string): unknown
     const n = typeof value === 'number' ? value : Number(value);
     if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${where}: ${key} must be a non-negative number, got ${JSON.stringify(value)}`);
     if (key === 'port' && (!Number.isInteger(n) || n > 65535)) throw new ConfigError(`${where}: port must be an integer 0-65535`);
-    if (key === 'analyzer_max_concurrent' && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`${where}: analyzer_max_concurrent must be an integer >= 1`);
+    if ((key === 'analyzer_max_concurrent' || key === 'max_stream_clients') && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`${where}: ${key} must be an integer >= 1`);
+    if (key === 'telemetry_file_keep' && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`${where}: telemetry_file_keep must be an integer >= 1`);
     return n;
+  }
+  if (BOOLEAN.includes(key)) {
+    if (typeof value === 'boolean') return value;
+    if (/^(1|true|yes)$/i.test(String(value))) return true;
+    if (/^(0|false|no)$/i.test(String(value))) return false;
+    throw new ConfigError(`${where}: ${key} must be true or false, got ${JSON.stringify(value)}`);
   }
   if (key === 'services') {
     const list = typeof value === 'string' ? JSON.parse(value) : value;
@@ -108,7 +206,7 @@ function coerce(key: keyof DaemonConfig, value: unknown, where: string): unknown
   if (key === 'store' && !/^(file|postgres(ql)?:\/\/.+)$/.test(String(value))) {
     throw new ConfigError(`${where}: store must be "file" or a postgres:// URL`);
   }
-  if (key === 'analyzer_mode' && !['auto', 'builtin', 'command', 'claude'].includes(String(value))) {
+  if (key === 'analyzer_mode' && !(ANALYZER_MODES as readonly string[]).includes(String(value))) {
     throw new ConfigError(`${where}: analyzer_mode must be auto, builtin, command or claude`);
   }
   return value === null ? null : String(value);
@@ -149,6 +247,7 @@ export function loadConfig(flags: Partial<Record<keyof DaemonConfig, unknown>>, 
     }
   }
   cfg.config_file = file;
+  checkLeases(cfg);
   if (!cfg.token && env.AI_PROCESSOR_TOKEN) cfg.token = env.AI_PROCESSOR_TOKEN;
   if (!cfg.token && cfg.token_file) {
     try {
@@ -159,6 +258,12 @@ export function loadConfig(flags: Partial<Record<keyof DaemonConfig, unknown>>, 
   }
   cfg.data_dir = path.resolve(cfg.data_dir);
   return cfg;
+}
+
+/** A default lease longer than the maximum would make every plain claim break the rule. */
+export function checkLeases(cfg: Pick<DaemonConfig, 'lease_ms' | 'max_lease_ms'>): void {
+  if (cfg.lease_ms < 1) throw new ConfigError(`lease_ms must be at least 1 ms, got ${cfg.lease_ms}`);
+  if (cfg.lease_ms > cfg.max_lease_ms) throw new ConfigError(`lease_ms (${cfg.lease_ms}) is over max_lease_ms (${cfg.max_lease_ms}): raise max_lease_ms or lower lease_ms`);
 }
 
 export function isLoopback(host: string): boolean {

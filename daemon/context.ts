@@ -8,6 +8,14 @@ import type { CoordinationService, Trace } from './core/service.js';
 import type { Metrics } from './metrics.js';
 import type { CoordinationStore } from './store/memory-state.js';
 import type { EntropyTracker } from '../shared/entropy.js';
+import type { SyncFailures } from './stream/sync-failures.js';
+import type { LateStatsParts } from './http/stats-parts.js';
+
+/** Events between the daemon's features (one declaration per payload). */
+export interface DaemonEvents {
+  /** A side-channel event for stream clients: its name (file_problem, merge_conflict, service_status, ...) and detail. */
+  event: [name: string, detail: Record<string, unknown>];
+}
 
 export interface DaemonContext {
   config: DaemonConfig;
@@ -15,6 +23,8 @@ export interface DaemonContext {
   store: CoordinationStore;
   service: CoordinationService;
   metrics: Metrics;
+  /** Sync failures by reason: state_sync_failures_total and /api/stats read the same tally. */
+  syncFailures: SyncFailures;
   /** Entropy of the stored records, kept per change (spans are added by the telemetry part). */
   entropy: EntropyTracker;
   app: FastifyInstance;
@@ -22,13 +32,13 @@ export interface DaemonContext {
   traceOf: (request: FastifyRequest) => Trace | undefined;
   /** Extra fields for GET /api/coordination/status, contributed by features. */
   statusExtras: Array<() => Record<string, unknown>>;
-  /** Parts of GET /api/stats (StatsResponse in shared/protocol.ts), by key: latency, entropy, services, analyzer... */
-  stats: Record<string, () => unknown>;
+  /** Parts of GET /api/stats installed after the daemon started; the others are given to statsRoutes by their installers' results. */
+  stats: LateStatsParts;
   /**
    * Side-channel events that are not state changes (service health, file problems, conflicts):
    * emit('event', name, detail). The coordination stream forwards them as EventMessage.
    */
-  events: EventEmitter;
+  events: EventEmitter<DaemonEvents>;
   /** Run on shutdown, in reverse order of registration, after the HTTP server stopped. */
   onClose: Array<() => Promise<void> | void>;
   /**

@@ -3,8 +3,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { pino, type Logger as Pino } from 'pino';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { DaemonConfig } from './config.js';
-import { ConfigError, isLoopback } from './config.js';
-import type { DaemonContext } from './context.js';
+import { ConfigError, isLoopback, processEnv } from './config.js';
+import type { DaemonContext, DaemonEvents } from './context.js';
 import { FileStore } from './store/file-store.js';
 import { PgStore } from './store/pg-store.js';
 import type { CoordinationStore } from './store/memory-state.js';
@@ -15,20 +15,22 @@ import { healthRoutes } from './http/health-routes.js';
 import { createMetrics } from './metrics.js';
 import { installMetrics, observeState } from './observability/metrics-wiring.js';
 import { VERSION } from './version.js';
-import { installStats } from './http/stats-routes.js';
+import { latencyStats, processStats, statsRoutes } from './http/stats-routes.js';
 import { installTracing } from './observability/tracing.js';
 import { installEntropy } from './observability/baseline.js';
 import os from 'node:os';
 import { applyHeapPolicy } from './observability/heap-policy.js';
 import { NODE_FLAGS, poolSizeGiven } from '../shared/node-flags.js';
-import { installAnalyzer } from './analyzer/install.js';
-import { installServices } from './services/install.js';
+import { analyzerStats, installAnalyzer } from './analyzer/install.js';
+import { installServices, servicesStats } from './services/install.js';
+import { installClaudeCode } from './claude-code/install.js';
 import { installVelocityLog } from './legacy/velocity-log.js';
 import { installCoordinationStream } from './stream/coordination-stream.js';
 import { readTls } from './http/tls.js';
 import { installRateLimit } from './http/rate-limit.js';
 import { installWorkGraph } from './http/work-graph-routes.js';
-import { CLOSE_GOING_AWAY, STREAM_PATH, TELEMETRY_STREAM_PATH } from '../shared/protocol.js';
+import { CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, MAX_CLIENT_FRAME_BYTES, STREAM_PATH, TELEMETRY_STREAM_PATH } from '../shared/protocol.js';
+import { SyncFailures } from './stream/sync-failures.js';
 import websocket from '@fastify/websocket';
 import { EventEmitter } from 'node:events';
 
@@ -67,7 +69,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   // The embedded file store is the default; a postgres:// URL selects the shared PostgreSQL store.
   const store: CoordinationStore = /^postgres(ql)?:\/\//.test(config.store)
     ? new PgStore({ url: config.store, dataDir: config.data_dir, logger })
-    : new FileStore({ dataDir: config.data_dir, logger, viewFlushMs: config.view_flush_ms, maxJournalBytes: config.max_journal_bytes, loadHooks: heapPolicy });
+    : new FileStore({ dataDir: config.data_dir, logger, viewFlushMs: config.view_flush_ms, maxJournalBytes: config.max_journal_bytes, maxLegacyFileBytes: config.max_legacy_file_bytes, loadHooks: heapPolicy });
   const metrics = createMetrics();
   const entropy = observeState(store, metrics);
   try {
@@ -78,11 +80,11 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   }
   heapPolicy.loaded();
   logger.debug({ heap: heapPolicy.applied }, 'heap policy');
-  if (!poolSizeGiven() && os.availableParallelism() <= 4) {
+  if (!poolSizeGiven(process.execArgv, processEnv()) && os.availableParallelism() <= 4) {
     // The bin, the unit and npm start give it; this is node run on the script directly.
     logger.info({ cores: os.availableParallelism(), node_flags: NODE_FLAGS.join(' ') }, 'node started without --v8-pool-size=1: on a machine this small the garbage collector\'s helper threads take cores from requests (run the ai-processor bin, or set NODE_OPTIONS)');
   }
-  const service = new CoordinationService(store, { leaseMs: config.lease_ms, logger });
+  const service = new CoordinationService(store, { leaseMs: config.lease_ms, maxLeaseMs: config.max_lease_ms, logger });
   // Fastify's own per-request logging is off (thousands of lines a second under load); errors are
   // logged by the error handler, changes by the store.
   const app: FastifyInstance = Fastify({
@@ -100,7 +102,17 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
     for (const method of [r.method].flat()) routes.push({ method, url: r.url, websocket: Boolean((r as { websocket?: boolean }).websocket) });
   });
   await app.register(websocket, {
-    options: { maxPayload: 64 * 1024 },
+    options: { maxPayload: MAX_CLIENT_FRAME_BYTES },
+    // A stream handler that throws, or a socket error (a frame over maxPayload, bad UTF-8), closes
+    // that client only; fastify's own logger is off, so it is logged here.
+    errorHandler(error: Error, socket: { close(code: number, reason: string): void; terminate(): void }) {
+      logger.warn({ error: error.message }, 'stream client error; closed');
+      try {
+        socket.close(CLOSE_INTERNAL_ERROR, 'internal error');
+      } catch {
+        socket.terminate();
+      }
+    },
     // On shutdown tell stream clients to come back (1001 going away), so they resume from their revision.
     preClose(this: FastifyInstance, done: () => void) {
       for (const client of this.websocketServer.clients) client.close(CLOSE_GOING_AWAY, 'daemon shutting down: reconnect and resume');
@@ -121,21 +133,37 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
       return reply.code(401).send({ error: 'unauthorized', message: 'Send Authorization: Bearer <AI_PROCESSOR_TOKEN>' });
     }
   });
-  const ctx: DaemonContext = { config, logger, store, service, metrics, entropy, app, traceOf: () => undefined, statusExtras: [], stats: {}, events: new EventEmitter(), onClose: [], onReload: [] };
-  store.on('problem', (p) => ctx.events.emit('event', 'file_problem', p));
-  store.on('conflict', (c) => ctx.events.emit('event', 'merge_conflict', c));
-  store.on('storage', (e) => ctx.events.emit('event', e.state === 'degraded' ? 'storage_degraded' : 'storage_recovered', e));
+  const syncFailures = new SyncFailures(metrics.syncFailures);
+  const ctx: DaemonContext = { config, logger, store, service, metrics, syncFailures, entropy, app, traceOf: () => undefined, statusExtras: [], stats: {}, events: new EventEmitter<DaemonEvents>(), onClose: [], onReload: [] };
+  store.on('problem', (p) => ctx.events.emit('event', 'file_problem', { ...p }));
+  store.on('conflict', (c) => ctx.events.emit('event', 'merge_conflict', { ...c }));
+  store.on('storage', (e) => ctx.events.emit('event', e.state === 'degraded' ? 'storage_degraded' : 'storage_recovered', { ...e }));
   installMetrics(ctx);
-  installStats(ctx, started);
-  installCoordinationStream(ctx);
-  await installTracing(ctx); // before the API routes: sets ctx.traceOf and the tracing hooks they get
-  await installEntropy(ctx);
+  const stats = statsRoutes(ctx);
+  const latency = latencyStats(ctx);
+  const stream = installCoordinationStream(ctx);
+  const tracing = await installTracing(ctx); // before the API routes: sets ctx.traceOf and the tracing hooks they get
+  const baselines = await installEntropy(ctx);
   await app.register(healthRoutes, { store, version: VERSION, started });
   await app.register(coordinationRoutes, { service, traceOf: (r) => ctx.traceOf(r), statusExtras: () => Object.assign({}, ...ctx.statusExtras.map((f) => f())) });
   installWorkGraph(ctx);
-  installAnalyzer(ctx);
-  installServices(ctx);
+  const analyzer = installAnalyzer(ctx);
+  const monitor = installServices(ctx);
+  const claudeCode = installClaudeCode(ctx);
   installVelocityLog(ctx);
+  // Every field of GET /api/stats, in the order it answers them, each from the feature that owns it.
+  stats.serve({
+    ...processStats(ctx, started),
+    sync: stream.sync,
+    services: () => servicesStats(monitor),
+    analyzer: () => analyzerStats(analyzer),
+    latency,
+    entropy: () => baselines.stats(),
+    lease_ms: () => service.leaseMs,
+    telemetry: tracing.stats,
+    reload: () => ctx.stats.reload?.(),
+    usage: claudeCode.usage,
+  });
   service.start();
   const address = await app.listen({ port: config.port, host: config.host });
   logger.info({ url: address, dataDir: store.dataDir, revision: store.revision, leaseMs: config.lease_ms, version: VERSION }, 'listening');

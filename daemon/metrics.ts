@@ -4,8 +4,11 @@
 // own registry.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EntropyReport } from '../shared/entropy.js';
+import { LOSS_CAUSES } from './store/losses.js';
+import { SYNC_FAILURE_REASONS } from '../shared/protocol.js';
+import { FRAME_REJECTIONS } from './stream/inbound.js';
 
-export const AGENT_STATUSES = ['active', 'idle', 'busy', 'offline', 'stale', 'other'] as const;
+export const AGENT_STATUSES = ['active', 'idle', 'busy', 'needs_input', 'offline', 'stale', 'other'] as const;
 export const WORK_STATUSES = ['pending', 'claimed', 'in_progress', 'completed', 'failed', 'released', 'other'] as const;
 export type AgentStatusLabel = (typeof AGENT_STATUSES)[number];
 export type WorkStatusLabel = (typeof WORK_STATUSES)[number];
@@ -16,6 +19,7 @@ const AGENT_SYNONYMS: Record<string, AgentStatusLabel> = {
   active: 'active', online: 'active', ready: 'active',
   idle: 'idle', waiting: 'idle',
   busy: 'busy', working: 'busy',
+  needs_input: 'needs_input',
   offline: 'offline', inactive: 'offline', stopped: 'offline', terminated: 'offline',
   stale: 'stale', unresponsive: 'stale',
 };
@@ -85,14 +89,28 @@ export function createMetrics() {
       registers,
     }),
     storageDegraded: new Gauge({ name: 'storage_degraded', help: '1 while writes are refused because the journal cannot be written, else 0', registers }),
+    framesRejected: new Counter({
+      name: 'websocket_frames_rejected_total',
+      help: 'Frames from stream clients refused or ignored (binary, invalid, over the per-client rate)',
+      labelNames: ['stream', 'reason'] as const,
+      registers,
+    }),
     agents: new Gauge({ name: 'coordination_agents', help: 'Registered agents by status', labelNames: ['status'] as const, registers }),
+    // NoHeartbeats watches these only: legacy and imported agents never heartbeat (their claims carry their own leases).
+    agentsHeartbeating: new Gauge({ name: 'coordination_agents_heartbeating', help: 'Agents that heartbeated through the API since the daemon started and are not offline', registers }),
     workItems: new Gauge({ name: 'coordination_work_items', help: 'Work items by status', labelNames: ['status'] as const, registers }),
+    // alerts.yml's AgentWaitingForInput: set on each scrape from the agents' needs_input.since.
+    agentsLongestWait: new Gauge({ name: 'coordination_agents_longest_wait_seconds', help: 'How long the agent waiting longest for human input (status needs_input) has waited; 0 when none waits', registers }),
     revision: new Gauge({ name: 'coordination_revision', help: 'Current global revision of the coordination state', registers }),
     websocketClients: new Gauge({ name: 'websocket_clients', help: 'Connected WebSocket clients by stream', labelNames: ['stream'] as const, registers }),
     entropyBits: new Gauge({ name: 'information_entropy_bits', help: 'Shannon entropy of the state by component (bits)', labelNames: ['component'] as const, registers }),
     entropyTotal: new Gauge({ name: 'information_entropy_total', help: 'Total Shannon entropy of the state (bits)', registers }),
     // 0 = no baseline captured; alerts.yml's InformationLoss compares information_entropy_total with it.
     entropyBaselineBits: new Gauge({ name: 'information_entropy_baseline_bits', help: 'Total entropy of the captured baseline (bits); 0 when none is captured', registers }),
+    // The InformationLoss alert's invariant: records or fields gone without a deliberate change
+    // (daemon/core/losses.ts says which; entropy drift is normal work and alerts on nothing).
+    recordsLost: new Counter({ name: 'information_records_lost_total', help: 'Records lost without a deliberate change (e.g. deleted by an external edit made on a stale copy)', labelNames: ['cause'] as const, registers }),
+    fieldsLost: new Counter({ name: 'information_fields_lost_total', help: 'Fields of records lost without a deliberate change (e.g. a legacy record rewritten without them)', labelNames: ['cause'] as const, registers }),
     journalFsyncDuration: new Histogram({
       name: 'journal_fsync_duration_seconds',
       help: 'Duration of journal fsyncs (one per group commit)',
@@ -113,6 +131,12 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers,
     }),
+    // Claude Code's own telemetry (OTLP) per team: never per session, so the label count stays bounded.
+    claudeCodeCost: new Counter({ name: 'claude_code_cost_usd_total', help: 'Claude Code cost reported by its sessions (USD), by team', labelNames: ['team'] as const, registers }),
+    claudeCodeTokens: new Counter({ name: 'claude_code_tokens_total', help: 'Claude Code tokens reported by its sessions, by team and type (input, output, cache_read, cache_creation)', labelNames: ['team', 'type'] as const, registers }),
+    otlpDataPoints: new Counter({ name: 'otlp_data_points_total', help: 'OTLP data points and log records received, by outcome (counted, duplicate, rejected, ignored)', labelNames: ['outcome'] as const, registers }),
+    // alerts.yml's ClaudeCodeOverBudget: set on each scrape from the agents' marks and today's costs.
+    claudeCodeOverBudget: new Gauge({ name: 'claude_code_over_budget', help: 'Claude Code agents over --budget-usd-per-agent (scope agent) and teams over --budget-usd-per-team-day today (scope team_day)', labelNames: ['scope'] as const, registers }),
     analyzerDuration: new Histogram({
       name: 'analyzer_duration_seconds',
       help: 'Duration of analyzer command runs',
@@ -141,12 +165,19 @@ export function createMetrics() {
   for (const o of ['won', 'conflict', 'idempotent']) m.claims.inc({ outcome: o }, 0);
   for (const t of ['claim', 'holder', 'fencing', 'version', 'merge']) m.conflicts.inc({ type: t }, 0);
   for (const o of ['success', 'failure']) m.completions.inc({ outcome: o }, 0);
-  for (const r of ['checksum', 'gap', 'unparseable_file', 'slow_client', 'write_failed']) m.syncFailures.inc({ reason: r }, 0);
+  for (const r of SYNC_FAILURE_REASONS) m.syncFailures.inc({ reason: r }, 0);
+  for (const s of ['coordination', 'telemetry']) for (const r of FRAME_REJECTIONS) m.framesRejected.inc({ stream: s, reason: r }, 0);
   for (const o of ['ok', 'failed', 'timeout', 'rejected']) m.analyzerRequests.inc({ outcome: o }, 0);
   for (const r of ['storage_full', 'write_failed']) m.storageWriteFailures.inc({ reason: r }, 0);
   for (const o of ['claimed', 'empty', 'timeout', 'disconnected']) m.claimNext.inc({ outcome: o }, 0);
   m.storageDegraded.set(0);
+  for (const c of LOSS_CAUSES) {
+    m.recordsLost.inc({ cause: c }, 0);
+    m.fieldsLost.inc({ cause: c }, 0);
+  }
   for (const s of ['coordination', 'telemetry']) m.websocketClients.set({ stream: s }, 0);
+  for (const o of ['counted', 'duplicate', 'rejected', 'ignored']) m.otlpDataPoints.inc({ outcome: o }, 0);
+  for (const s of ['agent', 'team_day']) m.claudeCodeOverBudget.set({ scope: s }, 0);
   for (const c of ['coordination', 'agents', 'telemetry']) m.entropyBits.set({ component: c }, 0);
   setStatusGauge(m.agents, 'agents', []);
   setStatusGauge(m.workItems, 'work', []);

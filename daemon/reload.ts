@@ -1,10 +1,11 @@
 // SIGHUP: read the configuration again (file, environment, token file; flags still win) and apply
 // what can change while clients stay connected:
-//   lease_ms (new leases), log_level, token (set or rotate; streams already open stay open),
-//   rate_limit_per_s, services (monitor list), analyzer_* and stream_analyzer_command, entropy_floor,
+//   lease_ms (new leases), max_lease_ms (new claims), log_level, token (set or rotate; streams already open stay open),
+//   rate_limit_per_s, max_stream_clients (new connections), services (monitor list), analyzer_* and stream_analyzer_command,
+//   budget_usd_per_agent and budget_usd_per_team_day (read per telemetry export),
 //   and the TLS key pair (files read again: a renewed certificate is served to new connections).
 // What is bound at start is refused with a warning and keeps its running value: host, port, data_dir,
-// store, body_limit, view_flush_ms, max_journal_bytes, TLS on/off. A file that does not load (bad JSON,
+// store, body_limit, view_flush_ms, max_journal_bytes, telemetry_file_* and telemetry_internal_spans, TLS on/off. A file that does not load (bad JSON,
 // unknown key, unreadable token file) changes nothing. Features apply their part in ctx.onReload.
 import { createHash } from 'node:crypto';
 import { isLoopback, type DaemonConfig } from './config.js';
@@ -12,7 +13,7 @@ import type { DaemonContext } from './context.js';
 import { readTls, reloadTls } from './http/tls.js';
 
 /** Settings bound at start (listening socket, store, body parser): a restart applies them. */
-export const FIXED_AT_START: ReadonlyArray<keyof DaemonConfig> = ['host', 'port', 'data_dir', 'store', 'body_limit', 'view_flush_ms', 'max_journal_bytes', 'config_file'];
+export const FIXED_AT_START: ReadonlyArray<keyof DaemonConfig> = ['host', 'port', 'data_dir', 'store', 'body_limit', 'view_flush_ms', 'max_journal_bytes', 'max_legacy_file_bytes', 'config_file', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep', 'telemetry_internal_spans'];
 
 /** Never in a log line or a stats answer: only their names are. */
 const SECRET: ReadonlySet<keyof DaemonConfig> = new Set(['token']);
@@ -113,6 +114,7 @@ export class Reloader {
     for (const key of changed) (running as unknown as Record<string, unknown>)[key] = next[key];
     if (changed.has('log_level')) ctx.logger.level = running.log_level;
     if (changed.has('lease_ms')) ctx.service.leaseMs = running.lease_ms; // new and renewed leases; a running one keeps its deadline
+    if (changed.has('max_lease_ms')) ctx.service.maxLeaseMs = running.max_lease_ms; // new claims
     for (const hook of ctx.onReload) {
       try {
         await hook(running, changed);

@@ -3,6 +3,7 @@
 // the tool waits until systemd processed the message, so its early exit loses nothing). Only when
 // NOTIFY_SOCKET is set: outside systemd this does nothing at all.
 import { spawn } from 'node:child_process';
+import { processEnv } from './config.js';
 
 export interface NotifyLogger {
   warn(obj: object, msg?: string): void;
@@ -15,7 +16,7 @@ export class SystemdNotifier {
 
   /** Takes NOTIFY_SOCKET out of `env` (children such as analyzer commands must not speak for us). */
   constructor(
-    env: NodeJS.ProcessEnv = process.env,
+    env: NodeJS.ProcessEnv = processEnv(),
     private readonly logger?: NotifyLogger,
     private readonly tool = 'systemd-notify',
   ) {
@@ -45,7 +46,7 @@ export class SystemdNotifier {
     if (!this.socket || this.missing) return Promise.resolve(false);
     const args = [`--pid=${process.pid}`, ...Object.entries(fields).map(([k, v]) => `${k}=${v.replace(/\n/g, ' ')}`)];
     return new Promise((resolve) => {
-      const child = spawn(this.tool, args, { env: { ...process.env, NOTIFY_SOCKET: this.socket! }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(this.tool, args, { env: { ...processEnv(), NOTIFY_SOCKET: this.socket! }, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr!.on('data', (c) => (stderr += c));
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);

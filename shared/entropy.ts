@@ -12,6 +12,19 @@
 import { canonicalJson } from './canonical.js';
 import type { CoordinationState, JsonObject, Section } from './types.js';
 
+/**
+ * Spans of the daemon's own steps (a journal fsync per group commit, a legacy file write or merge):
+ * not fleet telemetry, so the telemetry component never counts them, wherever they come from (the
+ * span file may hold them when telemetry_internal_spans is on, or from an older version).
+ */
+export const DAEMON_INTERNAL_SPANS: ReadonlySet<string> = new Set(['s2s.journal.fsync', 's2s.legacy.write', 's2s.legacy.merge']);
+
+/** True for a span record of the daemon's own steps (see DAEMON_INTERNAL_SPANS). */
+export function isDaemonInternalSpan(span: JsonObject): boolean {
+  const op = span.operation_name ?? span.operation;
+  return typeof op === 'string' && DAEMON_INTERNAL_SPANS.has(op);
+}
+
 /** Which fields are measured, per input section, and which component each section feeds. */
 export const ENTROPY_FIELDS = {
   work: ['work_type', 'status', 'team', 'priority'],
@@ -82,14 +95,15 @@ export function stateEntropy(input: EntropyInput): EntropyReport {
   const components = { coordination: 0, agents: 0, telemetry: 0 } as EntropyReport['components'];
   for (const section of Object.keys(ENTROPY_FIELDS) as EntropySection[]) {
     const comp = COMPONENT_OF[section];
+    const records = section === 'spans' ? input.spans.filter((sp) => !isDaemonInternalSpan(sp)) : input[section];
     for (const f of ENTROPY_FIELDS[section]) {
-      const h = valueEntropy(input[section].map((d) => fieldValue(section, d, f)));
+      const h = valueEntropy(records.map((d) => fieldValue(section, d, f)));
       fields[comp][f] = h;
       components[comp] += h;
     }
   }
   const total = components.coordination + components.agents + components.telemetry;
-  return { components, total, fields, counts: { work: input.work.length, agents: input.agents.length, spans: input.spans.length } };
+  return { components, total, fields, counts: { work: input.work.length, agents: input.agents.length, spans: input.spans.filter((sp) => !isDaemonInternalSpan(sp)).length } };
 }
 
 /** Plain records of a coordination state (its entries' `data`) plus spans, ready for stateEntropy. */
@@ -167,6 +181,7 @@ export class EntropyTracker {
   private apply(s: EntropySection | Section, data: JsonObject, delta: 1 | -1): void {
     const list = this.bySection.get(s);
     if (list === undefined) return;
+    if (s === 'spans' && isDaemonInternalSpan(data)) return;
     const section = s as EntropySection;
     for (let i = 0; i < list.length; i++) this.bump(section, list[i], valueKey(fieldValue(section, data, list[i].field)), delta);
     this.n[section] += delta;

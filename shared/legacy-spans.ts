@@ -172,8 +172,9 @@ const LEGACY_KEY_ORDER = [
  */
 export function formatLegacySpan(span: object): string {
   const src = span as Record<string, unknown>;
-  const ordered: Record<string, unknown> = {};
-  for (const k of LEGACY_KEY_ORDER) if (k in src) ordered[k] = src[k];
-  for (const k of Object.keys(src)) if (!(k in ordered)) ordered[k] = src[k];
+  // Null prototype: a span field named `__proto__` is kept as a field, not taken for the prototype.
+  const ordered: Record<string, unknown> = Object.create(null);
+  for (const k of LEGACY_KEY_ORDER) if (Object.hasOwn(src, k)) ordered[k] = src[k];
+  for (const k of Object.keys(src)) if (!Object.hasOwn(ordered, k)) ordered[k] = src[k];
   return JSON.stringify(ordered);
 }

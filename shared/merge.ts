@@ -4,6 +4,7 @@
 // `merge_conflicts`, so no value from either side is ever dropped. Deterministic: same inputs, same output.
 import { canonicalJson } from './canonical.js';
 import type { Json, JsonObject } from './types.js';
+import { getOwn, setOwn } from './types.js';
 
 export const CONFLICTS_FIELD = 'merge_conflicts';
 
@@ -25,25 +26,27 @@ function isObject(v: Json | undefined): v is JsonObject {
 function mergeInto(base: JsonObject | null, ours: JsonObject, theirs: JsonObject, prefix: string, out: JsonObject, conflicts: FieldConflict[], source: string): void {
   // Sorted, so the conflict list (and everything else) does not depend on the order of keys.
   const keys = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])].filter((k) => k !== CONFLICTS_FIELD || prefix !== '').sort();
+  // Own fields only, set as own properties: a field may be named `__proto__` or `constructor`.
+  const put = (k: string, v: Json): void => setOwn(out, k, v);
   for (const k of keys) {
-    const o = ours[k];
-    const t = theirs[k];
-    const b = base ? base[k] : undefined;
-    if (same(o, t)) out[k] = o ?? (t as Json);
+    const o = getOwn(ours, k);
+    const t = getOwn(theirs, k);
+    const b = base ? getOwn(base, k) : undefined;
+    if (same(o, t)) put(k, o ?? (t as Json));
     else if (base && same(o, b)) {
-      if (t !== undefined) out[k] = t; // only theirs changed (or added)
+      if (t !== undefined) put(k, t); // only theirs changed (or added)
     } else if (base && same(t, b)) {
-      if (o !== undefined) out[k] = o; // only ours changed
+      if (o !== undefined) put(k, o); // only ours changed
     } else if (isObject(o) && isObject(t)) {
       const nested: JsonObject = {};
       mergeInto(isObject(b) ? b : base ? {} : null, o, t, prefix + k + '.', nested, conflicts, source);
-      out[k] = nested;
+      put(k, nested);
     } else if (o === undefined) {
-      out[k] = t as Json; // a field only theirs has: keep it
+      put(k, t as Json); // a field only theirs has: keep it
     } else if (t === undefined) {
-      out[k] = o; // a field only ours has: keep it
+      put(k, o); // a field only ours has: keep it
     } else {
-      out[k] = o;
+      put(k, o);
       conflicts.push({ field: prefix + k, kept: o, other: t, source });
     }
   }

@@ -13,6 +13,6 @@
 export const NODE_FLAGS = ['--v8-pool-size=1'];
 
 /** True when node was started with a V8 pool size of the operator's (command line or NODE_OPTIONS). */
-export function poolSizeGiven(execArgv: string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): boolean {
+export function poolSizeGiven(execArgv: readonly string[], env: Readonly<Record<string, string | undefined>>): boolean {
   return [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => a.startsWith('--v8-pool-size'));
 }

@@ -1,6 +1,7 @@
 // The wire protocol between the daemon and its clients (console, stream library, tests).
 // WebSocket JSON text frames on /api/coordination/stream and /api/telemetry/stream.
 import type { ChangeCause, CoordinationState, RecordChange } from './types.js';
+import type { UsageStats } from './claude-code/usage.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:4001';
 export const DEFAULT_PORT = 4001;
@@ -13,6 +14,14 @@ export const TELEMETRY_STREAM_PATH = '/api/telemetry/stream';
 export const CLOSE_RESYNC = 4001; // client fell behind: reconnect and resync (snapshot or ?since=)
 export const CLOSE_UNAUTHORIZED = 4401;
 export const CLOSE_GOING_AWAY = 1001; // daemon shutting down: reconnect and resume from your revision
+export const CLOSE_UNSUPPORTED_DATA = 1003; // a binary frame: the streams speak JSON text only
+export const CLOSE_INVALID_PAYLOAD = 1007; // a text frame that is not a ClientMessage
+export const CLOSE_POLICY_VIOLATION = 1008; // a client that keeps sending faster than allowed
+export const CLOSE_INTERNAL_ERROR = 1011; // the daemon failed handling this client (it stays up)
+export const CLOSE_TRY_AGAIN_LATER = 1013; // the stream has as many clients as it takes: retry with backoff
+
+/** Largest frame a client may send (ws closes with 1009 above it); a resync request is under 100 bytes. */
+export const MAX_CLIENT_FRAME_BYTES = 64 * 1024;
 
 export interface SnapshotMessage {
   type: 'snapshot';
@@ -56,6 +65,33 @@ export interface ResyncRequest {
 }
 export type ClientMessage = ResyncRequest;
 
+export const RESYNC_REASONS: ReadonlyArray<ResyncRequest['reason']> = ['gap', 'checksum', 'manual'];
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/**
+ * Validates one text frame from a client. Anything may arrive (`null`, `[]`, `"x"`, 60 KB strings):
+ * the result is a fresh message holding only the known fields, or an error text of ours that quotes
+ * nothing of the frame (safe to log and to send back as a close reason).
+ */
+export function parseClientMessage(text: string): Parsed<ClientMessage> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, error: 'not JSON' };
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, error: 'not a JSON object' };
+  const m = raw as Record<string, unknown>;
+  if (m.type !== 'resync') return { ok: false, error: 'unknown type (expected "resync")' };
+  const reason = RESYNC_REASONS.find((r) => r === m.reason);
+  if (!reason) return { ok: false, error: 'reason must be gap, checksum or manual' };
+  if (m.revision !== undefined && !(Number.isSafeInteger(m.revision) && (m.revision as number) >= 0)) return { ok: false, error: 'revision must be a whole number' };
+  const value: ResyncRequest = { type: 'resync', reason };
+  if (m.revision !== undefined) value.revision = m.revision as number;
+  return { ok: true, value };
+}
+
 /** GET /api/coordination/status */
 export interface StatusResponse {
   revision: number;
@@ -94,14 +130,13 @@ export interface SpanMessage {
   span: LegacySpan;
 }
 
-/** Resolves the daemon URL the way every client does: --url, else AI_PROCESSOR_URL, else the default. */
-export function resolveUrl(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
-  return (flag || env.AI_PROCESSOR_URL || DEFAULT_URL).replace(/\/+$/, '');
-}
-
 export function toWsUrl(httpUrl: string, path: string): string {
   return httpUrl.replace(/^http/, 'ws') + path;
 }
+
+/** Why a client's copy had to be rebuilt or could not be kept current (state_sync_failures_total{reason}). */
+export const SYNC_FAILURE_REASONS = ['checksum', 'gap', 'unparseable_file', 'slow_client', 'write_failed'] as const;
+export type SyncFailureReason = (typeof SYNC_FAILURE_REASONS)[number];
 
 /** GET /api/stats: the figures the console's latency, entropy and health panels show. */
 export interface StatsResponse {
@@ -117,8 +152,27 @@ export interface StatsResponse {
     baseline?: { total: number; components: Record<string, number>; created_at: string } | null;
     ratio?: number | null;
   };
-  sync: { clients: number; sync_failures: number; last_file_error?: string | null };
+  /** sync_failures: the sum of state_sync_failures_total since the daemon started; by reason as the metric has it. */
+  sync: { clients: number; sync_failures: number; sync_failures_by_reason: Record<SyncFailureReason, number>; last_file_error?: string | null };
   services: Array<{ name: string; url: string; status: 'up' | 'down' | 'slow' | 'unknown'; latency_ms: number | null; last_error: string | null; last_checked_at: string | null }>;
-  analyzer: { mode: string; command: string | null; running: number; queued: number; last_outcome?: string | null };
+  analyzer: { mode: string; command: string | null; running: number; queued: number; last_outcome?: string | null; stream?: StreamAnalyzerStats | null };
   lease_ms: number;
+  /** Claude Code usage (tokens, cost, ...) from its telemetry: the fleet's totals and each team's. */
+  usage: UsageStats;
+  /** The daemon process's memory (process.memoryUsage()). */
+  memory?: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number };
+  /** Spans seen, kept in the ring, streamed, exported and appended to telemetry_spans.jsonl. */
+  telemetry?: { spans_seen: number; ring: number; stream_clients: number; exporting: boolean; file: { appended: number; dropped: number; pending_bytes: number; external: number; write_errors: number } };
+  /** Configuration reloads (SIGHUP) and the last one's outcome. */
+  reload?: { count: number; last: { ok: boolean; changed: string[]; refused: Array<{ key: string; reason: string }>; errors: string[]; at: string } | null };
+}
+
+/** The long-running stream analyzer process (/api/claude/stream), when one is configured. */
+export interface StreamAnalyzerStats {
+  command: string;
+  pid: number | null;
+  running: boolean;
+  restarts: number;
+  pending: number;
+  last_exit: { code: number | null; signal: string | null; at: string } | null;
 }

@@ -88,6 +88,17 @@ export function setRecord(table: Record<string, Entry>, key: string, entry: Entr
   else table[key] = entry;
 }
 
+/** Sets a field as an own property whatever its name (a plain `obj[k] = v` with k `__proto__` sets the prototype). */
+export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
+/** An own field, or undefined (reading `__proto__` or `constructor` of a plain object finds inherited values). */
+export function getOwn<T>(obj: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(obj, key) ? obj[key] : undefined;
+}
+
 export function emptyState(): CoordinationState {
   return { work: {}, agents: {}, log: {} };
 }

@@ -67,7 +67,7 @@ export function readiness(data: JsonObject, get: (workId: string) => JsonObject 
     const d = get(dep);
     const s = prereqState(d);
     if (s === 'open') waiting_for.push(dep);
-    else if (s !== 'done') blocked_by.push({ work_id: dep, status: d ? String(d.status) : 'missing' });
+    else if (s !== 'done') blocked_by.push({ work_id: dep, status: d ? (typeof d.status === 'string' ? d.status : 'unknown') : 'missing' });
   }
   const state: ReadinessState = !isClaimable(data) ? 'closed' : blocked_by.length ? 'blocked' : waiting_for.length ? 'waiting' : 'ready';
   return { state, waiting_for, blocked_by };

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { CoordinationState, JsonObject } from '../shared/types.js';
-import { analyzeBuiltin, toPlainState, type AnalysisResult } from '../daemon/analyzer/builtin.js';
+import { analyzeBuiltin, toPlainState, type AnalysisResult } from '../shared/builtin-analysis.js';
 import { extractJson, unwrapClaudeEnvelope } from '../daemon/analyzer/claude.js';
 import { resolveAnalyzerMode, type AnalyzerOptions } from '../daemon/analyzer/analyzer.js';
 import { analyzerRoutes } from '../daemon/analyzer/routes.js';

@@ -1,7 +1,7 @@
 // Bad input: a clear 4xx {error, message}, nothing written anywhere, the daemon stays healthy.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { startDaemon, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
@@ -9,26 +9,41 @@ import { HttpClient } from './helpers/http.js';
 let d: DaemonHandle;
 let c: HttpClient;
 
+/** One line per file (path and content hash): a failed comparison shows which file changed. */
 function fingerprint(dir: string): string {
-  const h = createHash('sha256');
+  const lines: string[] = [];
   const walk = (p: string) => {
     for (const f of readdirSync(p).sort()) {
       const full = path.join(p, f);
-      // The pid file, and the trace of the refused request itself (telemetry, not state), are not state.
-      if (f === 'daemon.pid' || f === 'telemetry_spans.jsonl') continue;
+      // Not state: the pid file, the trace of the refused request itself (the span file and its index),
+      // and the short-lived *.lock folders the daemon takes to read the legacy files.
+      if (f === 'daemon.pid' || f === 'telemetry_spans.jsonl' || f === 'telemetry-index.json' || f.endsWith('.lock')) continue;
       if (statSync(full).isDirectory()) walk(full);
-      else h.update(f).update(readFileSync(full));
+      else lines.push(`${path.relative(dir, full)} ${createHash('sha256').update(readFileSync(full)).digest('hex')}`);
     }
   };
   walk(dir);
-  return h.digest('hex');
+  return lines.join('\n');
+}
+
+/** Waits until the claim's coalesced legacy file write is on disk and the data dir stops changing. */
+async function settled(): Promise<void> {
+  let last = '';
+  for (let i = 0; i < 100; i++) {
+    const claims = path.join(d.dataDir, 'work_claims.json');
+    const fp = fingerprint(d.dataDir);
+    if (existsSync(claims) && readFileSync(claims, 'utf8').includes('held_item') && fp === last) return;
+    last = fp;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error('the data dir never settled after the claim');
 }
 
 beforeAll(async () => {
   d = await startDaemon();
   c = new HttpClient(d.url);
-  await c.post('/api/coordination/claim', { work_id: 'held_item', agent_id: 'holder_agent' });
-  await new Promise((r) => setTimeout(r, 400)); // let the coalesced file write settle
+  expect((await c.post('/api/coordination/claim', { work_id: 'held_item', agent_id: 'holder_agent' })).status).toBe(200);
+  await settled();
 });
 afterAll(async () => {
   c.close();

@@ -116,6 +116,8 @@ describe('ai-processor baseline / validate', () => {
     const r = await runCli(['validate', '--url', daemon.url, '--baseline', out, '--requests', '0']);
     expect(r.code, r.stdout + r.stderr).toBe(1);
     expect(r.stdout).toContain(`MISSING work ${removedId}`);
+    // The journal since the baseline (across the restart) tells how: an external edit, recoverable.
+    expect(r.stdout).toMatch(new RegExp(`MISSING work ${removedId}: deleted at revision \\d+ by external_edit, recoverable from the journal`));
     expect(r.stdout).toMatch(/RESULT: NOT conserved: .*1 baseline record missing: work [^\n]*/);
     const j = await runCli(['validate', '--url', daemon.url, '--baseline', out, '--json', '--requests', '0']);
     expect(j.code).toBe(1);

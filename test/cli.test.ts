@@ -61,9 +61,9 @@ describe('ai-processor CLI', () => {
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
-  it('start refuses a non-loopback host without a token, and bad config values, with exit 2 or a message', async () => {
+  it('start refuses a non-loopback host without a token, and bad config values, with exit 2 and a message', async () => {
     const r = await runCli(['start', '--host', '0.0.0.0', '--port', '0', '--data-dir', d.dataDir + '-other']);
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/token/);
     const bad = await runCli(['start', '--lease-ms', 'soon']);
     expect(bad.code).toBe(2);

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient } from '../shared/client/api.js';
+import { ApiClient } from '../client/api.js';
 import { CONSOLE_CLI, startDaemon, type DaemonHandle } from './helpers/daemon.js';
 import { requireTool } from './helpers/system-tools.js';
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STREAM_PATH, toWsUrl, type EventMessage, type ServerMessage } from '../shared/protocol.js';
 import { eventually } from './fixtures/http-app.js';
 import { ROOT, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import type { JsonResponse } from './helpers/http.js';
 
 const ECHO = path.join(ROOT, 'test/fixtures/analyzer-echo.sh');
 
@@ -21,11 +22,13 @@ const events: EventMessage[] = [];
 
 const get = async (p: string) => {
   const res = await fetch(d.url + p);
-  return { status: res.status, body: (res.headers.get('content-type') ?? '').includes('json') ? await res.json() : await res.text() };
+  const body: JsonResponse['body'] = (res.headers.get('content-type') ?? '').includes('json') ? await res.json() : await res.text();
+  return { status: res.status, body };
 };
 const post = async (p: string, body: unknown) => {
   const res = await fetch(d.url + p, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, body: await res.json() };
+  const json: JsonResponse['body'] = await res.json();
+  return { status: res.status, body: json };
 };
 const metric = async (line: RegExp): Promise<number | null> => {
   const text = (await get('/metrics')).body as string;

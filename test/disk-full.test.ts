@@ -7,7 +7,7 @@ import path from 'node:path';
 import { startDaemon, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 import { mountTmpfs } from './helpers/tmpfs.js';
-import { StreamClient } from '../shared/client/stream-client.js';
+import { StreamClient } from '../client/stream-client.js';
 import type { DeltaMessage, EventMessage } from '../shared/protocol.js';
 
 const fs = mountTmpfs(4096);

@@ -5,8 +5,8 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { StreamClient } from '../shared/client/stream-client.js';
-import type { EventMessage } from '../shared/protocol.js';
+import { StreamClient } from '../client/stream-client.js';
+import type { DeltaMessage, EventMessage } from '../shared/protocol.js';
 import { startDaemon, ROOT, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 
@@ -19,6 +19,19 @@ afterEach(async () => {
 });
 
 const claimsOnDisk = (dir: string) => (JSON.parse(readFileSync(path.join(dir, 'work_claims.json'), 'utf8')) as Array<Record<string, unknown>>);
+
+/** mkdir of a lock directory, retried while the daemon holds it (as a script's `until mkdir` loop does). */
+export async function takeLock(lock: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      mkdirSync(lock);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || i > 250) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
 
 async function waitForFile(dir: string, ids: string[]): Promise<void> {
   await expect.poll(() => {
@@ -70,6 +83,13 @@ describe('unreadable and conflicting external edits', () => {
     for (let i = 0; i < 10; i++) await c.post('/api/coordination/claim', { work_id: `keep_${i}`, agent_id: 'a' });
     await waitForFile(d.dataDir, Array.from({ length: 10 }, (_, i) => `keep_${i}`));
     const before = (await c.get('/api/coordination/status')).body.revision;
+    // Every change from here on, as streamed: none may be a deletion.
+    const sc = new StreamClient({ url: d.url }).start();
+    const deltas: DeltaMessage[] = [];
+    sc.on('delta', (m: DeltaMessage) => deltas.push(m));
+    const resyncs: string[] = [];
+    sc.on('resync', (r: string) => resyncs.push(r));
+    await expect.poll(() => sc.revision, { timeout: 10_000 }).toBeGreaterThanOrEqual(before);
     const script = run('bash', [path.join(SCRIPTS, 'truncate-then-write.sh'), path.join(d.dataDir, 'work_claims.json'), 'from_shell']);
     // While the file is empty or half-written, API writes go on and nothing is deleted.
     for (let i = 0; i < 5; i++) {
@@ -83,8 +103,12 @@ describe('unreadable and conflicting external edits', () => {
     await waitForFile(d.dataDir, ['from_shell', ...Array.from({ length: 10 }, (_, i) => `keep_${i}`), ...Array.from({ length: 5 }, (_, i) => `during_${i}`)]);
     const status = (await c.get('/api/coordination/status')).body;
     expect(status.revision).toBeGreaterThan(before);
-    // No change ever deleted a record.
-    expect(Object.values(status.state.work).every((e: any) => e.v >= 1)).toBe(true);
+    // No change ever deleted a record: every delta up to the current revision seen, none with a 'del'.
+    await expect.poll(() => sc.revision, { timeout: 10_000 }).toBe(status.revision);
+    expect(deltas.length).toBeGreaterThanOrEqual(6); // 5 claims and the script's record at least
+    expect(deltas.flatMap((m) => m.changes).filter((ch) => ch.op === 'del')).toEqual([]);
+    expect(resyncs).toEqual([]); // no delta skipped by a snapshot
+    sc.stop();
     c.close();
   });
 
@@ -98,7 +122,7 @@ describe('unreadable and conflicting external edits', () => {
     await waitForFile(d.dataDir, ['contested']);
     const file = path.join(d.dataDir, 'work_claims.json');
     // The script takes the lock, so the daemon cannot write its own change in the meantime.
-    mkdirSync(file + '.lock');
+    await takeLock(file + '.lock');
     expect((await c.post('/api/coordination/progress', { work_id: 'contested', agent_id: 'api_agent', progress: 30 })).status).toBe(200);
     await run('bash', ['-c', `sed -i 's/"work_item_id": "contested",/"work_item_id": "contested",\\n    "progress": 70,\\n    "reviewer": "shell",/' "${file}"`]);
     rmdirSync(file + '.lock');
@@ -152,7 +176,8 @@ describe('unreadable and conflicting external edits', () => {
     c2.close();
     expect(after.revision).toBe(before.revision + 1);
     for (const id of ['m1', 'm3']) expect(after.state.work[id]).toEqual(before.state.work[id]);
-    const edits = d.logs.filter((l) => l.includes('picked up external edit')).map((l) => JSON.parse(l) as { changes: number; conflicts: number });
-    expect(edits).toEqual([expect.objectContaining({ changes: 1, conflicts: 0 })]);
+    const edits = () => d!.logs.filter((l) => l.includes('picked up external edit')).map((l) => JSON.parse(l) as { changes: number; conflicts: number });
+    await expect.poll(() => edits().length, { timeout: 10_000 }).toBeGreaterThan(0); // logged after the change is durable
+    expect(edits()).toEqual([expect.objectContaining({ changes: 1, conflicts: 0 })]);
   });
 });

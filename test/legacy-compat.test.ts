@@ -5,9 +5,10 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StreamClient } from '../shared/client/stream-client.js';
+import { StreamClient } from '../client/stream-client.js';
 import { eventually } from './fixtures/http-app.js';
 import { ROOT, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import type { JsonResponse } from './helpers/http.js';
 
 const HELPER = path.join(ROOT, 'bin/coordination_helper.sh');
 const LEGACY_ENV = ['AGENT_ID', 'AGENT_TEAM', 'AGENT_ROLE', 'COORDINATION_DIR', 'CURRENT_WORK_ITEM', 'AI_PROCESSOR_TOKEN', 'AI_PROCESSOR_URL'];
@@ -110,7 +111,7 @@ describe('coordination_helper.sh against the daemon', () => {
 
   it('a completion a legacy script wrote into coordination_log.json itself gets no second velocity line', async () => {
     const before = readText(dataDir, 'velocity_log.txt');
-    const countLog = async () => (await (await fetch(`${d.url}/api/coordination/status`)).json()).counts.log as number;
+    const countLog = async () => ((await (await fetch(`${d.url}/api/coordination/status`)).json()) as JsonResponse['body']).counts.log as number;
     const logCount = await countLog();
     const file = path.join(dataDir, 'coordination_log.json');
     const log = readJson(dataDir, 'coordination_log.json') ?? [];
@@ -120,8 +121,14 @@ describe('coordination_helper.sh against the daemon', () => {
     renameSync(file + '.tmp', file);
     appendFileSync(path.join(dataDir, 'velocity_log.txt'), '2026-01-01T00:00:00Z: Team script_team +2 velocity points\n');
     expect(await eventually(async () => (await countLog()) === logCount + 1, 5000)).toBe(true);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(readText(dataDir, 'velocity_log.txt')).toBe(before + '2026-01-01T00:00:00Z: Team script_team +2 velocity points\n');
+    // A completion through the API after it: the daemon appends velocity lines in commit order, so
+    // once this one's line is there, a line for the script's entry would be there before it.
+    const post = (route: string, body: object) => fetch(`${d.url}/api/coordination/${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await post('claim', { work_id: 'velocity_marker', agent_id: 'marker_agent', team: 'marker_team' })).status).toBe(200);
+    expect((await post('complete', { work_id: 'velocity_marker', agent_id: 'marker_agent', result: 'ok', velocity_points: 0 })).status).toBe(200);
+    expect(await eventually(() => readText(dataDir, 'velocity_log.txt').includes('Team marker_team +0 velocity points'), 5000)).toBe(true);
+    const added = readText(dataDir, 'velocity_log.txt').slice(before.length).split('\n').filter(Boolean);
+    expect(added).toEqual(['2026-01-01T00:00:00Z: Team script_team +2 velocity points', expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: Team marker_team \+0 velocity points$/)]);
   });
 
   it('register <agent_id> [team] [capacity] [specialization]; AGENT_TEAM and AGENT_ROLE as defaults', async () => {
@@ -148,7 +155,7 @@ describe('coordination_helper.sh against the daemon', () => {
     expect(prog.code).toBe(1);
     expect(prog.stderr).toMatch(/CONFLICT: progress on contested_1 refused: .*not_claim_holder/);
     const res = await fetch(`${d.url}/api/work/contested_1`);
-    expect((await res.json()).work).toMatchObject({ agent_id: 'holder_1', status: 'claimed' });
+    expect(((await res.json()) as JsonResponse['body']).work).toMatchObject({ agent_id: 'holder_1', status: 'claimed' });
   });
 
   it('usage errors exit 2, unknown items exit 1, an unreachable daemon exits 3; generate-id and help exit 0', async () => {
@@ -232,7 +239,7 @@ describe('coordination_helper.sh against the daemon', () => {
     expect(h.figures.velocity_total).toBe(10); // 8 through the helper + 2 the "script" wrote
     expect(existsSync(path.join(coordDir, 'claude_health_analysis.json'))).toBe(true);
 
-    const status = await (await fetch(`${d.url}/api/coordination/status`)).json();
+    const status: JsonResponse['body'] = await (await fetch(`${d.url}/api/coordination/status`)).json();
     const pipe = await helper(d.url, ['pipe', 'priorities'], {}, JSON.stringify(status.state));
     expect(pipe.code).toBe(0);
     const piped = JSON.parse(pipe.stdout);
@@ -364,7 +371,7 @@ describe('the seed end-to-end flow', () => {
       const traceId = /^🔍 Trace ID: ([0-9a-f]{32})$/m.exec(claim.stdout)![1];
 
       // 3. the traced operation: the claim record carries the caller's trace id
-      const work = (await (await fetch(`${d.url}/api/work/e2e_work`)).json()).work;
+      const work = ((await (await fetch(`${d.url}/api/work/e2e_work`)).json()) as JsonResponse['body']).work;
       expect(work).toMatchObject({ agent_id: 'e2e_agent', status: 'claimed' });
       expect(work.telemetry.trace_id).toBe(traceId);
       expect(await inFile(dataDir, 'work_claims.json', (r) => r.find((w) => w.work_item_id === 'e2e_work' && w.telemetry?.trace_id === traceId))).toBeDefined();
@@ -372,7 +379,7 @@ describe('the seed end-to-end flow', () => {
       // 4. trace count > 0: the daemon recorded spans of that trace
       const spansRes = await fetch(`${d.url}/api/telemetry/spans?limit=1000`);
       expect(spansRes.status).toBe(200);
-      const spansBody = await spansRes.json();
+      const spansBody: JsonResponse['body'] = await spansRes.json();
       const spans: Array<{ trace_id: string; operation_name: string }> = Array.isArray(spansBody) ? spansBody : spansBody.spans;
       expect(spans.filter((s) => s.trace_id === traceId).length).toBeGreaterThan(0);
 
@@ -387,7 +394,7 @@ describe('the seed end-to-end flow', () => {
       expect(await eventually(() => /Team e2e_team \+5 velocity points/.test(readText(dataDir, 'velocity_log.txt')), 5000)).toBe(true);
 
       // 7. the console's view: the stream client's verified copy shows the agent and the finished work
-      const revision = (await (await fetch(`${d.url}/api/coordination/status`)).json()).revision;
+      const revision = ((await (await fetch(`${d.url}/api/coordination/status`)).json()) as JsonResponse['body']).revision;
       await client.waitForRevision(revision);
       expect(client.verified).toBe(true);
       expect(client.state.agents.e2e_agent.data).toMatchObject({ agent_id: 'e2e_agent', team: 'e2e_team', status: 'active', specialization: 'tester' });

@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyzeBuiltin, toPlainState } from '../daemon/analyzer/builtin.js';
-import { assignmentsFor, healthAnalysis, pipeView, recommendationsOf, streamInsight, systemStatusOf } from '../daemon/legacy/insights.js';
-import { buildReport, computeFigures, durationStats, programIncrement, renderReport, REPORT_ALIASES, REPORT_KINDS } from '../daemon/legacy/reports.js';
+import { analyzeBuiltin, toPlainState } from '../shared/builtin-analysis.js';
+import { assignmentsFor, healthAnalysis, pipeView, recommendationsOf, streamInsight, systemStatusOf } from '../shared/legacy-insights.js';
+import { buildReport, computeFigures, durationStats, programIncrement, renderReport, REPORT_ALIASES, REPORT_KINDS } from '../shared/legacy-reports.js';
 import type { CoordinationState, JsonObject } from '../shared/types.js';
 import { REFERENCE } from './helpers/daemon.js';
 

@@ -1,7 +1,7 @@
 // Pointing the daemon at a legacy agent_coordination/ directory loses nothing: every record, field
 // and duplicate is served, and the files come back byte for byte where nothing changed.
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { splitJsonArray } from '../shared/legacy-json.js';
 import { copyReference, REFERENCE, startDaemon } from './helpers/daemon.js';
@@ -10,6 +10,11 @@ import { HttpClient } from './helpers/http.js';
 const FILES = ['work_claims.json', 'agent_status.json', 'coordination_log.json'] as const;
 const SECTION = { 'work_claims.json': 'work', 'agent_status.json': 'agents', 'coordination_log.json': 'log' } as const;
 const LONG_LEASE = ['--lease-ms', '3600000'];
+// Which of FILES each reference folder has (original/ predates coordination_log.json).
+const PRESENT: Record<'legacy' | 'original', ReadonlyArray<(typeof FILES)[number]>> = {
+  legacy: FILES,
+  original: ['work_claims.json', 'agent_status.json'],
+};
 
 const read = (dir: string, f: string) => readFileSync(path.join(dir, f), 'utf8');
 
@@ -19,27 +24,21 @@ describe.each(['legacy', 'original'] as const)('legacy import of reference/%s', 
     const d = await startDaemon({ dataDir: dir, args: LONG_LEASE });
     const status = (await new HttpClient(d.url).get('/api/coordination/status')).body;
     for (const f of FILES) {
-      let original: string;
-      try {
-        original = read(path.join(REFERENCE, which), f);
-      } catch {
-        continue; // original/ has no coordination_log.json
-      }
-      const records = JSON.parse(original) as object[];
+      // The fixture holds exactly the files listed for it; a missing one fails here instead of being skipped.
+      expect(existsSync(path.join(REFERENCE, which, f))).toBe(PRESENT[which].includes(f));
       const served = Object.values(status.state[SECTION[f]] as Record<string, { data: object }>).map((e) => e.data);
+      if (!PRESENT[which].includes(f)) {
+        expect(served).toEqual([]);
+        continue;
+      }
+      const records = JSON.parse(read(path.join(REFERENCE, which), f)) as object[];
       expect(served).toHaveLength(records.length);
       // Same records, same fields, same order, duplicates included.
       expect(served).toEqual(records);
     }
     expect(await d.stop()).toBe(0);
-    for (const f of [...FILES, 'telemetry_spans.jsonl']) {
-      let original: string;
-      try {
-        original = read(path.join(REFERENCE, which), f);
-      } catch {
-        continue;
-      }
-      expect(read(dir, f)).toBe(original);
+    for (const f of [...PRESENT[which], 'telemetry_spans.jsonl']) {
+      expect(read(dir, f)).toBe(read(path.join(REFERENCE, which), f));
     }
   });
 

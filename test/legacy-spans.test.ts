@@ -110,4 +110,9 @@ describe('formatLegacySpan', () => {
     expect(countSpanRecords(appended)).toMatchObject({ records: 28, valid: 23, lines: 741 });
     expect(legacySpanValues(parseLegacySpans(appended)).at(-1)).toEqual(span);
   });
+
+  it('keeps a field named __proto__', () => {
+    const span = JSON.parse('{"trace_id":"t","__proto__":{"k":1},"extra":2}') as Record<string, unknown>;
+    expect(formatLegacySpan(span)).toBe('{"trace_id":"t","__proto__":{"k":1},"extra":2}');
+  });
 });

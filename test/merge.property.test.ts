@@ -77,4 +77,23 @@ describe('mergeRecords (property)', () => {
     expect(merged).toMatchObject({ a: 1, b: 2, c: 4 });
     expect(conflicts).toEqual([{ field: 'b', kept: 2, other: 3, source: 'file' }]);
   });
+
+  it('keeps fields named __proto__ and constructor like any other (records come from JSON.parse)', () => {
+    const base = JSON.parse('{"a":1,"__proto__":{"x":0}}') as JsonObject;
+    const ours = JSON.parse('{"a":1,"__proto__":{"x":1}}') as JsonObject;
+    const theirs = JSON.parse('{"a":1,"__proto__":{"x":2},"constructor":"c"}') as JsonObject;
+    const { merged, conflicts } = mergeRecords(base, ours, theirs, 'file');
+    expect(Object.getPrototypeOf(merged)).toBe(Object.prototype);
+    expect(Object.keys(merged).sort()).toEqual(['__proto__', 'a', 'constructor', CONFLICTS_FIELD].sort());
+    expect(Object.getOwnPropertyDescriptor(merged, '__proto__')?.value).toEqual({ x: 1 });
+    expect(Object.getOwnPropertyDescriptor(merged, 'constructor')?.value).toBe('c');
+    expect(conflicts).toEqual([{ field: '__proto__.x', kept: 1, other: 2, source: 'file' }]);
+    // The same through the canonical JSON every file and checksum is made of.
+    expect(JSON.parse(canonicalJson(merged)).__proto__).toEqual({ x: 1 });
+    // Without a base: a field only one side has is kept, never mistaken for an inherited value.
+    const r = mergeRecords(null, { a: 1 }, JSON.parse('{"a":1,"constructor":"c","__proto__":5}') as JsonObject);
+    expect(r.conflicts).toEqual([]);
+    expect(Object.getOwnPropertyDescriptor(r.merged, 'constructor')?.value).toBe('c');
+    expect(Object.getOwnPropertyDescriptor(r.merged, '__proto__')?.value).toBe(5);
+  });
 });

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { spawnDaemon } from '../bench/proc.js';
-import { StreamClient } from '../shared/client/stream-client.js';
+import { StreamClient } from '../client/stream-client.js';
 import { STREAM_PATH } from '../shared/protocol.js';
 import { CLI, CONSOLE_CLI, ROOT, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { NODE_FLAGS } from '../shared/node-flags.js';

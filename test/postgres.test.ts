@@ -4,7 +4,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { StreamClient } from '../shared/client/stream-client.js';
+import { StreamClient } from '../client/stream-client.js';
 import { copyReference, REFERENCE, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 import { createDatabase, postgresAvailable, query } from './helpers/postgres.js';

@@ -1,7 +1,7 @@
 // The bundled Prometheus configuration, checked by Prometheus' own tool: rule syntax, config syntax
 // (which also loads ../alerts.yml), and the unit tests of every alert.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { REPO_ROOT, extractRuleExpressions } from './helpers/metric-names.js';
@@ -67,6 +67,14 @@ describe('alert unit-test coverage', () => {
   it.each(alerts)('%s has a firing and a silent case in prometheus/alerts.test.yml', (name) => {
     expect(cases.get(name)?.firing ?? 0).toBeGreaterThan(0);
     expect(cases.get(name)?.silent ?? 0).toBeGreaterThan(0);
+  });
+
+  it('every file alerts.yml cites is in the repository', () => {
+    const text = readFileSync(new URL('alerts.yml', REPO_ROOT), 'utf8');
+    const cited = [...text.matchAll(/\b((?:docs\/)?[\w./-]+\.md)\b/g)].map((m) => m[1]);
+    expect(cited).toContain('docs/alerts.md');
+    for (const file of cited) expect(existsSync(new URL(file, REPO_ROOT)), file).toBe(true);
+    expect(cited).not.toContain('DESIGN.md');
   });
 
   it('every alert carries severity, summary and description', () => {

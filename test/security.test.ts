@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig } from '../daemon/config.js';
 import { startDaemon as startInProcess } from '../daemon/daemon.js';
-import { StreamClient } from '../shared/client/stream-client.js';
+import { StreamClient } from '../client/stream-client.js';
 import { STREAM_PATH, TELEMETRY_STREAM_PATH } from '../shared/protocol.js';
 import { ROOT, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';

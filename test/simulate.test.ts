@@ -3,9 +3,9 @@
 // the daemon's lease sweeper.
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient } from '../shared/client/api.js';
+import { ApiClient } from '../client/api.js';
 import type { StatusResponse } from '../shared/protocol.js';
-import type { SimulateSummary } from '../daemon/commands/simulate.js';
+import type { SimulateSummary } from '../cli/simulate.js';
 import { CLI, runCli, startDaemon, type DaemonHandle } from './helpers/daemon.js';
 
 const AGENTS = 8;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { StreamClient } from '../shared/client/stream-client.js';
+import { StreamClient } from '../client/stream-client.js';
 import { stateChecksum } from '../shared/checksum.js';
 import type { DeltaMessage, ServerMessage } from '../shared/protocol.js';
 import { rssOf } from '../bench/proc.js';

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SHIPPED_EXEC_START, renderUnit } from '../daemon/commands/install-service.js';
+import { SHIPPED_EXEC_START, renderUnit } from '../cli/install-service.js';
 import { NODE_FLAGS } from '../shared/node-flags.js';
 import { cleanEnv } from '../bench/proc.js';
 import { CLI, ROOT, runCli, tempDir } from './helpers/daemon.js';

@@ -19,6 +19,7 @@ import { canonicalJson } from '../shared/canonical.js';
 import { fieldValue } from '../shared/entropy.js';
 import { REFERENCE, copyReference, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
+import { DAEMON_INTERNAL_SPANS } from '../shared/entropy.js';
 
 const ORIGINAL = readFileSync(path.join(REFERENCE, 'original/telemetry_spans.jsonl'));
 
@@ -238,9 +239,20 @@ describe('telemetry_spans.jsonl, the spans endpoint and the stream', () => {
       await http.get('/api/entropy');
       await http.get('/metrics');
     }
-    await new Promise((r) => setTimeout(r, 400));
-    expect((await entropyNow()).counts.spans).toBe(22);
-    expect(readFileSync(file).equals(ORIGINAL)).toBe(true);
+    // A marker after the reads: a read the caller asks to trace is recorded. Once its span is in the
+    // ring and the file, the reads before it have been through the same pipeline.
+    const M = '6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c6c';
+    const marker = await http.get('/api/coordination/status', { traceparent: `00-${M}-${P}-01` });
+    expect(marker.status).toBe(200);
+    await waitFor('the marker span in the ring', async () => ((await http.get(`/api/telemetry/spans?trace_id=${M}`)).body.spans.length ? true : undefined));
+    await waitFor('the marker span in the file', () => (readFileSync(file, 'utf8').includes(M) ? true : undefined));
+    await waitFor('the marker span counted', async () => ((await entropyNow()).counts.spans >= 23 ? true : undefined));
+    // Only the marker was added: the reads left no span behind.
+    expect((await entropyNow()).counts.spans).toBe(23);
+    const bytes = readFileSync(file);
+    expect(bytes.subarray(0, ORIGINAL.length).equals(ORIGINAL)).toBe(true);
+    const added = legacySpanValues(parseLegacySpans(bytes.subarray(ORIGINAL.length).toString('utf8')));
+    expect(added.map((sp) => sp.trace_id)).toEqual([M]);
   });
 
   it('API calls produce spans: appended to the file in the legacy line format, streamed, listed', async () => {
@@ -290,7 +302,11 @@ describe('telemetry_spans.jsonl, the spans endpoint and the stream', () => {
     expect(streamedServer.map((s) => s.span_id)).toEqual(server.map((s) => s.span_id));
 
     // The file: the original bytes untouched, then one JSON object per line in the legacy format.
-    await waitFor('claim span in the file', () => (readFileSync(file, 'utf8').includes(claimSpanId) ? true : undefined));
+    // Every server span of the trace is in the file before it is read (internal spans are not written by default).
+    await waitFor('the trace\'s server spans in the file', () => {
+      const text = readFileSync(file, 'utf8');
+      return server.every((s) => text.includes(s.span_id)) ? true : undefined;
+    });
     const bytes = readFileSync(file);
     expect(bytes.subarray(0, ORIGINAL.length).equals(ORIGINAL)).toBe(true);
     const added = bytes.subarray(ORIGINAL.length).toString('utf8');
@@ -303,16 +319,21 @@ describe('telemetry_spans.jsonl, the spans endpoint and the stream', () => {
     }
     expect(parseLegacySpans(added).segments.every((s) => s.kind === 'span')).toBe(true);
     const ops = new Set(lines.map((l) => JSON.parse(l).operation_name));
-    for (const op of ['s2s.agent.register', 's2s.work.claim', 's2s.work.progress', 's2s.work.complete', 's2s.agent.heartbeat', 's2s.work.release', 's2s.journal.fsync']) expect(ops).toContain(op);
+    for (const op of ['s2s.agent.register', 's2s.work.claim', 's2s.work.progress', 's2s.work.complete', 's2s.agent.heartbeat', 's2s.work.release']) expect(ops).toContain(op);
+    // The daemon's own steps are listed and streamed (above) but not written: not fleet telemetry.
+    for (const op of ['s2s.journal.fsync', 's2s.legacy.write']) expect(ops).not.toContain(op);
   });
 
   it('the telemetry entropy follows the file, and the endpoint pages', async () => {
     const n = await quiescent();
-    expect(n).toBeGreaterThan(22 + 8);
+    expect(n).toBe(22 + 8); // the fleet's eight operations; the daemon's own steps are not telemetry
     expect(spansInFile()).toHaveLength(n);
     const last3 = (await http.get('/api/telemetry/spans?limit=3')).body.spans as LegacySpan[];
     expect(last3).toHaveLength(3);
-    expect(last3).toEqual(spansInFile().slice(-3));
+    const listed = (await http.get('/api/telemetry/spans?limit=1000')).body.spans as LegacySpan[];
+    expect(last3).toEqual(listed.slice(-3));
+    // The list also shows the daemon's own steps; without them it ends as the file does.
+    expect(listed.filter((s) => !DAEMON_INTERNAL_SPANS.has(s.operation_name)).slice(-3)).toEqual(spansInFile().slice(-3));
     expect((await http.get('/api/telemetry/spans?limit=abc')).status).toBe(400);
     expect((await http.get('/api/telemetry/spans?operation=s2s.work.complete')).body.spans).toHaveLength(1);
   });

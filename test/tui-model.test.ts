@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type WebSocket from 'ws';
 import { applyChanges, stateChecksum } from '../shared/checksum.js';
-import { ApiClient } from '../shared/client/api.js';
+import { ApiClient } from '../client/api.js';
 import { isHeld } from '../shared/types.js';
 import { ConsoleModel } from '../tui/model/console-model.js';
 import { Ring } from '../tui/model/ring.js';

@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CRITICAL_PATHS } from '../daemon/commands/validate-critical-paths.js';
+import { CRITICAL_PATHS } from '../cli/validate-critical-paths.js';
 import { ROOT, runCli, startDaemon, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 

@@ -25,7 +25,8 @@ const revisionOf = async (client = c) => (await client.get('/api/coordination/st
 const workOf = async (id: string, client = c) => (await client.get(`/api/work/${id}`)).body.work;
 const depsOf = async (id: string, client = c) => (await client.get(`/api/work/${id}/dependencies`)).body;
 const next = (body: Record<string, unknown>, client = c) => client.post('/api/coordination/claim-next', body);
-const complete = (work_id: string, agent_id: string, status?: 'failed') => c.post('/api/coordination/complete', { work_id, agent_id, ...(status ? { status } : {}) });
+const complete = (work_id: string, agent_id: string, status?: 'failed') =>
+  c.post('/api/coordination/complete', { work_id, agent_id, ...(status ? { status } : {}) });
 
 describe('dependencies and readiness', () => {
   it('a batch may reference its own items in any order; an item is ready once every prerequisite is completed', async () => {
@@ -97,7 +98,12 @@ describe('dependencies and readiness', () => {
   });
 
   it('an operator may remove a failed prerequisite: the dependent becomes ready', async () => {
-    await c.post('/api/work/batch', { items: [{ work_id: 'rm_a', work_type: 'rm' }, { work_id: 'rm_b', work_type: 'rm', depends_on: ['rm_a'] }] });
+    await c.post('/api/work/batch', {
+      items: [
+        { work_id: 'rm_a', work_type: 'rm' },
+        { work_id: 'rm_b', work_type: 'rm', depends_on: ['rm_a'] },
+      ],
+    });
     await c.post('/api/coordination/claim', { work_id: 'rm_a', agent_id: 'rm_agent' });
     await complete('rm_a', 'rm_agent', 'failed');
     expect((await depsOf('rm_b')).readiness.state).toBe('blocked');
@@ -111,7 +117,10 @@ describe('dependencies and readiness', () => {
   });
 
   it('a batch of a thousand dependents (beyond the usual body limit) in one revision; completing their prerequisite makes them all ready', async () => {
-    const items = [{ work_id: 'k_root', work_type: 'k' }, ...Array.from({ length: 1000 }, (_, i) => ({ work_id: `k_${i}`, work_type: 'k', description: 'x'.repeat(40), depends_on: ['k_root'] }))];
+    const items = [
+      { work_id: 'k_root', work_type: 'k' },
+      ...Array.from({ length: 1000 }, (_, i) => ({ work_id: `k_${i}`, work_type: 'k', description: 'x'.repeat(40), depends_on: ['k_root'] })),
+    ];
     expect(JSON.stringify({ items }).length).toBeGreaterThan(64 * 1024);
     const before = await revisionOf();
     const res = await c.post('/api/work/batch', { items });
@@ -131,7 +140,12 @@ describe('dependencies and readiness', () => {
 
   it('cycles are refused, naming them; nothing is created', async () => {
     const before = await revisionOf();
-    const two = await c.post('/api/work/batch', { items: [{ work_id: 'cy_x', work_type: 'cy', depends_on: ['cy_y'] }, { work_id: 'cy_y', work_type: 'cy', depends_on: ['cy_x'] }] });
+    const two = await c.post('/api/work/batch', {
+      items: [
+        { work_id: 'cy_x', work_type: 'cy', depends_on: ['cy_y'] },
+        { work_id: 'cy_y', work_type: 'cy', depends_on: ['cy_x'] },
+      ],
+    });
     expect(two.status).toBe(422);
     expect(two.body.error).toBe('dependency_cycle');
     expect(two.body.cycle).toEqual(['cy_x', 'cy_y', 'cy_x']);
@@ -158,7 +172,12 @@ describe('dependencies and readiness', () => {
     const one = await c.post('/api/work', { work_id: 'uk_a', work_type: 'uk', depends_on: ['uk_nowhere'] });
     expect(one.status).toBe(422);
     expect(one.body).toMatchObject({ error: 'unknown_dependency', unknown: [{ work_id: 'uk_a', depends_on: 'uk_nowhere' }] });
-    const batch = await c.post('/api/work/batch', { items: [{ work_id: 'uk_b', work_type: 'uk' }, { work_id: 'uk_c', work_type: 'uk', depends_on: ['uk_b', 'uk_gone'] }] });
+    const batch = await c.post('/api/work/batch', {
+      items: [
+        { work_id: 'uk_b', work_type: 'uk' },
+        { work_id: 'uk_c', work_type: 'uk', depends_on: ['uk_b', 'uk_gone'] },
+      ],
+    });
     expect(batch.status).toBe(422);
     expect(batch.body.error).toBe('unknown_dependency');
     expect(await revisionOf()).toBe(before);
@@ -179,7 +198,17 @@ describe('dependencies and readiness', () => {
       ['/api/work/batch', { items: [] }, 400, 'invalid_request'],
       ['/api/work/batch', { items: [{ work_id: 'bi_a' }] }, 400, 'invalid_request'],
       ['/api/work/batch', { items: [{ work_id: 'bi_a', work_type: 'bi' }], extra: 1 }, 400, 'invalid_request'],
-      ['/api/work/batch', { items: [{ work_id: 'bi_a', work_type: 'bi' }, { work_id: 'bi_a', work_type: 'bi' }] }, 409, 'work_already_exists'],
+      [
+        '/api/work/batch',
+        {
+          items: [
+            { work_id: 'bi_a', work_type: 'bi' },
+            { work_id: 'bi_a', work_type: 'bi' },
+          ],
+        },
+        409,
+        'work_already_exists',
+      ],
       ['/api/work/batch', { items: [{ work_id: 'dr_a', work_type: 'bi' }] }, 409, 'work_already_exists'],
       ['/api/coordination/claim-next', { agent_id: 'bi_agent', wait_ms: 60_001 }, 400, 'invalid_request'],
       ['/api/coordination/claim-next', { agent_id: 'bi_agent', wait_ms: -1 }, 400, 'invalid_request'],
@@ -209,8 +238,14 @@ describe('claim-next', () => {
   it('hands out priority first, then age; 204 when nothing is ready', async () => {
     // Created in this order within one batch (same created_at second): the order of creation breaks ties.
     const items = [
-      ['or_l1', 'low'], ['or_m1', 'medium'], ['or_c1', 'critical'], ['or_h1', 'high'],
-      ['or_m2', 'medium'], ['or_c2', 'critical'], ['or_h2', 'high'], ['or_l2', 'low'],
+      ['or_l1', 'low'],
+      ['or_m1', 'medium'],
+      ['or_c1', 'critical'],
+      ['or_h1', 'high'],
+      ['or_m2', 'medium'],
+      ['or_c2', 'critical'],
+      ['or_h2', 'high'],
+      ['or_l2', 'low'],
     ];
     expect((await c.post('/api/work/batch', { items: items.map(([work_id, priority]) => ({ work_id, priority, work_type: 'or' })) })).status).toBe(201);
     const got: string[] = [];
@@ -241,7 +276,9 @@ describe('claim-next', () => {
       ],
     });
     expect((await next({ agent_id: 'fl_a', work_types: ['fl_test'], teams: ['fl_blue'] })).body.work_id).toBe('fl_3');
-    expect((await next({ agent_id: 'fl_a', work_types: ['fl_test', 'fl_docs'], teams: ['fl_blue', 'fl_red'], min_priority: 'medium' })).body.work_id).toBe('fl_2');
+    expect((await next({ agent_id: 'fl_a', work_types: ['fl_test', 'fl_docs'], teams: ['fl_blue', 'fl_red'], min_priority: 'medium' })).body.work_id).toBe(
+      'fl_2',
+    );
     expect((await next({ agent_id: 'fl_a', work_types: ['fl_docs'], min_priority: 'high' })).status).toBe(204);
     expect((await next({ agent_id: 'fl_a', work_types: ['fl_docs', 'fl_build'] })).body.work_id).toBe('fl_1');
     expect((await next({ agent_id: 'fl_a', teams: ['fl_blue'], work_types: ['fl_docs', 'fl_test'] })).body.work_id).toBe('fl_4');
@@ -250,7 +287,13 @@ describe('claim-next', () => {
 
   it('agents racing as separate processes (the CLI `next`): every item handed out exactly once, none lost', async () => {
     const ids = Array.from({ length: 24 }, (_, i) => `rc_${String(i).padStart(2, '0')}`);
-    expect((await c.post('/api/work/batch', { items: ids.map((work_id, i) => ({ work_id, work_type: 'rc', priority: ['low', 'medium', 'high', 'critical'][i % 4] })) })).status).toBe(201);
+    expect(
+      (
+        await c.post('/api/work/batch', {
+          items: ids.map((work_id, i) => ({ work_id, work_type: 'rc', priority: ['low', 'medium', 'high', 'critical'][i % 4] })),
+        })
+      ).status,
+    ).toBe(201);
     const agents = Array.from({ length: 6 }, (_, i) => `rc_agent_${i}`);
     // Each agent: claim the next item until none is ready (exit 1); one node process per call.
     const runs = agents.map(
@@ -349,7 +392,12 @@ describe('long polling', () => {
   }, 60_000);
 
   it('a waiter gets an item that becomes ready when its prerequisite completes', async () => {
-    await c.post('/api/work/batch', { items: [{ work_id: 'lw_a', work_type: 'lw_first' }, { work_id: 'lw_b', work_type: 'lw_then', depends_on: ['lw_a'] }] });
+    await c.post('/api/work/batch', {
+      items: [
+        { work_id: 'lw_a', work_type: 'lw_first' },
+        { work_id: 'lw_b', work_type: 'lw_then', depends_on: ['lw_a'] },
+      ],
+    });
     await c.post('/api/coordination/claim', { work_id: 'lw_a', agent_id: 'lw_1' });
     const waiter = next({ agent_id: 'lw_2', work_types: ['lw_then'], wait_ms: 20_000 }, new HttpClient(d.url));
     await expect.poll(async () => (await c.get('/api/work-graph')).body.waiters, { timeout: 10_000 }).toBe(1);
@@ -381,7 +429,12 @@ describe('CLI and legacy helper', () => {
   }, 60_000);
 
   it('coordination_helper.sh claim-next', async () => {
-    await c.post('/api/work/batch', { items: [{ work_id: 'lh_1', work_type: 'lh', priority: 'low' }, { work_id: 'lh_2', work_type: 'lh', priority: 'high' }] });
+    await c.post('/api/work/batch', {
+      items: [
+        { work_id: 'lh_1', work_type: 'lh', priority: 'low' },
+        { work_id: 'lh_2', work_type: 'lh', priority: 'high' },
+      ],
+    });
     const run = (args: string[]) =>
       new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
         const p = spawn(path.join(ROOT, 'bin/coordination_helper.sh'), args, { env: { ...process.env, AI_PROCESSOR_URL: d.url, AGENT_ID: 'lh_agent' } });
@@ -437,18 +490,36 @@ describe('legacy data and restarts', () => {
       renameSync(file + '.tmp', file); // as a careful script would
     };
     try {
-      await ec.post('/api/work/batch', { items: [{ work_id: 'ee_a', work_type: 'ee_1' }, { work_id: 'ee_b', work_type: 'ee_2', depends_on: ['ee_a'] }, { work_id: 'ee_c', work_type: 'ee_3' }] });
+      await ec.post('/api/work/batch', {
+        items: [
+          { work_id: 'ee_a', work_type: 'ee_1' },
+          { work_id: 'ee_b', work_type: 'ee_2', depends_on: ['ee_a'] },
+          { work_id: 'ee_c', work_type: 'ee_3' },
+        ],
+      });
       await expect.poll(() => onDisk().find((w) => w.work_item_id === 'ee_b')?.depends_on, { timeout: 15_000 }).toEqual(['ee_a']);
       const waiter = next({ agent_id: 'ee_agent', work_types: ['ee_2'], wait_ms: 30_000 }, new HttpClient(ed.url));
       await expect.poll(async () => (await ec.get('/api/work-graph')).body.waiters, { timeout: 10_000 }).toBe(1);
-      edit((claims) => Object.assign(claims.find((w) => w.work_item_id === 'ee_a')!, { status: 'completed' }));
+      edit((claims) =>
+        Object.assign(
+          claims.find((w) => w.work_item_id === 'ee_a')!,
+          { status: 'completed' },
+        ),
+      );
       const got = await waiter;
       expect(got.status).toBe(200);
       expect(got.body.work_id).toBe('ee_b');
       // A prerequisite written into the file by hand, naming an item that does not exist: blocked.
       await expect.poll(() => onDisk().find((w) => w.work_item_id === 'ee_b')?.agent_id, { timeout: 15_000 }).toBe('ee_agent');
-      edit((claims) => Object.assign(claims.find((w) => w.work_item_id === 'ee_c')!, { depends_on: ['ee_nowhere'] }));
-      await expect.poll(async () => (await ec.get('/api/work/ee_c')).body.readiness, { timeout: 15_000 }).toEqual({ state: 'blocked', waiting_for: [], blocked_by: [{ work_id: 'ee_nowhere', status: 'missing' }] });
+      edit((claims) =>
+        Object.assign(
+          claims.find((w) => w.work_item_id === 'ee_c')!,
+          { depends_on: ['ee_nowhere'] },
+        ),
+      );
+      await expect
+        .poll(async () => (await ec.get('/api/work/ee_c')).body.readiness, { timeout: 15_000 })
+        .toEqual({ state: 'blocked', waiting_for: [], blocked_by: [{ work_id: 'ee_nowhere', status: 'missing' }] });
       expect((await next({ agent_id: 'ee_agent', work_types: ['ee_3'] }, ec)).status).toBe(204);
     } finally {
       ec.close();
@@ -499,7 +570,7 @@ describe('legacy data and restarts', () => {
       for (const it of items) expect(state[it.work_id]?.data.depends_on).toEqual(it.depends_on);
       for (const a of acked) expect([a.work_id, state[a.work_id].data.agent_id, state[a.work_id].data.fencing_token]).toEqual([a.work_id, a.agent, a.token]);
       // The graph is rebuilt: held items are not offered again, nor dependents of unfinished items.
-      const held = Object.values(state).filter((e: any) => e.data.status === 'claimed').length; // eslint-disable-line @typescript-eslint/no-explicit-any
+      const held = Object.values(state as Record<string, { data: { status: string } }>).filter((e) => e.data.status === 'claimed').length;
       expect(held).toBeGreaterThanOrEqual(acked.length);
       expect((await kc.get('/api/work-graph')).body).toMatchObject({ ready: 60 - held, waiting: 20, blocked: 0 });
       expect(held).toBeLessThan(60);
@@ -514,12 +585,17 @@ describe('legacy data and restarts', () => {
   }, 120_000);
 });
 
-describe('the index (in process, on the store\'s own tables)', () => {
+describe("the index (in process, on the store's own tables)", () => {
   it('completing an item that unblocks 1,000 dependents takes milliseconds; the next item is found without a scan at 50k ready', async () => {
     const { Tables } = await import('../daemon/store/tables.js');
     const { WorkIndex } = await import('../daemon/core/work-index.js');
     const tables = new Tables();
-    const put = (id: string, data: Record<string, unknown>) => tables.set('work', id, { v: 1, rev: 1, data: { work_item_id: id, status: 'pending', work_type: 'ix', team: 't', created_at: '2026-01-01T00:00:00Z', ...data } as never });
+    const put = (id: string, data: Record<string, unknown>) =>
+      tables.set('work', id, {
+        v: 1,
+        rev: 1,
+        data: { work_item_id: id, status: 'pending', work_type: 'ix', team: 't', created_at: '2026-01-01T00:00:00Z', ...data },
+      });
     const priorities = ['low', 'medium', 'high', 'critical'];
     for (let i = 0; i < 50_000; i++) put(`ix_${i}`, { priority: priorities[i % 3] }); // no critical among them
     put('ix_root', { priority: 'low', status: 'claimed', agent_id: 'a' });
@@ -554,7 +630,8 @@ describe('the index (in process, on the store\'s own tables)', () => {
     // Claims by id and releases deep in a backlog leave stale heap entries behind: they stay bounded.
     const small = new Tables();
     const smallIndex = new WorkIndex(small);
-    const putSmall = (id: string, status: string) => small.set('work', id, { v: 1, rev: 1, data: { work_item_id: id, status, work_type: 'ix', team: 't', agent_id: status === 'claimed' ? 'c' : null } as never });
+    const putSmall = (id: string, status: string) =>
+      small.set('work', id, { v: 1, rev: 1, data: { work_item_id: id, status, work_type: 'ix', team: 't', agent_id: status === 'claimed' ? 'c' : null } });
     for (let i = 0; i < 100; i++) putSmall(`s_${i}`, 'pending');
     for (let i = 0; i < 20_000; i++) putSmall(`s_${50 + (i % 50)}`, i % 100 < 50 ? 'claimed' : 'released');
     expect(smallIndex.counts.ready).toBe(100);
@@ -571,7 +648,12 @@ describe.skipIf(!postgresAvailable())('on PostgreSQL: two daemons, one backlog',
     const cb = new HttpClient(b.url);
     try {
       const ids = Array.from({ length: 40 }, (_, i) => `pgn_${String(i).padStart(2, '0')}`);
-      const items = ids.map((work_id, i) => ({ work_id, work_type: 'pgn', priority: i % 2 ? 'high' : 'low', ...(i >= 30 ? { depends_on: [ids[i - 30]] } : {}) }));
+      const items = ids.map((work_id, i) => ({
+        work_id,
+        work_type: 'pgn',
+        priority: i % 2 ? 'high' : 'low',
+        ...(i >= 30 ? { depends_on: [ids[i - 30]] } : {}),
+      }));
       expect((await ca.post('/api/work/batch', { items })).status).toBe(201);
       for (const cl of [ca, cb]) await expect.poll(async () => (await cl.get('/api/work-graph')).body.ready, { timeout: 10_000 }).toBe(30);
       // 12 agents, half on each daemon, each claiming and completing until nothing is left.
@@ -584,7 +666,9 @@ describe.skipIf(!postgresAvailable())('on PostgreSQL: two daemons, one backlog',
             if (r.status === 204) return;
             expect(r.status).toBe(200);
             handed.push({ agent: id, work_id: r.body.work_id });
-            expect((await cl.post('/api/coordination/complete', { work_id: r.body.work_id, agent_id: id, fencing_token: r.body.claim.fencing_token })).status).toBe(200);
+            expect(
+              (await cl.post('/api/coordination/complete', { work_id: r.body.work_id, agent_id: id, fencing_token: r.body.claim.fencing_token })).status,
+            ).toBe(200);
           }
         }),
       );
@@ -598,7 +682,12 @@ describe.skipIf(!postgresAvailable())('on PostgreSQL: two daemons, one backlog',
       }
 
       // Long polling across daemons: the waiter on B is served when A completes the prerequisite.
-      await ca.post('/api/work/batch', { items: [{ work_id: 'pgw_a', work_type: 'pgw_1' }, { work_id: 'pgw_b', work_type: 'pgw_2', depends_on: ['pgw_a'] }] });
+      await ca.post('/api/work/batch', {
+        items: [
+          { work_id: 'pgw_a', work_type: 'pgw_1' },
+          { work_id: 'pgw_b', work_type: 'pgw_2', depends_on: ['pgw_a'] },
+        ],
+      });
       expect((await next({ agent_id: 'pgw_x', work_types: ['pgw_1'] }, ca)).body.work_id).toBe('pgw_a');
       await expect.poll(async () => (await cb.get('/api/work-graph')).body.waiting, { timeout: 10_000 }).toBe(1);
       const waiter = next({ agent_id: 'pgw_y', work_types: ['pgw_2'], wait_ms: 20_000 }, new HttpClient(b.url));

@@ -1,7 +1,7 @@
 // The stale-copy memory of the legacy view (pure): what we replaced and added within the window.
 import { describe, expect, it } from 'vitest';
-import { textHash } from '../daemon/core/ingest.js';
-import { WriteHistory, hashFingerprint } from '../daemon/store/write-history.js';
+import { textHash } from '../daemon/store/ingest.js';
+import { MAX_KEPT_RECORDS, WriteHistory, hashFingerprint } from '../daemon/store/write-history.js';
 
 const WINDOW = 30_000;
 
@@ -48,5 +48,32 @@ describe('write history (stale-copy checks)', () => {
     const a = hashFingerprint(textHash('x'));
     expect(a).toBe(hashFingerprint(textHash('x')));
     expect(a).not.toBe(hashFingerprint(textHash('y')));
+  });
+});
+
+describe('write history: replaced records kept as merge bases', () => {
+  it('returns the replaced records of a key in the window, newest first, and forgets them with the window', () => {
+    const h = new WriteHistory(WINDOW);
+    const v1 = { id: 'w1', progress: 0 };
+    const v2 = { id: 'w1', progress: 30 };
+    h.added('w1', 1_000);
+    h.replaced('w1', textHash(JSON.stringify(v1)), 2_000, v1);
+    h.replaced('w1', textHash(JSON.stringify(v2)), 3_000, v2);
+    h.replaced('w2', textHash('{}'), 3_000, { id: 'w2' });
+    expect(h.versions('w1', 4_000)).toEqual([v2, v1]);
+    expect(h.versions('w1', 4_000)[0]).toBe(v2); // the record itself, not a copy
+    expect(h.versions('w3', 4_000)).toEqual([]);
+    expect(h.versions('w1', 2_000 + WINDOW + 1)).toEqual([v2]);
+    h.expire(3_000 + WINDOW + 1);
+    expect(h.versions('w1', 3_000 + WINDOW + 1)).toEqual([]);
+  });
+
+  it('keeps the records of the newest MAX_KEPT_RECORDS events only (the fingerprints of all)', () => {
+    const h = new WriteHistory(WINDOW);
+    const n = MAX_KEPT_RECORDS + 10;
+    for (let i = 0; i < n; i++) h.replaced(`k${i}`, textHash(`v${i}`), 1_000, { i });
+    expect(h.versions('k0', 2_000)).toEqual([]);
+    expect(h.isStale('k0', textHash('v0'), 2_000)).toBe(true);
+    expect(h.versions(`k${n - 1}`, 2_000)).toEqual([{ i: n - 1 }]);
   });
 });

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
-import { resolveUrl } from '../shared/protocol.js';
+import { resolveToken, resolveUrl } from '../client/config.js';
 
 const USAGE = `Usage: ai-console [--url URL] [--token TOKEN] [--allow-write] [--once]
 
@@ -102,7 +102,7 @@ async function main(): Promise<number> {
   // Redraws for data changes at most 4 times a second (keys redraw at once): a human watching a fleet
   // gains nothing from more, and each Ink frame costs the same whatever changed.
   const model = new ConsoleModel({ verify: false, throttleMs: 250 });
-  const conn = new Connection({ url, token: values.token ?? process.env.AI_PROCESSOR_TOKEN, model });
+  const conn = new Connection({ url, token: resolveToken(values.token) ?? undefined, model });
   conn.start();
   const [{ render, renderToString }, React, { App }, { noColorFromEnv }] = await Promise.all([
     import('ink'), import('react'), import('./app.js'), import('./layout/theme.js'),

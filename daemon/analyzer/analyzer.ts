@@ -1,11 +1,12 @@
 // The analyzer bridge: picks the mode (builtin, a command, the Claude CLI), bounds how many external
 // runs exist at once, turns every way a command can fail into one ApiError, and reports outcomes.
 import { ApiError } from '../errors.js';
-import { analyzeBuiltin, toPlainState, type AnalysisResult } from './builtin.js';
+import { analyzeBuiltin, toPlainState, type AnalysisResult } from '../../shared/builtin-analysis.js';
 import { claudeArgs, unwrapClaudeEnvelope } from './claude.js';
 import { CommandError, findOnPath, runCommand } from './command.js';
 import { BoundedQueue } from './queue.js';
 import { StreamAnalyzer, type StreamAnswer, type StreamStats } from './stream.js';
+import { processEnv } from '../config.js';
 
 export type AnalyzerMode = 'builtin' | 'command' | 'claude';
 export type AnalyzerOutcome = 'ok' | 'failed' | 'timeout' | 'rejected';
@@ -26,7 +27,7 @@ export interface AnalyzerOptions {
   streamRestartMinMs?: number;
   streamRestartMaxMs?: number;
   streamMaxPending?: number;
-  /** Environment for the PATH lookup and the commands (default process.env). */
+  /** Environment for the PATH lookup and the commands (default: the process environment, config.ts). */
   env?: NodeJS.ProcessEnv;
   /** Clock of the builtin analyzer (tests pin it). */
   now?: () => number;
@@ -34,9 +35,6 @@ export interface AnalyzerOptions {
 
 /** The legacy helper's command name, used when it is on PATH and nothing else is configured. */
 export const DEFAULT_ANALYZER_COMMAND = 'claude-analyze-priorities';
-export const DEFAULT_ANALYZER_TIMEOUT_MS = 30_000;
-export const DEFAULT_ANALYZER_CONCURRENCY = 2;
-export const DEFAULT_ANALYZER_QUEUE = 8;
 /** Events per POST /api/claude/stream request. */
 export const MAX_STREAM_EVENTS = 1000;
 
@@ -57,7 +55,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * Mode by precedence: an explicit mode; a configured command (`claude` itself, by its first word,
  * means claude mode: the bare CLI would wait for a prompt); `claude-analyze-priorities` on PATH; builtin.
  */
-export function resolveAnalyzerMode(opts: Pick<AnalyzerOptions, 'mode' | 'command'>, env: NodeJS.ProcessEnv = process.env): { mode: AnalyzerMode; command: string | null } {
+export function resolveAnalyzerMode(opts: Pick<AnalyzerOptions, 'mode' | 'command'>, env: NodeJS.ProcessEnv = processEnv()): { mode: AnalyzerMode; command: string | null } {
   const command = opts.command?.trim() || undefined;
   const mode = opts.mode === 'auto' ? undefined : opts.mode;
   if (mode === 'builtin') return { mode: 'builtin', command: null };

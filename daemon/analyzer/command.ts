@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { processEnv } from '../config.js';
 
 export type CommandFailure = 'failed' | 'timeout' | 'aborted';
 
@@ -76,7 +77,7 @@ export class TailBuffer {
  */
 export function spawnShell(command: string, args: string[] = [], env?: NodeJS.ProcessEnv): ChildProcess {
   const script = args.length ? `${command} "$@"` : command;
-  return spawn('/bin/sh', ['-c', script, 'analyzer', ...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
+  return spawn('/bin/sh', ['-c', script, 'analyzer', ...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: env ?? processEnv() });
 }
 
 /** Runs the command once; resolves on exit 0, rejects with CommandError otherwise. */
@@ -148,7 +149,7 @@ export function runCommand(command: string, args: string[], input: string, opts:
 }
 
 /** The absolute path of an executable on PATH, or null. */
-export function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env): string | null {
+export function findOnPath(name: string, env: NodeJS.ProcessEnv = processEnv()): string | null {
   for (const dir of (env.PATH ?? '').split(delimiter)) {
     if (!dir) continue;
     const file = join(dir, name);

@@ -1,6 +1,7 @@
 // Wires the analyzer bridge into the daemon: its routes (/api/claude/*), its part of GET /api/stats,
 // its metrics (analyzer_requests_total, analyzer_duration_seconds) and its shutdown.
 import type { DaemonConfig } from '../config.js';
+import type { StatsResponse } from '../../shared/protocol.js';
 import type { DaemonContext } from '../context.js';
 import { Analyzer, type AnalyzerOutcome } from './analyzer.js';
 import { analyzerRoutes } from './routes.js';
@@ -20,6 +21,12 @@ function settingsOf(cfg: DaemonConfig) {
   };
 }
 
+/** Its part of GET /api/stats. */
+export function analyzerStats(analyzer: Analyzer): StatsResponse['analyzer'] {
+  const s = analyzer.stats();
+  return { mode: s.mode, command: s.command, running: s.running, queued: s.queued, last_outcome: s.last_outcome, stream: s.stream };
+}
+
 export function installAnalyzer(ctx: DaemonContext): Analyzer {
   const { config, metrics, logger } = ctx;
   const analyzer = new Analyzer({
@@ -36,10 +43,6 @@ export function installAnalyzer(ctx: DaemonContext): Analyzer {
   // The analyzer is ours (passed as an instance), so the routes do not stop it: onClose does, after
   // the HTTP server finished its requests.
   void ctx.app.register(analyzerRoutes(analyzer));
-  ctx.stats.analyzer = () => {
-    const s = analyzer.stats();
-    return { mode: s.mode, command: s.command, running: s.running, queued: s.queued, last_outcome: s.last_outcome, stream: s.stream };
-  };
   ctx.onClose.push(() => analyzer.close());
   ctx.onReload.push(async (next, changed) => {
     if (!ANALYZER_KEYS.some((k) => changed.has(k))) return;

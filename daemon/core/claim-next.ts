@@ -62,8 +62,7 @@ export class ClaimNextDispatcher extends EventEmitter {
 
   /** One attempt: the claim, or null when nothing ready matches. */
   async claimOnce(input: ClaimNextInput, trace?: Trace): Promise<Claimed | null> {
-    this.service.touch(input.agent_id); // proof of life, and a full lease for what it gets
-    const out = await this.service.run('claim_next', { op: 'claim_next', source: 'api', agent_id: input.agent_id }, (ctx) => claimNext(ctx, this.index, input), trace);
+    const out = await this.service.claimChosen('claim_next', input.agent_id, undefined, (ctx, limits) => claimNext(ctx, limits, this.index, input), trace);
     const r = out.result;
     return r ? { work_id: r.work_id, claim: r.claim, revision: out.revision } : null;
   }
@@ -91,7 +90,12 @@ export class ClaimNextDispatcher extends EventEmitter {
 
   /** Gives back a claim whose answer did not reach its agent. */
   async giveBack(c: Claimed): Promise<void> {
-    await this.service.release({ work_id: c.work_id, agent_id: String(c.claim.agent_id), fencing_token: c.claim.fencing_token as number, reason: 'claim_next_undelivered' });
+    await this.service.release({
+      work_id: c.work_id,
+      agent_id: c.claim.agent_id as string,
+      fencing_token: c.claim.fencing_token as number,
+      reason: 'claim_next_undelivered',
+    });
   }
 
   private outcome(c: Claimed | null, o: ClaimNextOutcome): Claimed | null {

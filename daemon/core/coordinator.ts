@@ -5,7 +5,8 @@ import { generateId } from '../../shared/ids.js';
 import type { Entry, Json, JsonObject } from '../../shared/types.js';
 import { isClaimable, isHeld, withFields } from '../../shared/types.js';
 import type { ReadView } from '../store/file-store.js';
-import type { ProposedChange } from './ingest.js';
+import type { ProposedChange } from '../store/ingest.js';
+import { estimateLeaseMs, type LeaseLimits } from './leases.js';
 
 export interface OpContext {
   view: ReadView;
@@ -116,13 +117,27 @@ export function createWork(ctx: OpContext, input: WorkInput): OpResult<{ work: J
   return { changes: [{ section: 'work', key: id, op: 'put', data }], result: { work: data } };
 }
 
+export interface ClaimInput extends WorkInput {
+  work_id: string;
+  agent_id: string;
+  expected_version?: number;
+  /** This claim's lease (ms), instead of the default; at most limits.maxMs. */
+  lease_ms?: number;
+  /** Size the lease from the item's estimated_duration (claims of agents that do not heartbeat). */
+  lease_from_estimate?: boolean;
+}
+
 export interface ClaimResult {
   claim: JsonObject;
   idempotent: boolean;
 }
 
 /** Compare-and-set: exactly one agent holds a work item. Unknown items are created and claimed at once. */
-export function claim(ctx: OpContext, input: WorkInput & { work_id: string; agent_id: string; expected_version?: number }): OpResult<ClaimResult> {
+export function claim(ctx: OpContext, input: ClaimInput, limits: LeaseLimits): OpResult<ClaimResult> {
+  if (input.lease_ms !== undefined && input.lease_from_estimate) throw new ApiError('invalid_request', 'give lease_ms or lease_from_estimate, not both');
+  if (input.lease_ms !== undefined && input.lease_ms > limits.maxMs) {
+    throw new ApiError('lease_too_long', `lease_ms ${input.lease_ms} is over the daemon's maximum of ${limits.maxMs} ms (--max-lease-ms)`, { max_lease_ms: limits.maxMs });
+  }
   const changes: ProposedChange[] = [];
   const existing = ctx.view.get('work', input.work_id);
   checkVersion(existing, input.expected_version);
@@ -144,6 +159,10 @@ export function claim(ctx: OpContext, input: WorkInput & { work_id: string; agen
     changes.push({ section: 'agents', key: input.agent_id, op: 'put', data: agent });
   }
   const data: JsonObject = withFields(base, { agent_id: input.agent_id, claimed_at: ctx.now, status: 'claimed', fencing_token: ctx.view.nextFencingToken() });
+  // The lease belongs to this claim: a previous holder's does not carry over.
+  const leaseMs = input.lease_ms ?? (input.lease_from_estimate ? estimateLeaseMs(base.estimated_duration ?? input.estimated_duration, limits) : undefined);
+  if (leaseMs !== undefined) data.lease_ms = leaseMs;
+  else delete data.lease_ms;
   if (ctx.trace) data.telemetry = withFields(isObj(base.telemetry) ? base.telemetry : {}, { trace_id: ctx.trace.trace_id, span_id: ctx.trace.span_id, operation: 's2s.work.claim', service: 'ai-processor' });
   changes.push({ section: 'work', key: input.work_id, op: 'put', data });
   return { changes, result: { claim: data, idempotent: false } };
@@ -217,13 +236,16 @@ export function release(ctx: OpContext, input: HolderInput & { reason?: string; 
   return { changes: [{ section: 'work', key: input.work_id, op: 'put', data }], result: { work: data } };
 }
 
-/** Releases every claim of an agent whose lease ran out; its later calls get 409 not_claim_holder. */
-export function expireLease(ctx: OpContext, agentId: string): OpResult<{ released: string[] }> {
+/**
+ * Releases the claims of an agent whose lease ran out (`expired` decides, at the moment of the
+ * change); its later calls get 409 not_claim_holder.
+ */
+export function expireLease(ctx: OpContext, agentId: string, expired: (workId: string, data: JsonObject) => boolean): OpResult<{ released: string[] }> {
   const changes: ProposedChange[] = [];
   const released: string[] = [];
   for (const workId of [...ctx.view.heldBy(agentId)]) {
     const e = ctx.view.get('work', workId);
-    if (!e || !isHeld(e.data) || e.data.agent_id !== agentId) continue;
+    if (!e || !isHeld(e.data) || e.data.agent_id !== agentId || !expired(workId, e.data)) continue;
     changes.push({ section: 'work', key: workId, op: 'put', data: releasedData(e.data, ctx.now, 'lease_expired') });
     released.push(workId);
   }

@@ -1,19 +1,31 @@
 // The coordination service: binds the pure rules (coordinator.ts) to a store, and keeps leases.
 // Every operation is one store transaction; its outcome is reported to `observe` for metrics/traces.
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { isoSeconds } from '../../shared/ids.js';
 import type { ChangeCause } from '../../shared/types.js';
-import { withFields } from '../../shared/types.js';
+import { withFields, type JsonObject } from '../../shared/types.js';
+import { isWaitingForInput } from '../../shared/agent-status.js';
 import { ApiError } from '../errors.js';
 import type { CoordinationStore, Logger, ReadView } from '../store/memory-state.js';
 import * as rules from './coordinator.js';
+import { claimLeaseMs, dueClaims, HolderLeases, type HolderLease, type LeaseLimits } from './leases.js';
 import { claimWhenReady, createWorkItem, type GraphWorkInput } from './work-graph-ops.js';
 
 export type Outcome = 'ok' | 'conflict' | 'error' | 'idempotent';
 
 export interface ServiceOptions {
+  /** Lease of a claim that names none (ms). */
   leaseMs: number;
+  /** Longest lease a claim may ask for (ms). */
+  maxLeaseMs: number;
   logger: Logger;
+}
+
+/** A claim's lease as the API reports it: its length and when it ends on the wall clock. */
+export interface LeaseInfo {
+  lease_ms: number;
+  lease_expires_at: string;
 }
 
 /** Emitted as 'op' after every operation, accepted or refused (metrics and traces listen). */
@@ -37,15 +49,27 @@ export interface LeaseExpiredEvent {
   revision: number | null;
 }
 
+/** The events the service emits, one declaration per payload. */
+export interface ServiceEvents {
+  op: [OpEvent];
+  lease_expired: [LeaseExpiredEvent];
+}
+
 export interface Trace {
   trace_id: string;
   span_id: string;
 }
 
-export class CoordinationService extends EventEmitter {
-  /** Lease deadline per agent (ms). Not persisted: after a restart every holder gets a fresh period. */
-  private deadlines = new Map<string, number>();
+export class CoordinationService extends EventEmitter<ServiceEvents> {
+  /**
+   * Leases are measured on the monotonic clock and kept in memory only: after a restart every
+   * holder gets a fresh period from the takeover. Record timestamps stay wall-clock.
+   */
+  private leases = new HolderLeases();
   private sweeper: NodeJS.Timeout | null = null;
+  private sweeping = false;
+  /** Monotonic milliseconds: a wall-clock step does not move it. */
+  private readonly mono = () => performance.now();
 
   constructor(
     readonly store: CoordinationStore,
@@ -62,10 +86,27 @@ export class CoordinationService extends EventEmitter {
     this.opts.leaseMs = ms;
   }
 
+  get maxLeaseMs(): number {
+    return this.opts.maxLeaseMs;
+  }
+
+  set maxLeaseMs(ms: number) {
+    this.opts.maxLeaseMs = ms;
+  }
+
+  private get limits(): LeaseLimits {
+    return { defaultMs: this.opts.leaseMs, maxMs: this.opts.maxLeaseMs };
+  }
+
+  /** The limits a holder's running period was given. */
+  private holderLimits(h: HolderLease): LeaseLimits {
+    return { defaultMs: h.defaultMs, maxMs: this.opts.maxLeaseMs };
+  }
+
   start(): void {
     // Takeover: claims that carry no lease of ours get a fresh one from now.
-    const now = Date.now();
-    for (const agent of this.store.heldIndex().keys()) this.deadlines.set(agent, now + this.opts.leaseMs);
+    const now = this.mono();
+    for (const agent of this.store.heldIndex().keys()) this.leases.alive(agent, now, this.activity(agent), this.opts.leaseMs);
     const every = Math.max(50, Math.min(1000, Math.floor(this.opts.leaseMs / 4)));
     this.sweeper = setInterval(() => void this.sweep(), every);
     this.sweeper.unref();
@@ -76,12 +117,38 @@ export class CoordinationService extends EventEmitter {
     this.sweeper = null;
   }
 
+  /** A call by the agent: proof of life for every claim it holds. */
   touch(agentId: string): void {
-    this.deadlines.set(agentId, Date.now() + this.opts.leaseMs);
+    this.leases.alive(agentId, this.mono(), this.store.revision, this.opts.leaseMs);
   }
 
+  /** When the agent's default-length claims end (wall-clock ms), if it was seen alive. */
   leaseDeadline(agentId: string): number | undefined {
-    return this.deadlines.get(agentId);
+    const h = this.leases.get(agentId);
+    return h ? this.wallOf(h.aliveAt + h.defaultMs) : undefined;
+  }
+
+  /** The lease of a held claim, or null when nobody holds it. */
+  claimLease(workId: string): LeaseInfo | null {
+    const data = this.store.get('work', workId)?.data;
+    const agent = data?.agent_id;
+    if (!data || typeof agent !== 'string' || !this.store.heldIndex().get(agent)?.has(workId)) return null;
+    const h = this.leases.get(agent);
+    const leaseMs = claimLeaseMs(data, h ? this.holderLimits(h) : this.limits);
+    const end = h ? h.aliveAt + leaseMs : this.mono() + leaseMs;
+    return { lease_ms: leaseMs, lease_expires_at: new Date(this.wallOf(end)).toISOString() };
+  }
+
+  /** A monotonic instant as wall-clock ms, for answers (never for deciding an expiry). */
+  private wallOf(mono: number): number {
+    return Date.now() + (mono - this.mono());
+  }
+
+  /** The highest revision among the agent's record and its held claims: it grows with any change to them. */
+  private activity(agentId: string): number {
+    let rev = this.store.get('agents', agentId)?.rev ?? 0;
+    for (const workId of this.store.heldIndex().get(agentId) ?? []) rev = Math.max(rev, this.store.get('work', workId)?.rev ?? 0);
+    return rev;
   }
 
   /** Runs one operation as a store transaction and reports it ('op'); public for feature modules (claim-next). */
@@ -123,10 +190,21 @@ export class CoordinationService extends EventEmitter {
     return this.run('create_work', { op: 'create_work', source: 'api', work_id: input.work_id }, (ctx) => createWorkItem(ctx, input), trace);
   }
 
-  claim(input: rules.WorkInput & { work_id: string; agent_id: string; expected_version?: number }, trace?: Trace) {
-    // Any call by an agent is proof of life; refresh before the claim so a new claim has a full lease.
-    this.touch(input.agent_id);
-    return this.run('claim', { op: 'claim', source: 'api', agent_id: input.agent_id, work_id: input.work_id }, (ctx) => claimWhenReady(ctx, input), trace);
+  claim(input: rules.ClaimInput, trace?: Trace) {
+    // Refused with 409 dependencies_pending while the item waits for prerequisites (work-graph-ops.ts).
+    return this.claimChosen('claim', input.agent_id, input.work_id, (ctx, limits) => claimWhenReady(ctx, input, limits), trace);
+  }
+
+  /** A claim decided inside the transaction (claim by id, claim-next): the same lease and bookkeeping whichever chose the item. */
+  claimChosen<T extends { claim: JsonObject; idempotent: boolean } | null>(operation: string, agentId: string, workId: string | undefined, fn: (ctx: rules.OpContext, limits: LeaseLimits) => rules.OpResult<T>, trace?: Trace) {
+    const limits = this.limits;
+    this.touch(agentId); // proof of life even when the claim is refused
+    return this.run(operation, { op: operation, source: 'api', agent_id: agentId, work_id: workId }, (ctx) => fn(ctx, limits), trace).then((r) => {
+      // Any call by an agent is proof of life: the new claim starts a full lease of its own length.
+      this.touch(agentId);
+      if (r.result && !r.result.idempotent) this.leases.claimed(agentId, claimLeaseMs(r.result.claim, limits));
+      return r;
+    });
   }
 
   progress(input: rules.HolderInput & { progress: number; status?: string }, trace?: Trace) {
@@ -141,56 +219,88 @@ export class CoordinationService extends EventEmitter {
     return this.holderOp('release', input, (ctx) => rules.release(ctx, input), trace);
   }
 
+  /** A feature's own operation on the records (Claude Code hooks): one transaction, reported like the others; proof of life for the agent. */
+  async apply<T>(operation: string, agentId: string, fn: (ctx: rules.OpContext) => rules.OpResult<T>, trace?: Trace) {
+    const out = await this.run(operation, { op: operation, source: 'api', agent_id: agentId }, fn, trace);
+    this.touch(agentId);
+    return out;
+  }
+
   private async holderOp<T>(op: string, input: rules.HolderInput, fn: (ctx: rules.OpContext) => rules.OpResult<T>, trace?: Trace) {
     const out = await this.run(op, { op, source: 'api', agent_id: input.agent_id, work_id: input.work_id }, fn, trace);
     this.touch(input.agent_id); // only a holder gets here: refresh its lease
     return out;
   }
 
-  /** The latest time the records show the agent alive: heartbeat, claim or progress (ms; 0 if none). */
-  private lastSignOfLife(agentId: string): number {
-    const stamps: unknown[] = [this.store.get('agents', agentId)?.data.last_heartbeat];
-    for (const workId of this.store.heldIndex().get(agentId) ?? []) {
-      const data = this.store.get('work', workId)?.data;
-      stamps.push(data?.claimed_at, data?.last_update);
+  /** Releases the claims whose lease ran out. One revision per agent. */
+  async sweep(): Promise<number> {
+    if (this.sweeping) return 0;
+    this.sweeping = true;
+    try {
+      return await this.sweepOnce();
+    } finally {
+      this.sweeping = false;
     }
-    let latest = 0;
-    for (const s of stamps) {
-      const t = typeof s === 'string' ? Date.parse(s) : NaN;
-      if (Number.isFinite(t) && t > latest) latest = t;
-    }
-    return latest;
   }
 
-  /** Releases the claims of agents whose lease ran out. One revision per agent. */
-  async sweep(): Promise<number> {
-    const now = Date.now();
+  private async sweepOnce(): Promise<number> {
+    const held = this.store.heldIndex();
+    let now = this.mono();
+    for (const [agent, h] of this.leases.entries()) if (now >= h.checkAt && !held.has(agent)) this.leases.delete(agent);
     let expired = 0;
-    for (const agent of [...this.store.heldIndex().keys()]) {
-      const deadline = this.deadlines.get(agent);
-      if (deadline === undefined) {
-        this.deadlines.set(agent, now + this.opts.leaseMs); // held via an external edit: give it a period
+    for (const agent of [...held.keys()]) {
+      now = this.mono();
+      const h = this.leases.get(agent);
+      if (!h) {
+        // Held through an external edit or another daemon: give it a period from now.
+        this.leases.alive(agent, now, this.activity(agent), this.opts.leaseMs);
         continue;
       }
-      if (deadline > now) continue;
-      // Another daemon (shared store) may have seen this agent alive: its records say so.
-      const seen = this.lastSignOfLife(agent);
-      if (seen + this.opts.leaseMs > now) {
-        this.deadlines.set(agent, seen + this.opts.leaseMs);
+      if (now < h.checkAt) continue;
+      // Waiting for a human is shown, not punished: the lease runs again from the agent's next sign of life.
+      if (isWaitingForInput(this.store.get('agents', agent)?.data)) {
+        this.leases.alive(agent, now, this.activity(agent), this.opts.leaseMs);
         continue;
       }
+      // A change to its records since (another daemon's API, a legacy script) shows the agent alive.
+      const rev = this.activity(agent);
+      if (rev > h.rev) {
+        this.leases.alive(agent, now, rev, this.opts.leaseMs);
+        continue;
+      }
+      // A reloaded default applies from the holder's next sign of life, not to periods running.
+      const limits = this.holderLimits(h);
+      const claims = [...(held.get(agent) ?? [])].map((id) => ({ id, leaseMs: this.leaseOf(id, limits) }));
+      const due = dueClaims(h, now, claims);
+      h.shortestMs = due.shortestMs;
+      h.checkAt = due.checkAt;
+      if (due.expired.length === 0) continue;
+      // Decided again inside the transaction: a call that arrived meanwhile renews the claims.
+      const candidates = new Set(due.expired);
+      const stillExpired = (workId: string, data: JsonObject) => {
+        const current = this.leases.get(agent);
+        return candidates.has(workId) && current !== undefined && current.aliveAt + claimLeaseMs(data, this.holderLimits(current)) <= this.mono();
+      };
       try {
-        const out = await this.store.transact((view) => rules.expireLease({ view, now: isoSeconds() }, agent), { op: 'lease_expired', source: 'lease', agent_id: agent });
+        const out = await this.store.transact((view) => rules.expireLease({ view, now: isoSeconds() }, agent, stillExpired), { op: 'lease_expired', source: 'lease', agent_id: agent });
         if (out.result.released.length > 0) {
           expired += out.result.released.length;
           this.opts.logger.warn({ agent_id: agent, work_ids: out.result.released, revision: out.revision }, 'lease expired: claims released');
-          this.emit('lease_expired', { agent_id: agent, work_ids: out.result.released, revision: out.revision } satisfies LeaseExpiredEvent);
+          this.emit('lease_expired', { agent_id: agent, work_ids: out.result.released, revision: out.revision });
         }
+        // Its own change is not a sign of life.
+        const after = this.leases.get(agent);
+        if (after && out.revision !== null) after.rev = Math.max(after.rev, out.revision);
       } catch (err) {
         this.opts.logger.error({ err: (err as Error).message }, 'lease sweep failed');
         return expired;
       }
     }
     return expired;
+  }
+
+  private leaseOf(workId: string, limits: LeaseLimits): number {
+    const data = this.store.get('work', workId)?.data;
+    return data ? claimLeaseMs(data, limits) : limits.defaultMs;
   }
 }

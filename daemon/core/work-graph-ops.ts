@@ -6,7 +6,8 @@ import { isClaimable, withFields } from '../../shared/types.js';
 import { DEPENDS_ON, dependsOn, findCycle, priorityRank, readiness, type Readiness } from '../../shared/work-graph.js';
 import { generateId } from '../../shared/ids.js';
 import * as rules from './coordinator.js';
-import type { ProposedChange } from './ingest.js';
+import type { ProposedChange } from '../store/ingest.js';
+import type { LeaseLimits } from './leases.js';
 import type { NextFilter, WorkIndex } from './work-index.js';
 
 export type GraphWorkInput = rules.WorkInput & { depends_on?: string[] };
@@ -33,7 +34,12 @@ export function createWorkItems(ctx: rules.OpContext, items: GraphWorkInput[]): 
     edges.set(ids[i], deps);
     for (const d of deps) if (!seen.has(d) && !ctx.view.get('work', d)) unknown.push({ work_id: ids[i], depends_on: d });
   });
-  if (unknown.length) throw new ApiError('unknown_dependency', `no work item ${unknown.map((u) => u.depends_on).join(', ')} (listed in depends_on of ${[...new Set(unknown.map((u) => u.work_id))].join(', ')})`, { unknown });
+  if (unknown.length)
+    throw new ApiError(
+      'unknown_dependency',
+      `no work item ${unknown.map((u) => u.depends_on).join(', ')} (listed in depends_on of ${[...new Set(unknown.map((u) => u.work_id))].join(', ')})`,
+      { unknown },
+    );
   const cycle = findCycle(edges);
   if (cycle) throw new ApiError('dependency_cycle', `dependency cycle: ${cycle.join(' -> ')}`, { cycle });
   const changes: ProposedChange[] = [];
@@ -59,15 +65,19 @@ export function createWorkItem(ctx: rules.OpContext, input: GraphWorkInput): rul
 }
 
 /** claim by id, refused (409 dependencies_pending) while the item waits for or is blocked by prerequisites. */
-export function claimWhenReady(ctx: rules.OpContext, input: Parameters<typeof rules.claim>[1]): rules.OpResult<rules.ClaimResult> {
+export function claimWhenReady(ctx: rules.OpContext, input: rules.ClaimInput, limits: LeaseLimits): rules.OpResult<rules.ClaimResult> {
   const existing = ctx.view.get('work', input.work_id);
   if (existing && isClaimable(existing.data) && dependsOn(existing.data).length) {
     const r = readinessIn(ctx, existing.data);
     if (r.state !== 'ready') {
-      throw new ApiError('dependencies_pending', `work item ${input.work_id} is ${r.state}: waits for ${[...r.waiting_for, ...r.blocked_by.map((b) => `${b.work_id} (${b.status})`)].join(', ')}`, { state: r.state, waiting_for: r.waiting_for, blocked_by: r.blocked_by });
+      throw new ApiError(
+        'dependencies_pending',
+        `work item ${input.work_id} is ${r.state}: waits for ${[...r.waiting_for, ...r.blocked_by.map((b) => `${b.work_id} (${b.status})`)].join(', ')}`,
+        { state: r.state, waiting_for: r.waiting_for, blocked_by: r.blocked_by },
+      );
     }
   }
-  return rules.claim(ctx, input);
+  return rules.claim(ctx, input, limits);
 }
 
 export interface ClaimNextInput {
@@ -86,13 +96,18 @@ export function nextFilter(input: ClaimNextInput): NextFilter {
  * token, lease). The index proposes candidates in order; each is checked against this
  * transaction's view (on PostgreSQL a batch's earlier changes are not in the index yet).
  */
-export function claimNext(ctx: rules.OpContext, index: WorkIndex, input: ClaimNextInput): rules.OpResult<(rules.ClaimResult & { work_id: string }) | null> {
+export function claimNext(
+  ctx: rules.OpContext,
+  limits: LeaseLimits,
+  index: WorkIndex,
+  input: ClaimNextInput,
+): rules.OpResult<(rules.ClaimResult & { work_id: string }) | null> {
   const workId = index.next(nextFilter(input), (id) => {
     const e = ctx.view.get('work', id);
     return e !== undefined && readinessIn(ctx, e.data).state === 'ready';
   });
   if (workId === undefined) return { changes: [], result: null };
-  const out = rules.claim(ctx, { work_id: workId, agent_id: input.agent_id });
+  const out = rules.claim(ctx, { work_id: workId, agent_id: input.agent_id }, limits);
   return { changes: out.changes, result: { ...out.result, work_id: workId } };
 }
 
@@ -100,7 +115,8 @@ export function claimNext(ctx: rules.OpContext, index: WorkIndex, input: ClaimNe
 export function retryWork(ctx: rules.OpContext, workId: string): rules.OpResult<{ work: JsonObject }> {
   const e = ctx.view.get('work', workId);
   if (!e) throw new ApiError('unknown_work', `no work item ${workId}`);
-  if (e.data.status !== 'failed') throw new ApiError('not_retryable', `work item ${workId} is ${String(e.data.status)}, not failed`, { status: e.data.status ?? null });
+  if (e.data.status !== 'failed')
+    throw new ApiError('not_retryable', `work item ${workId} is ${JSON.stringify(e.data.status ?? null)}, not failed`, { status: e.data.status ?? null });
   const data = withFields(e.data, { status: 'pending', agent_id: null, previous_agent_id: e.data.agent_id ?? null, retried_at: ctx.now });
   return { changes: [{ section: 'work', key: workId, op: 'put', data }], result: { work: data } };
 }

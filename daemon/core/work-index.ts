@@ -132,10 +132,11 @@ export class WorkIndex extends EventEmitter {
     // Dependents only change when what this item means for them changes.
     if (prereqState(b?.data) !== prereqState(a?.data)) {
       const deps = this.dependents.get(key);
-      if (deps) for (const id of deps) {
-        const n = this.nodes.get(id);
-        if (n) this.refresh(n, true);
-      }
+      if (deps)
+        for (const id of deps) {
+          const n = this.nodes.get(id);
+          if (n) this.refresh(n, true);
+        }
     }
   }
 
@@ -179,7 +180,8 @@ export class WorkIndex extends EventEmitter {
     if (next === node.state) return;
     if (node.state === 'ready') this.unready(node);
     this.setState(node, next);
-    if (next === 'ready') this.enqueue(node, typeof node.data.team === 'string' ? node.data.team : '', typeof node.data.work_type === 'string' ? node.data.work_type : '', live);
+    if (next === 'ready')
+      this.enqueue(node, typeof node.data.team === 'string' ? node.data.team : '', typeof node.data.work_type === 'string' ? node.data.work_type : '', live);
   }
 
   private setState(node: Node, next: ReadinessState): void {

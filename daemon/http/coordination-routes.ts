@@ -80,12 +80,12 @@ export async function coordinationRoutes(app: FastifyInstance, opts: Coordinatio
   app.post('/api/coordination/claim', { schema: { body: S.claimBody } }, async (req: Body<Parameters<CoordinationService['claim']>[0]>) => {
     const out = await service.claim(req.body, traceOf(req));
     const entry = store.get('work', req.body.work_id);
-    return { claim: out.result.claim, version: entry?.v ?? null, revision: out.revision ?? store.revision, idempotent: out.result.idempotent };
+    return { claim: out.result.claim, version: entry?.v ?? null, revision: out.revision ?? store.revision, idempotent: out.result.idempotent, ...service.claimLease(req.body.work_id) };
   });
 
   app.post('/api/coordination/progress', { schema: { body: S.progressBody } }, async (req: Body<Parameters<CoordinationService['progress']>[0]>) => {
     const out = await service.progress(req.body, traceOf(req));
-    return { work: out.result.work, version: store.get('work', req.body.work_id)?.v ?? null, revision: out.revision };
+    return { work: out.result.work, version: store.get('work', req.body.work_id)?.v ?? null, revision: out.revision, ...service.claimLease(req.body.work_id) };
   });
 
   app.post('/api/coordination/complete', { schema: { body: S.completeBody } }, async (req: Body<Parameters<CoordinationService['complete']>[0]>) => {

@@ -23,7 +23,8 @@ export const workParams = obj({ work_id: idSchema }, ['work_id']);
 /** Prerequisites of a work item (docs/work-graph.md). */
 export const dependsOnSchema = { type: 'array', items: idSchema, maxItems: 1000, uniqueItems: true } as const;
 export const createWorkBody = obj({ work_id: idSchema, ...workFields, created_by: name, depends_on: dependsOnSchema }, ['work_type']);
-export const claimBody = obj({ work_id: idSchema, agent_id: idSchema, ...workFields, expected_version: version }, ['work_id', 'agent_id']);
+// lease_ms: at most the daemon's --max-lease-ms, checked by the service (the bound is configurable).
+export const claimBody = obj({ work_id: idSchema, agent_id: idSchema, ...workFields, expected_version: version, lease_ms: { type: 'integer', minimum: 1 }, lease_from_estimate: { type: 'boolean' } }, ['work_id', 'agent_id']);
 const holder = { work_id: idSchema, agent_id: idSchema, fencing_token: { type: 'integer', minimum: 0 }, expected_version: version };
 export const progressBody = obj({ ...holder, progress: { type: 'number', minimum: 0, maximum: 100 }, status: name }, ['work_id', 'agent_id', 'progress']);
 export const completeBody = obj({ ...holder, result: text(8192), velocity_points: { type: 'number', minimum: 0, maximum: 10000 }, status: { type: 'string', enum: ['completed', 'failed'] } }, ['work_id', 'agent_id']);

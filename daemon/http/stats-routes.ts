@@ -1,7 +1,13 @@
-// GET /api/stats: the figures the console's panels show (StatsResponse in shared/protocol.ts).
-// Each feature contributes its part through ctx.stats; latency comes from the operation histogram.
+// GET /api/stats: the figures the console's panels show (StatsResponse in shared/protocol.ts). Each
+// field comes from one typed part, given by the feature that owns it (installers return their part;
+// nothing overwrites another's). The parts are handed over in one object literal checked against
+// StatsResponse, so a missing, duplicated or wrongly shaped part, or one used before its feature is
+// installed, does not compile.
+import type { StatsResponse } from '../../shared/protocol.js';
 import type { DaemonContext } from '../context.js';
-import type { OpEvent } from '../core/service.js';
+import type { StatsPart, StatsParts } from './stats-parts.js';
+
+type LatencySummary = StatsResponse['latency'];
 
 /** Recent latencies per operation (a bounded ring), for percentiles without scraping Prometheus. */
 class LatencyWindow {
@@ -17,8 +23,8 @@ class LatencyWindow {
     s.count++;
   }
 
-  summary(): Record<string, { count: number; p50_ms: number; p95_ms: number; p99_ms: number }> {
-    const out: Record<string, { count: number; p50_ms: number; p95_ms: number; p99_ms: number }> = {};
+  summary(): LatencySummary {
+    const out: LatencySummary = {};
     for (const [op, s] of this.samples) {
       const n = Math.min(s.count, this.size);
       const sorted = Array.from(s.values.subarray(0, n)).sort((a, b) => a - b);
@@ -29,26 +35,42 @@ class LatencyWindow {
   }
 }
 
-export function installStats(ctx: DaemonContext, started: number): void {
+/** The latency part: percentiles of the service's recent operations. */
+export function latencyStats(ctx: DaemonContext): StatsPart<'latency'> {
   const latency = new LatencyWindow();
-  ctx.service.on('op', (e: OpEvent) => latency.add(e.operation, e.seconds * 1000));
-  ctx.stats.latency = () => latency.summary();
-  ctx.stats.entropy = () => {
-    const r = ctx.entropy.snapshot();
-    return { components: r.components, total: r.total, fields: r.fields, baseline: null, ratio: null };
+  ctx.service.on('op', (e) => latency.add(e.operation, e.seconds * 1000));
+  return () => latency.summary();
+}
+
+/** The parts the daemon process itself answers for. */
+export function processStats(ctx: DaemonContext, started: number): Pick<StatsParts, 'revision' | 'uptime_s' | 'rss_bytes' | 'memory'> {
+  return {
+    revision: () => ctx.store.revision,
+    uptime_s: () => Math.round((Date.now() - started) / 1000),
+    rss_bytes: () => process.memoryUsage().rss,
+    memory: () => process.memoryUsage(),
   };
-  ctx.stats.lease_ms = () => ctx.service.leaseMs;
-  ctx.app.get('/api/stats', async () => {
-    const out: Record<string, unknown> = {
-      revision: ctx.store.revision,
-      uptime_s: Math.round((Date.now() - started) / 1000),
-      rss_bytes: process.memoryUsage().rss,
-      memory: process.memoryUsage(),
-      sync: { clients: 0, sync_failures: 0, last_file_error: ctx.store.problems()[0]?.error ?? null },
-      services: [],
-      analyzer: { mode: 'builtin', command: null, running: 0, queued: 0 },
-    };
-    for (const [key, fn] of Object.entries(ctx.stats)) out[key] = fn();
+}
+
+/**
+ * Declares GET /api/stats (early: before tracing, which traces only the routes declared after it)
+ * and returns how to give it its parts, which the features installed after it provide. Fields come
+ * out in the order of the parts object.
+ */
+export function statsRoutes(ctx: DaemonContext): { serve(parts: StatsParts): void } {
+  let parts: StatsParts | null = null;
+  ctx.app.get('/api/stats', async (_req, reply) => {
+    if (!parts) return reply.code(503).send({ error: 'starting', message: 'The daemon is starting' });
+    const out: Record<string, unknown> = {};
+    for (const [key, part] of Object.entries(parts) as Array<[keyof StatsResponse, () => unknown]>) {
+      const value = part();
+      if (value !== undefined) out[key] = value;
+    }
     return out;
   });
+  return {
+    serve(p) {
+      parts = p;
+    },
+  };
 }

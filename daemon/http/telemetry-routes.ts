@@ -2,11 +2,12 @@
 // legacy line format ({spans: [...]}). WS /api/telemetry/stream[?recent=N]: {type:'span', span}
 // messages as spans finish (after the last N recent ones when asked). Neither is traced itself.
 import type { WebSocket } from 'ws';
-import { TELEMETRY_STREAM_PATH } from '../../shared/protocol.js';
+import { CLOSE_TRY_AGAIN_LATER, TELEMETRY_STREAM_PATH } from '../../shared/protocol.js';
 import type { JsonObject } from '../../shared/types.js';
 import type { DaemonContext } from '../context.js';
 import { ApiError } from '../errors.js';
 import type { TelemetrySink } from '../observability/telemetry.js';
+import { guardInbound } from '../stream/inbound.js';
 
 export const DEFAULT_SPANS_LIMIT = 100;
 
@@ -40,7 +41,20 @@ export async function telemetryRoutes(ctx: DaemonContext, sink: TelemetrySink): 
     return { spans: sink.ring.recent(limit, filter) };
   });
 
-  app.get(TELEMETRY_STREAM_PATH, { websocket: true }, (socket: WebSocket, req) => {
+  const full = (): boolean => sink.clientCount >= ctx.config.max_stream_clients;
+  const preHandler = async (_req: unknown, reply: { code(n: number): { send(b: unknown): unknown } }) => {
+    if (full()) return reply.code(503).send({ error: 'too_many_clients', message: `The telemetry stream has ${sink.clientCount} clients (limit ${ctx.config.max_stream_clients}): retry later` });
+  };
+
+  app.get(TELEMETRY_STREAM_PATH, { websocket: true, preHandler }, (socket: WebSocket, req) => {
+    if (full()) return socket.close(CLOSE_TRY_AGAIN_LATER, 'too many stream clients: retry later');
+    // Clients only listen: text frames are ignored (within the per-client rate), binary ones refused.
+    guardInbound(socket, {
+      stream: 'telemetry',
+      logger: ctx.logger,
+      rejected: (why) => ctx.metrics.framesRejected.inc({ stream: 'telemetry', reason: why }),
+      onMessage: null,
+    });
     const raw = (req.query as { recent?: string }).recent;
     const backlog = raw !== undefined && /^\d{1,6}$/.test(raw) ? Math.min(Number(raw), sink.ring.capacity) : 0;
     sink.addClient(socket, backlog);

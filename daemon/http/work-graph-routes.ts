@@ -1,7 +1,7 @@
 // The work graph's API (docs/work-graph.md): batch creation with dependencies, claim-next with
 // long polling, readiness of an item, retry and dependency removal by an operator. Installs the
 // index, the dispatcher and their metrics.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DaemonContext } from '../context.js';
 import { ApiError } from '../errors.js';
 import { PRIORITIES } from '../../shared/types.js';
@@ -94,7 +94,13 @@ export function installWorkGraph(ctx: DaemonContext): { index: WorkIndex; dispat
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) void dispatcher.giveBack(got).catch(() => {});
     });
-    return reply.send({ claim: got.claim, work_id: got.work_id, version: store.get('work', got.work_id)?.v ?? null, revision: got.revision ?? store.revision, idempotent: false });
+    return reply.send({
+      claim: got.claim,
+      work_id: got.work_id,
+      version: store.get('work', got.work_id)?.v ?? null,
+      revision: got.revision ?? store.revision,
+      idempotent: false,
+    });
   });
 
   app.get('/api/work/:work_id/dependencies', { schema: { params: S.workParams } }, async (req) => {
@@ -122,7 +128,12 @@ export function installWorkGraph(ctx: DaemonContext): { index: WorkIndex; dispat
 
   app.delete('/api/work/:work_id/depends_on/:dep', { schema: { params: depParams } }, async (req) => {
     const { work_id, dep } = req.params as { work_id: string; dep: string };
-    const out = await service.run('remove_dependency', { op: 'remove_dependency', source: 'api', work_id }, (c) => removeDependency(c, work_id, dep), traceOf(req));
+    const out = await service.run(
+      'remove_dependency',
+      { op: 'remove_dependency', source: 'api', work_id },
+      (c) => removeDependency(c, work_id, dep),
+      traceOf(req),
+    );
     return { work: out.result.work, readiness: readinessOf(out.result.work), revision: out.revision };
   });
 

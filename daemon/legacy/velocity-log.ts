@@ -6,7 +6,6 @@
 import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isoSeconds } from '../../shared/ids.js';
-import type { DeltaMessage } from '../../shared/protocol.js';
 import type { JsonObject } from '../../shared/types.js';
 import type { DaemonContext } from '../context.js';
 
@@ -28,7 +27,7 @@ export function velocityLine(log: JsonObject, team: string | null, now: number =
 export function installVelocityLog(ctx: DaemonContext): void {
   const file = path.join(ctx.store.dataDir, VELOCITY_LOG_FILE);
   let chain: Promise<void> = Promise.resolve(); // appends in commit order
-  ctx.store.on('commit', (delta: DeltaMessage) => {
+  ctx.store.on('commit', (delta) => {
     const source = delta.cause?.source;
     if (source === 'file' || source === 'import') return;
     // The work item as this very revision left it (a completion changes it in the same delta).

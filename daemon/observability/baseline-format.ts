@@ -3,6 +3,7 @@
 // client commands stay light to load.
 import type { Baseline, EntropyReport } from '../../shared/entropy.js';
 import type { CoordinationState, Section } from '../../shared/types.js';
+import type { RecordFingerprints } from './record-check.js';
 
 /** A baseline as the daemon captures it (shared/entropy.ts's Baseline plus where and what it was). */
 export interface DaemonBaseline extends Baseline {
@@ -11,6 +12,8 @@ export interface DaemonBaseline extends Baseline {
   checksum: string;
   daemon_version: string;
   data_dir: string;
+  /** Fingerprint and field names of every record, what `validate` judges (absent in older baselines). */
+  records?: RecordFingerprints;
   /** The coordination state at capture (in the POST answer and baseline-state.json; not in baseline.json). */
   state?: CoordinationState;
 }
@@ -30,8 +33,10 @@ export interface EntropyNow {
   counts: { work: number; agents: number; log: number; spans: number };
   baseline: BaselineSummary | null;
   ratio: number | null;
-  /** Ratio within 0.99..1.01 and no baseline record missing; null without a baseline. */
+  /** No baseline record missing (records, not entropy: normal work moves the ratio); null without a baseline. */
   conserved: boolean | null;
+  /** The entropy ratio within 0.99..1.01 (a before/after check of a migration; informational). */
+  ratio_in_range?: boolean;
   /** Baseline records missing now (first 100 per section) and how many in all. */
   missing?: Record<Section, string[]>;
   missing_count?: number;

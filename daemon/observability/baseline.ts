@@ -13,6 +13,8 @@ import { setEntropyGauges } from '../metrics.js';
 import { writeFileAtomic } from '../store/fsutil.js';
 import { VERSION } from '../version.js';
 import { entropyRoutes } from '../http/entropy-routes.js';
+import { fingerprintState } from './record-check.js';
+import type { StatsResponse } from '../../shared/protocol.js';
 
 export const BASELINE_FILE = 'baseline.json';
 export const BASELINE_STATE_FILE = 'baseline-state.json';
@@ -70,6 +72,7 @@ export class EntropyBaselines {
       entropy: { components: report.components, total: report.total, fields: report.fields },
       counts: { work: keys.work.length, agents: keys.agents.length, log: keys.log.length, spans: report.counts.spans },
       keys,
+      records: fingerprintState(state),
       state,
     };
   }
@@ -99,6 +102,12 @@ export class EntropyBaselines {
     setEntropyGauges(this.ctx.metrics, this.ctx.entropy.snapshot(), this.current?.entropy.total ?? 0);
   }
 
+  /** Its part of GET /api/stats. */
+  stats(): StatsResponse['entropy'] {
+    const r = this.ctx.entropy.snapshot();
+    return { components: r.components, total: r.total, fields: r.fields, baseline: this.summary(), ratio: this.ratio(r.total) };
+  }
+
   now(withKeys: boolean): EntropyNow {
     const { store, entropy } = this.ctx;
     const report = entropy.snapshot();
@@ -114,7 +123,8 @@ export class EntropyBaselines {
     };
     if (this.current) {
       const cmp = compareToBaseline(this.current, { entropy: report, keys });
-      out.conserved = cmp.conserved && cmp.missing_count === 0;
+      out.conserved = cmp.missing_count === 0;
+      out.ratio_in_range = cmp.conserved;
       out.missing = { work: cmp.missing.work.slice(0, 100), agents: cmp.missing.agents.slice(0, 100), log: cmp.missing.log.slice(0, 100) };
       out.missing_count = cmp.missing_count;
     }
@@ -127,10 +137,6 @@ export async function installEntropy(ctx: DaemonContext): Promise<EntropyBaselin
   const baselines = new EntropyBaselines(ctx);
   await baselines.load();
   baselines.gauges();
-  ctx.stats.entropy = () => {
-    const r = ctx.entropy.snapshot();
-    return { components: r.components, total: r.total, fields: r.fields, baseline: baselines.summary(), ratio: baselines.ratio(r.total) };
-  };
   ctx.statusExtras.push(() => {
     const r = ctx.entropy.snapshot();
     const ratio = baselines.ratio(r.total);

@@ -12,6 +12,11 @@
 //   reported like our own spans, so the telemetry entropy follows the file.
 // - Memory is bounded: when the disk cannot keep up, spans beyond `maxPendingBytes` are dropped and
 //   counted, never queued without limit.
+// - Disk is bounded: a write that would take the live file past `maxBytes` fills it with the lines
+//   that fit (a single line larger than the limit gets a file of its own); then (or past `maxAgeMs`)
+//   the live file is renamed to telemetry_spans.1.jsonl (older ones shift to .2, .3 ... up to `keep`;
+//   the oldest is replaced) and a new live file begins under the legacy name. Renames only: no byte of a span is ever rewritten. The
+//   entropy counts in the index carry over (they describe every span seen, not the live file only).
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -39,6 +44,12 @@ export interface SpanFileOptions {
   onExternalSpans?: (spans: JsonObject[]) => void;
   /** Bytes parsed at a time when counting (default 4 MiB; smaller in tests). */
   chunkBytes?: number;
+  /** Rotate the live file before it would grow past this (bytes; 0 = never by size). */
+  maxBytes?: number;
+  /** Rotate the live file once it is this old (ms; 0 = never by age). */
+  maxAgeMs?: number;
+  /** Rotated files kept (telemetry_spans.1.jsonl ... .N.jsonl); at least 1. */
+  keep?: number;
 }
 
 interface IndexFile {
@@ -64,6 +75,7 @@ export interface SpanFileStats {
   pending_bytes: number;
   external: number;
   write_errors: number;
+  rotations: number;
 }
 
 export class SpanFile {
@@ -90,7 +102,9 @@ export class SpanFile {
   private trackFile = true;
   private lastDropWarn = 0;
   private retryAt = 0;
-  readonly stats: SpanFileStats = { appended: 0, dropped: 0, pending_bytes: 0, external: 0, write_errors: 0 };
+  /** When the live file began (its birth time, or when we first saw it). */
+  private liveSince = Date.now();
+  readonly stats: SpanFileStats = { appended: 0, dropped: 0, pending_bytes: 0, external: 0, write_errors: 0, rotations: 0 };
 
   constructor(private opts: SpanFileOptions) {}
 
@@ -105,6 +119,7 @@ export class SpanFile {
    */
   async open(recent: number): Promise<{ counts: Array<{ record: JsonObject; count: number }>; recent: JsonObject[]; scannedBytes: number; indexed: boolean }> {
     const size = await sizeOf(this.opts.file);
+    this.liveSince = await birthOf(this.opts.file);
     let indexed = false;
     let scannedBytes = 0;
     if (size > 0) {
@@ -272,51 +287,112 @@ export class SpanFile {
     this.pendingBytes = 0;
     this.pendingLines = 0;
     let written = false;
+    let rotated = false;
+    /** Bytes of `data` on disk so far: a batch can be cut at a line end to keep each file under maxBytes. */
+    let done = 0;
     try {
-      const handle = await fsp.open(this.opts.file, 'a+');
+      let handle = await fsp.open(this.opts.file, 'a+');
       try {
-        const size = (await handle.stat()).size;
+        let size = (await handle.stat()).size;
         // The last byte is known to be our newline when nothing else wrote since our last write.
-        const endsWithOurs = this.trackFile && size === this.end && this.stats.appended > 0;
+        let endsWithOurs = this.trackFile && size === this.end && this.stats.appended > 0;
         if (this.trackFile && size !== this.end) await this.syncExternal(handle, size);
-        let prefix = 0;
-        if (size > 0 && !endsWithOurs) {
-          const last = Buffer.alloc(1);
-          await handle.read(last, 0, 1, size - 1);
-          if (last[0] !== NL) prefix = 1;
+        const reopen = async (): Promise<void> => {
+          // Renamed while open (the handle follows the renamed file), closed once the new one is open.
+          await this.rotate();
+          rotated = true;
+          const old = handle;
+          handle = await fsp.open(this.opts.file, 'a+');
+          await old.close();
+          size = (await handle.stat()).size; // 0, unless a script appended since the rename
+          endsWithOurs = false;
+          if (size > 0) await this.syncExternal(handle, size);
+        };
+        if (this.rotationDue(size)) await reopen();
+        const max = this.opts.maxBytes ?? 0;
+        while (done < data.length) {
+          let prefix = 0;
+          if (size > 0 && !endsWithOurs) {
+            const last = Buffer.alloc(1);
+            await handle.read(last, 0, 1, size - 1);
+            if (last[0] !== NL) prefix = 1;
+          }
+          let end = data.length;
+          if (max > 0 && size + prefix + (end - done) > max) {
+            // As many whole lines as fit; none fit: a new file (or, alone in one, a line past the limit).
+            const room = max - size - prefix;
+            end = room > 0 ? data.lastIndexOf(NL, done + room - 1) + 1 : 0;
+            if (end <= done) {
+              if (size > 0) {
+                await reopen();
+                continue;
+              }
+              end = data.indexOf(NL, done) + 1;
+            }
+          }
+          const piece = data.subarray(done, end);
+          // One writev: with O_APPEND the newline and the lines land together.
+          const { bytesWritten } = await handle.writev(prefix ? [NEWLINE, piece] : [piece]);
+          if (bytesWritten !== piece.length + prefix) throw new Error(`short write: ${bytesWritten} of ${piece.length + prefix} bytes`);
+          done = end;
+          size += prefix + piece.length;
+          endsWithOurs = true;
+          if (this.trackFile) {
+            // Our lines are complete objects starting at column 0: everything up to here is settled.
+            this.end = size;
+            this.counted = size;
+          }
         }
-        // One writev: with O_APPEND the newline and the lines land together.
-        const { bytesWritten } = await handle.writev(prefix ? [NEWLINE, data] : [data]);
-        if (bytesWritten !== data.length + prefix) throw new Error(`short write: ${bytesWritten} of ${data.length + prefix} bytes`);
         written = true;
         this.retryAt = 0;
         this.stats.appended += lines;
-        if (this.trackFile) {
-          // Our lines are complete objects starting at column 0: everything up to here is settled.
-          this.end = size + prefix + data.length;
-          this.counted = this.end;
-        }
       } finally {
         await handle.close();
       }
     } finally {
       if (written) {
+        if (rotated) await this.saveIndex().catch(() => {}); // the old offset points into a renamed file
         if (taken.length === INITIAL_PENDING) this.spare = taken;
       } else {
-        // A failed write keeps the spans queued, in order, for the next attempt.
+        // A failed write keeps the spans not yet written queued, in order, for the next attempt.
+        const left = data.subarray(done);
+        let leftLines = 0;
+        for (let i = left.indexOf(NL); i !== -1; i = left.indexOf(NL, i + 1)) leftLines++;
+        this.stats.appended += lines - leftLines;
         const rest = this.pending.subarray(0, this.pendingBytes);
-        const merged = Buffer.allocUnsafe(Math.max(INITIAL_PENDING, data.length + rest.length));
-        data.copy(merged, 0);
-        rest.copy(merged, data.length);
+        const merged = Buffer.allocUnsafe(Math.max(INITIAL_PENDING, left.length + rest.length));
+        left.copy(merged, 0);
+        rest.copy(merged, left.length);
         this.pending = merged;
-        this.pendingBytes = data.length + rest.length;
-        this.pendingLines += lines;
+        this.pendingBytes = left.length + rest.length;
+        this.pendingLines += leftLines;
       }
       this.stats.pending_bytes = this.pendingBytes;
     }
     // What arrived meanwhile waits for the next period (or goes now if much is queued): under load
     // this keeps writes at a few per second instead of one right after another.
     if (this.pendingBytes > 0) this.schedule(this.pendingBytes >= 1024 * 1024 ? 0 : (this.opts.flushMs ?? 200));
+  }
+
+  /** Before writing: the live file is too old, or already full (lines that do not fit are cut in write()). */
+  private rotationDue(size: number): boolean {
+    if (size === 0) return false;
+    const { maxBytes = 0, maxAgeMs = 0 } = this.opts;
+    return (maxBytes > 0 && size >= maxBytes) || (maxAgeMs > 0 && Date.now() - this.liveSince >= maxAgeMs);
+  }
+
+  /** Shifts the rotated files up by one (the oldest is replaced) and renames the live file to .1. */
+  private async rotate(): Promise<void> {
+    const keep = Math.max(1, this.opts.keep ?? 1);
+    for (let i = keep - 1; i >= 1; i--) await renameIfExists(rotatedName(this.opts.file, i), rotatedName(this.opts.file, i + 1));
+    await fsp.rename(this.opts.file, rotatedName(this.opts.file, 1));
+    this.stats.rotations++;
+    this.liveSince = Date.now();
+    this.end = 0;
+    this.counted = 0;
+    this.indexedOffset = -1;
+    this.trackFile = true;
+    this.opts.logger.info({ file: this.opts.file, rotated_to: rotatedName(this.opts.file, 1), keep }, 'span file rotated');
   }
 
   /**
@@ -396,6 +472,29 @@ export class SpanFile {
     const pairs: IndexFile['pairs'] = [...this.pairs].map(([k, n]) => [...splitPairKey(k), n]);
     await writeFileAtomic(this.opts.indexFile, JSON.stringify({ format: 1, offset, head, tail, pairs } satisfies IndexFile));
     this.indexedOffset = offset;
+  }
+}
+
+
+/** telemetry_spans.jsonl -> telemetry_spans.<n>.jsonl */
+export function rotatedName(file: string, n: number): string {
+  return /\.jsonl$/.test(file) ? file.replace(/\.jsonl$/, `.${n}.jsonl`) : `${file}.${n}`;
+}
+
+async function renameIfExists(from: string, to: string): Promise<void> {
+  try {
+    await fsp.rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+async function birthOf(file: string): Promise<number> {
+  try {
+    const st = await fsp.stat(file);
+    return st.birthtimeMs > 0 ? st.birthtimeMs : Date.now();
+  } catch {
+    return Date.now();
   }
 }
 

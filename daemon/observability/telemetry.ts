@@ -109,11 +109,11 @@ export class TelemetrySink {
 
   /**
    * A span of ours, as its legacy line (formatLegacySpan), with its operation name and status:
-   * appended to the file, kept, streamed, counted in the entropy.
+   * appended to the file (unless `toFile` is false), kept, streamed, counted in the entropy.
    */
-  push(line: string, operationName: string, status: string): void {
+  push(line: string, operationName: string, status: string, toFile = true): void {
     // The entropy follows the file: a span the file could not take is not counted either.
-    if (this.file.append(line, operationName, status)) this.entropy.add('spans', { operation_name: operationName, status });
+    if (toFile && this.file.append(line, operationName, status)) this.entropy.add('spans', { operation_name: operationName, status });
     this.ring.push(line);
     this.count++;
     this.broadcast(line);

@@ -25,15 +25,16 @@ import { NodeTracerProvider, BatchSpanProcessor, RandomIdGenerator, type IdGener
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { LegacySpan } from '../../shared/protocol.js';
+import { DAEMON_INTERNAL_SPANS } from '../../shared/entropy.js';
 import type { DaemonContext } from '../context.js';
-import type { LeaseExpiredEvent, OpEvent, Outcome, Trace } from '../core/service.js';
-import type { DeltaMessage } from '../../shared/protocol.js';
+import type { OpEvent, Outcome, Trace } from '../core/service.js';
 import { ApiError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { extractIncoming, formatTraceparent, type IncomingContext } from './trace-context.js';
 import { SpanFile } from './span-file.js';
 import { TelemetrySink } from './telemetry.js';
 import { telemetryRoutes } from '../http/telemetry-routes.js';
+import type { StatsPart } from '../http/stats-parts.js';
 
 export const DEFAULT_SERVICE_NAME = 'ai-processor';
 export const SPAN_FILE = 'telemetry_spans.jsonl';
@@ -166,12 +167,16 @@ class LegacySpanProcessor implements SpanProcessor {
     private file: SpanFile,
     service: LegacySpan['service'],
     resourceAttributes: Record<string, unknown>,
+    private internalToFile: boolean,
   ) {
     this.format = legacyLineFormatter(service, resourceAttributes);
   }
   onStart(): void {}
   onEnd(span: ReadableSpan): void {
-    this.sink.push(this.format(span), span.name, span.status.code === SpanStatusCode.ERROR ? 'error' : 'ok');
+    // The daemon's own steps stay in the ring and the stream (a request's trace shows its fsync) but
+    // not in the file by default: they would be most of its bytes and none of the fleet's story.
+    const toFile = this.internalToFile || !DAEMON_INTERNAL_SPANS.has(span.name);
+    this.sink.push(this.format(span), span.name, span.status.code === SpanStatusCode.ERROR ? 'error' : 'ok', toFile);
   }
   forceFlush(): Promise<void> {
     return this.file.flush();
@@ -240,6 +245,8 @@ export interface Tracing {
   sink: TelemetrySink;
   file: SpanFile;
   exporting: boolean;
+  /** Its part of GET /api/stats. */
+  stats: StatsPart<'telemetry'>;
   /** Starts an INTERNAL span (for features that want to show a step); end it yourself. */
   startInternal(name: string, attributes?: Attributes, parent?: Trace): Span;
 }
@@ -266,6 +273,9 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
     logger,
     externalCheckMs: 5000,
     onExternalSpans: (spans) => sink.pushExternal(spans),
+    maxBytes: ctx.config.telemetry_file_max_bytes,
+    maxAgeMs: ctx.config.telemetry_file_max_age_ms,
+    keep: ctx.config.telemetry_file_keep,
   });
   const sink = new TelemetrySink(file, ctx.entropy, ctx.metrics, logger);
   const started = Date.now();
@@ -274,7 +284,7 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
   sink.fill(opened.recent);
   logger.info({ file: SPAN_FILE, spans: opened.counts.reduce((n, c) => n + c.count, 0), scanned_bytes: opened.scannedBytes, indexed: opened.indexed, ms: Date.now() - started }, 'telemetry spans loaded');
 
-  const processors: SpanProcessor[] = [new LegacySpanProcessor(sink, file, legacyService, legacyResource)];
+  const processors: SpanProcessor[] = [new LegacySpanProcessor(sink, file, legacyService, legacyResource, ctx.config.telemetry_internal_spans)];
   const exporting = endpointConfigured(env);
   if (exporting) {
     // Loaded only when used: the gRPC stack costs startup time a daemon without a collector need not pay.
@@ -396,12 +406,12 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
     const links = b.traced.slice(1).map((context) => ({ context }));
     internal('s2s.journal.fsync', b.endMs - b.seconds * 1000, b.endMs, { 's2s.operation': 'journal_fsync', 's2s.journal.lines': b.lines, 's2s.journal.traced_operations': b.n }, parent, links);
   };
-  store.on('fsync', (e: { lines: number; seconds: number }) => {
+  store.on('fsync', (e) => {
     closeBatch();
     batch = { endMs: Date.now(), seconds: e.seconds, lines: e.lines, traced: [], n: 0 };
     setImmediate(closeBatch);
   });
-  service.on('op', (e: OpEvent) => {
+  service.on('op', (e) => {
     const t = e.trace;
     if (!(t instanceof RequestTrace)) return;
     t.op = e;
@@ -410,11 +420,11 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
       if (batch.traced.length <= MAX_LINKS) batch.traced.push(t.context);
     }
   });
-  store.on('view_written', (e: { file: string; records: number; bytes: number; seconds: number }) => {
+  store.on('view_written', (e) => {
     const end = Date.now();
     internal('s2s.legacy.write', end - e.seconds * 1000, end, { 's2s.operation': 'legacy_file_write', 's2s.file': e.file, 's2s.records': e.records, 's2s.bytes': e.bytes });
   });
-  store.on('commit', (d: DeltaMessage) => {
+  store.on('commit', (d) => {
     if (d.cause?.source !== 'file') return;
     const start = Number(BigInt(d.timestamp_ns) / 1_000_000n);
     const attrs: Attributes = { 's2s.operation': 'external_edit_merge', 's2s.revision': d.revision, 's2s.changes': d.changes.length, 's2s.conflict': !!d.cause.conflict };
@@ -422,14 +432,13 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
     if (sections.length) attrs['s2s.sections'] = sections.join(',');
     internal('s2s.legacy.merge', Math.min(start, Date.now()), Date.now(), attrs);
   });
-  service.on('lease_expired', (e: LeaseExpiredEvent) => {
+  service.on('lease_expired', (e) => {
     const now = Date.now();
     internal('s2s.work.lease_expired', now, now, { 's2s.operation': 'lease_expired', 's2s.agent_id': e.agent_id, 's2s.released': e.work_ids.length, ...(e.revision !== null ? { 's2s.revision': e.revision } : {}) });
   });
 
   await telemetryRoutes(ctx, sink);
 
-  ctx.stats.telemetry = () => ({ spans_seen: sink.count, ring: sink.ring.length, stream_clients: sink.clientCount, exporting, file: { ...file.stats } });
   ctx.onClose.push(async () => {
     sink.closeClients(1001, 'daemon shutting down');
     // Flushes the OTLP batch (bounded: a dead collector must not hold up shutdown) and the span file.
@@ -442,6 +451,7 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
     sink,
     file,
     exporting,
+    stats: () => ({ spans_seen: sink.count, ring: sink.ring.length, stream_clients: sink.clientCount, exporting, file: { ...file.stats } }),
     startInternal: (name, attributes = {}, parent) => {
       const p = parent instanceof RequestTrace ? parent.context : null;
       return tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, p ? trace.setSpanContext(ROOT_CONTEXT, p) : ROOT_CONTEXT);

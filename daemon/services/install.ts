@@ -1,9 +1,15 @@
 // Wires the service monitor into the daemon: GET /api/services, service_up and
 // service_probe_duration_seconds, its part of GET /api/stats, a `service_status` event on every
 // change (the coordination stream forwards it), and its shutdown.
+import type { StatsResponse } from '../../shared/protocol.js';
 import type { DaemonContext } from '../context.js';
 import { ServiceMonitor, type ServiceStatus } from './health.js';
 import { servicesRoutes } from './routes.js';
+
+/** Its part of GET /api/stats. */
+export function servicesStats(monitor: ServiceMonitor): StatsResponse['services'] {
+  return monitor.list().map((s) => ({ name: s.name, url: s.url, status: s.status, latency_ms: s.latency_ms, last_error: s.last_error, last_checked_at: s.last_checked_at }));
+}
 
 export function installServices(ctx: DaemonContext): ServiceMonitor {
   const { metrics } = ctx;
@@ -17,8 +23,6 @@ export function installServices(ctx: DaemonContext): ServiceMonitor {
   });
   monitor.on('change', (s: ServiceStatus, previous: string) => ctx.events.emit('event', 'service_status', { ...s, previous }));
   void ctx.app.register(servicesRoutes(monitor));
-  ctx.stats.services = () =>
-    monitor.list().map((s) => ({ name: s.name, url: s.url, status: s.status, latency_ms: s.latency_ms, last_error: s.last_error, last_checked_at: s.last_checked_at }));
   // First probes once the server is ready, not while the daemon may still fail to start.
   ctx.app.addHook('onReady', async () => monitor.start());
   ctx.onClose.push(() => monitor.stop());

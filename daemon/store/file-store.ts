@@ -17,7 +17,7 @@ import { STATE_CHUNK_CHARS } from './state-json.js';
 import { MemoryState, type CoordinationStore, type Logger, type TransactFn, type TransactResult, type Undo } from './memory-state.js';
 import { readLines, type Line } from './lines.js';
 import { fsyncDir, readFileIfExists, writeFileAtomic } from './fsutil.js';
-import type { ProposedChange } from '../core/ingest.js';
+import type { ProposedChange } from './ingest.js';
 import { CLOSE_LOCK_WAIT_MS, LegacyView, type ViewHost, type ViewProblem } from './legacy-view.js';
 import { loadEach, type LoadHooks } from './load-hooks.js';
 import type { StoreProblem } from './memory-state.js';
@@ -25,13 +25,9 @@ export type { Logger, ReadView, TransactResult } from './memory-state.js';
 import { acquireInstanceLock, type InstanceLock } from './instance-lock.js';
 import { ViewWatcher } from './watcher.js';
 
-export const VIEW_FILES: Record<Section, string> = {
-  work: 'work_claims.json',
-  agents: 'agent_status.json',
-  log: 'coordination_log.json',
-};
-
-export const META_DIR = '.ai-processor';
+import { META_DIR, VIEW_FILES } from './view-files.js';
+import { DEFAULTS } from '../defaults.js';
+export { META_DIR, VIEW_FILES };
 
 /** Journal size above which a clean close writes a snapshot (below it, replaying is as quick). */
 const CHECKPOINT_AT_CLOSE_BYTES = 1024 * 1024;
@@ -65,6 +61,8 @@ export interface StoreOptions {
   viewFlushMs?: number;
   /** Journal size that triggers a snapshot and a fresh journal. */
   maxJournalBytes?: number;
+  /** A legacy file larger than this is reported, never read or overwritten (default DEFAULT_MAX_FILE_BYTES in legacy-view). */
+  maxLegacyFileBytes?: number;
   /** How many recent deltas are kept in memory for `?since=` replays. */
   recentDeltas?: number;
   onFsync?: (lines: number, seconds: number) => void;
@@ -82,15 +80,7 @@ export interface StoreOptions {
 
 export interface CommitEvent extends DeltaMessage {}
 
-export interface ConflictEvent {
-  revision: number;
-  section: Section;
-  key: string;
-  field: string;
-  kept: unknown;
-  other: unknown;
-  source: string;
-}
+export type { ConflictEvent } from './store-events.js';
 
 export class FileStore extends MemoryState implements CoordinationStore {
   readonly dataDir: string;
@@ -122,7 +112,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
     super(opts.recentDeltas);
     this.dataDir = path.resolve(opts.dataDir);
     this.metaDir = path.join(this.dataDir, META_DIR);
-    this.flushDelay = opts.viewFlushMs ?? 100;
+    this.flushDelay = opts.viewFlushMs ?? DEFAULTS.view_flush_ms;
   }
 
   // ---- opening ---------------------------------------------------------------------------
@@ -173,11 +163,12 @@ export class FileStore extends MemoryState implements CoordinationStore {
         return committed.delta.revision;
       },
       nextLogSeq: () => this.logSeq,
-      emit: (event, payload) => this.emit(event, payload),
+      emit: this.emit.bind(this),
       markWritten: (file, sha, revision) => this.journal.append({ m: 'view', f: file, s: sha, r: revision }),
       scheduleFlush: () => this.scheduleFlush(),
       isClosed: () => this.closed,
       loadHooks: this.opts.loadHooks,
+      maxFileBytes: this.opts.maxLegacyFileBytes,
     };
     await fsp.mkdir(path.join(this.metaDir, 'views'), { recursive: true });
     this.views = {} as Record<Section, LegacyView>;
@@ -422,7 +413,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
     // Keep rewrites a small share of the time however large the files grow; back off while a file
     // is locked or unreadable (it is retried, never overwritten).
     const troubled = SECTIONS.some((s) => this.views[s].problem);
-    this.flushDelay = Math.max(this.opts.viewFlushMs ?? 100, (Date.now() - started) * 5, troubled ? 1000 : 0);
+    this.flushDelay = Math.max(this.opts.viewFlushMs ?? DEFAULTS.view_flush_ms, (Date.now() - started) * 5, troubled ? 1000 : 0);
     if (SECTIONS.some((s) => this.views[s].dirty)) this.scheduleFlush();
   }
 

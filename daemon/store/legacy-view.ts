@@ -8,12 +8,16 @@ import { promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import { formatRecord, renderRecordBuffers, splitJsonArray, type ArrayItem } from '../../shared/legacy-json.js';
 import type { ChangeCause, JsonObject, Section } from '../../shared/types.js';
-import { ingestFile, keyItems, textHash, type BaseRecord, type IngestResult, type ProposedChange } from '../core/ingest.js';
-import { LockBusyError, clearOwnStaleLock, withFileLock } from './file-lock.js';
+import { ingestFile, keyItems, textHash, type BaseRecord, type IngestResult, type ProposedChange } from './ingest.js';
+import { detectLosses } from './losses.js';
+import { LockBusyError, clearOwnStaleLock, withFileLock, type LockOptions } from './file-lock.js';
+import { DEFAULTS } from '../defaults.js';
 import { readBufferIfExists, readFileIfExists, writeFileAtomic } from './fsutil.js';
+import { describeJsonError } from './json-error.js';
 import type { Slot, Tables } from './tables.js';
 import { loadEach, type LoadHooks } from './load-hooks.js';
 import { WriteHistory } from './write-history.js';
+import type { StoreEmit } from './store-events.js';
 
 /** How long a version we wrote counts as "recent": a script's read-modify-write takes less. */
 export const STALE_WINDOW_MS = 30_000;
@@ -31,11 +35,37 @@ const VIEW_CHUNK_BYTES = 16 * 1024;
 const VIEW_PACE = 2;
 /** Retries of an unreadable file before it is reported (it may be mid-write). */
 const RETRY_DELAYS_MS = [50, 250, 1000];
+/** Largest legacy file read by default: one external edit costs at most this much parsing and memory. */
+export const DEFAULT_MAX_FILE_BYTES = DEFAULTS.max_legacy_file_bytes;
+/** Deepest nesting of a record taken from a file: deeper ones would overflow the stack when merged or written. */
+export const MAX_RECORD_DEPTH = 512;
+
+/**
+ * What is wrong with a legacy file. `unparseable`, `too_large` and `too_deep` are about the file's
+ * content: it is not read again until it changes. Never carries the file's text.
+ */
+export type ViewProblemKind = 'unparseable' | 'too_large' | 'too_deep' | 'unreadable' | 'locked' | 'write_failed';
 
 export interface ViewProblem {
   file: string;
+  kind: ViewProblemKind;
   error: string;
   at: string;
+}
+
+const CONTENT_PROBLEMS: ReadonlySet<ViewProblemKind> = new Set(['unparseable', 'too_large', 'too_deep']);
+
+/** Index of the first value nested deeper than `max` (objects and arrays), or -1. Iterative. */
+function tooDeep(items: ArrayItem[], max: number): number {
+  for (let i = 0; i < items.length; i++) {
+    const stack: Array<[unknown, number]> = [[items[i].value, 1]];
+    while (stack.length > 0) {
+      const [v, depth] = stack.pop()!;
+      if (depth > max) return i;
+      if (v !== null && typeof v === 'object') for (const c of Object.values(v)) if (c !== null && typeof c === 'object') stack.push([c, depth + 1]);
+    }
+  }
+  return -1;
 }
 
 export interface ViewHost {
@@ -45,13 +75,15 @@ export interface ViewHost {
   /** Applies changes as one revision; resolves when durable. Null if nothing changed. */
   commit(changes: ProposedChange[], cause: ChangeCause): Promise<number | null>;
   nextLogSeq(): number;
-  emit(event: string, payload: unknown): void;
+  emit: StoreEmit;
   /** Durably notes (in the journal) that we are about to put this content in place. */
   markWritten(file: string, sha: string, revision: number): Promise<void>;
   scheduleFlush(): void;
   isClosed(): boolean;
   /** The heap policy's hooks while a file loads (see StoreOptions.loadHooks). */
   loadHooks?: LoadHooks;
+  /** A file larger than this is reported, not read (default DEFAULT_MAX_FILE_BYTES). */
+  maxFileBytes?: number;
 }
 
 type Stat = { ino: number; size: number; mtimeMs: number } | null;
@@ -115,6 +147,8 @@ export class LegacyView {
    */
   private changed: Set<string> | null = null;
   problem: ViewProblem | null = null;
+  /** The file's stat when a content problem was found: it is not read again while unchanged. */
+  private problemStat: Stat = null;
   private failures = 0;
   private retry: NodeJS.Timeout | null = null;
   private chain: Promise<unknown> = Promise.resolve();
@@ -125,6 +159,13 @@ export class LegacyView {
   }
   /** Versions we replaced and keys we added, within the window (the stale-copy checks). */
   private history = new WriteHistory(STALE_WINDOW_MS);
+  /** The sha256 of what we wrote to the file within the window, oldest first: a copy put back unchanged is recognised. */
+  private recentWrites: Array<{ sha: string; at: number }> = [];
+
+  private noteWrite(sha: string, now: number): void {
+    this.recentWrites.push({ sha, at: now });
+    while (this.recentWrites.length > 0 && now - this.recentWrites[0].at > STALE_WINDOW_MS) this.recentWrites.shift();
+  }
 
   constructor(
     private host: ViewHost,
@@ -142,6 +183,7 @@ export class LegacyView {
   /** `ours`: what we recently wrote to this file (from journal markers): content sha256 and revision. */
   async open(fresh: boolean, ours: Array<{ sha: string; rev: number }> = []): Promise<void> {
     if (await clearOwnStaleLock(this.file)) this.host.logger.warn({ file: this.name }, 'removed a lock left by a killed ai-processor');
+    for (const w of ours) this.noteWrite(w.sha, Date.now());
     const meta = await this.readMeta();
     // What we last wrote, as far as the meta knows (hashes only): the base unless the file says more.
     const metaBase = () => {
@@ -150,7 +192,20 @@ export class LegacyView {
       this.writtenRevision = meta.revision;
     };
     const st = await statOf(this.file); // before the read: a change after it is seen by the next check
-    const read = await readText(this.file);
+    if (this.overLimit(st)) {
+      metaBase();
+      return;
+    }
+    let read: Awaited<ReturnType<typeof readText>>;
+    try {
+      read = await readText(this.file);
+    } catch (err) {
+      // A directory in its place, no permission: reported, and the daemon starts without it.
+      metaBase();
+      this.problemStat = st;
+      this.report('unreadable', err);
+      return;
+    }
     if (read === null) {
       metaBase();
       this.dirty = this.host.tables.count(this.section) > 0;
@@ -171,17 +226,17 @@ export class LegacyView {
     }
     metaBase();
     const text = read.text!; // always read here (no sha to skip)
-    const split = splitJsonArray(text);
-    if (!split.ok) return this.unreadable(split.error);
+    const items = this.split(text, st);
+    if (!items) return;
     if (fresh) {
       // First start on a legacy directory: the file is the state. Nothing is rewritten.
-      const keys = keyItems(this.section, split.items);
+      const keys = keyItems(this.section, items);
       // Only texts that differ from the standard formatting are kept (the others are formatted when written).
-      loadEach(this.host.loadHooks, 0, split.items.length, (i) => {
-        const item = split.items[i];
+      loadEach(this.host.loadHooks, 0, items.length, (i) => {
+        const item = items[i];
         this.host.tables.set(this.section, keys[i], { v: 1, rev: 0, data: item.value }, item.text === formatRecord(item.value) ? undefined : item.text);
       });
-      this.adopt(sha, keys, split.items, 0);
+      this.adopt(sha, keys, items, 0);
       this.stat = st;
       this.changed = new Set();
       await this.writeMeta();
@@ -190,16 +245,16 @@ export class LegacyView {
     const mine = ours.find((w) => w.sha === sha) ?? (meta && sha === meta.sha256 ? { sha, rev: meta.revision } : undefined);
     if (mine) {
       // Written by us (even if we died before noting it in the meta): it is the base, not an edit.
-      const keys = this.section === 'log' ? null : keyItems(this.section, split.items);
+      const keys = this.section === 'log' ? null : keyItems(this.section, items);
       if (keys) {
         // Records unchanged since that write have exactly these bytes: reuse them instead of
         // formatting every record again (and holding two copies).
-        this.adopt(sha, keys, split.items, mine.rev);
+        this.adopt(sha, keys, items, mine.rev);
         this.writtenRevision = mine.rev;
       }
       else {
         this.sha = sha;
-        this.setBase(this.logBase(split.items));
+        this.setBase(this.logBase(items));
         this.clearProblem();
       }
       this.stat = st;
@@ -207,7 +262,7 @@ export class LegacyView {
       return;
     }
     // Edited while we were down, or never written by us: ingest it like any external edit.
-    await this.ingest(text, split.items, sha);
+    await this.ingest(text, items, sha);
     this.stat = st;
   }
 
@@ -279,7 +334,9 @@ export class LegacyView {
   }
 
   private clearProblem(): void {
+    if (this.problem) this.host.logger.info({ file: this.name, kind: this.problem.kind }, 'legacy file problem resolved');
     this.problem = null;
+    this.problemStat = null;
     this.failures = 0;
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
@@ -334,22 +391,72 @@ export class LegacyView {
       if (this.host.isClosed()) return;
       const st = await statOf(this.file);
       if (this.stat && sameStat(st, this.stat) && !this.problem && this.failures === 0) return;
+      // A file whose content was found wrong and has not changed since: reading it again tells nothing new.
+      if (this.problem && CONTENT_PROBLEMS.has(this.problem.kind) && this.problemStat && sameStat(st, this.problemStat)) return;
       try {
-        await withFileLock(this.file, async () => void (await this.detect()));
+        await withFileLock(this.file, async () => void (await this.detect()), this.lockOptions());
       } catch (err) {
-        if (err instanceof LockBusyError) this.unreadable(err.message, true);
-        else throw err;
+        this.report(err instanceof LockBusyError ? 'locked' : 'unreadable', err);
       }
     });
+  }
+
+  private lockOptions(waitMs?: number): LockOptions {
+    return {
+      waitMs,
+      onLost: (why) => this.host.logger.warn({ file: this.name, why }, 'lock was not ours at release'),
+      onStaleRemoved: (ageMs) => this.host.logger.warn({ file: this.name, ageS: Math.round(ageMs / 1000) }, 'removed an abandoned lock directory'),
+    };
+  }
+
+  /** Reports an error at once (no retries: a directory, a permission, a lock are not mid-write states). */
+  private report(kind: ViewProblemKind, err: unknown): void {
+    const e = err as NodeJS.ErrnoException;
+    // System errors name the file and the call, never its content; anything else is named by its kind only.
+    const error =
+      err instanceof LockBusyError ? err.message
+      : e instanceof RangeError ? 'a record is too deeply nested to process'
+      : typeof e?.code === 'string' ? `${kind === 'write_failed' ? 'write failed' : 'cannot read'}: ${e.code}${e.syscall ? ` (${e.syscall})` : ''}`
+      : `cannot process: ${e?.name ?? 'error'}`;
+    this.unreadable(error, kind, true);
+  }
+
+  /** Above the size limit: reported, neither read nor overwritten (flush reads it first, and stops here). */
+  private overLimit(st: Stat): boolean {
+    const max = this.host.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+    if (!st || st.size <= max) return false;
+    this.problemStat = st;
+    this.unreadable(`file is ${st.size} bytes, over the limit of ${max} (max_legacy_file_bytes): not read, not overwritten; shrink it or raise the limit`, 'too_large', true);
+    return true;
+  }
+
+  /** Splits a file's text into records, or reports why not (by position, never quoting it). */
+  private split(text: string, st: Stat): ArrayItem[] | null {
+    const split = splitJsonArray(text);
+    if (!split.ok) {
+      this.problemStat = st;
+      this.unreadable(split.error.startsWith('not valid JSON') ? () => describeJsonError(text, split.error) : split.error, 'unparseable');
+      return null;
+    }
+    const deep = tooDeep(split.items, MAX_RECORD_DEPTH);
+    if (deep !== -1) {
+      this.problemStat = st;
+      this.unreadable(`element ${deep} is nested deeper than ${MAX_RECORD_DEPTH} levels: file not imported, not overwritten`, 'too_deep', true);
+      return null;
+    }
+    return split.items;
   }
 
   /** Under the file lock: ingests the file if it is not what we last wrote. False if unreadable. */
   private async detect(): Promise<boolean> {
     const st = await statOf(this.file);
+    if (this.overLimit(st)) return false;
     const read = await readText(this.file, this.sha);
     if (read === null) {
       this.stat = null;
+      this.clearProblem(); // whatever was wrong with it is gone with it
       this.dirty = this.dirty || this.host.tables.count(this.section) > 0; // deleted: write it again
+      if (this.dirty) this.host.scheduleFlush();
       return true;
     }
     const { sha, text } = read;
@@ -358,18 +465,18 @@ export class LegacyView {
       this.clearProblem();
       return true;
     }
-    const split = splitJsonArray(text);
-    if (!split.ok) {
-      this.unreadable(split.error);
-      return false;
-    }
-    await this.ingest(text, split.items, sha);
+    const items = this.split(text, st);
+    if (!items) return false;
+    await this.ingest(text, items, sha);
     this.stat = st;
     return true;
   }
 
-  /** A file that does not parse may be mid-write: retry a few times, then report it; never overwrite it. */
-  private unreadable(error: string, locked = false): void {
+  /**
+   * A file that does not parse may be mid-write: retry a few times, then report it; never overwrite
+   * it. `now`: report at once (a lock, a directory, a size: not a passing state).
+   */
+  private unreadable(describe: string | (() => string), kind: ViewProblemKind, now = false): void {
     this.failures++;
     if (this.failures <= RETRY_DELAYS_MS.length) {
       if (!this.retry) {
@@ -379,13 +486,15 @@ export class LegacyView {
         }, RETRY_DELAYS_MS[this.failures - 1]);
         this.retry.unref();
       }
-      if (!locked) return;
+      if (!now) return;
     }
+    const error = typeof describe === 'string' ? describe : describe(); // described only when reported (a scan of the text)
     const first = this.problem === null || this.problem.error !== error;
-    this.problem = { file: this.name, error, at: new Date().toISOString() };
     if (first) {
-      this.host.logger.warn({ file: this.name, error }, 'legacy file is unreadable or locked; left untouched, will retry');
-      this.host.emit('problem', this.problem);
+      const problem = { file: this.name, kind, error, at: new Date().toISOString() };
+      this.problem = problem;
+      this.host.logger.warn({ file: this.name, kind, error }, 'legacy file is unreadable or locked; left untouched, will retry');
+      this.host.emit('problem', problem);
     }
   }
 
@@ -409,9 +518,14 @@ export class LegacyView {
       at,
       isStale: this.isStale,
       recentlyAdded: this.recentlyAdded,
+      versionsOf: (key) => this.history.versions(key, Date.now()),
+      isOldWrite: this.recentWrites.some((w) => w.sha === sha),
     });
     const cause: ChangeCause = { op: 'external_edit', source: 'file', ...(result.conflicts.length ? { conflict: true } : {}) };
+    // Judged before the commit, against the records as they were (see losses.ts).
+    const losses = detectLosses({ section: this.section, changes: result.changes, items, current: (key) => tables.slot(this.section, key)?.data, isStale: this.isStale });
     const revision = await this.host.commit(result.changes, cause);
+    for (const l of losses) this.host.emit('loss', { ...l, revision });
     // The file as it is now is the base for the next diff.
     this.sha = sha;
     this.setBase(this.section === 'log' ? this.logBase(items) : this.fileBase(keyItems(this.section, items), items));
@@ -469,6 +583,7 @@ export class LegacyView {
       await withFileLock(this.file, async () => {
         // External edits first, so they are merged rather than overwritten.
         let seen = await statOf(this.file);
+        if (this.problem && CONTENT_PROBLEMS.has(this.problem.kind) && this.problemStat && sameStat(seen, this.problemStat)) return; // still wrong: neither read again nor overwritten
         if (!this.stat || !sameStat(seen, this.stat)) {
           if (!(await this.detect())) return; // never overwrite a file we cannot read: it may be mid-write
           seen = this.stat; // taken before the content was read: a replacement since then aborts the rename
@@ -517,15 +632,17 @@ export class LegacyView {
         this.applyBase(pending.map(([key, slot]) => [key, slot && this.asBase(slot)]));
         for (const [key, slot] of pending) if (slot === null) this.deletedByChange.delete(key);
         this.sha = sha;
+        this.noteWrite(sha, Date.now());
         this.stat = await statOf(this.file);
         this.writtenRevision = revision;
         this.clearProblem();
         await this.maybeWriteMeta();
-        this.host.emit('view_written', { file: this.name, records: slots.length, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
-      }, waitMs);
+        this.host.emit('view_written', { file: this.name, records: slots.length, bytes: this.stat?.size ?? 0, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
+      }, this.lockOptions(waitMs));
     } catch (err) {
       this.dirty = true;
-      this.unreadable(err instanceof LockBusyError ? err.message : `write failed: ${(err as Error).message}`, true);
+      if (err instanceof LockBusyError || (err as NodeJS.ErrnoException)?.code !== undefined) this.report(err instanceof LockBusyError ? 'locked' : 'write_failed', err);
+      else this.unreadable(`write failed: ${err instanceof RangeError ? 'a record is too deeply nested to write' : (err as Error).message}`, 'write_failed', true);
     }
   }
 
@@ -579,7 +696,7 @@ export class LegacyView {
         continue;
       }
       if (!old) this.history.added(key, now);
-      else if (old.h !== rec.h) this.history.replaced(key, old.h, now);
+      else if (old.h !== rec.h) this.history.replaced(key, old.h, now, old.data);
       base.set(key, rec);
     }
     this.history.expire(now);

@@ -8,8 +8,9 @@ import { nowNs } from '../../shared/ids.js';
 import type { DeltaMessage } from '../../shared/protocol.js';
 import type { ChangeCause, CoordinationState, Entry, JsonObject, RecordChange, Section } from '../../shared/types.js';
 import { isHeld } from '../../shared/types.js';
-import type { ProposedChange } from '../core/ingest.js';
+import type { ProposedChange } from './ingest.js';
 import { termHex } from '../../shared/checksum.js';
+import type { StoreEvents, StoreProblem } from './store-events.js';
 import { Tables, type Slot } from './tables.js';
 
 /** Read access for the coordination core; writes go through transact(). */
@@ -36,11 +37,7 @@ export interface Logger {
   debug?(obj: object | string, msg?: string): void;
 }
 
-export interface StoreProblem {
-  file: string;
-  error: string;
-  at: string;
-}
+export type { StoreProblem } from './store-events.js';
 
 /** A change ready to apply: the record changes with their versions, and the original file texts. */
 export interface PreparedChange {
@@ -51,11 +48,9 @@ export interface PreparedChange {
 }
 
 /**
- * The contract both stores implement. Events: 'commit' (DeltaMessage, in revision order, once
- * durable), 'problem', 'conflict', 'fsync', 'view_written', 'storage' (file store: the journal could not be
- * written, or can be again), 'fatal'.
+ * The contract both stores implement. Events: StoreEvents (store-events.ts).
  */
-export interface CoordinationStore extends EventEmitter {
+export interface CoordinationStore extends EventEmitter<StoreEvents> {
   readonly tables: Tables;
   readonly dataDir: string;
   /** Where the daemon keeps its own files (baseline, ...): <data-dir>/.ai-processor. */
@@ -83,7 +78,7 @@ export interface Undo {
 
 const NO_TEXTS: ReadonlyMap<number, string> = new Map();
 
-export abstract class MemoryState extends EventEmitter {
+export abstract class MemoryState extends EventEmitter<StoreEvents> {
   readonly tables = new Tables();
   revision = 0;
   protected fencing = 0;

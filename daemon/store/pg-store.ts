@@ -15,7 +15,7 @@ import type { DeltaMessage } from '../../shared/protocol.js';
 import type { ChangeCause, Entry, RecordChange, Section } from '../../shared/types.js';
 import { ApiError } from '../errors.js';
 import { MemoryState, type CoordinationStore, type Logger, type PreparedChange, type ReadView, type StoreProblem, type TransactFn, type TransactResult } from './memory-state.js';
-import type { ProposedChange } from '../core/ingest.js';
+import type { ProposedChange } from './ingest.js';
 import { migrate } from './pg-schema.js';
 
 export interface PgStoreOptions {

@@ -5,7 +5,13 @@ import chokidar, { type FSWatcher } from 'chokidar';
 import path from 'node:path';
 import type { Section } from '../../shared/types.js';
 import { SECTIONS } from '../../shared/types.js';
-import { VIEW_FILES, type FileStore } from './file-store.js';
+import { VIEW_FILES } from './view-files.js';
+
+/** What the watcher needs of the store it watches (the file store; no import of it: no cycle). */
+export interface WatchedStore {
+  readonly dataDir: string;
+  checkExternal(section: Section): Promise<unknown>;
+}
 
 export interface WatcherOptions {
   /** Reconcile scan period (ms). */
@@ -20,7 +26,7 @@ export class ViewWatcher {
   private pending = new Map<Section, NodeJS.Timeout>();
 
   constructor(
-    private store: FileStore,
+    private store: WatchedStore,
     private opts: WatcherOptions = {},
   ) {}
 
@@ -45,6 +51,7 @@ export class ViewWatcher {
     if (this.pending.has(section)) return;
     const t = setTimeout(() => {
       this.pending.delete(section);
+      // check() reports what it finds (/ready, log, metric, event) itself; nothing is left to catch here.
       void this.store.checkExternal(section).catch(() => {});
     }, this.opts.debounceMs ?? 15);
     t.unref();

@@ -10,10 +10,17 @@
 // the full collections to mark and kept every replaced hash string alive. Here an event is a key
 // reference and two numbers in arrays the collector does not look into. Lookups (only when an
 // external edit is read, which is rare) index the window once per batch of checks.
+//
+// The replaced versions' records are kept too (a reference: the record objects are immutable), so a
+// stale copy whose writer changed the record can be merged three-way against the version it started
+// from; for the newest MAX_KEPT_RECORDS events only, which bounds what the window keeps alive.
 // Pure: the caller passes the time.
+import type { JsonObject } from '../../shared/types.js';
 
 /** The fingerprint of an "added" event (real fingerprints are >= 0). */
 const ADDED = -1;
+/** Replaced records kept as merge bases: the newest this many events (older ones keep their fingerprint only). */
+export const MAX_KEPT_RECORDS = 4096;
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const B64_VALUE = new Map([...B64URL].map((c, i) => [c, i]));
@@ -32,6 +39,10 @@ export class WriteHistory {
   private keys: string[] = [];
   private prints: number[] = [];
   private times: number[] = [];
+  /** The replaced record per event, where kept (undefined: added, or too old to keep). */
+  private records: Array<JsonObject | undefined> = [];
+  /** Events before this index have no record kept. */
+  private keptFrom = 0;
   /** Index of the oldest event still in the window. */
   private head = 0;
   /** Event positions per key, built when first needed after a change. */
@@ -40,8 +51,21 @@ export class WriteHistory {
   constructor(readonly windowMs: number) {}
 
   /** We replaced the version of `key` whose text hash is `hash`. */
-  replaced(key: string, hash: string, now: number): void {
-    this.push(key, hashFingerprint(hash), now);
+  replaced(key: string, hash: string, now: number, record?: JsonObject): void {
+    this.push(key, hashFingerprint(hash), now, record);
+  }
+
+  /** The records of `key` we replaced within the window, where kept, newest first. */
+  versions(key: string, now: number): JsonObject[] {
+    const positions = this.index().get(key);
+    const out: JsonObject[] = [];
+    if (!positions) return out;
+    for (let j = positions.length - 1; j >= 0; j--) {
+      const i = positions[j];
+      const rec = this.records[i];
+      if (i >= this.head && now - this.times[i] <= this.windowMs && rec !== undefined) out.push(rec);
+    }
+    return out;
   }
 
   /** We added `key`. */
@@ -76,19 +100,25 @@ export class WriteHistory {
       this.keys = [];
       this.prints = [];
       this.times = [];
+      this.records = [];
       this.head = 0;
+      this.keptFrom = 0;
     } else if (this.head > 4096 && this.head * 2 > this.keys.length) {
       this.keys = this.keys.slice(this.head);
       this.prints = this.prints.slice(this.head);
       this.times = this.times.slice(this.head);
+      this.records = this.records.slice(this.head);
+      this.keptFrom = Math.max(0, this.keptFrom - this.head);
       this.head = 0;
     }
   }
 
-  private push(key: string, print: number, now: number): void {
+  private push(key: string, print: number, now: number, record?: JsonObject): void {
     this.keys.push(key);
     this.prints.push(print);
     this.times.push(now);
+    this.records.push(record);
+    while (this.records.length - this.keptFrom > MAX_KEPT_RECORDS) this.records[this.keptFrom++] = undefined;
     this.byKey = null;
   }
 

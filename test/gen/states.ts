@@ -264,7 +264,7 @@ export function genStats(opts: GenStatsOptions = {}): StatsResponse {
     rss_bytes: 87 * 1024 * 1024,
     latency,
     entropy: { components, total, baseline, ratio },
-    sync: { clients: 2, sync_failures: 0, last_file_error: null },
+    sync: { clients: 2, sync_failures: 0, sync_failures_by_reason: { checksum: 0, gap: 0, unparseable_file: 0, slow_client: 0, write_failed: 0 }, last_file_error: null },
     services: [
       { name: 'jaeger', url: 'http://127.0.0.1:4317', status: 'up', latency_ms: 3, last_error: null, last_checked_at: isoSeconds(GEN_NOW) },
       { name: 'xavos', url: 'http://127.0.0.1:4002/health', status: 'down', latency_ms: null, last_error: 'ECONNREFUSED', last_checked_at: isoSeconds(GEN_NOW) },

@@ -12,6 +12,7 @@ const INSTALL_HINTS: Record<string, string> = {
   psql: 'apt-get install -y postgresql-client',
   prometheus: 'apt-get install -y prometheus',
   pg_ctlcluster: 'apt-get install -y postgresql',
+  faketime: 'apt-get install -y faketime',
 };
 
 /** Absolute path of an executable on PATH (plus `extraDirs`), or null. */

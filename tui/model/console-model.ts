@@ -3,18 +3,18 @@
 // and verifies its own copy (adopt / markSync); applySnapshot / applyDelta verify here instead, for
 // feeds that do not (tests, generators). Changes are coalesced: listeners hear about them at most once per `throttleMs`, so a
 // burst of deltas costs one redraw, not one per message.
-import { applyChanges, StateDigest } from '../../shared/checksum.js';
 import type { DeltaMessage, EventMessage, LegacySpan, SnapshotMessage, StatsResponse } from '../../shared/protocol.js';
 import type { CoordinationState, RecordChange } from '../../shared/types.js';
 import { emptyState } from '../../shared/types.js';
+import { StateReplica, type DeltaOutcome } from '../../shared/replica.js';
 import { Ring } from './ring.js';
-import { HeldIndex } from './selectors.js';
+import { HeldIndex, type StatsSample } from './selectors.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'unauthorized';
 /** gap / checksum: found here or by the stream client; slow: the daemon dropped us (close 4001). */
 export type ResyncReason = 'gap' | 'checksum' | 'slow' | 'manual';
 
-/** What a self-verifying stream client (shared/client/stream-client.ts) exposes after each change. */
+/** What a self-verifying stream client (client/stream-client.ts) exposes after each change. */
 export interface VerifiedCopy {
   state: CoordinationState;
   revision: number;
@@ -30,10 +30,7 @@ export interface ConnectionInfo {
   error: string | null;
 }
 
-export interface StatsSample {
-  at: number;
-  stats: StatsResponse;
-}
+export type { StatsSample };
 
 export interface ModelOptions {
   /** Minimum interval between listener notifications. */
@@ -49,7 +46,7 @@ export interface ModelOptions {
   now?: () => number;
 }
 
-export type DeltaOutcome = 'applied' | 'duplicate' | 'gap' | 'mismatch';
+export type { DeltaOutcome };
 
 export class ConsoleModel {
   state: CoordinationState = emptyState();
@@ -76,7 +73,8 @@ export class ConsoleModel {
   readonly held = new HeldIndex();
   requestResync: ((reason: ResyncReason, revision: number) => void) | undefined;
 
-  private digest = new StateDigest();
+  /** The copy applySnapshot / applyDelta keep (the stream client keeps its own: adopt). */
+  private replica = new StateReplica();
   private spanKeys = new Set<string>();
   private resyncAskedAt = 0;
   private listeners = new Set<() => void>();
@@ -113,13 +111,14 @@ export class ConsoleModel {
   /** Takes ownership of `msg.state` (it is mutated by later deltas). */
   applySnapshot(msg: SnapshotMessage): void {
     this.lastMessageAt = this.now();
-    this.state = msg.state;
+    this.replica = new StateReplica();
+    const matches = this.replica.snapshot(msg);
+    this.state = this.replica.state;
     this.revision = msg.revision;
     this.checksum = msg.checksum;
-    this.digest = StateDigest.of(msg.state);
     this.held.rebuild(msg.state);
     // A mismatching snapshot is shown as unverified but not re-requested: asking again would loop.
-    this.verified = !this.verify || this.digest.hex() === msg.checksum;
+    this.verified = !this.verify || matches;
     this.hasSnapshot = true;
     this.resyncPending = null;
     this.touch();
@@ -127,16 +126,13 @@ export class ConsoleModel {
 
   applyDelta(msg: DeltaMessage): DeltaOutcome {
     this.lastMessageAt = this.now();
-    if (msg.revision <= this.revision) return 'duplicate'; // overlap after a ?since= replay
-    const gap = msg.revision !== this.revision + 1;
     // Applied even after a gap: the view stays live (marked unverified) until the snapshot arrives.
-    applyChanges(this.state, msg.changes, this.digest);
+    const outcome = this.replica.delta(msg, { verify: this.verify, applyAfterGap: true });
+    if (outcome === 'duplicate') return outcome;
+    this.state = this.replica.state;
     this.held.apply(msg.changes);
     this.revision = msg.revision;
     this.checksum = msg.checksum;
-    let outcome: DeltaOutcome = 'applied';
-    if (gap) outcome = 'gap';
-    else if (this.verify && this.digest.hex() !== msg.checksum) outcome = 'mismatch';
     // A matching checksum proves we hold the daemon's state, whatever happened before.
     this.verified = outcome === 'applied';
     if (outcome !== 'applied') this.askResync(outcome === 'gap' ? 'gap' : 'checksum');

@@ -3,11 +3,16 @@
 import type { LegacySpan, StatsResponse } from '../../shared/protocol.js';
 import type { CoordinationState, Entry, Json, JsonObject, RecordChange } from '../../shared/types.js';
 import { isHeld, PRIORITIES } from '../../shared/types.js';
-import type { StatsSample } from './console-model.js';
+
+/** One /api/stats answer and when it came (the model keeps a ring of them for the sparklines). */
+export interface StatsSample {
+  at: number;
+  stats: StatsResponse;
+}
 
 export const LATENCY_TARGET_MS = 100;
-export const CONSERVED_MIN = 0.99;
-export const CONSERVED_MAX = 1.01;
+import { CONSERVED_MAX, CONSERVED_MIN } from '../../shared/entropy.js';
+export { CONSERVED_MAX, CONSERVED_MIN };
 
 export interface ListQuery {
   filter?: string;

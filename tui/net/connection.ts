@@ -1,12 +1,12 @@
-// The console's network layer. The coordination state comes through the shared stream client
-// (shared/client/stream-client.ts: snapshot or ?since= replay, checksummed deltas, gap detection,
-// resync, reconnect with backoff), the only door between the model and the daemon's state. Around it
-// this module adds /api/stats polling, the telemetry stream and the two mutating calls. Everything it
-// learns goes into the ConsoleModel; it never draws.
-import WebSocket from 'ws';
-import { StreamClient } from '../../shared/client/stream-client.js';
+// The console's network layer, on the client layer (client/): the coordination state comes through
+// the stream client (snapshot or ?since= replay, checksummed deltas, gap detection, resync,
+// reconnect with backoff), the only door between the model and the daemon's state; spans through
+// the telemetry client; /api/stats polling, the span fill and the two mutating calls through the API
+// client. Everything it learns goes into the ConsoleModel; it never draws.
+import { ApiClient, DaemonUnreachableError } from '../../client/api.js';
+import { StreamClient } from '../../client/stream-client.js';
+import { TelemetryClient } from '../../client/telemetry-client.js';
 import type { DeltaMessage, EventMessage, LegacySpan, StatsResponse } from '../../shared/protocol.js';
-import { TELEMETRY_STREAM_PATH, toWsUrl } from '../../shared/protocol.js';
 import type { ActionResult, Actions } from '../model/actions.js';
 import type { ConsoleModel, ResyncReason } from '../model/console-model.js';
 import { parseTime } from '../model/selectors.js';
@@ -24,12 +24,6 @@ export interface ConnectionOptions {
   spansLimit?: number;
 }
 
-/** 250 ms doubling to 5 s, with a little jitter so several consoles do not reconnect in lockstep. */
-export function backoff(attempt: number, min = 250, max = 5000): number {
-  const base = Math.min(max, min * 2 ** Math.max(0, attempt - 1));
-  return Math.round(base * (0.85 + Math.random() * 0.3));
-}
-
 const UNAUTHORIZED = /unauthori[sz]ed|\b40[13]\b/i;
 
 export class Connection implements Actions {
@@ -39,13 +33,12 @@ export class Connection implements Actions {
   private readonly model: ConsoleModel;
   private readonly token: string | undefined;
   private readonly statsEveryMs: number;
-  private readonly minBackoffMs: number;
-  private readonly maxBackoffMs: number;
-  private readonly pingEveryMs: number;
   private readonly spansLimit: number;
+  private readonly telemetry: TelemetryClient;
+  /** Reads and the two actions; stats polls have their own time limit (below the poll period). */
+  private readonly api: ApiClient;
+  private readonly statsApi: ApiClient;
   private stopped = false;
-  private telemetry: WebSocket | null = null;
-  private telemetryAttempt = 0;
   /** Failed stream attempts since the last successful connection (the header shows it). */
   private attempt = 0;
   private unauthorized = false;
@@ -56,27 +49,32 @@ export class Connection implements Actions {
     this.model = opts.model;
     this.token = opts.token || undefined;
     this.statsEveryMs = opts.statsEveryMs ?? 2000;
-    this.minBackoffMs = opts.minBackoffMs ?? 250;
-    this.maxBackoffMs = opts.maxBackoffMs ?? 5000;
-    this.pingEveryMs = opts.pingEveryMs ?? 10_000;
     this.spansLimit = opts.spansLimit ?? 200;
-    // An empty token means "none", not "fall back to the environment" (cli.tsx already did that).
-    this.stream = new StreamClient({ url: this.url, token: this.token ?? null, minBackoffMs: this.minBackoffMs, maxBackoffMs: this.maxBackoffMs });
+    // No token means "none", not "fall back to the environment" (cli.tsx already did that).
+    const token = this.token ?? null;
+    const backoff = { minBackoffMs: opts.minBackoffMs, maxBackoffMs: opts.maxBackoffMs };
+    this.stream = new StreamClient({ url: this.url, token, ...backoff });
+    this.telemetry = new TelemetryClient({ url: this.url, token, ...backoff, pingMs: opts.pingEveryMs });
+    this.api = new ApiClient({ url: this.url, token, timeoutMs: 5000 });
+    this.statsApi = new ApiClient({ url: this.url, token, timeoutMs: Math.max(500, this.statsEveryMs - 250) });
     this.wireStream();
+    // Fill what was missed before (or while) the telemetry stream was down; the model drops repeats.
+    this.telemetry.on('open', () => void this.fetchSpans());
+    this.telemetry.on('span', (span: LegacySpan) => this.model.addSpans([span]));
   }
 
   start(): void {
     this.stream.start();
-    this.openTelemetry();
+    this.telemetry.start();
     void this.pollStats();
   }
 
   stop(): void {
     this.stopped = true;
     this.stream.stop();
+    this.telemetry.stop();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    this.telemetry?.terminate();
   }
 
   release(workId: string, agentId: string): Promise<ActionResult> {
@@ -127,10 +125,6 @@ export class Connection implements Actions {
     });
   }
 
-  private headers(): Record<string, string> {
-    return this.token ? { authorization: `Bearer ${this.token}` } : {};
-  }
-
   private later(fn: () => void, ms: number): void {
     if (this.stopped) return;
     const t = setTimeout(() => {
@@ -140,41 +134,11 @@ export class Connection implements Actions {
     this.timers.add(t);
   }
 
-  private openTelemetry(): void {
-    const ws = new WebSocket(toWsUrl(this.url, TELEMETRY_STREAM_PATH), { headers: this.headers(), handshakeTimeout: 5000 });
-    this.telemetry = ws;
-    let alive = true;
-    let ping: ReturnType<typeof setInterval> | null = null;
-    ws.on('open', () => {
-      // Fill what was missed before (or while) the stream was down; the model drops repeats.
-      void this.fetchSpans();
-      ping = setInterval(() => {
-        if (!alive) return ws.terminate(); // half-open TCP (a dropped SSH tunnel, a suspended laptop)
-        alive = false;
-        ws.ping();
-      }, this.pingEveryMs);
-    });
-    ws.on('pong', () => { alive = true; });
-    ws.on('message', (data) => {
-      alive = true;
-      this.telemetryAttempt = 0;
-      let msg: { type?: string; span?: LegacySpan };
-      try { msg = JSON.parse(data.toString()); } catch { return; } // a bad frame is not worth dropping the link
-      if (msg?.type === 'span' && msg.span) this.model.addSpans([msg.span]);
-    });
-    ws.on('error', () => { /* 'close' follows */ });
-    ws.on('close', () => {
-      if (ping) clearInterval(ping);
-      if (this.telemetry === ws) this.telemetry = null;
-      this.later(() => this.openTelemetry(), backoff(++this.telemetryAttempt, this.minBackoffMs, this.maxBackoffMs));
-    });
-  }
-
   private async fetchSpans(): Promise<void> {
     try {
-      const res = await fetch(`${this.url}/api/telemetry/spans?limit=${this.spansLimit}`, { headers: this.headers(), signal: AbortSignal.timeout(5000) });
-      if (!res.ok) return;
-      const body = (await res.json()) as { spans?: LegacySpan[] };
+      const res = await this.api.get<{ spans?: LegacySpan[] }>(`/api/telemetry/spans?limit=${this.spansLimit}`);
+      if (res.status !== 200) return;
+      const body = res.body;
       const spans = Array.isArray(body.spans) ? body.spans : [];
       // The model keeps arrival order as "recent"; make sure the fill goes in oldest first.
       const first = parseTime(spans[0]?.start_time);
@@ -189,9 +153,9 @@ export class Connection implements Actions {
   private async pollStats(): Promise<void> {
     if (this.stopped) return;
     try {
-      const res = await fetch(`${this.url}/api/stats`, { headers: this.headers(), signal: AbortSignal.timeout(Math.max(500, this.statsEveryMs - 250)) });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      this.model.setStats((await res.json()) as StatsResponse);
+      const res = await this.statsApi.get<StatsResponse>('/api/stats');
+      if (res.status < 200 || res.status >= 300) throw new Error(`HTTP ${res.status}`);
+      this.model.setStats(res.body);
     } catch (e) {
       if (!this.stopped) this.model.setStatsError(errorText(e));
     }
@@ -200,19 +164,9 @@ export class Connection implements Actions {
 
   private async post(path: string, body: unknown, done: string): Promise<ActionResult> {
     try {
-      const res = await fetch(this.url + path, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...this.headers() },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(5000),
-      });
-      if (res.ok) return { ok: true, message: done };
-      const text = await res.text();
-      let detail = text;
-      try {
-        const err = JSON.parse(text) as { error?: string; message?: string };
-        detail = [err.error, err.message].filter(Boolean).join(': ') || text;
-      } catch { /* not JSON: show the text */ }
+      const res = await this.api.post<{ error?: string; message?: string }>(path, body);
+      if (res.status >= 200 && res.status < 300) return { ok: true, message: done };
+      const detail = [res.body.error, res.body.message].filter(Boolean).join(': ') || JSON.stringify(res.body);
       return { ok: false, message: `HTTP ${res.status} ${detail}`.trim() };
     } catch (e) {
       return { ok: false, message: errorText(e) };
@@ -221,8 +175,6 @@ export class Connection implements Actions {
 }
 
 function errorText(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
-  const cause = (e as Error & { cause?: { code?: string; message?: string } }).cause;
-  // fetch reports "fetch failed" and hides ECONNREFUSED & co. in `cause`.
-  return cause?.code ?? cause?.message ?? e.message;
+  if (e instanceof DaemonUnreachableError) return e.reason; // ECONNREFUSED & co.
+  return e instanceof Error ? e.message : String(e);
 }

@@ -23,6 +23,12 @@ const SERVICE_COLUMNS: Column<Service>[] = [
 
 const nsClock = (ns: string): string => (/^\d{7,}$/.test(ns) ? fmtClock(Number(ns.slice(0, -6))) : '--:--:--');
 
+/** The reasons behind the sync failures, as state_sync_failures_total has them: " (gap 2, slow_client 1)". */
+function failureReasons(sync: StatsResponse['sync']): string {
+  const parts = Object.entries(sync.sync_failures_by_reason ?? {}).filter(([, n]) => n > 0).map(([r, n]) => `${r} ${n}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
 function Row({ label, children }: { label: string; children: ReactElement | string | (ReactElement | string)[] }): ReactElement {
   return <Text wrap="truncate"><Text bold>{label.padEnd(10)}</Text>{children}</Text>;
 }
@@ -48,7 +54,7 @@ export function HealthPanel({ model, url, now, width, height }: { model: Console
         {` · resyncs ${model.resyncCount}${model.resyncPending ? ` (pending: ${model.resyncPending})` : ''}`}
       </Row>
       <Row label="">
-        {s ? `stream clients ${s.sync.clients} · sync failures ${s.sync.sync_failures} · last file error: ` : 'last file error: '}
+        {s ? `stream clients ${s.sync.clients} · sync failures ${s.sync.sync_failures}${failureReasons(s.sync)} · last file error: ` : 'last file error: '}
         <Text {...tone(s?.sync.last_file_error ? 'error' : undefined)}>{s ? s.sync.last_file_error ?? 'none' : '-'}</Text>
       </Row>
       <Row label="Analyzer">{s ? `mode ${s.analyzer.mode} · running ${s.analyzer.running} · queued ${s.analyzer.queued} · last outcome ${s.analyzer.last_outcome ?? '-'}` : '-'}</Row>

@@ -1,0 +1,14 @@
+// Client commands beyond the core ones register here, each from its own module.
+import type { Command } from 'commander';
+import { registerBaselineCommands } from './baseline.js';
+import { registerLegacyCommand } from './legacy-helper.js';
+import { registerSimulateCommand } from './simulate.js';
+import { registerInstallServiceCommand } from './install-service.js';
+import { registerValidateCriticalPathsCommand } from './validate-critical-paths.js';
+import { registerMigrateStoreCommand } from './migrate-store.js';
+import { registerHooksCommand } from './hooks.js';
+import { registerWorkGraphCommands } from './work-graph.js';
+
+export type CommandModule = (program: Command) => void;
+
+export const commandModules: CommandModule[] = [registerBaselineCommands, registerLegacyCommand, registerSimulateCommand, registerMigrateStoreCommand, registerInstallServiceCommand, registerValidateCriticalPathsCommand, registerHooksCommand, registerWorkGraphCommands];

@@ -1,0 +1,88 @@
+// POST /api/hooks/claude-code: every Claude Code hook event, as its http hook sends it. On the path
+// of every tool call, so it does one journal commit for the session's agent and answers `{}` (a 2xx
+// with an empty JSON object: no decision, nothing added to the session). Rare events that move
+// claims (SessionEnd, agent-team tasks) run the usual claim operations before the answer.
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { HOOK_OPERATION, agentIdFor, mapHookEvent, parseHookPayload, type HookPlan, type TaskChange } from '../../shared/claude-code/hook-mapping.js';
+import { HOOK_PATH } from '../../shared/claude-code/settings.js';
+import { isClaimable, isHeld } from '../../shared/types.js';
+import { isLoopback } from '../config.js';
+import { newAgentData } from '../core/coordinator.js';
+import type { CoordinationService, Trace } from '../core/service.js';
+import { ApiError } from '../errors.js';
+import type { Logger } from '../store/memory-state.js';
+import type { ProjectResolver } from './project.js';
+
+/** A PostToolUse body carries the tool's response (a file read, a command's output): larger than other writes. */
+export const HOOK_BODY_LIMIT = 2 * 1024 * 1024;
+const TASK_WORK_TYPE = 'claude_code_task';
+
+export interface ClaudeCodeRouteOptions {
+  service: CoordinationService;
+  logger: Logger;
+  projects: ProjectResolver;
+  traceOf: (request: FastifyRequest) => Trace | undefined;
+}
+
+/** The session runs on this host: its cwd is a path the daemon can look at. */
+function sameHost(req: FastifyRequest): boolean {
+  return isLoopback(req.ip.replace(/^::ffff:/, ''));
+}
+
+export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsync {
+  const { service, logger, projects } = opts;
+  const store = service.store;
+
+  /** Never fails the hook: a claim the rules refuse is logged and the event still counts. */
+  async function attempt(what: string, fn: () => Promise<unknown>): Promise<boolean> {
+    try {
+      await fn();
+      return true;
+    } catch (err) {
+      const level = err instanceof ApiError && err.status < 500 ? 'info' : 'warn';
+      logger[level]({ err: (err as Error).message, code: (err as ApiError).code }, `claude-code: ${what} refused`);
+      return false;
+    }
+  }
+
+  async function releaseAll(agentId: string, trace?: Trace): Promise<void> {
+    for (const work_id of [...(store.heldIndex().get(agentId) ?? [])]) {
+      await attempt(`release of ${work_id}`, () => service.release({ work_id, agent_id: agentId, reason: 'session_ended' }, trace));
+    }
+  }
+
+  async function applyTask(task: TaskChange, agentId: string, team: string | undefined, trace?: Trace): Promise<void> {
+    const claim = () => service.claim({ work_id: task.work_id, agent_id: agentId, work_type: TASK_WORK_TYPE, description: task.description, team }, trace);
+    if (task.kind === 'created') return void (await attempt(`claim of ${task.work_id}`, claim));
+    const work = store.get('work', task.work_id)?.data;
+    let holder = work && isHeld(work) ? (work.agent_id as string) : null;
+    if (!holder) {
+      if (work && !isClaimable(work)) return; // finished already
+      if (!(await attempt(`claim of ${task.work_id}`, claim))) return;
+      holder = agentId;
+    }
+    // Claude Code's task list says it is done: whoever holds it (a teammate's session) completes it.
+    const by = holder;
+    await attempt(`completion of ${task.work_id}`, () => service.complete({ work_id: task.work_id, agent_id: by }, trace));
+  }
+
+  return async (app) => {
+    app.post(HOOK_PATH, { bodyLimit: HOOK_BODY_LIMIT }, async (req, reply) => {
+      const parsed = parseHookPayload(req.body);
+      if (!parsed.ok) throw new ApiError('invalid_request', parsed.message);
+      const payload = parsed.payload;
+      const agentId = agentIdFor(payload.session_id) as string;
+      const project = payload.project || (payload.cwd && sameHost(req) ? await projects.resolve(payload.cwd) : undefined);
+      const trace = opts.traceOf(req);
+      const out = await service.apply<HookPlan>(HOOK_OPERATION, agentId, (ctx) => {
+        const current = ctx.view.get('agents', agentId)?.data ?? newAgentData({ specialization: 'claude-code' }, ctx.now, agentId);
+        const plan = mapHookEvent(payload, current, { now: ctx.now, project });
+        return { changes: [{ section: 'agents', key: agentId, op: 'put', data: plan.agent }], result: plan };
+      }, trace);
+      const plan = out.result;
+      if (plan.releaseClaims) await releaseAll(agentId, trace);
+      if (plan.task) await applyTask(plan.task, agentId, typeof plan.agent.team === 'string' ? plan.agent.team : undefined, trace);
+      return reply.code(200).send({});
+    });
+  };
+}
