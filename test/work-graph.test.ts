@@ -3,7 +3,7 @@
 // disconnected waiters, crash safety, and the CLI and legacy helper verbs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CLI, ROOT, copyReference, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
@@ -254,6 +254,7 @@ describe('claim-next', () => {
       expect(res.status).toBe(200);
       expect(res.body.claim).toMatchObject({ agent_id: `or_agent_${i}`, status: 'claimed', work_item_id: res.body.work_id });
       expect(res.body.claim.fencing_token).toBeGreaterThan(0);
+      expect(res.body.lease_ms).toBeGreaterThan(0); // the lease as claim reports it
       got.push(res.body.work_id);
     }
     expect(got).toEqual(['or_c1', 'or_c2', 'or_h1', 'or_h2', 'or_m1', 'or_m2', 'or_l1', 'or_l2']);
@@ -264,6 +265,19 @@ describe('claim-next', () => {
     const rel = await c.post('/api/coordination/release', { work_id: 'or_h1', agent_id: 'or_agent_2' });
     expect(rel.status).toBe(200);
     expect((await next({ agent_id: 'or_agent_y', work_types: ['or'] })).body.work_id).toBe('or_h1');
+  });
+
+  it('takes a lease length as claim does; one over the maximum is refused and the item stays ready', async () => {
+    await c.post('/api/work', { work_id: 'ls_1', work_type: 'ls' });
+    const before = await revisionOf();
+    const tooLong = await next({ agent_id: 'ls_agent', work_types: ['ls'], lease_ms: 10 * 365 * 24 * 3600 * 1000 });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error).toBe('lease_too_long');
+    expect(await revisionOf()).toBe(before);
+    const ok = await next({ agent_id: 'ls_agent', work_types: ['ls'], lease_ms: 90_000 });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ work_id: 'ls_1', lease_ms: 90_000 });
+    expect(ok.body.claim.lease_ms).toBe(90_000);
   });
 
   it('filters by work type, team and lowest priority', async () => {
@@ -483,11 +497,29 @@ describe('legacy data and restarts', () => {
     const ec = new HttpClient(ed.url);
     const file = path.join(ed.dataDir, 'work_claims.json');
     const onDisk = () => JSON.parse(readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
-    const edit = (fn: (claims: Array<Record<string, unknown>>) => void) => {
-      const claims = onDisk();
-      fn(claims);
-      writeFileSync(file + '.tmp', JSON.stringify(claims, null, 2) + '\n');
-      renameSync(file + '.tmp', file); // as a careful script would
+    // As a careful script edits it: under the shared mkdir lock, through a temp file and a rename.
+    const edit = async (fn: (claims: Array<Record<string, unknown>>) => void) => {
+      await expect
+        .poll(
+          () => {
+            try {
+              mkdirSync(file + '.lock');
+              return true;
+            } catch {
+              return false;
+            }
+          },
+          { timeout: 15_000, interval: 5 },
+        )
+        .toBe(true);
+      try {
+        const claims = onDisk();
+        fn(claims);
+        writeFileSync(file + '.tmp', JSON.stringify(claims, null, 2) + '\n');
+        renameSync(file + '.tmp', file);
+      } finally {
+        rmdirSync(file + '.lock');
+      }
     };
     try {
       await ec.post('/api/work/batch', {
@@ -500,7 +532,7 @@ describe('legacy data and restarts', () => {
       await expect.poll(() => onDisk().find((w) => w.work_item_id === 'ee_b')?.depends_on, { timeout: 15_000 }).toEqual(['ee_a']);
       const waiter = next({ agent_id: 'ee_agent', work_types: ['ee_2'], wait_ms: 30_000 }, new HttpClient(ed.url));
       await expect.poll(async () => (await ec.get('/api/work-graph')).body.waiters, { timeout: 10_000 }).toBe(1);
-      edit((claims) =>
+      await edit((claims) =>
         Object.assign(
           claims.find((w) => w.work_item_id === 'ee_a')!,
           { status: 'completed' },
@@ -511,7 +543,7 @@ describe('legacy data and restarts', () => {
       expect(got.body.work_id).toBe('ee_b');
       // A prerequisite written into the file by hand, naming an item that does not exist: blocked.
       await expect.poll(() => onDisk().find((w) => w.work_item_id === 'ee_b')?.agent_id, { timeout: 15_000 }).toBe('ee_agent');
-      edit((claims) =>
+      await edit((claims) =>
         Object.assign(
           claims.find((w) => w.work_item_id === 'ee_c')!,
           { depends_on: ['ee_nowhere'] },

@@ -85,6 +85,9 @@ export interface ClaimNextInput {
   work_types?: string[];
   teams?: string[];
   min_priority?: string;
+  /** The claim's lease, as for claim. */
+  lease_ms?: number;
+  lease_from_estimate?: boolean;
 }
 
 export function nextFilter(input: ClaimNextInput): NextFilter {
@@ -107,7 +110,7 @@ export function claimNext(
     return e !== undefined && readinessIn(ctx, e.data).state === 'ready';
   });
   if (workId === undefined) return { changes: [], result: null };
-  const out = rules.claim(ctx, { work_id: workId, agent_id: input.agent_id }, limits);
+  const out = rules.claim(ctx, { work_id: workId, agent_id: input.agent_id, lease_ms: input.lease_ms, lease_from_estimate: input.lease_from_estimate }, limits);
   return { changes: out.changes, result: { ...out.result, work_id: workId } };
 }
 

@@ -22,6 +22,9 @@ const claimNextBody = {
     teams: names,
     min_priority: { type: 'string', enum: [...PRIORITIES] },
     wait_ms: { type: 'integer', minimum: 0, maximum: MAX_WAIT_MS },
+    // As for claim: at most the daemon's --max-lease-ms, checked by the claim itself.
+    lease_ms: { type: 'integer', minimum: 1 },
+    lease_from_estimate: { type: 'boolean' },
   },
 } as const;
 /** Most items one batch may create (one transaction, one journal line). */
@@ -100,6 +103,7 @@ export function installWorkGraph(ctx: DaemonContext): { index: WorkIndex; dispat
       version: store.get('work', got.work_id)?.v ?? null,
       revision: got.revision ?? store.revision,
       idempotent: false,
+      ...service.claimLease(got.work_id),
     });
   });
 
