@@ -32,7 +32,9 @@ export interface StartOptions {
 }
 
 export function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle> {
-  return spawnDaemon({ ...opts, dataDir: opts.dataDir ?? tempDir() });
+  // A start waits on the daemon's own 'listening' line; the limit only bounds a daemon that never
+  // gets there, so it is generous for a loaded 2-core machine.
+  return spawnDaemon({ timeoutMs: 45_000, ...opts, dataDir: opts.dataDir ?? tempDir() });
 }
 
 /** Runs the CLI to completion. */
