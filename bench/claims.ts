@@ -160,12 +160,12 @@ async function measureAt(records: number, figures: Figure[], log: (m: string) =>
     // generator's process would stall the load generator) polls the whole status every 0.5 s.
     const poller = spawn(process.execPath, ['--input-type=module', '-e', STATUS_POLLER, `${d.url}/api/coordination/status`, String(STATUS_POLL_MS)], { stdio: ['pipe', 'pipe', 'inherit'] });
     let pollerOut = '';
-    poller.stdout!.on('data', (c: Buffer) => (pollerOut += c.toString()));
+    poller.stdout.on('data', (c: Buffer) => (pollerOut += c.toString()));
     const pollerDone = new Promise((r) => poller.on('exit', r));
     await new Promise((r) => setTimeout(r, 100));
     const first = perClient * CLIENTS + n * CLIENTS;
     const polled = await runLoad(d.url, CLIENTS, Math.round((PACED_RATE * 2) / CLIENTS), '/api/coordination/claim', (c, i) => ({ work_id: `work_seed_${first + i * CLIENTS + c}`, agent_id: `bench_agent_${c}` }), PACED_RATE);
-    poller.stdin!.end();
+    poller.stdin.end();
     await pollerDone;
     const statusMs = pollerOut.split('\n').filter(Boolean).map(Number).sort((a, b) => a - b);
     if (polled.failures > 0) throw new Error(`${polled.failures} claims failed while status was polled`);

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Section } from './bench.js';
+import type { Section } from './report.js';
 import { hasTmux, loadGenerator, seedConsoleDataDir, Tmux } from './console.js';
 import { CLI, ROOT, rssOf, spawnDaemon, type DaemonProcess } from './proc.js';
 import { NODE_FLAGS } from '../shared/node-flags.js';

@@ -50,7 +50,7 @@ export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`daemon did not start in time:\n${logs.join('\n')}\n${stderr.join('')}`)), opts.timeoutMs ?? 20_000);
     let buf = '';
-    proc.stdout!.on('data', (chunk: Buffer) => {
+    proc.stdout.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
       let nl;
       while ((nl = buf.indexOf('\n')) >= 0) {
@@ -63,7 +63,7 @@ export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
         }
       }
     });
-    proc.stderr!.on('data', (c: Buffer) => stderr.push(c.toString()));
+    proc.stderr.on('data', (c: Buffer) => stderr.push(c.toString()));
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`daemon exited with ${code} before listening:\n${stderr.join('')}`));

@@ -20,6 +20,7 @@ import { isBaseline, type DaemonBaseline, type EntropyNow } from '../daemon/obse
 import { writeFileAtomic } from '../daemon/store/fsutil.js';
 import { EXIT, call, clientOptions, type ClientFlags } from './client-io.js';
 import { num } from '../shared/cli-args.js';
+import { resolveToken } from '../client/config.js';
 import WebSocket from 'ws';
 import { STREAM_PATH, toWsUrl, type DeltaMessage, type ServerMessage } from '../shared/protocol.js';
 import { fingerprintState, judgeRecords, type RecordJudgement } from '../daemon/observability/record-check.js';
@@ -253,7 +254,7 @@ async function journalSince(flags: ClientFlags, b: BaselineFile, upTo: number, n
   if (!holds && b.revision < 1) return null;
   const from = holds ? b.revision : b.revision - 1;
   const url = toWsUrl(new ApiClient({ url: flags.url }).url, STREAM_PATH) + `?since=${from}`;
-  const token = flags.token ?? process.env.AI_PROCESSOR_TOKEN;
+  const token = resolveToken(flags.token);
   return new Promise((resolve) => {
     const deltas: DeltaMessage[] = [];
     const ws = new WebSocket(url, token ? { headers: { authorization: `Bearer ${token}` } } : {});

@@ -2,10 +2,9 @@
 // The merging is shared/claude-code/settings.ts; this is the file I/O around it.
 import { Command, Option } from 'commander';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { HOOK_EVENTS, HOOK_TIMEOUT_S, SettingsError, TOKEN_ENV, hookUrl, hooksStatus, installHooks, installTelemetry, telemetryStatus, uninstallHooks, uninstallTelemetry, type EditResult } from '../shared/claude-code/settings.js';
-import { resolveUrl } from '../client/config.js';
+import { homeDir, processEnv, resolveUrl } from '../client/config.js';
 import { EXIT } from './client-io.js';
 
 interface TargetFlags {
@@ -29,7 +28,7 @@ function targetFile(o: TargetFlags): string {
     if (!existsSync(dir) || !statSync(dir).isDirectory()) fail(`--project ${o.project}: no such directory`, EXIT.usage);
     return path.join(dir, '.claude', 'settings.local.json');
   }
-  return path.join(process.env.HOME || os.homedir(), '.claude', 'settings.json');
+  return path.join(homeDir(), '.claude', 'settings.json');
 }
 
 function fail(message: string, code: number = EXIT.refused): never {
@@ -103,7 +102,7 @@ export function registerHooksCommand(program: Command): void {
     .option('--dry-run', 'print the resulting file instead of writing it')
     .action((o) => {
       const file = targetFile(o);
-      const token = o.token ?? Boolean(process.env[TOKEN_ENV]);
+      const token = o.token ?? Boolean(processEnv()[TOKEN_ENV]);
       const url = resolveUrl(o.url);
       edit(file, Boolean(o.dryRun), (text) => {
         const hooks = installHooks(text, { url, token }, file);

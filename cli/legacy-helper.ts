@@ -96,7 +96,7 @@ export function parseLegacyArgs(raw: string[]): { sub: string | undefined; args:
         break;
       }
       opts[key] = n;
-    } else opts[key as 'url' | 'token' | 'workId'] = value;
+    } else opts[key] = value;
   }
   return { sub: positional[0], args: positional.slice(1), opts, error };
 }

@@ -1,5 +1,6 @@
 // The clients' configuration: the only place the client layer and the client programs read the
 // environment. Each value: the flag, else the environment variable, else the default.
+import os from 'node:os';
 import { DEFAULT_URL } from '../shared/protocol.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -7,6 +8,11 @@ export type Env = Readonly<Record<string, string | undefined>>;
 /** The process environment, for programs that pass it on whole (the legacy helper's AGENT_* and COORDINATION_DIR, the unit paths). */
 export function processEnv(): Env {
   return process.env;
+}
+
+/** The user's home directory (HOME, else the OS's idea of it): where Claude Code keeps its user settings. */
+export function homeDir(env: Env = process.env): string {
+  return env.HOME || os.homedir();
 }
 
 /** The daemon URL every client uses: --url, else AI_PROCESSOR_URL, else DEFAULT_URL. */

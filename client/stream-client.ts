@@ -122,7 +122,7 @@ export class StreamClient extends EventEmitter {
         this.emit('replayed', { from: msg.from, to: msg.to });
         return;
       case 'event':
-        this.emit('event', msg as EventMessage);
+        this.emit('event', msg);
         return;
     }
   }

@@ -102,6 +102,10 @@ export const START_FLAGS: readonly StartFlag[] = [
   { key: 'max_stream_clients', flag: '--max-stream-clients <n>', help: 'stream clients at once; more are refused with 503', number: true },
   { key: 'budget_usd_per_agent', flag: '--budget-usd-per-agent <usd>', help: 'Claude Code cost of one agent above which it is marked over budget, 0 = none', number: true },
   { key: 'budget_usd_per_team_day', flag: '--budget-usd-per-team-day <usd>', help: 'Claude Code cost of one team in one UTC day above which it is over budget, 0 = none', number: true },
+  { key: 'telemetry_file_max_bytes', flag: '--telemetry-file-max-bytes <n>', help: 'telemetry_spans.jsonl is rotated (renamed to .1.jsonl, ...) before it grows past this, 0 = never', number: true },
+  { key: 'telemetry_file_max_age_ms', flag: '--telemetry-file-max-age-ms <ms>', help: '... or once the live span file is this old, 0 = never', number: true },
+  { key: 'telemetry_file_keep', flag: '--telemetry-file-keep <n>', help: 'rotated span files kept', number: true },
+  { key: 'telemetry_internal_spans', flag: '--telemetry-internal-spans', help: 'also write the daemon\'s own steps (journal fsync, legacy file writes) to the span file' },
   { key: 'rate_limit_per_s', flag: '--rate-limit-per-s <n>', help: 'mutating requests per second per client IP, 0 = off', number: true },
 ];
 

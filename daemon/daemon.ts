@@ -93,7 +93,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
     forceCloseConnections: 'idle',
     ...(tls ? { https: tls } : {}),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-  }) as unknown as FastifyInstance;
+  });
   installErrorHandling(app, logger);
   app.removeContentTypeParser('text/plain'); // JSON only: anything else is a 415, not a confusing 400
   await installRateLimit(app, () => config.rate_limit_per_s); // before any route: it attaches to routes as they are declared

@@ -48,7 +48,7 @@ export class SystemdNotifier {
     return new Promise((resolve) => {
       const child = spawn(this.tool, args, { env: { ...processEnv(), NOTIFY_SOCKET: this.socket! }, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
-      child.stderr!.on('data', (c) => (stderr += c));
+      child.stderr.on('data', (c) => (stderr += c));
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       timer.unref();
       child.on('error', (err: NodeJS.ErrnoException) => {

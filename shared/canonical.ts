@@ -7,7 +7,7 @@ export function canonicalJson(value: unknown): string {
     const text = JSON.stringify(value);
     return text === undefined ? 'null' : text;
   }
-  return canonicalObject(value as object);
+  return canonicalObject(value);
 }
 
 /** Text of a value inside an array or object (same rules as canonicalJson, one call less). */

@@ -399,7 +399,7 @@ interface ReportSpec {
 
 /** Builds one ceremony report from the state. `kind` may be an alias (ip, ia, vsm). */
 export function buildReport(kindOrAlias: string, state: CoordinationState, opts: ReportOptions = {}): Report {
-  const kind = (REPORT_ALIASES[kindOrAlias] ?? kindOrAlias) as ReportKind;
+  const kind = (REPORT_ALIASES[kindOrAlias] ?? kindOrAlias);
   if (!(REPORT_KINDS as readonly string[]).includes(kind)) throw new Error(`unknown report ${JSON.stringify(kindOrAlias)}`);
   const now = opts.now ?? Date.now();
   const f = computeFigures(state, opts);

@@ -62,12 +62,12 @@ export function mergeRecords(base: JsonObject | null, ours: JsonObject, theirs: 
   const conflicts: FieldConflict[] = [];
   mergeInto(base, ours, theirs, '', merged, conflicts, source);
   const prior = [
-    ...(Array.isArray(ours[CONFLICTS_FIELD]) ? (ours[CONFLICTS_FIELD] as Json[]) : []),
-    ...(Array.isArray(theirs[CONFLICTS_FIELD]) ? (theirs[CONFLICTS_FIELD] as Json[]) : []),
+    ...(Array.isArray(ours[CONFLICTS_FIELD]) ? (ours[CONFLICTS_FIELD]) : []),
+    ...(Array.isArray(theirs[CONFLICTS_FIELD]) ? (theirs[CONFLICTS_FIELD]) : []),
   ];
   const seen = new Set<string>();
   const list: Json[] = [];
-  for (const c of [...prior, ...conflicts.map((c) => ({ ...c, ...(at ? { at } : {}) }) as unknown as Json)]) {
+  for (const c of [...prior, ...conflicts.map((c) => ({ ...c, ...(at ? { at } : {}) }))]) {
     const key = canonicalJson(c);
     if (!seen.has(key)) {
       seen.add(key);

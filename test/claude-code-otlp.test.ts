@@ -153,7 +153,7 @@ describe('OTLP/HTTP telemetry intake', () => {
           s.cost.add(0.125, { 'session.id': session });
           s.tokens.add(42, { 'session.id': session, type: 'input' });
           await s.provider.forceFlush();
-          const exported = memory.getMetrics() as ResourceMetrics[];
+          const exported = memory.getMetrics();
           expect(exported.length).toBe(1);
           const body = Buffer.from(serializer.serializeRequest(exported[0]) as Uint8Array);
           const dupBefore = await metricValue(c, 'otlp_data_points_total{outcome="duplicate"}');
@@ -389,7 +389,7 @@ describe('after a daemon restart', () => {
     await s.provider.forceFlush();
     s.tokens.add(250, { 'session.id': session, type: 'input' });
     await s.provider.forceFlush();
-    const [first, second] = (memory.getMetrics() as ResourceMetrics[]).map((rm) => Buffer.from(ProtobufMetricsSerializer.serializeRequest(rm) as Uint8Array));
+    const [first, second] = (memory.getMetrics()).map((rm) => Buffer.from(ProtobufMetricsSerializer.serializeRequest(rm) as Uint8Array));
     const post = (c: HttpClient, body: Buffer) => c.request('POST', '/v1/metrics', undefined, { 'content-type': 'application/x-protobuf' }, body);
 
     let d = await startDaemon({ dataDir });

@@ -14,7 +14,7 @@ const H = 3_600_000;
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.000Z$/, 'Z');
 
 function section(records: JsonObject[], idField: string | null): Record<string, { v: number; rev: number; data: JsonObject }> {
-  return Object.fromEntries(records.map((data, i) => [idField && typeof data[idField] === 'string' ? (data[idField] as string) : String(i + 1), { v: 1, rev: 1, data }]));
+  return Object.fromEntries(records.map((data, i) => [idField && typeof data[idField] === 'string' ? (data[idField]) : String(i + 1), { v: 1, rev: 1, data }]));
 }
 
 /** A small fleet: three teams (gamma's only agent is offline), held, blocked, stale, open and finished work. */

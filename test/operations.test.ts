@@ -50,7 +50,7 @@ describe('node flags', () => {
       const proc = spawn('/bin/sh', [CLI, 'start', '--data-dir', dataDir, '--port', '0'], { env: { ...process.env, ...NO_SERVICES, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       cleanup.push(() => { proc.kill('SIGTERM'); return new Promise((r) => proc.once('exit', r)); });
       let out = '';
-      proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
       await expect.poll(() => out.includes('"listening"'), { timeout: 20_000 }).toBe(true);
       return { argv: readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8').split('\0'), out }; // sh exec'd node: same pid
     };

@@ -167,7 +167,7 @@ describe.runIf(hasJq()).each(['lock', 'nolock'] as const)('a script writing back
     c = new HttpClient(d.url);
     expect((await work('r3'))).toBeUndefined();
     const ws = new WebSocket(`${d.url.replace('http', 'ws')}/api/coordination/stream?since=${before}`);
-    const messages: Array<{ type: string } & Partial<DeltaMessage>> = [];
+    const messages: Array<{ type: string; revision?: number; cause?: DeltaMessage['cause']; changes?: DeltaMessage['changes'] }> = [];
     ws.on('message', (m) => messages.push(JSON.parse(m.toString())));
     await expect.poll(() => messages.some((m) => m.type === 'replayed'), POLL).toBe(true);
     ws.close();

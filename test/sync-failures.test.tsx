@@ -90,7 +90,7 @@ describe('sync failures', () => {
     s = await stats();
     const m = await metricCounts();
     expect(m.slow_client).toBe(1);
-    expect(s.sync.sync_failures_by_reason).toEqual(m as Record<SyncFailureReason, number>);
+    expect(s.sync.sync_failures_by_reason).toEqual(m);
     expect(s.sync.sync_failures).toBe(Object.values(m).reduce((a, b) => a + b, 0));
     expect(s.sync.sync_failures).toBe(3);
     expect(healthFrame(s)).toMatch(/sync failures 3 \(checksum 1, gap 1, slow_client 1\)/);

@@ -83,7 +83,7 @@ describe('validate-critical-paths', () => {
       expect(code).toBe(1);
       const text = await runCli(['validate-critical-paths', '--url', d.url]);
       expect(text.code).toBe(1);
-      expect(text.stdout).toMatch(/^FAIL  services\s+\d+ ms  billing is down/m);
+      expect(text.stdout).toMatch(/^FAIL {2}services\s+\d+ ms {2}billing is down/m);
       expect(text.stdout).toMatch(/FAILED: 4\/5 critical paths pass/);
     } finally {
       await d.stop();

@@ -140,7 +140,7 @@ export function runCommand(command: string, args: string[], input: string, opts:
     child.on('exit', (code, signal) => {
       exit = { code, signal };
       // Whatever the command left running in its group goes with it (and releases our pipes).
-      killGroup(child.pid!);
+      killGroup(child.pid);
       closeGuard = setTimeout(finish, CLOSE_GRACE_MS);
     });
     child.on('close', finish);

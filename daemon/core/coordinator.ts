@@ -146,7 +146,7 @@ export function claim(ctx: OpContext, input: ClaimInput, limits: LeaseLimits): O
     const data = existing.data;
     if (isHeld(data)) {
       if (data.agent_id === input.agent_id) return { changes: [], result: { claim: data, idempotent: true } };
-      throw new ApiError('work_already_claimed', `work item ${input.work_id} is held by another agent`, { holder: data.agent_id as Json });
+      throw new ApiError('work_already_claimed', `work item ${input.work_id} is held by another agent`, { holder: data.agent_id });
     }
     if (!isClaimable(data)) throw new ApiError('work_not_claimable', `work item ${input.work_id} is ${String(data.status)}`);
     base = data;

@@ -18,12 +18,15 @@ export interface LeaseLimits {
  */
 export const ESTIMATE_FACTOR = 3;
 
+/** The legacy helper's own estimate (30m), in ms. */
+const LEGACY_ESTIMATE_MS = parseDuration(LEGACY_ESTIMATED_DURATION) ?? 0;
+
 /**
  * The lease of a claim sized from its estimate: factor x estimate, at least the default, at most the
  * maximum. A missing or unparseable estimate counts as the legacy helper's own, 30m.
  */
 export function estimateLeaseMs(estimate: unknown, limits: LeaseLimits): number {
-  const est = parseDuration(estimate) ?? (parseDuration(LEGACY_ESTIMATED_DURATION) as number);
+  const est = parseDuration(estimate) ?? LEGACY_ESTIMATE_MS;
   return Math.min(limits.maxMs, Math.max(limits.defaultMs, ESTIMATE_FACTOR * est));
 }
 

@@ -144,7 +144,7 @@ export class SpanFile {
     const tail = size > 0 ? await readTailSpans(this.opts.file, size, recent) : [];
     const counts = [...this.pairs].map(([key, count]) => {
       const [op, st] = splitPairKey(key);
-      return { record: { operation_name: JSON.parse(op), status: JSON.parse(st) } as JsonObject, count };
+      return { record: { operation_name: JSON.parse(op), status: JSON.parse(st) }, count };
     });
     if (this.opts.externalCheckMs) {
       this.checker = setInterval(() => void this.run(() => this.checkExternal()), this.opts.externalCheckMs);

@@ -57,7 +57,7 @@ async function readOwner(dir: string): Promise<Owner | null> {
   }
   try {
     const o = JSON.parse(text) as unknown;
-    return o && typeof o === 'object' ? (o as Owner) : {};
+    return o && typeof o === 'object' ? (o) : {};
   } catch {
     return {}; // empty or cut short: a daemon was killed while writing it
   }

@@ -15,6 +15,7 @@ import { DEFAULTS } from '../defaults.js';
 import { readBufferIfExists, readFileIfExists, writeFileAtomic } from './fsutil.js';
 import { describeJsonError } from './json-error.js';
 import type { Slot, Tables } from './tables.js';
+import type { ViewProblemKind } from './store-events.js';
 import { loadEach, type LoadHooks } from './load-hooks.js';
 import { WriteHistory } from './write-history.js';
 import type { StoreEmit } from './store-events.js';
@@ -40,11 +41,7 @@ export const DEFAULT_MAX_FILE_BYTES = DEFAULTS.max_legacy_file_bytes;
 /** Deepest nesting of a record taken from a file: deeper ones would overflow the stack when merged or written. */
 export const MAX_RECORD_DEPTH = 512;
 
-/**
- * What is wrong with a legacy file. `unparseable`, `too_large` and `too_deep` are about the file's
- * content: it is not read again until it changes. Never carries the file's text.
- */
-export type ViewProblemKind = 'unparseable' | 'too_large' | 'too_deep' | 'unreadable' | 'locked' | 'write_failed';
+export type { ViewProblemKind } from './store-events.js';
 
 export interface ViewProblem {
   file: string;

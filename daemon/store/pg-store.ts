@@ -220,7 +220,7 @@ export class PgStore extends MemoryState implements CoordinationStore {
   transact<T>(fn: TransactFn<T>, cause: ChangeCause): Promise<TransactResult<T>> {
     if (this.closed) return Promise.reject(new ApiError('not_ready', 'the daemon is shutting down'));
     const done = new Promise<TransactResult<T>>((resolve, reject) => {
-      this.queue.push({ fn: fn as TransactFn<unknown>, cause, resolve: resolve as (r: TransactResult<unknown>) => void, reject, attempts: 0 });
+      this.queue.push({ fn: fn, cause, resolve: resolve as (r: TransactResult<unknown>) => void, reject, attempts: 0 });
     });
     if (!this.draining) {
       this.draining = true;

@@ -4,7 +4,12 @@ import type { EventEmitter } from 'node:events';
 import type { DeltaMessage } from '../../shared/protocol.js';
 import type { Section } from '../../shared/types.js';
 import type { InformationLoss } from './losses.js';
-import type { ViewProblemKind } from './legacy-view.js';
+
+/**
+ * What is wrong with a legacy file. `unparseable`, `too_large` and `too_deep` are about the file's
+ * content: it is not read again until it changes. Never carries the file's text.
+ */
+export type ViewProblemKind = 'unparseable' | 'too_large' | 'too_deep' | 'unreadable' | 'locked' | 'write_failed';
 
 /** A legacy file (or the database) the store cannot read or write; cleared when it can again. */
 export interface StoreProblem {

@@ -81,7 +81,7 @@ export class Tables {
   }
 
   toState(): CoordinationState {
-    const state = { work: {}, agents: {}, log: {} } as CoordinationState;
+    const state = { work: {}, agents: {}, log: {} };
     for (const section of SECTIONS) {
       const out = state[section];
       for (const [key, slot] of this.maps[section]) setRecord(out, key, entryOf(slot));

@@ -250,7 +250,7 @@ function envOf(settings: JsonObject, file: string): JsonObject | null {
 }
 
 function markedKeys(env: JsonObject): string[] {
-  return typeof env[TELEMETRY_MARK] === 'string' ? (env[TELEMETRY_MARK] as string).split(',').filter(Boolean) : [];
+  return typeof env[TELEMETRY_MARK] === 'string' ? (env[TELEMETRY_MARK]).split(',').filter(Boolean) : [];
 }
 
 /**

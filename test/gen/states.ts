@@ -6,6 +6,7 @@ import type { DeltaMessage, LegacySpan, SnapshotMessage, StatsResponse } from '.
 import type { ChangeCause, CoordinationState, Entry, JsonObject, RecordChange, Section } from '../../shared/types.js';
 import { emptyState, PRIORITIES } from '../../shared/types.js';
 import { rng, type Rand } from '../../shared/random.js';
+import { usageTotals } from '../../shared/claude-code/usage.js';
 
 /** Fixed "now" so generated ages are stable across runs: 2026-01-15T12:00:00Z. */
 export { rng, type Rand };
@@ -271,5 +272,6 @@ export function genStats(opts: GenStatsOptions = {}): StatsResponse {
     ],
     analyzer: { mode: 'fallback', command: null, running: 0, queued: 0, last_outcome: 'fallback' },
     lease_ms: 60_000,
+    usage: usageTotals([], isoSeconds(GEN_NOW)),
   };
 }

@@ -32,13 +32,15 @@ export interface StartOptions {
 }
 
 export function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle> {
-  return spawnDaemon({ ...opts, dataDir: opts.dataDir ?? tempDir() });
+  // A start waits on the daemon's own 'listening' line; the limit only bounds a daemon that never
+  // gets there, so it is generous for a loaded 2-core machine.
+  return spawnDaemon({ timeoutMs: 45_000, ...opts, dataDir: opts.dataDir ?? tempDir() });
 }
 
 /** Runs the CLI to completion. */
 export function runCli(args: string[], env: Record<string, string | undefined> = {}, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const e = { ...process.env, ...env } as NodeJS.ProcessEnv;
+    const e = { ...process.env, ...env };
     for (const k of Object.keys(e)) if (e[k] === undefined) delete e[k];
     const proc = spawn(process.execPath, [CLI, ...args], { env: e, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
