@@ -1,7 +1,7 @@
 // Issue 20's figures: claim-next with 32 clients at 1k and 50k ready items (p50, p99, claims/s),
 // beside claim by id on the same backlog size. The backlog is seeded with the measured claims on
 // top, so that `n` items are still ready when the run ends (claim-next takes them out as it goes).
-import type { Section } from './bench.js';
+import type { Section } from './report.js';
 import { runLoad, seedDataDir } from './claims.js';
 import { HttpClient } from './http.js';
 import { spawnDaemon } from './proc.js';
