@@ -192,7 +192,12 @@ describe('Grafana dashboard', () => {
       'coordination_operation_duration_seconds_bucket', 'coordination_claims_total', 'coordination_conflicts_total', 'coordination_agents',
       'coordination_work_items', 'information_entropy_bits', 'information_entropy_total', 'state_sync_failures_total',
       'coordination_lease_expiries_total', 'process_resident_memory_bytes', 'websocket_clients',
+      'coordination_agents_longest_wait_seconds', 'claude_code_cost_usd_total', 'claude_code_tokens_total',
     ]) expect(used(m), m).toBe(true);
+    // Claude Code: who waits for a human, and what the sessions cost, per team (tokens also per type).
+    expect(queries.some((q) => /coordination_agents\{[^}]*status="needs_input"/.test(q.expr))).toBe(true);
+    expect(queries.some((q) => /sum by \(team\) \((rate|increase)\(claude_code_cost_usd_total\{/.test(q.expr))).toBe(true);
+    expect(queries.some((q) => /sum by \(team, type\) \(rate\(claude_code_tokens_total\{/.test(q.expr))).toBe(true);
     for (const q of ['0.5', '0.95', '0.99']) {
       expect(queries.some((x) => x.expr.startsWith(`histogram_quantile(${q}, sum by (le) (rate(coordination_operation_duration_seconds_bucket`)), q).toBe(true);
     }
