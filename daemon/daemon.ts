@@ -145,7 +145,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   const baselines = await installEntropy(ctx);
   await app.register(healthRoutes, { store, version: VERSION, started });
   await app.register(coordinationRoutes, { service, traceOf: (r) => ctx.traceOf(r), statusExtras: () => Object.assign({}, ...ctx.statusExtras.map((f) => f())) });
-  const analyzer = installAnalyzer(ctx);
+  const analyzer = installAnalyzer(ctx, tracing);
   const monitor = installServices(ctx);
   const claudeCode = installClaudeCode(ctx);
   installVelocityLog(ctx);

@@ -7,9 +7,20 @@ import { CommandError, findOnPath, runCommand } from './command.js';
 import { BoundedQueue } from './queue.js';
 import { StreamAnalyzer, type StreamAnswer, type StreamStats } from './stream.js';
 import { processEnv } from '../config.js';
+import type { Trace } from '../core/service.js';
 
 export type AnalyzerMode = 'builtin' | 'command' | 'claude';
 export type AnalyzerOutcome = 'ok' | 'failed' | 'timeout' | 'rejected';
+
+/** The span of one external run, opened by the daemon's tracing under the request that asked for it. */
+export interface RunSpan {
+  /** W3C traceparent of the run, given to the command as TRACEPARENT: `claude -p` continues that trace. */
+  traceparent: string;
+  end(error: string | null): void;
+}
+
+/** Trace context variables the command gets from us only, never inherited from the daemon's own environment. */
+const TRACE_ENV = ['TRACEPARENT', 'TRACESTATE'] as const;
 
 export interface AnalyzerOptions {
   command?: string;
@@ -31,6 +42,8 @@ export interface AnalyzerOptions {
   env?: NodeJS.ProcessEnv;
   /** Clock of the builtin analyzer (tests pin it). */
   now?: () => number;
+  /** Opens the span of an external run under the request's trace (absent: runs get no TRACEPARENT). */
+  startRun?: (parent: Trace, mode: 'command' | 'claude') => RunSpan;
 }
 
 /** The legacy helper's command name, used when it is on PATH and nothing else is configured. */
@@ -131,8 +144,11 @@ export class Analyzer {
     return { mode: this.mode, command: this.command, running: this.queue.running, queued: this.queue.queued, last_outcome: this.lastOutcome, stream: this.stream?.stats() ?? null };
   }
 
-  /** One analysis of `systemState`, or of the current state when undefined. Throws ApiError. */
-  async analyze(systemState?: unknown, signal?: AbortSignal): Promise<unknown> {
+  /**
+   * One analysis of `systemState`, or of the current state when undefined. Throws ApiError. `parent`:
+   * the trace of the request that asked, which an external run joins.
+   */
+  async analyze(systemState?: unknown, signal?: AbortSignal, parent?: Trace): Promise<unknown> {
     const t0 = performance.now();
     const report = (outcome: AnalyzerOutcome): void => {
       this.lastOutcome = outcome;
@@ -140,7 +156,7 @@ export class Analyzer {
     };
     try {
       const state = systemState === undefined ? this.opts.getState() : systemState;
-      const result = this.mode === 'builtin' ? this.builtin(state) : await this.queue.run(() => this.runExternal(state, signal), signal);
+      const result = this.mode === 'builtin' ? this.builtin(state) : await this.queue.run(() => this.runExternal(state, signal, parent), signal);
       report('ok');
       return result;
     } catch (err) {
@@ -170,15 +186,36 @@ export class Analyzer {
     return analyzeBuiltin(plain, { now: this.opts.now?.() });
   }
 
-  private async runExternal(state: unknown, signal?: AbortSignal): Promise<unknown> {
+  /** The command's environment: ours, with the run's trace context (and no stale one inherited). */
+  private runEnv(span: RunSpan | null): NodeJS.ProcessEnv {
+    const env = { ...(this.opts.env ?? processEnv()) };
+    for (const k of TRACE_ENV) delete env[k];
+    if (span) env.TRACEPARENT = span.traceparent;
+    return env;
+  }
+
+  private async runExternal(state: unknown, signal?: AbortSignal, parent?: Trace): Promise<unknown> {
     const mode = this.mode as 'command' | 'claude';
+    const span = parent && this.opts.startRun ? this.opts.startRun(parent, mode) : null;
+    let error: string | null = null;
+    try {
+      return await this.runOnce(mode, state, span, signal);
+    } catch (err) {
+      error = err instanceof ApiError ? err.code : 'internal_error';
+      throw err;
+    } finally {
+      span?.end(error);
+    }
+  }
+
+  private async runOnce(mode: 'command' | 'claude', state: unknown, span: RunSpan | null, signal?: AbortSignal): Promise<unknown> {
     let stdout: string;
     let stderrTail: string;
     try {
       ({ stdout, stderrTail } = await runCommand(this.command!, mode === 'claude' ? claudeArgs() : [], JSON.stringify(state ?? null), {
         timeoutMs: this.opts.timeoutMs,
         signal,
-        env: this.opts.env,
+        env: this.runEnv(span),
       }));
     } catch (err) {
       if (!(err instanceof CommandError)) throw err;
