@@ -2,9 +2,11 @@
 // claim, complete (and log) work through the API, and its silent agents must lose their claims to
 // the daemon's lease sweeper.
 import { spawn } from 'node:child_process';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../client/api.js';
-import type { StatusResponse } from '../shared/protocol.js';
+import { STREAM_PATH, toWsUrl, type ServerMessage, type StatusResponse } from '../shared/protocol.js';
+import type { JsonObject } from '../shared/types.js';
 import type { SimulateSummary } from '../cli/simulate.js';
 import { CLI, runCli, startDaemon, type DaemonHandle } from './helpers/daemon.js';
 
@@ -99,8 +101,110 @@ describe('ai-processor simulate', () => {
   it('refuses bad flags (2) and an unreachable daemon (3)', async () => {
     expect((await runCli(['simulate', '--agents', '0'])).code).toBe(2);
     expect((await runCli(['simulate', '--silence-rate', '2'])).code).toBe(2);
+    expect((await runCli(['simulate', '--claude-sessions', '-1'])).code).toBe(2);
+    expect((await runCli(['simulate', '--claude-sessions', '1.5'])).code).toBe(2);
+    expect((await runCli(['simulate', '--claude-step-ms', '0'])).code).toBe(2);
     const down = await runCli(['simulate', '--url', 'http://127.0.0.1:9', '--duration', '1']);
     expect(down.code).toBe(3);
     expect(down.stderr).toContain('cannot reach ai-processor');
+  });
+});
+
+// --claude-sessions: simulated Claude Code sessions through the daemon's real intake (hooks and OTLP
+// metrics): a session waits for a human and is answered, and its cost lands on its agent.
+describe('ai-processor simulate --claude-sessions', () => {
+  const SESSIONS = 3;
+  let daemon: DaemonHandle;
+  let api: ApiClient;
+  let summary: SimulateSummary;
+  let run: { code: number | null; stdout: string; stderr: string };
+  /** Every agent record the coordination stream showed, in order. */
+  const seen: JsonObject[] = [];
+  let streamRevision = 0;
+
+  beforeAll(async () => {
+    daemon = await startDaemon();
+    api = new ApiClient({ url: daemon.url });
+    const ws = new WebSocket(toWsUrl(daemon.url, STREAM_PATH));
+    ws.on('message', (raw) => {
+      const msg = JSON.parse(raw.toString()) as ServerMessage;
+      if (msg.type !== 'delta' && msg.type !== 'snapshot') return;
+      streamRevision = msg.revision;
+      if (msg.type === 'delta') for (const c of msg.changes) if (c.section === 'agents' && c.entry) seen.push(c.entry.data);
+    });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    try {
+      run = await runCli(['simulate', '--url', daemon.url, '--agents', '2', '--rate', '10', '--duration', '6', '--seed', '5', '--claude-sessions', String(SESSIONS), '--claude-step-ms', '60', '--json']);
+      summary = JSON.parse(run.stdout) as SimulateSummary;
+      // The stream has shown every change once it reached the store's revision.
+      const revision = (await api.get<{ revision: number }>('/api/stats')).body.revision;
+      const t0 = Date.now();
+      while (streamRevision < revision && Date.now() - t0 < 15_000) await new Promise((r) => setTimeout(r, 20));
+      expect(streamRevision).toBeGreaterThanOrEqual(revision);
+    } finally {
+      ws.close();
+    }
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+  });
+
+  it('runs its sessions alongside the agents, without errors', () => {
+    expect(run.code, run.stderr).toBe(0);
+    expect(summary.errors, summary.error_samples.join('; ')).toBe(0);
+    expect(summary.registered).toBe(2); // the fleet's own agents, as without sessions
+    expect(summary.claude).toMatchObject({ sessions: SESSIONS });
+    const c = summary.claude!;
+    expect(c.sessions_started).toBeGreaterThanOrEqual(SESSIONS);
+    expect(c.tool_calls).toBeGreaterThan(0);
+    expect(c.prompts).toBeGreaterThan(0);
+    expect(c.answered).toBeGreaterThan(0);
+    expect(c.exports).toBeGreaterThan(0);
+    expect(c.cost_usd).toBeGreaterThan(0);
+    expect(summary.by_op.hook.ok).toBeGreaterThan(0);
+    expect(summary.by_op.otlp.ok).toBe(c.exports);
+  });
+
+  it('made Claude Code agents from the hook payloads: session, project, model, team, tool activity', async () => {
+    const agents = (await api.get<{ agents: JsonObject[] }>('/api/agents')).body.agents.filter((a) => a.source === 'claude-code');
+    expect(agents.length).toBeGreaterThanOrEqual(SESSIONS);
+    for (const a of agents) {
+      expect(a.agent_id).toBe(`cc_${String(a.session_id)}`);
+      expect(a.cwd).toBe(`/home/dev/projects/${String(a.project)}`);
+      expect(['webapp', 'billing-service', 'data-pipeline']).toContain(a.project);
+      expect(String(a.model)).toMatch(/^claude-/);
+      expect(a.team).not.toBe('unassigned');
+    }
+    const tools = new Set(seen.filter((a) => a.source === 'claude-code' && a.activity).map((a) => (a.activity as JsonObject).tool));
+    expect([...tools].every((t) => t === 'Edit' || t === 'Bash' || t === 'Read')).toBe(true);
+    expect(tools.has('Bash')).toBe(true);
+  });
+
+  it('had a session wait for input, then go on working when answered; its cost is on its agent', async () => {
+    const waited = seen.filter((a) => a.source === 'claude-code' && a.status === 'needs_input');
+    expect(waited.length).toBeGreaterThan(0);
+    expect((waited[0].needs_input as JsonObject).message).toBe('Claude needs your permission to use Bash');
+    // Answered: a later record of the same session is working again (its PostToolUse).
+    const answered = waited.filter((w) => {
+      const after = seen.slice(seen.indexOf(w) + 1).filter((a) => a.agent_id === w.agent_id);
+      return after.some((a) => a.status === 'working' && !('needs_input' in a));
+    });
+    expect(answered.length).toBeGreaterThan(0);
+    const id = String(answered[0].agent_id);
+    const agent = (await api.get<{ agents: JsonObject[] }>('/api/agents')).body.agents.find((a) => a.agent_id === id)!;
+    const usage = agent.usage as { cost_usd: number; tokens: Record<string, number> };
+    expect(usage.cost_usd).toBeGreaterThan(0);
+    expect(usage.tokens.input).toBeGreaterThan(0);
+    expect(usage.tokens.output).toBeGreaterThan(0);
+  });
+
+  it('exported exactly what it reports: the fleet cost and the Prometheus counters by team agree', async () => {
+    const stats = (await api.get<{ usage: { fleet: { cost_usd: number }; teams: Record<string, { cost_usd: number }> } }>('/api/stats')).body;
+    expect(stats.usage.fleet.cost_usd).toBeCloseTo(summary.claude!.cost_usd, 3);
+    const text = await (await fetch(`${daemon.url}/metrics`)).text();
+    const byTeam = [...text.matchAll(/^claude_code_cost_usd_total\{team="([^"]+)"\} (\S+)$/gm)];
+    expect(byTeam.length).toBeGreaterThan(0);
+    for (const [, team, value] of byTeam) expect(Number(value)).toBeCloseTo(stats.usage.teams[team].cost_usd, 6);
+    expect(text).toMatch(/^claude_code_tokens_total\{team="[^"]+",type="cache_read"\} [1-9]/m);
   });
 });
