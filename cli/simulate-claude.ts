@@ -266,7 +266,14 @@ export class ClaudeSessionSimulator {
     if (s.pending) {
       const t = s.pending;
       s.pending = null;
-      await this.hook({ ...this.base(s, 'PostToolUse'), tool_name: t.name, tool_input: t.input, tool_response: this.toolResponse(t), tool_use_id: t.id, duration_ms: 20 + Math.floor(this.rand() * 3000) });
+      await this.hook({
+        ...this.base(s, 'PostToolUse'),
+        tool_name: t.name,
+        tool_input: t.input,
+        tool_response: this.toolResponse(t),
+        tool_use_id: t.id,
+        duration_ms: 20 + Math.floor(this.rand() * 3000),
+      });
       this.counts.tool_calls++;
       if (t.name === 'Edit') {
         s.unsent.added += 1 + Math.floor(this.rand() * 30);
@@ -284,7 +291,12 @@ export class ClaudeSessionSimulator {
     // A Bash command outside the allow list: Claude Code asks the human first.
     const ask = t.name === 'Bash' && (this.firstAsk(s) || this.chance(0.3));
     if (ask) {
-      await this.hook({ ...this.base(s, 'Notification'), message: 'Claude needs your permission to use Bash', title: 'Permission needed', notification_type: 'permission_prompt' });
+      await this.hook({
+        ...this.base(s, 'Notification'),
+        message: 'Claude needs your permission to use Bash',
+        title: 'Permission needed',
+        notification_type: 'permission_prompt',
+      });
       this.counts.prompts++;
       s.waitSteps = 4 + Math.floor(this.rand() * 8);
       s.phase = 'waiting';
@@ -364,7 +376,13 @@ export class ClaudeSessionSimulator {
     const body = {
       resourceMetrics: [
         {
-          resource: { attributes: [{ key: 'service.name', value: str('claude-code') }, { key: 'service.version', value: str('2.1.0') }, { key: 'os.type', value: str('linux') }] },
+          resource: {
+            attributes: [
+              { key: 'service.name', value: str('claude-code') },
+              { key: 'service.version', value: str('2.1.0') },
+              { key: 'os.type', value: str('linux') },
+            ],
+          },
           scopeMetrics: [{ scope: { name: 'com.anthropic.claude_code', version: '2.1.0' }, metrics }],
         },
       ],

@@ -83,8 +83,18 @@ const TEAMS = ['backend', 'frontend', 'infra', 'qa', 'data', 'platform'];
 const SPECIALIZATIONS = ['api_development', 'ui_development', 'testing', 'observability', 'performance', 'documentation'];
 const WORK_TYPES = ['bug_fix', 'feature', 'refactor', 'test_coverage', 'performance_enhancement', 'observability_infrastructure', 'documentation'];
 const PRIORITIES = ['low', 'medium', 'high', 'critical'];
-const SUBJECTS = ['login flow', 'claim latency', 'journal compaction', 'dashboard panel', 'flaky test', 'retry policy', 'trace export', 'lease sweeper', 'config loader', 'schema migration'];
-
+const SUBJECTS = [
+  'login flow',
+  'claim latency',
+  'journal compaction',
+  'dashboard panel',
+  'flaky test',
+  'retry policy',
+  'trace export',
+  'lease sweeper',
+  'config loader',
+  'schema migration',
+];
 
 export { rng };
 
@@ -147,7 +157,11 @@ export class FleetSimulator {
     }));
     // Their own random stream: adding sessions does not change what the seed makes the agents do.
     this.claude = opts.claudeSessions
-      ? new ClaudeSessionSimulator((op, method, path, body) => this.call(op, method, path, body), rng(opts.seed ^ 0x5eed), { sessions: opts.claudeSessions, stepMs: opts.claudeStepMs ?? DEFAULT_CLAUDE_STEP_MS, teams: TEAMS })
+      ? new ClaudeSessionSimulator((op, method, path, body) => this.call(op, method, path, body), rng(opts.seed ^ 0x5eed), {
+          sessions: opts.claudeSessions,
+          stepMs: opts.claudeStepMs ?? DEFAULT_CLAUDE_STEP_MS,
+          teams: TEAMS,
+        })
       : null;
   }
 
@@ -362,11 +376,21 @@ export class FleetSimulator {
     const holder = { work_id: a.work!, agent_id: a.id, ...(a.fencing !== undefined ? { fencing_token: a.fencing } : {}) };
     if (this.chance(0.1)) return this.heartbeat(a);
     const progress = Math.min(100, a.progress + 15 + Math.floor(this.rand() * 30));
-    const res = progress >= 100
-      ? this.chance(this.opts.failRate)
-        ? await this.call('complete', 'POST', '/api/coordination/complete', { ...holder, status: 'failed', result: 'failed: tests still red', velocity_points: 0 })
-        : await this.call('complete', 'POST', '/api/coordination/complete', { ...holder, result: 'success', velocity_points: 1 + Math.floor(this.rand() * 8) })
-      : await this.call('progress', 'POST', '/api/coordination/progress', { ...holder, progress });
+    const res =
+      progress >= 100
+        ? this.chance(this.opts.failRate)
+          ? await this.call('complete', 'POST', '/api/coordination/complete', {
+              ...holder,
+              status: 'failed',
+              result: 'failed: tests still red',
+              velocity_points: 0,
+            })
+          : await this.call('complete', 'POST', '/api/coordination/complete', {
+              ...holder,
+              result: 'success',
+              velocity_points: 1 + Math.floor(this.rand() * 8),
+            })
+        : await this.call('progress', 'POST', '/api/coordination/progress', { ...holder, progress });
     if (!res) return; // network trouble: try again next turn
     if (res.status === 200) {
       if (progress < 100) {
@@ -405,7 +429,10 @@ export class FleetSimulator {
     try {
       const res = await this.api.request<T>(method, path, body);
       const c = this.counts[op];
-      const partial = op === 'otlp' && res.status < 300 ? (res.body as { partialSuccess?: { rejectedDataPoints?: number | string; errorMessage?: string } }).partialSuccess : undefined;
+      const partial =
+        op === 'otlp' && res.status < 300
+          ? (res.body as { partialSuccess?: { rejectedDataPoints?: number | string; errorMessage?: string } }).partialSuccess
+          : undefined;
       if (partial && Number(partial.rejectedDataPoints ?? 0) > 0) {
         c.error++;
         this.noteError(`otlp rejected ${partial.rejectedDataPoints} points: ${partial.errorMessage ?? ''}`.trim());
@@ -433,7 +460,9 @@ export function formatSummary(s: SimulateSummary): string {
   const op = (name: Op): string => {
     const c = s.by_op[name];
     const total = c.ok + c.conflict + c.error;
-    const extra = [c.conflict ? `${c.conflict} conflict${c.conflict === 1 ? '' : 's'}` : '', c.error ? `${c.error} error${c.error === 1 ? '' : 's'}` : ''].filter(Boolean).join(', ');
+    const extra = [c.conflict ? `${c.conflict} conflict${c.conflict === 1 ? '' : 's'}` : '', c.error ? `${c.error} error${c.error === 1 ? '' : 's'}` : '']
+      .filter(Boolean)
+      .join(', ');
     return `${name} ${total}${extra ? ` (${extra})` : ''}`;
   };
   const lines = [
@@ -444,19 +473,34 @@ export function formatSummary(s: SimulateSummary): string {
   ];
   const c = s.claude;
   if (c) {
-    lines.push(`  claude code: ${c.sessions} sessions (${c.sessions_started} started, ${c.sessions_ended} ended)  tool calls ${c.tool_calls}  permission prompts ${c.prompts} (${c.answered} answered)  exports ${c.exports}  cost $${c.cost_usd.toFixed(2)}  ${op('hook')}  ${op('otlp')}`);
+    lines.push(
+      `  claude code: ${c.sessions} sessions (${c.sessions_started} started, ${c.sessions_ended} ended)  tool calls ${c.tool_calls}  permission prompts ${c.prompts} (${c.answered} answered)  exports ${c.exports}  cost $${c.cost_usd.toFixed(2)}  ${op('hook')}  ${op('otlp')}`,
+    );
   }
   if (s.error_samples.length) lines.push(`  errors seen: ${s.error_samples.join('; ')}`);
   return lines.join('\n');
 }
 
-type Flags = ClientFlags & { agents: number; rate: number; duration?: number; seed?: number; failRate: number; silenceRate: number; contendRate: number; prefix: string; leaseMs?: number; claudeSessions: number; claudeStepMs: number };
+type Flags = ClientFlags & {
+  agents: number;
+  rate: number;
+  duration?: number;
+  seed?: number;
+  failRate: number;
+  silenceRate: number;
+  contendRate: number;
+  prefix: string;
+  leaseMs?: number;
+  claudeSessions: number;
+  claudeStepMs: number;
+};
 
 function positive(name: string, integer = false) {
   const parse = num(name);
   return (v: string): number => {
     const n = parse(v);
-    if (n <= 0 || (integer && !Number.isInteger(n))) throw new CommanderError(EXIT.usage, 'usage', `${name} must be a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
+    if (n <= 0 || (integer && !Number.isInteger(n)))
+      throw new CommanderError(EXIT.usage, 'usage', `${name} must be a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
     return n;
   };
 }
@@ -480,12 +524,22 @@ function fraction(name: string) {
 }
 
 async function runSimulate(o: Flags): Promise<void> {
-  if (!/^[A-Za-z0-9_\-.:]{1,40}$/.test(o.prefix) || o.prefix.includes('..')) throw new CommanderError(EXIT.usage, 'usage', `--prefix must be 1-40 letters, digits, _ - . :, got "${o.prefix}"`);
+  if (!/^[A-Za-z0-9_\-.:]{1,40}$/.test(o.prefix) || o.prefix.includes('..'))
+    throw new CommanderError(EXIT.usage, 'usage', `--prefix must be 1-40 letters, digits, _ - . :, got "${o.prefix}"`);
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
   const api = new ApiClient({ url: o.url, token: o.token, timeoutMs: 10_000 });
   const sim = new FleetSimulator(api, {
-    agents: o.agents, rate: o.rate, durationS: o.duration, seed, failRate: o.failRate, silenceRate: o.silenceRate,
-    contendRate: o.contendRate, prefix: o.prefix, leaseMs: o.leaseMs, claudeSessions: o.claudeSessions, claudeStepMs: o.claudeStepMs,
+    agents: o.agents,
+    rate: o.rate,
+    durationS: o.duration,
+    seed,
+    failRate: o.failRate,
+    silenceRate: o.silenceRate,
+    contendRate: o.contendRate,
+    prefix: o.prefix,
+    leaseMs: o.leaseMs,
+    claudeSessions: o.claudeSessions,
+    claudeStepMs: o.claudeStepMs,
   });
   try {
     await sim.prepare();
@@ -498,7 +552,9 @@ async function runSimulate(o: Flags): Promise<void> {
   }
   const everyS = o.agents / o.rate;
   if (everyS * 1000 > sim.lease / 2) {
-    process.stderr.write(`[simulate] warning: each agent acts about every ${everyS.toFixed(1)} s, against a lease of ${(sim.lease / 1000).toFixed(1)} s: claims will also expire without silences (raise --rate or lower --agents)\n`);
+    process.stderr.write(
+      `[simulate] warning: each agent acts about every ${everyS.toFixed(1)} s, against a lease of ${(sim.lease / 1000).toFixed(1)} s: claims will also expire without silences (raise --rate or lower --agents)\n`,
+    );
   }
   let signals = 0;
   const onSignal = (): void => {
@@ -507,10 +563,12 @@ async function runSimulate(o: Flags): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const progress = o.json ? null : setInterval(() => {
-    const s = sim.summary();
-    process.stderr.write(`[simulate] ${s.elapsed_s.toFixed(0)} s: ops ${s.ops}, conflicts ${s.conflicts}, errors ${s.errors}, completed ${s.completed}\n`);
-  }, 10_000);
+  const progress = o.json
+    ? null
+    : setInterval(() => {
+        const s = sim.summary();
+        process.stderr.write(`[simulate] ${s.elapsed_s.toFixed(0)} s: ops ${s.ops}, conflicts ${s.conflicts}, errors ${s.errors}, completed ${s.completed}\n`);
+      }, 10_000);
   const summary = await sim.run();
   if (progress) clearInterval(progress);
   process.stdout.write((o.json ? JSON.stringify(summary) : formatSummary(summary)) + '\n');
@@ -518,11 +576,14 @@ async function runSimulate(o: Flags): Promise<void> {
 }
 
 export function registerSimulateCommand(program: Command): void {
-  program.command('simulate')
+  program
+    .command('simulate')
     .option('--url <url>', 'daemon URL (else AI_PROCESSOR_URL, else http://127.0.0.1:4001)')
     .option('--token <token>', 'bearer token (else AI_PROCESSOR_TOKEN)')
     .option('--json', 'print the summary as one JSON document')
-    .description('run a synthetic fleet of agents against the daemon (register, heartbeat, create/claim/progress/complete work, some failures and silent agents whose leases expire); prints a summary on exit')
+    .description(
+      'run a synthetic fleet of agents against the daemon (register, heartbeat, create/claim/progress/complete work, some failures and silent agents whose leases expire); prints a summary on exit',
+    )
     .option('--agents <n>', 'number of agents', positive('--agents', true), 12)
     .option('--rate <r>', 'requests per second, all agents together', positive('--rate'), 8)
     .option('--duration <s>', 'stop after this many seconds (default: until SIGINT/SIGTERM)', positive('--duration'))
@@ -531,7 +592,7 @@ export function registerSimulateCommand(program: Command): void {
     .option('--silence-rate <p>', 'chance per turn that an agent holding a claim goes silent for 2 leases', fraction('--silence-rate'), 0.02)
     .option('--contend-rate <p>', 'chance per idle turn of claiming an item another agent holds', fraction('--contend-rate'), 0.05)
     .option('--prefix <p>', 'prefix of agent and work ids', 'sim')
-    .option('--lease-ms <ms>', 'lease the silences are sized for (default: the daemon\'s, from /api/stats)', positive('--lease-ms'))
+    .option('--lease-ms <ms>', "lease the silences are sized for (default: the daemon's, from /api/stats)", positive('--lease-ms'))
     .option('--claude-sessions <n>', 'simulated Claude Code sessions sending hook events and OTLP metrics (on top of --rate)', count('--claude-sessions'), 0)
     .option('--claude-step-ms <ms>', 'mean time between two events of one Claude Code session', positive('--claude-step-ms'), DEFAULT_CLAUDE_STEP_MS)
     .action(async (o: Flags) => runSimulate(o));

@@ -19,7 +19,22 @@ describe('ai-processor simulate', () => {
 
   beforeAll(async () => {
     daemon = await startDaemon({ args: ['--lease-ms', '1000'] });
-    run = await runCli(['simulate', '--url', daemon.url, '--agents', String(AGENTS), '--rate', '40', '--duration', '5', '--seed', '11', '--silence-rate', '0.15', '--json']);
+    run = await runCli([
+      'simulate',
+      '--url',
+      daemon.url,
+      '--agents',
+      String(AGENTS),
+      '--rate',
+      '40',
+      '--duration',
+      '5',
+      '--seed',
+      '11',
+      '--silence-rate',
+      '0.15',
+      '--json',
+    ]);
     summary = JSON.parse(run.stdout) as SimulateSummary;
   });
   afterAll(async () => {
@@ -44,7 +59,10 @@ describe('ai-processor simulate', () => {
   it('registered its agents and claimed work through the real API', async () => {
     const api = new ApiClient({ url: daemon.url });
     const agents = (await api.get<{ agents: { agent_id: string; team: string }[] }>('/api/agents')).body.agents;
-    const ids = agents.map((a) => a.agent_id).filter((id) => id.startsWith('sim_agent_')).sort();
+    const ids = agents
+      .map((a) => a.agent_id)
+      .filter((id) => id.startsWith('sim_agent_'))
+      .sort();
     expect(ids).toEqual(Array.from({ length: AGENTS }, (_, i) => `sim_agent_${i + 1}`));
     const status = (await api.get<StatusResponse>('/api/coordination/status')).body;
     const work = Object.values(status.state.work).map((e) => e.data);
@@ -61,13 +79,13 @@ describe('ai-processor simulate', () => {
     const log = Object.values(status.state.log).map((e) => e.data);
     expect(log.length).toBe(summary.completed + summary.failed);
     for (const entry of log) {
-      expect(String(entry.agent_id)).toMatch(/^sim_agent_\d+$/);
-      expect(String(entry.work_item_id)).toMatch(/^sim_work_/);
+      expect(entry.agent_id).toMatch(/^sim_agent_\d+$/);
+      expect(entry.work_item_id).toMatch(/^sim_work_/);
     }
     expect(log.filter((e) => e.result === 'success').length).toBe(summary.completed);
   });
 
-  it('let at least one silent agent\'s lease expire', async () => {
+  it("let at least one silent agent's lease expire", async () => {
     const expiries = daemon.logs.filter((l) => l.includes('lease expired')).map((l) => JSON.parse(l) as { agent_id: string; work_ids: string[] });
     expect(expiries.length).toBeGreaterThan(0);
     for (const e of expiries) {
@@ -81,7 +99,9 @@ describe('ai-processor simulate', () => {
   });
 
   it('stops on SIGTERM and still prints its summary', async () => {
-    const child = spawn(process.execPath, [CLI, 'simulate', '--url', daemon.url, '--agents', '3', '--rate', '20', '--prefix', 'sigterm'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'simulate', '--url', daemon.url, '--agents', '3', '--rate', '20', '--prefix', 'sigterm'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     // Stop once it has surely made requests: its agents appear in the daemon.
@@ -127,14 +147,31 @@ describe('ai-processor simulate --claude-sessions', () => {
     api = new ApiClient({ url: daemon.url });
     const ws = new WebSocket(toWsUrl(daemon.url, STREAM_PATH));
     ws.on('message', (raw) => {
-      const msg = JSON.parse(raw.toString()) as ServerMessage;
+      const msg = JSON.parse((raw as Buffer).toString('utf8')) as ServerMessage;
       if (msg.type !== 'delta' && msg.type !== 'snapshot') return;
       streamRevision = msg.revision;
       if (msg.type === 'delta') for (const c of msg.changes) if (c.section === 'agents' && c.entry) seen.push(c.entry.data);
     });
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     try {
-      run = await runCli(['simulate', '--url', daemon.url, '--agents', '2', '--rate', '10', '--duration', '6', '--seed', '5', '--claude-sessions', String(SESSIONS), '--claude-step-ms', '60', '--json']);
+      run = await runCli([
+        'simulate',
+        '--url',
+        daemon.url,
+        '--agents',
+        '2',
+        '--rate',
+        '10',
+        '--duration',
+        '6',
+        '--seed',
+        '5',
+        '--claude-sessions',
+        String(SESSIONS),
+        '--claude-step-ms',
+        '60',
+        '--json',
+      ]);
       summary = JSON.parse(run.stdout) as SimulateSummary;
       // The stream has shown every change once it reached the store's revision.
       const revision = (await api.get<{ revision: number }>('/api/stats')).body.revision;
@@ -169,10 +206,10 @@ describe('ai-processor simulate --claude-sessions', () => {
     const agents = (await api.get<{ agents: JsonObject[] }>('/api/agents')).body.agents.filter((a) => a.source === 'claude-code');
     expect(agents.length).toBeGreaterThanOrEqual(SESSIONS);
     for (const a of agents) {
-      expect(a.agent_id).toBe(`cc_${String(a.session_id)}`);
-      expect(a.cwd).toBe(`/home/dev/projects/${String(a.project)}`);
+      expect(a.agent_id).toBe(`cc_${a.session_id as string}`);
+      expect(a.cwd).toBe(`/home/dev/projects/${a.project as string}`);
       expect(['webapp', 'billing-service', 'data-pipeline']).toContain(a.project);
-      expect(String(a.model)).toMatch(/^claude-/);
+      expect(a.model).toMatch(/^claude-/);
       expect(a.team).not.toBe('unassigned');
     }
     const tools = new Set(seen.filter((a) => a.source === 'claude-code' && a.activity).map((a) => (a.activity as JsonObject).tool));
@@ -190,7 +227,7 @@ describe('ai-processor simulate --claude-sessions', () => {
       return after.some((a) => a.status === 'working' && !('needs_input' in a));
     });
     expect(answered.length).toBeGreaterThan(0);
-    const id = String(answered[0].agent_id);
+    const id = answered[0].agent_id as string;
     const agent = (await api.get<{ agents: JsonObject[] }>('/api/agents')).body.agents.find((a) => a.agent_id === id)!;
     const usage = agent.usage as { cost_usd: number; tokens: Record<string, number> };
     expect(usage.cost_usd).toBeGreaterThan(0);

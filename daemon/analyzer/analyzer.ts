@@ -3,7 +3,7 @@
 import { ApiError } from '../errors.js';
 import { analyzeBuiltin, toPlainState, type AnalysisResult } from '../../shared/builtin-analysis.js';
 import { claudeArgs, unwrapClaudeEnvelope } from './claude.js';
-import { CommandError, findOnPath, runCommand } from './command.js';
+import { CommandError, findOnPath, runCommand, type AnalyzerLogger } from './command.js';
 import { BoundedQueue } from './queue.js';
 import { StreamAnalyzer, type StreamAnswer, type StreamStats } from './stream.js';
 import { processEnv } from '../config.js';
@@ -32,7 +32,7 @@ export interface AnalyzerOptions {
   streamCommand?: string;
   /** The current coordination state, analyzed when a request brings none. */
   getState: () => unknown;
-  logger: { info: Function; warn: Function; error: Function };
+  logger: AnalyzerLogger;
   onResult?: (outcome: AnalyzerOutcome, seconds: number) => void;
   /** Stream analyzer tuning (defaults: 250 ms .. 30 s backoff, 1000 lines pending). */
   streamRestartMinMs?: number;
@@ -68,7 +68,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * Mode by precedence: an explicit mode; a configured command (`claude` itself, by its first word,
  * means claude mode: the bare CLI would wait for a prompt); `claude-analyze-priorities` on PATH; builtin.
  */
-export function resolveAnalyzerMode(opts: Pick<AnalyzerOptions, 'mode' | 'command'>, env: NodeJS.ProcessEnv = processEnv()): { mode: AnalyzerMode; command: string | null } {
+export function resolveAnalyzerMode(
+  opts: Pick<AnalyzerOptions, 'mode' | 'command'>,
+  env: NodeJS.ProcessEnv = processEnv(),
+): { mode: AnalyzerMode; command: string | null } {
   const command = opts.command?.trim() || undefined;
   const mode = opts.mode === 'auto' ? undefined : opts.mode;
   if (mode === 'builtin') return { mode: 'builtin', command: null };
@@ -123,7 +126,10 @@ export class Analyzer {
   async reconfigure(next: Pick<AnalyzerOptions, 'command' | 'mode' | 'timeoutMs' | 'maxConcurrent' | 'maxQueue' | 'streamCommand'>): Promise<void> {
     const opts: AnalyzerOptions = { ...this.opts, ...next };
     const resolved = resolveAnalyzerMode(opts, opts.env);
-    const queue = opts.maxConcurrent !== this.queue.maxConcurrent || opts.maxQueue !== this.queue.maxQueue ? new BoundedQueue(opts.maxConcurrent, opts.maxQueue) : this.queue;
+    const queue =
+      opts.maxConcurrent !== this.queue.maxConcurrent || opts.maxQueue !== this.queue.maxQueue
+        ? new BoundedQueue(opts.maxConcurrent, opts.maxQueue)
+        : this.queue;
     const restartStream = opts.streamCommand !== this.opts.streamCommand || (opts.streamCommand !== undefined && opts.timeoutMs !== this.opts.timeoutMs);
     this.opts = opts;
     ({ mode: this.mode, command: this.command } = resolved);
@@ -141,7 +147,14 @@ export class Analyzer {
   }
 
   stats(): AnalyzerStats {
-    return { mode: this.mode, command: this.command, running: this.queue.running, queued: this.queue.queued, last_outcome: this.lastOutcome, stream: this.stream?.stats() ?? null };
+    return {
+      mode: this.mode,
+      command: this.command,
+      running: this.queue.running,
+      queued: this.queue.queued,
+      last_outcome: this.lastOutcome,
+      stream: this.stream?.stats() ?? null,
+    };
   }
 
   /**
@@ -227,7 +240,10 @@ export class Analyzer {
           message += `: ${(why as Error).message}`; // the CLI exits 1 with its error in the envelope
         }
       }
-      this.opts.logger.warn({ command: this.command, kind: err.kind, exit_code: err.exitCode, signal: err.signal, stderr_tail: err.stderrTail }, `analyzer ${err.kind}: ${message}`);
+      this.opts.logger.warn(
+        { command: this.command, kind: err.kind, exit_code: err.exitCode, signal: err.signal, stderr_tail: err.stderrTail },
+        `analyzer ${err.kind}: ${message}`,
+      );
       throw new ApiError(err.kind === 'timeout' ? 'analyzer_timeout' : 'analyzer_failed', message, {
         stderr_tail: err.stderrTail,
         exit_code: err.exitCode,
@@ -245,7 +261,8 @@ export class Analyzer {
         value = JSON.parse(stdout);
       }
     } catch (err) {
-      const message = err instanceof SyntaxError ? `the analyzer printed something that is not JSON: ${JSON.stringify(stdout.trim().slice(0, 200))}` : (err as Error).message;
+      const message =
+        err instanceof SyntaxError ? `the analyzer printed something that is not JSON: ${JSON.stringify(stdout.trim().slice(0, 200))}` : (err as Error).message;
       this.opts.logger.warn({ command: this.command, stderr_tail: stderrTail }, message);
       throw new ApiError('analyzer_failed', message, { stderr_tail: stderrTail, exit_code: 0, signal: null });
     }

@@ -11,7 +11,14 @@ import { Analyzer, type AnalyzerOutcome, type RunSpan } from './analyzer.js';
 import { analyzerRoutes } from './routes.js';
 
 /** The settings a SIGHUP reload applies to the analyzer. */
-const ANALYZER_KEYS = ['analyzer_command', 'analyzer_mode', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'stream_analyzer_command'] as const;
+const ANALYZER_KEYS = [
+  'analyzer_command',
+  'analyzer_mode',
+  'analyzer_timeout_ms',
+  'analyzer_max_concurrent',
+  'analyzer_max_queue',
+  'stream_analyzer_command',
+] as const;
 
 /** The analyzer's settings from the daemon config (at start and on reload alike). */
 function settingsOf(cfg: DaemonConfig) {
