@@ -582,7 +582,7 @@ export function registerSimulateCommand(program: Command): void {
     .option('--token <token>', 'bearer token (else AI_PROCESSOR_TOKEN)')
     .option('--json', 'print the summary as one JSON document')
     .description(
-      'run a synthetic fleet of agents against the daemon (register, heartbeat, create/claim/progress/complete work, some failures and silent agents whose leases expire); prints a summary on exit',
+      'run a synthetic fleet of agents against the daemon (register, heartbeat, create/claim/progress/complete work, some failures and silent agents whose leases expire; with --claude-sessions, Claude Code sessions sending hook events and OTLP metrics); prints a summary on exit',
     )
     .option('--agents <n>', 'number of agents', positive('--agents', true), 12)
     .option('--rate <r>', 'requests per second, all agents together', positive('--rate'), 8)
