@@ -4,7 +4,9 @@
 // twice the daemon's lease, so their claims expire and they find out on their return (409
 // not_claim_holder, reason lease_expired). Everything goes through the real HTTP API, at about R
 // requests per second overall. A summary (ops, conflicts, errors) is printed on SIGINT/SIGTERM or
-// after --duration; with --json as one JSON document on stdout.
+// after --duration; with --json as one JSON document on stdout. With --claude-sessions N, N simulated
+// Claude Code sessions (simulate-claude.ts) send hook events and OTLP metrics alongside, at their own
+// pace (--claude-step-ms), on top of --rate.
 // Exit codes: 0 done, 2 usage, 3 daemon unreachable at the start.
 import type { Command } from 'commander';
 import { CommanderError } from 'commander';
@@ -12,6 +14,7 @@ import { ApiClient, DaemonUnreachableError, type ApiResponse } from '../client/a
 import { EXIT, type ClientFlags } from './client-io.js';
 import { num } from '../shared/cli-args.js';
 import { rng } from '../shared/random.js';
+import { ClaudeSessionSimulator, type ClaudeSimSummary } from './simulate-claude.js';
 
 export interface SimulateOptions {
   agents: number;
@@ -30,9 +33,17 @@ export interface SimulateOptions {
   prefix: string;
   /** Lease the silences are sized for; default: the daemon's (GET /api/stats lease_ms). */
   leaseMs?: number;
+  /** Simulated Claude Code sessions (hooks and OTLP metrics); 0: none. */
+  claudeSessions?: number;
+  /** Mean time between two events of one Claude Code session. */
+  claudeStepMs?: number;
 }
 
-type Op = 'register' | 'heartbeat' | 'create_work' | 'claim' | 'progress' | 'complete' | 'release';
+/** Defaults of the Claude Code sessions' pacing: a step every 2 s keeps a demo lively and readable. */
+export const DEFAULT_CLAUDE_STEP_MS = 2000;
+
+type Op = 'register' | 'heartbeat' | 'create_work' | 'claim' | 'progress' | 'complete' | 'release' | 'hook' | 'otlp';
+const OPS: Op[] = ['register', 'heartbeat', 'create_work', 'claim', 'progress', 'complete', 'release', 'hook', 'otlp'];
 
 export interface OpCounts {
   ok: number;
@@ -64,14 +75,26 @@ export interface SimulateSummary {
   leases_lost: number;
   /** Up to 5 distinct error texts, for a first look. */
   error_samples: string[];
+  /** What the simulated Claude Code sessions did (absent without --claude-sessions). */
+  claude?: ClaudeSimSummary;
 }
 
 const TEAMS = ['backend', 'frontend', 'infra', 'qa', 'data', 'platform'];
 const SPECIALIZATIONS = ['api_development', 'ui_development', 'testing', 'observability', 'performance', 'documentation'];
 const WORK_TYPES = ['bug_fix', 'feature', 'refactor', 'test_coverage', 'performance_enhancement', 'observability_infrastructure', 'documentation'];
 const PRIORITIES = ['low', 'medium', 'high', 'critical'];
-const SUBJECTS = ['login flow', 'claim latency', 'journal compaction', 'dashboard panel', 'flaky test', 'retry policy', 'trace export', 'lease sweeper', 'config loader', 'schema migration'];
-
+const SUBJECTS = [
+  'login flow',
+  'claim latency',
+  'journal compaction',
+  'dashboard panel',
+  'flaky test',
+  'retry policy',
+  'trace export',
+  'lease sweeper',
+  'config loader',
+  'schema migration',
+];
 
 export { rng };
 
@@ -110,6 +133,7 @@ export class FleetSimulator {
   private wake: (() => void) | null = null;
   private startedAt = 0;
   private leaseMs = 60_000;
+  private readonly claude: ClaudeSessionSimulator | null;
 
   constructor(
     private readonly api: ApiClient,
@@ -117,7 +141,7 @@ export class FleetSimulator {
   ) {
     this.rand = rng(opts.seed);
     this.runTag = (opts.seed >>> 0).toString(36) + Date.now().toString(36).slice(-4);
-    for (const op of ['register', 'heartbeat', 'create_work', 'claim', 'progress', 'complete', 'release'] as Op[]) this.counts[op] = { ok: 0, conflict: 0, error: 0 };
+    for (const op of OPS) this.counts[op] = { ok: 0, conflict: 0, error: 0 };
     this.agents = Array.from({ length: opts.agents }, (_, i) => ({
       id: `${opts.prefix}_agent_${String(i + 1).padStart(String(opts.agents).length, '0')}`,
       team: TEAMS[i % TEAMS.length],
@@ -131,6 +155,14 @@ export class FleetSimulator {
       lastHeartbeatAt: 0,
       silentUntil: 0,
     }));
+    // Their own random stream: adding sessions does not change what the seed makes the agents do.
+    this.claude = opts.claudeSessions
+      ? new ClaudeSessionSimulator((op, method, path, body) => this.call(op, method, path, body), rng(opts.seed ^ 0x5eed), {
+          sessions: opts.claudeSessions,
+          stepMs: opts.claudeStepMs ?? DEFAULT_CLAUDE_STEP_MS,
+          teams: TEAMS,
+        })
+      : null;
   }
 
   get lease(): number {
@@ -154,6 +186,7 @@ export class FleetSimulator {
     const interval = 1000 / this.opts.rate;
     const end = this.opts.durationS !== undefined ? this.startedAt + this.opts.durationS * 1000 : Infinity;
     let due = this.startedAt;
+    const claude = this.claude?.run();
     while (!this.stopping && Date.now() < end) {
       const now = Date.now();
       if (now < due) {
@@ -167,8 +200,9 @@ export class FleetSimulator {
       if (Date.now() - due > 250) due = Date.now() - 250; // fell behind (a stalled daemon): no long burst to catch up
     }
     this.stopping = true;
+    this.claude?.stop();
     // Let the requests already sent finish, so their answers are counted (bounded by the client timeout).
-    await Promise.all([...this.inFlight]);
+    await Promise.all([...this.inFlight, claude]);
     return this.summary();
   }
 
@@ -202,6 +236,7 @@ export class FleetSimulator {
       silences: this.silences,
       leases_lost: this.leasesLost,
       error_samples: [...this.errorSamples].slice(0, 5),
+      ...(this.claude ? { claude: this.claude.summary() } : {}),
     };
   }
 
@@ -341,11 +376,21 @@ export class FleetSimulator {
     const holder = { work_id: a.work!, agent_id: a.id, ...(a.fencing !== undefined ? { fencing_token: a.fencing } : {}) };
     if (this.chance(0.1)) return this.heartbeat(a);
     const progress = Math.min(100, a.progress + 15 + Math.floor(this.rand() * 30));
-    const res = progress >= 100
-      ? this.chance(this.opts.failRate)
-        ? await this.call('complete', 'POST', '/api/coordination/complete', { ...holder, status: 'failed', result: 'failed: tests still red', velocity_points: 0 })
-        : await this.call('complete', 'POST', '/api/coordination/complete', { ...holder, result: 'success', velocity_points: 1 + Math.floor(this.rand() * 8) })
-      : await this.call('progress', 'POST', '/api/coordination/progress', { ...holder, progress });
+    const res =
+      progress >= 100
+        ? this.chance(this.opts.failRate)
+          ? await this.call('complete', 'POST', '/api/coordination/complete', {
+              ...holder,
+              status: 'failed',
+              result: 'failed: tests still red',
+              velocity_points: 0,
+            })
+          : await this.call('complete', 'POST', '/api/coordination/complete', {
+              ...holder,
+              result: 'success',
+              velocity_points: 1 + Math.floor(this.rand() * 8),
+            })
+        : await this.call('progress', 'POST', '/api/coordination/progress', { ...holder, progress });
     if (!res) return; // network trouble: try again next turn
     if (res.status === 200) {
       if (progress < 100) {
@@ -380,10 +425,18 @@ export class FleetSimulator {
 
   /** One request, counted; null when it never got an answer. */
   private async call<T = Record<string, unknown>>(op: Op, method: string, path: string, body?: unknown): Promise<ApiResponse<T> | null> {
+    // An OTLP answer with partialSuccess is a 200 whose points were (partly) refused: an error all the same.
     try {
       const res = await this.api.request<T>(method, path, body);
       const c = this.counts[op];
-      if (res.status < 300) c.ok++;
+      const partial =
+        op === 'otlp' && res.status < 300
+          ? (res.body as { partialSuccess?: { rejectedDataPoints?: number | string; errorMessage?: string } }).partialSuccess
+          : undefined;
+      if (partial && Number(partial.rejectedDataPoints ?? 0) > 0) {
+        c.error++;
+        this.noteError(`otlp rejected ${partial.rejectedDataPoints} points: ${partial.errorMessage ?? ''}`.trim());
+      } else if (res.status < 300) c.ok++;
       else if (res.status === 409) c.conflict++;
       else {
         c.error++;
@@ -407,7 +460,9 @@ export function formatSummary(s: SimulateSummary): string {
   const op = (name: Op): string => {
     const c = s.by_op[name];
     const total = c.ok + c.conflict + c.error;
-    const extra = [c.conflict ? `${c.conflict} conflict${c.conflict === 1 ? '' : 's'}` : '', c.error ? `${c.error} error${c.error === 1 ? '' : 's'}` : ''].filter(Boolean).join(', ');
+    const extra = [c.conflict ? `${c.conflict} conflict${c.conflict === 1 ? '' : 's'}` : '', c.error ? `${c.error} error${c.error === 1 ? '' : 's'}` : '']
+      .filter(Boolean)
+      .join(', ');
     return `${name} ${total}${extra ? ` (${extra})` : ''}`;
   };
   const lines = [
@@ -416,17 +471,45 @@ export function formatSummary(s: SimulateSummary): string {
     `  ${(['register', 'heartbeat', 'create_work', 'claim', 'progress', 'complete'] as Op[]).map(op).join('  ')}`,
     `  claims ${s.claims}  completed ${s.completed}  failed ${s.failed}  silences ${s.silences}  leases lost ${s.leases_lost} (lease ${s.lease_ms} ms)`,
   ];
+  const c = s.claude;
+  if (c) {
+    lines.push(
+      `  claude code: ${c.sessions} sessions (${c.sessions_started} started, ${c.sessions_ended} ended)  tool calls ${c.tool_calls}  permission prompts ${c.prompts} (${c.answered} answered)  exports ${c.exports}  cost $${c.cost_usd.toFixed(2)}  ${op('hook')}  ${op('otlp')}`,
+    );
+  }
   if (s.error_samples.length) lines.push(`  errors seen: ${s.error_samples.join('; ')}`);
   return lines.join('\n');
 }
 
-type Flags = ClientFlags & { agents: number; rate: number; duration?: number; seed?: number; failRate: number; silenceRate: number; contendRate: number; prefix: string; leaseMs?: number };
+type Flags = ClientFlags & {
+  agents: number;
+  rate: number;
+  duration?: number;
+  seed?: number;
+  failRate: number;
+  silenceRate: number;
+  contendRate: number;
+  prefix: string;
+  leaseMs?: number;
+  claudeSessions: number;
+  claudeStepMs: number;
+};
 
 function positive(name: string, integer = false) {
   const parse = num(name);
   return (v: string): number => {
     const n = parse(v);
-    if (n <= 0 || (integer && !Number.isInteger(n))) throw new CommanderError(EXIT.usage, 'usage', `${name} must be a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
+    if (n <= 0 || (integer && !Number.isInteger(n)))
+      throw new CommanderError(EXIT.usage, 'usage', `${name} must be a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
+    return n;
+  };
+}
+
+function count(name: string) {
+  const parse = num(name);
+  return (v: string): number => {
+    const n = parse(v);
+    if (n < 0 || n > 1000 || !Number.isInteger(n)) throw new CommanderError(EXIT.usage, 'usage', `${name} must be a whole number from 0 to 1000, got "${v}"`);
     return n;
   };
 }
@@ -441,12 +524,22 @@ function fraction(name: string) {
 }
 
 async function runSimulate(o: Flags): Promise<void> {
-  if (!/^[A-Za-z0-9_\-.:]{1,40}$/.test(o.prefix) || o.prefix.includes('..')) throw new CommanderError(EXIT.usage, 'usage', `--prefix must be 1-40 letters, digits, _ - . :, got "${o.prefix}"`);
+  if (!/^[A-Za-z0-9_\-.:]{1,40}$/.test(o.prefix) || o.prefix.includes('..'))
+    throw new CommanderError(EXIT.usage, 'usage', `--prefix must be 1-40 letters, digits, _ - . :, got "${o.prefix}"`);
   const seed = o.seed ?? Math.floor(Math.random() * 2 ** 31);
   const api = new ApiClient({ url: o.url, token: o.token, timeoutMs: 10_000 });
   const sim = new FleetSimulator(api, {
-    agents: o.agents, rate: o.rate, durationS: o.duration, seed, failRate: o.failRate, silenceRate: o.silenceRate,
-    contendRate: o.contendRate, prefix: o.prefix, leaseMs: o.leaseMs,
+    agents: o.agents,
+    rate: o.rate,
+    durationS: o.duration,
+    seed,
+    failRate: o.failRate,
+    silenceRate: o.silenceRate,
+    contendRate: o.contendRate,
+    prefix: o.prefix,
+    leaseMs: o.leaseMs,
+    claudeSessions: o.claudeSessions,
+    claudeStepMs: o.claudeStepMs,
   });
   try {
     await sim.prepare();
@@ -459,7 +552,9 @@ async function runSimulate(o: Flags): Promise<void> {
   }
   const everyS = o.agents / o.rate;
   if (everyS * 1000 > sim.lease / 2) {
-    process.stderr.write(`[simulate] warning: each agent acts about every ${everyS.toFixed(1)} s, against a lease of ${(sim.lease / 1000).toFixed(1)} s: claims will also expire without silences (raise --rate or lower --agents)\n`);
+    process.stderr.write(
+      `[simulate] warning: each agent acts about every ${everyS.toFixed(1)} s, against a lease of ${(sim.lease / 1000).toFixed(1)} s: claims will also expire without silences (raise --rate or lower --agents)\n`,
+    );
   }
   let signals = 0;
   const onSignal = (): void => {
@@ -468,10 +563,12 @@ async function runSimulate(o: Flags): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const progress = o.json ? null : setInterval(() => {
-    const s = sim.summary();
-    process.stderr.write(`[simulate] ${s.elapsed_s.toFixed(0)} s: ops ${s.ops}, conflicts ${s.conflicts}, errors ${s.errors}, completed ${s.completed}\n`);
-  }, 10_000);
+  const progress = o.json
+    ? null
+    : setInterval(() => {
+        const s = sim.summary();
+        process.stderr.write(`[simulate] ${s.elapsed_s.toFixed(0)} s: ops ${s.ops}, conflicts ${s.conflicts}, errors ${s.errors}, completed ${s.completed}\n`);
+      }, 10_000);
   const summary = await sim.run();
   if (progress) clearInterval(progress);
   process.stdout.write((o.json ? JSON.stringify(summary) : formatSummary(summary)) + '\n');
@@ -479,11 +576,14 @@ async function runSimulate(o: Flags): Promise<void> {
 }
 
 export function registerSimulateCommand(program: Command): void {
-  program.command('simulate')
+  program
+    .command('simulate')
     .option('--url <url>', 'daemon URL (else AI_PROCESSOR_URL, else http://127.0.0.1:4001)')
     .option('--token <token>', 'bearer token (else AI_PROCESSOR_TOKEN)')
     .option('--json', 'print the summary as one JSON document')
-    .description('run a synthetic fleet of agents against the daemon (register, heartbeat, create/claim/progress/complete work, some failures and silent agents whose leases expire); prints a summary on exit')
+    .description(
+      'run a synthetic fleet of agents against the daemon (register, heartbeat, create/claim/progress/complete work, some failures and silent agents whose leases expire; with --claude-sessions, Claude Code sessions sending hook events and OTLP metrics); prints a summary on exit',
+    )
     .option('--agents <n>', 'number of agents', positive('--agents', true), 12)
     .option('--rate <r>', 'requests per second, all agents together', positive('--rate'), 8)
     .option('--duration <s>', 'stop after this many seconds (default: until SIGINT/SIGTERM)', positive('--duration'))
@@ -492,6 +592,8 @@ export function registerSimulateCommand(program: Command): void {
     .option('--silence-rate <p>', 'chance per turn that an agent holding a claim goes silent for 2 leases', fraction('--silence-rate'), 0.02)
     .option('--contend-rate <p>', 'chance per idle turn of claiming an item another agent holds', fraction('--contend-rate'), 0.05)
     .option('--prefix <p>', 'prefix of agent and work ids', 'sim')
-    .option('--lease-ms <ms>', 'lease the silences are sized for (default: the daemon\'s, from /api/stats)', positive('--lease-ms'))
+    .option('--lease-ms <ms>', "lease the silences are sized for (default: the daemon's, from /api/stats)", positive('--lease-ms'))
+    .option('--claude-sessions <n>', 'simulated Claude Code sessions sending hook events and OTLP metrics (on top of --rate)', count('--claude-sessions'), 0)
+    .option('--claude-step-ms <ms>', 'mean time between two events of one Claude Code session', positive('--claude-step-ms'), DEFAULT_CLAUDE_STEP_MS)
     .action(async (o: Flags) => runSimulate(o));
 }

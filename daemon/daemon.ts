@@ -147,7 +147,7 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   await app.register(healthRoutes, { store, version: VERSION, started });
   await app.register(coordinationRoutes, { service, traceOf: (r) => ctx.traceOf(r), statusExtras: () => Object.assign({}, ...ctx.statusExtras.map((f) => f())) });
   installWorkGraph(ctx);
-  const analyzer = installAnalyzer(ctx);
+  const analyzer = installAnalyzer(ctx, tracing);
   const monitor = installServices(ctx);
   const claudeCode = installClaudeCode(ctx);
   installVelocityLog(ctx);

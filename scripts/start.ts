@@ -105,7 +105,8 @@ if (interactive) {
 }
 
 function startConsole(url: string): void {
-  if (demo) sim = spawn(process.execPath, [daemonCli, 'simulate', '--url', url, '--agents', '12', '--rate', '8'], { stdio: 'ignore' });
+  if (demo)
+    sim = spawn(process.execPath, [daemonCli, 'simulate', '--url', url, '--agents', '12', '--rate', '8', '--claude-sessions', '3'], { stdio: 'ignore' });
   ui = spawn(process.execPath, [...NODE_FLAGS, consoleCli, '--url', url], { stdio: 'inherit' });
   ui.on('exit', (code, signal) => void finish(code ?? (signal === 'SIGINT' ? 0 : 1)));
 }

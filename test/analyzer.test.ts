@@ -1,4 +1,5 @@
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { extractJson, unwrapClaudeEnvelope } from '../daemon/analyzer/claude.js'
 import { resolveAnalyzerMode, type AnalyzerOptions } from '../daemon/analyzer/analyzer.js';
 import { analyzerRoutes } from '../daemon/analyzer/routes.js';
 import { eventually, isAlive, quietLogger, testApp } from './fixtures/http-app.js';
+import { startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const sh = (script: string, ...args: string[]): string => ['sh', join(FIX, script), ...args].map((a) => `'${a}'`).join(' ');
@@ -67,7 +69,10 @@ describe('builtin analyzer', () => {
   it('leaves held and finished work out and counts everything', () => {
     expect(result.priorities.map((p) => p.work_id)).not.toContain('work_held');
     expect(result.analysis.work).toEqual({
-      total: 7, claimable: 5, held: 1, finished: 1,
+      total: 7,
+      claimable: 5,
+      held: 1,
+      finished: 1,
       by_priority: { critical: 1, high: 2, medium: 1, low: 1 },
       oldest_claimable_age_s: 100 * 86400,
     });
@@ -108,7 +113,8 @@ describe('builtin analyzer', () => {
 });
 
 describe('claude envelope', () => {
-  const envelope = (result: string, extra: object = {}) => JSON.stringify({ type: 'result', subtype: 'success', is_error: false, result, session_id: 's1', ...extra });
+  const envelope = (result: string, extra: object = {}) =>
+    JSON.stringify({ type: 'result', subtype: 'success', is_error: false, result, session_id: 's1', ...extra });
 
   it('unwraps a fenced json block inside the result text', () => {
     const { value, meta } = unwrapClaudeEnvelope(envelope('Sure.\n```bash\nls\n```\n```json\n{"analysis": {"x": 1}}\n```\nDone.', { total_cost_usd: 0.01 }));
@@ -199,7 +205,7 @@ describe('POST /api/claude/analyze-priorities', () => {
     app = await testApp(analyzerRoutes(opts()));
     const res = await post();
     expect(res.statusCode).toBe(200);
-    const body = res.json() as AnalysisResult;
+    const body = res.json<AnalysisResult>();
     expect(body.source).toBe('builtin');
     expect(body.priorities[0].work_id).toBe('work_crit');
     const other = state([{ work_item_id: 'work_only', status: 'pending', priority: 'low' }], []);
@@ -315,7 +321,11 @@ describe('POST /api/claude/stream', () => {
   });
   const streamOpts = (extra: Partial<AnalyzerOptions> = {}) =>
     opts({ streamCommand: `node '${join(FIX, 'stream-echo.mjs')}'`, timeoutMs: 5000, streamRestartMinMs: 20, ...extra });
-  const lines = (payload: string) => payload.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = (payload: string) =>
+    payload
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
   const stream = (events: unknown[]) => app!.inject({ method: 'POST', url: '/api/claude/stream', payload: { events } });
 
   it('answers each event with a builtin analysis when no stream command is configured', async () => {
@@ -338,11 +348,21 @@ describe('POST /api/claude/stream', () => {
     const [a, b, done] = lines(res.payload);
     expect([a.seq, a.result.echo, b.seq, b.result.echo]).toEqual([0, { n: 1 }, 1, { n: 2 }]);
     expect(done).toEqual({ done: true, count: 2, failed: 0 });
-    const nd = await app.inject({ method: 'POST', url: '/api/claude/stream', headers: { 'content-type': 'application/x-ndjson' }, payload: '{"n":3}\n\n{"n":4}\n' });
+    const nd = await app.inject({
+      method: 'POST',
+      url: '/api/claude/stream',
+      headers: { 'content-type': 'application/x-ndjson' },
+      payload: '{"n":3}\n\n{"n":4}\n',
+    });
     const got = lines(nd.payload);
     expect(got.slice(0, 2).map((l) => l.result.echo)).toEqual([{ n: 3 }, { n: 4 }]);
     expect(got[0].result.pid).toBe(a.result.pid); // the same long-running process
-    const bad = await app.inject({ method: 'POST', url: '/api/claude/stream', headers: { 'content-type': 'application/x-ndjson' }, payload: '{"n":3}\nnope\n' });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/api/claude/stream',
+      headers: { 'content-type': 'application/x-ndjson' },
+      payload: '{"n":3}\nnope\n',
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ error: 'invalid_json', message: 'Line 2 of the NDJSON body is not JSON' });
     expect((await app.inject({ method: 'POST', url: '/api/claude/stream', payload: { nope: 1 } })).statusCode).toBe(400);
@@ -384,7 +404,11 @@ describe('POST /api/claude/stream', () => {
     const gate = join(tmp, 'gate');
     app = await testApp(analyzerRoutes(streamOpts()));
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
-    const res = await fetch(`${base}/api/claude/stream`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events: [{ n: 1 }, { wait_file: gate }, { n: 3 }] }) });
+    const res = await fetch(`${base}/api/claude/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ events: [{ n: 1 }, { wait_file: gate }, { n: 3 }] }),
+    });
     expect(res.headers.get('transfer-encoding')).toBe('chunked');
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
@@ -406,5 +430,89 @@ describe('POST /api/claude/stream', () => {
     await app.close();
     app = undefined;
     expect(await eventually(async () => !(await isAlive(a.result.pid)))).toBe(true);
+  });
+});
+
+// `claude -p` reads TRACEPARENT to join its caller's trace: the daemon's run of it must carry the
+// trace of the API request that asked for the analysis, under a span of the run itself.
+describe('analyzer runs join the request trace (TRACEPARENT)', () => {
+  const W3C = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+  const STALE = `00-${'e'.repeat(32)}-${'f'.repeat(16)}-01`;
+  let daemon: DaemonHandle;
+  let dir: string;
+  let seen: string;
+  let runs = 0;
+
+  beforeAll(async () => {
+    dir = tempDir('aip-traceparent-');
+    seen = join(dir, 'traceparent.txt');
+    // The daemon's own environment holds a stale TRACEPARENT (say it was started from a Claude Code
+    // session): a run must get the request's, never that one.
+    daemon = await startDaemon({
+      dataDir: join(dir, 'data'),
+      args: ['--analyzer-mode', 'claude', '--analyzer-command', sh('fake-claude.sh')],
+      env: { FAKE_CLAUDE_TRACEPARENT: seen, TRACEPARENT: STALE },
+    });
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** One analysis request; the TRACEPARENT its run was given. */
+  async function analyze(headers: Record<string, string> = {}) {
+    const res = await fetch(`${daemon.url}/api/claude/analyze-priorities`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: '{}',
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(((await res.json()) as { source?: string }).source).toBe('claude');
+    const lines = (await readFile(seen, 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(++runs);
+    return { traceparent: lines.at(-1)!, traceId: res.headers.get('x-trace-id')!, spanId: res.headers.get('x-span-id')! };
+  }
+
+  const spansOf = async (traceId: string) =>
+    ((await (await fetch(`${daemon.url}/api/telemetry/spans?trace_id=${traceId}`)).json()) as { spans: Record<string, unknown>[] }).spans;
+
+  it("is well-formed, in the caller's trace, under a run span that is a child of the request span", async () => {
+    const trace = randomBytes(16).toString('hex');
+    const caller = randomBytes(8).toString('hex');
+    const run = await analyze({ traceparent: `00-${trace}-${caller}-01` });
+    const m = W3C.exec(run.traceparent);
+    expect(m, run.traceparent).not.toBeNull();
+    const [, traceId, spanId, flags] = m!;
+    expect(traceId).toBe(trace);
+    expect(run.traceId).toBe(trace);
+    expect(flags).toBe('01');
+    expect([caller, run.spanId]).not.toContain(spanId); // the run's own span
+    // The daemon recorded that span, inside the request's: caller -> request span -> run span.
+    const spans = await eventually(async () => {
+      const all = await spansOf(trace);
+      return all.some((s) => s.span_id === run.spanId) && all.some((s) => s.span_id === spanId) ? all : null;
+    });
+    expect(spans).not.toBeNull();
+    const request = spans!.find((s) => s.span_id === run.spanId)!;
+    const runSpan = spans!.find((s) => s.span_id === spanId)!;
+    expect(request).toMatchObject({ operation_name: 's2s.claude.priority_analysis', parent_span_id: caller });
+    expect(runSpan).toMatchObject({ operation_name: 's2s.analyzer.run', parent_span_id: run.spanId, status: 'ok' });
+    expect(runSpan.span_attributes).toMatchObject({ 's2s.analyzer.mode': 'claude', 's2s.status': 'success' });
+  });
+
+  it("starts from the daemon's own trace when the request brought none", async () => {
+    const run = await analyze();
+    expect(run.traceparent).not.toBe(STALE);
+    const [, traceId, spanId, flags] = W3C.exec(run.traceparent) ?? [];
+    expect(traceId).toBe(run.traceId);
+    expect(spanId).toMatch(/^[0-9a-f]{16}$/);
+    expect(spanId).not.toBe(run.spanId);
+    expect(flags).toBe('01');
+  });
+
+  it('passes the caller\'s "do not sample" on: same trace, flag 00, parented on the request', async () => {
+    const trace = randomBytes(16).toString('hex');
+    const run = await analyze({ traceparent: `00-${trace}-${randomBytes(8).toString('hex')}-00` });
+    expect(run.traceparent).toBe(`00-${trace}-${run.spanId}-00`);
   });
 });

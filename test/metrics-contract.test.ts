@@ -6,8 +6,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AGENT_STATUSES, WORK_STATUSES, boundedStatus, createMetrics, setEntropyGauges, setStatusGauge } from '../daemon/metrics.js';
 import {
-  DASHBOARD_FILE, REPO_ROOT, dashboardExpressions, extractRuleExpressions, metricNamesInPromQL, metricNamesUsedByConfigs,
-  missingFromExposition, substituteGrafanaVariables,
+  DASHBOARD_FILE,
+  REPO_ROOT,
+  dashboardExpressions,
+  extractRuleExpressions,
+  metricNamesInPromQL,
+  metricNamesUsedByConfigs,
+  missingFromExposition,
+  substituteGrafanaVariables,
 } from './helpers/metric-names.js';
 import { requireTool } from './helpers/system-tools.js';
 
@@ -15,9 +21,12 @@ const dashboard = JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as Record<str
 
 describe('metric name extraction', () => {
   it('finds metric names and skips functions, keywords, labels, durations and numbers', () => {
-    expect(metricNamesInPromQL('histogram_quantile(0.95, sum by (job, le) (rate(a_seconds_bucket{x="y", le!="1"}[5m]))) > 1e-3').sort()).toEqual(['a_seconds_bucket']);
-    expect(metricNamesInPromQL('(sum(b) > 0) and on (job, instance) (sum without (c) (rate(d_total[10m] offset 1h)) == bool 0) or absent(up{job="z"})').sort())
-      .toEqual(['b', 'd_total', 'up']);
+    expect(metricNamesInPromQL('histogram_quantile(0.95, sum by (job, le) (rate(a_seconds_bucket{x="y", le!="1"}[5m]))) > 1e-3').sort()).toEqual([
+      'a_seconds_bucket',
+    ]);
+    expect(
+      metricNamesInPromQL('(sum(b) > 0) and on (job, instance) (sum without (c) (rate(d_total[10m] offset 1h)) == bool 0) or absent(up{job="z"})').sort(),
+    ).toEqual(['b', 'd_total', 'up']);
     expect(metricNamesInPromQL('x / ignoring(le) group_left(foo) y{a=~"$instance"} unless count(z)').sort()).toEqual(['x', 'y', 'z']);
     expect(metricNamesInPromQL('sum(rate(q[$__rate_interval])) * -Inf').sort()).toEqual(['q']);
   });
@@ -31,18 +40,25 @@ describe('metric name extraction', () => {
     expect(queries.length).toBeGreaterThan(20);
     expect(queries.some((q) => q.panel === '$instance' && q.expr === 'up{job="ai-processor"}')).toBe(true);
     // Block scalars are read too, so the layout can change without the check going blind.
-    expect(extractRuleExpressions('groups:\n- name: g\n  rules:\n  - alert: A\n    expr: |\n      sum(x)\n        > 1\n    for: 1m\n'))
-      .toEqual([{ kind: 'alert', name: 'A', expr: 'sum(x)\n> 1' }]);
+    expect(extractRuleExpressions('groups:\n- name: g\n  rules:\n  - alert: A\n    expr: |\n      sum(x)\n        > 1\n    for: 1m\n')).toEqual([
+      { kind: 'alert', name: 'A', expr: 'sum(x)\n> 1' },
+    ]);
   });
 });
 
 describe('createMetrics() registers every name the configs use', () => {
   it('alerts.yml and the dashboard use only registered metrics (plus `up`)', async () => {
     const names = metricNamesUsedByConfigs();
-    expect(names).toEqual(expect.arrayContaining([
-      'coordination_operation_duration_seconds_bucket', 'information_entropy_total', 'state_sync_failures_total',
-      'coordination_heartbeats_total', 'process_resident_memory_bytes', 'websocket_clients',
-    ]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'coordination_operation_duration_seconds_bucket',
+        'information_entropy_total',
+        'state_sync_failures_total',
+        'coordination_heartbeats_total',
+        'process_resident_memory_bytes',
+        'websocket_clients',
+      ]),
+    );
     expect(names).not.toContain('up');
     const exposition = await createMetrics().registry.metrics();
     expect(missingFromExposition(names, exposition)).toEqual([]);
@@ -50,8 +66,9 @@ describe('createMetrics() registers every name the configs use', () => {
 
   it('the check can fail: unknown names and wrong suffixes are reported', async () => {
     const exposition = await createMetrics().registry.metrics();
-    expect(missingFromExposition(['no_such_metric', 'coordination_claims_total_bucket', 'coordination_revision_count', 'journal_batch_size_bucket'], exposition))
-      .toEqual(['no_such_metric', 'coordination_claims_total_bucket', 'coordination_revision_count']);
+    expect(
+      missingFromExposition(['no_such_metric', 'coordination_claims_total_bucket', 'coordination_revision_count', 'journal_batch_size_bucket'], exposition),
+    ).toEqual(['no_such_metric', 'coordination_claims_total_bucket', 'coordination_revision_count']);
   });
 
   it('registers the contract names with their types and labels', async () => {
@@ -94,13 +111,23 @@ describe('createMetrics() registers every name the configs use', () => {
     for (const [name, type, labels] of expected) {
       expect(byName.get(name)?.type, name).toBe(type);
       // Pre-created label values show the label names before anything happened.
-      for (const l of labels) expect(byName.get(name)!.values.some((v) => l in v.labels), `${name}{${l}}`).toBe(true);
+      for (const l of labels)
+        expect(
+          byName.get(name)!.values.some((v) => l in v.labels),
+          `${name}{${l}}`,
+        ).toBe(true);
     }
     // Bounded label values exist at 0 from the start, so increase()/rate() see the first event.
-    const outcomes = byName.get('coordination_claims_total')!.values.map((v) => v.labels.outcome).sort();
+    const outcomes = byName
+      .get('coordination_claims_total')!
+      .values.map((v) => v.labels.outcome)
+      .sort();
     expect(outcomes).toEqual(['conflict', 'idempotent', 'won']);
     expect(byName.get('coordination_claim_next_total')!.values.map((v) => v.labels.outcome).sort()).toEqual(['claimed', 'disconnected', 'empty', 'timeout']);
-    const reasons = byName.get('state_sync_failures_total')!.values.map((v) => v.labels.reason).sort();
+    const reasons = byName
+      .get('state_sync_failures_total')!
+      .values.map((v) => v.labels.reason)
+      .sort();
     expect(reasons).toEqual(['checksum', 'gap', 'slow_client', 'unparseable_file', 'write_failed']);
   });
 
@@ -194,12 +221,31 @@ describe('Grafana dashboard', () => {
   it('has the panels operators expect', () => {
     const used = (metric: string) => queries.some((q) => metricNamesInPromQL(q.expr).includes(metric));
     for (const m of [
-      'coordination_operation_duration_seconds_bucket', 'coordination_claims_total', 'coordination_conflicts_total', 'coordination_agents',
-      'coordination_work_items', 'information_entropy_bits', 'information_entropy_total', 'state_sync_failures_total',
-      'coordination_lease_expiries_total', 'process_resident_memory_bytes', 'websocket_clients',
-    ]) expect(used(m), m).toBe(true);
+      'coordination_operation_duration_seconds_bucket',
+      'coordination_claims_total',
+      'coordination_conflicts_total',
+      'coordination_agents',
+      'coordination_work_items',
+      'information_entropy_bits',
+      'information_entropy_total',
+      'state_sync_failures_total',
+      'coordination_lease_expiries_total',
+      'process_resident_memory_bytes',
+      'websocket_clients',
+      'coordination_agents_longest_wait_seconds',
+      'claude_code_cost_usd_total',
+      'claude_code_tokens_total',
+    ])
+      expect(used(m), m).toBe(true);
+    // Claude Code: who waits for a human, and what the sessions cost, per team (tokens also per type).
+    expect(queries.some((q) => /coordination_agents\{[^}]*status="needs_input"/.test(q.expr))).toBe(true);
+    expect(queries.some((q) => /sum by \(team\) \((rate|increase)\(claude_code_cost_usd_total\{/.test(q.expr))).toBe(true);
+    expect(queries.some((q) => /sum by \(team, type\) \(rate\(claude_code_tokens_total\{/.test(q.expr))).toBe(true);
     for (const q of ['0.5', '0.95', '0.99']) {
-      expect(queries.some((x) => x.expr.startsWith(`histogram_quantile(${q}, sum by (le) (rate(coordination_operation_duration_seconds_bucket`)), q).toBe(true);
+      expect(
+        queries.some((x) => x.expr.startsWith(`histogram_quantile(${q}, sum by (le) (rate(coordination_operation_duration_seconds_bucket`)),
+        q,
+      ).toBe(true);
     }
   });
 
@@ -209,13 +255,18 @@ describe('Grafana dashboard', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dashboard-promql-'));
     try {
       const file = join(dir, 'dashboard.rules.yml');
-      const rules = queries.map((q, i) => `      - record: dashboard_expr_${i}\n        expr: ${JSON.stringify(substituteGrafanaVariables(q.expr))}\n`).join('');
+      const rules = queries
+        .map((q, i) => `      - record: dashboard_expr_${i}\n        expr: ${JSON.stringify(substituteGrafanaVariables(q.expr))}\n`)
+        .join('');
       writeFileSync(file, `groups:\n  - name: dashboard\n    rules:\n${rules}`);
       const ok = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
       expect(ok.status, ok.stdout + ok.stderr).toBe(0);
       expect(ok.stdout).toContain(`SUCCESS: ${queries.length} rules found`);
       // ... and the same pipeline rejects a broken expression.
-      writeFileSync(file, `groups:\n  - name: dashboard\n    rules:\n      - record: broken\n        expr: ${JSON.stringify('sum(rate(x[$__rate_interval])')}\n`);
+      writeFileSync(
+        file,
+        `groups:\n  - name: dashboard\n    rules:\n      - record: broken\n        expr: ${JSON.stringify('sum(rate(x[$__rate_interval])')}\n`,
+      );
       expect(spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' }).status).not.toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -2,9 +2,11 @@
 // claim, complete (and log) work through the API, and its silent agents must lose their claims to
 // the daemon's lease sweeper.
 import { spawn } from 'node:child_process';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../client/api.js';
-import type { StatusResponse } from '../shared/protocol.js';
+import { STREAM_PATH, toWsUrl, type ServerMessage, type StatusResponse } from '../shared/protocol.js';
+import type { JsonObject } from '../shared/types.js';
 import type { SimulateSummary } from '../cli/simulate.js';
 import { CLI, runCli, startDaemon, type DaemonHandle } from './helpers/daemon.js';
 
@@ -17,7 +19,22 @@ describe('ai-processor simulate', () => {
 
   beforeAll(async () => {
     daemon = await startDaemon({ args: ['--lease-ms', '1000'] });
-    run = await runCli(['simulate', '--url', daemon.url, '--agents', String(AGENTS), '--rate', '40', '--duration', '5', '--seed', '11', '--silence-rate', '0.15', '--json']);
+    run = await runCli([
+      'simulate',
+      '--url',
+      daemon.url,
+      '--agents',
+      String(AGENTS),
+      '--rate',
+      '40',
+      '--duration',
+      '5',
+      '--seed',
+      '11',
+      '--silence-rate',
+      '0.15',
+      '--json',
+    ]);
     summary = JSON.parse(run.stdout) as SimulateSummary;
   });
   afterAll(async () => {
@@ -42,7 +59,10 @@ describe('ai-processor simulate', () => {
   it('registered its agents and claimed work through the real API', async () => {
     const api = new ApiClient({ url: daemon.url });
     const agents = (await api.get<{ agents: { agent_id: string; team: string }[] }>('/api/agents')).body.agents;
-    const ids = agents.map((a) => a.agent_id).filter((id) => id.startsWith('sim_agent_')).sort();
+    const ids = agents
+      .map((a) => a.agent_id)
+      .filter((id) => id.startsWith('sim_agent_'))
+      .sort();
     expect(ids).toEqual(Array.from({ length: AGENTS }, (_, i) => `sim_agent_${i + 1}`));
     const status = (await api.get<StatusResponse>('/api/coordination/status')).body;
     const work = Object.values(status.state.work).map((e) => e.data);
@@ -59,13 +79,13 @@ describe('ai-processor simulate', () => {
     const log = Object.values(status.state.log).map((e) => e.data);
     expect(log.length).toBe(summary.completed + summary.failed);
     for (const entry of log) {
-      expect(String(entry.agent_id)).toMatch(/^sim_agent_\d+$/);
-      expect(String(entry.work_item_id)).toMatch(/^sim_work_/);
+      expect(entry.agent_id).toMatch(/^sim_agent_\d+$/);
+      expect(entry.work_item_id).toMatch(/^sim_work_/);
     }
     expect(log.filter((e) => e.result === 'success').length).toBe(summary.completed);
   });
 
-  it('let at least one silent agent\'s lease expire', async () => {
+  it("let at least one silent agent's lease expire", async () => {
     const expiries = daemon.logs.filter((l) => l.includes('lease expired')).map((l) => JSON.parse(l) as { agent_id: string; work_ids: string[] });
     expect(expiries.length).toBeGreaterThan(0);
     for (const e of expiries) {
@@ -79,7 +99,9 @@ describe('ai-processor simulate', () => {
   });
 
   it('stops on SIGTERM and still prints its summary', async () => {
-    const child = spawn(process.execPath, [CLI, 'simulate', '--url', daemon.url, '--agents', '3', '--rate', '20', '--prefix', 'sigterm'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'simulate', '--url', daemon.url, '--agents', '3', '--rate', '20', '--prefix', 'sigterm'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     // Stop once it has surely made requests: its agents appear in the daemon.
@@ -99,8 +121,127 @@ describe('ai-processor simulate', () => {
   it('refuses bad flags (2) and an unreachable daemon (3)', async () => {
     expect((await runCli(['simulate', '--agents', '0'])).code).toBe(2);
     expect((await runCli(['simulate', '--silence-rate', '2'])).code).toBe(2);
+    expect((await runCli(['simulate', '--claude-sessions', '-1'])).code).toBe(2);
+    expect((await runCli(['simulate', '--claude-sessions', '1.5'])).code).toBe(2);
+    expect((await runCli(['simulate', '--claude-step-ms', '0'])).code).toBe(2);
     const down = await runCli(['simulate', '--url', 'http://127.0.0.1:9', '--duration', '1']);
     expect(down.code).toBe(3);
     expect(down.stderr).toContain('cannot reach ai-processor');
+  });
+});
+
+// --claude-sessions: simulated Claude Code sessions through the daemon's real intake (hooks and OTLP
+// metrics): a session waits for a human and is answered, and its cost lands on its agent.
+describe('ai-processor simulate --claude-sessions', () => {
+  const SESSIONS = 3;
+  let daemon: DaemonHandle;
+  let api: ApiClient;
+  let summary: SimulateSummary;
+  let run: { code: number | null; stdout: string; stderr: string };
+  /** Every agent record the coordination stream showed, in order. */
+  const seen: JsonObject[] = [];
+  let streamRevision = 0;
+
+  beforeAll(async () => {
+    daemon = await startDaemon();
+    api = new ApiClient({ url: daemon.url });
+    const ws = new WebSocket(toWsUrl(daemon.url, STREAM_PATH));
+    ws.on('message', (raw) => {
+      const msg = JSON.parse((raw as Buffer).toString('utf8')) as ServerMessage;
+      if (msg.type !== 'delta' && msg.type !== 'snapshot') return;
+      streamRevision = msg.revision;
+      if (msg.type === 'delta') for (const c of msg.changes) if (c.section === 'agents' && c.entry) seen.push(c.entry.data);
+    });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    try {
+      run = await runCli([
+        'simulate',
+        '--url',
+        daemon.url,
+        '--agents',
+        '2',
+        '--rate',
+        '10',
+        '--duration',
+        '6',
+        '--seed',
+        '5',
+        '--claude-sessions',
+        String(SESSIONS),
+        '--claude-step-ms',
+        '60',
+        '--json',
+      ]);
+      summary = JSON.parse(run.stdout) as SimulateSummary;
+      // The stream has shown every change once it reached the store's revision.
+      const revision = (await api.get<{ revision: number }>('/api/stats')).body.revision;
+      const t0 = Date.now();
+      while (streamRevision < revision && Date.now() - t0 < 15_000) await new Promise((r) => setTimeout(r, 20));
+      expect(streamRevision).toBeGreaterThanOrEqual(revision);
+    } finally {
+      ws.close();
+    }
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+  });
+
+  it('runs its sessions alongside the agents, without errors', () => {
+    expect(run.code, run.stderr).toBe(0);
+    expect(summary.errors, summary.error_samples.join('; ')).toBe(0);
+    expect(summary.registered).toBe(2); // the fleet's own agents, as without sessions
+    expect(summary.claude).toMatchObject({ sessions: SESSIONS });
+    const c = summary.claude!;
+    expect(c.sessions_started).toBeGreaterThanOrEqual(SESSIONS);
+    expect(c.tool_calls).toBeGreaterThan(0);
+    expect(c.prompts).toBeGreaterThan(0);
+    expect(c.answered).toBeGreaterThan(0);
+    expect(c.exports).toBeGreaterThan(0);
+    expect(c.cost_usd).toBeGreaterThan(0);
+    expect(summary.by_op.hook.ok).toBeGreaterThan(0);
+    expect(summary.by_op.otlp.ok).toBe(c.exports);
+  });
+
+  it('made Claude Code agents from the hook payloads: session, project, model, team, tool activity', async () => {
+    const agents = (await api.get<{ agents: JsonObject[] }>('/api/agents')).body.agents.filter((a) => a.source === 'claude-code');
+    expect(agents.length).toBeGreaterThanOrEqual(SESSIONS);
+    for (const a of agents) {
+      expect(a.agent_id).toBe(`cc_${a.session_id as string}`);
+      expect(a.cwd).toBe(`/home/dev/projects/${a.project as string}`);
+      expect(['webapp', 'billing-service', 'data-pipeline']).toContain(a.project);
+      expect(a.model).toMatch(/^claude-/);
+      expect(a.team).not.toBe('unassigned');
+    }
+    const tools = new Set(seen.filter((a) => a.source === 'claude-code' && a.activity).map((a) => (a.activity as JsonObject).tool));
+    expect([...tools].every((t) => t === 'Edit' || t === 'Bash' || t === 'Read')).toBe(true);
+    expect(tools.has('Bash')).toBe(true);
+  });
+
+  it('had a session wait for input, then go on working when answered; its cost is on its agent', async () => {
+    const waited = seen.filter((a) => a.source === 'claude-code' && a.status === 'needs_input');
+    expect(waited.length).toBeGreaterThan(0);
+    expect((waited[0].needs_input as JsonObject).message).toBe('Claude needs your permission to use Bash');
+    // Answered: a later record of the same session is working again (its PostToolUse).
+    const answered = waited.filter((w) => {
+      const after = seen.slice(seen.indexOf(w) + 1).filter((a) => a.agent_id === w.agent_id);
+      return after.some((a) => a.status === 'working' && !('needs_input' in a));
+    });
+    expect(answered.length).toBeGreaterThan(0);
+    const id = answered[0].agent_id as string;
+    const agent = (await api.get<{ agents: JsonObject[] }>('/api/agents')).body.agents.find((a) => a.agent_id === id)!;
+    const usage = agent.usage as { cost_usd: number; tokens: Record<string, number> };
+    expect(usage.cost_usd).toBeGreaterThan(0);
+    expect(usage.tokens.input).toBeGreaterThan(0);
+    expect(usage.tokens.output).toBeGreaterThan(0);
+  });
+
+  it('exported exactly what it reports: the fleet cost and the Prometheus counters by team agree', async () => {
+    const stats = (await api.get<{ usage: { fleet: { cost_usd: number }; teams: Record<string, { cost_usd: number }> } }>('/api/stats')).body;
+    expect(stats.usage.fleet.cost_usd).toBeCloseTo(summary.claude!.cost_usd, 3);
+    const text = await (await fetch(`${daemon.url}/metrics`)).text();
+    const byTeam = [...text.matchAll(/^claude_code_cost_usd_total\{team="([^"]+)"\} (\S+)$/gm)];
+    expect(byTeam.length).toBeGreaterThan(0);
+    for (const [, team, value] of byTeam) expect(Number(value)).toBeCloseTo(stats.usage.teams[team].cost_usd, 6);
+    expect(text).toMatch(/^claude_code_tokens_total\{team="[^"]+",type="cache_read"\} [1-9]/m);
   });
 });

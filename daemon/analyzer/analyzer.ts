@@ -3,13 +3,24 @@
 import { ApiError } from '../errors.js';
 import { analyzeBuiltin, toPlainState, type AnalysisResult } from '../../shared/builtin-analysis.js';
 import { claudeArgs, unwrapClaudeEnvelope } from './claude.js';
-import { CommandError, findOnPath, runCommand } from './command.js';
+import { CommandError, findOnPath, runCommand, type AnalyzerLogger } from './command.js';
 import { BoundedQueue } from './queue.js';
 import { StreamAnalyzer, type StreamAnswer, type StreamStats } from './stream.js';
 import { processEnv } from '../config.js';
+import type { Trace } from '../core/service.js';
 
 export type AnalyzerMode = 'builtin' | 'command' | 'claude';
 export type AnalyzerOutcome = 'ok' | 'failed' | 'timeout' | 'rejected';
+
+/** The span of one external run, opened by the daemon's tracing under the request that asked for it. */
+export interface RunSpan {
+  /** W3C traceparent of the run, given to the command as TRACEPARENT: `claude -p` continues that trace. */
+  traceparent: string;
+  end(error: string | null): void;
+}
+
+/** Trace context variables the command gets from us only, never inherited from the daemon's own environment. */
+const TRACE_ENV = ['TRACEPARENT', 'TRACESTATE'] as const;
 
 export interface AnalyzerOptions {
   command?: string;
@@ -21,7 +32,7 @@ export interface AnalyzerOptions {
   streamCommand?: string;
   /** The current coordination state, analyzed when a request brings none. */
   getState: () => unknown;
-  logger: { info: Function; warn: Function; error: Function };
+  logger: AnalyzerLogger;
   onResult?: (outcome: AnalyzerOutcome, seconds: number) => void;
   /** Stream analyzer tuning (defaults: 250 ms .. 30 s backoff, 1000 lines pending). */
   streamRestartMinMs?: number;
@@ -31,6 +42,8 @@ export interface AnalyzerOptions {
   env?: NodeJS.ProcessEnv;
   /** Clock of the builtin analyzer (tests pin it). */
   now?: () => number;
+  /** Opens the span of an external run under the request's trace (absent: runs get no TRACEPARENT). */
+  startRun?: (parent: Trace, mode: 'command' | 'claude') => RunSpan;
 }
 
 /** The legacy helper's command name, used when it is on PATH and nothing else is configured. */
@@ -55,7 +68,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * Mode by precedence: an explicit mode; a configured command (`claude` itself, by its first word,
  * means claude mode: the bare CLI would wait for a prompt); `claude-analyze-priorities` on PATH; builtin.
  */
-export function resolveAnalyzerMode(opts: Pick<AnalyzerOptions, 'mode' | 'command'>, env: NodeJS.ProcessEnv = processEnv()): { mode: AnalyzerMode; command: string | null } {
+export function resolveAnalyzerMode(
+  opts: Pick<AnalyzerOptions, 'mode' | 'command'>,
+  env: NodeJS.ProcessEnv = processEnv(),
+): { mode: AnalyzerMode; command: string | null } {
   const command = opts.command?.trim() || undefined;
   const mode = opts.mode === 'auto' ? undefined : opts.mode;
   if (mode === 'builtin') return { mode: 'builtin', command: null };
@@ -110,7 +126,10 @@ export class Analyzer {
   async reconfigure(next: Pick<AnalyzerOptions, 'command' | 'mode' | 'timeoutMs' | 'maxConcurrent' | 'maxQueue' | 'streamCommand'>): Promise<void> {
     const opts: AnalyzerOptions = { ...this.opts, ...next };
     const resolved = resolveAnalyzerMode(opts, opts.env);
-    const queue = opts.maxConcurrent !== this.queue.maxConcurrent || opts.maxQueue !== this.queue.maxQueue ? new BoundedQueue(opts.maxConcurrent, opts.maxQueue) : this.queue;
+    const queue =
+      opts.maxConcurrent !== this.queue.maxConcurrent || opts.maxQueue !== this.queue.maxQueue
+        ? new BoundedQueue(opts.maxConcurrent, opts.maxQueue)
+        : this.queue;
     const restartStream = opts.streamCommand !== this.opts.streamCommand || (opts.streamCommand !== undefined && opts.timeoutMs !== this.opts.timeoutMs);
     this.opts = opts;
     ({ mode: this.mode, command: this.command } = resolved);
@@ -128,11 +147,21 @@ export class Analyzer {
   }
 
   stats(): AnalyzerStats {
-    return { mode: this.mode, command: this.command, running: this.queue.running, queued: this.queue.queued, last_outcome: this.lastOutcome, stream: this.stream?.stats() ?? null };
+    return {
+      mode: this.mode,
+      command: this.command,
+      running: this.queue.running,
+      queued: this.queue.queued,
+      last_outcome: this.lastOutcome,
+      stream: this.stream?.stats() ?? null,
+    };
   }
 
-  /** One analysis of `systemState`, or of the current state when undefined. Throws ApiError. */
-  async analyze(systemState?: unknown, signal?: AbortSignal): Promise<unknown> {
+  /**
+   * One analysis of `systemState`, or of the current state when undefined. Throws ApiError. `parent`:
+   * the trace of the request that asked, which an external run joins.
+   */
+  async analyze(systemState?: unknown, signal?: AbortSignal, parent?: Trace): Promise<unknown> {
     const t0 = performance.now();
     const report = (outcome: AnalyzerOutcome): void => {
       this.lastOutcome = outcome;
@@ -140,7 +169,7 @@ export class Analyzer {
     };
     try {
       const state = systemState === undefined ? this.opts.getState() : systemState;
-      const result = this.mode === 'builtin' ? this.builtin(state) : await this.queue.run(() => this.runExternal(state, signal), signal);
+      const result = this.mode === 'builtin' ? this.builtin(state) : await this.queue.run(() => this.runExternal(state, signal, parent), signal);
       report('ok');
       return result;
     } catch (err) {
@@ -170,15 +199,36 @@ export class Analyzer {
     return analyzeBuiltin(plain, { now: this.opts.now?.() });
   }
 
-  private async runExternal(state: unknown, signal?: AbortSignal): Promise<unknown> {
+  /** The command's environment: ours, with the run's trace context (and no stale one inherited). */
+  private runEnv(span: RunSpan | null): NodeJS.ProcessEnv {
+    const env = { ...(this.opts.env ?? processEnv()) };
+    for (const k of TRACE_ENV) delete env[k];
+    if (span) env.TRACEPARENT = span.traceparent;
+    return env;
+  }
+
+  private async runExternal(state: unknown, signal?: AbortSignal, parent?: Trace): Promise<unknown> {
     const mode = this.mode as 'command' | 'claude';
+    const span = parent && this.opts.startRun ? this.opts.startRun(parent, mode) : null;
+    let error: string | null = null;
+    try {
+      return await this.runOnce(mode, state, span, signal);
+    } catch (err) {
+      error = err instanceof ApiError ? err.code : 'internal_error';
+      throw err;
+    } finally {
+      span?.end(error);
+    }
+  }
+
+  private async runOnce(mode: 'command' | 'claude', state: unknown, span: RunSpan | null, signal?: AbortSignal): Promise<unknown> {
     let stdout: string;
     let stderrTail: string;
     try {
       ({ stdout, stderrTail } = await runCommand(this.command!, mode === 'claude' ? claudeArgs() : [], JSON.stringify(state ?? null), {
         timeoutMs: this.opts.timeoutMs,
         signal,
-        env: this.opts.env,
+        env: this.runEnv(span),
       }));
     } catch (err) {
       if (!(err instanceof CommandError)) throw err;
@@ -190,7 +240,10 @@ export class Analyzer {
           message += `: ${(why as Error).message}`; // the CLI exits 1 with its error in the envelope
         }
       }
-      this.opts.logger.warn({ command: this.command, kind: err.kind, exit_code: err.exitCode, signal: err.signal, stderr_tail: err.stderrTail }, `analyzer ${err.kind}: ${message}`);
+      this.opts.logger.warn(
+        { command: this.command, kind: err.kind, exit_code: err.exitCode, signal: err.signal, stderr_tail: err.stderrTail },
+        `analyzer ${err.kind}: ${message}`,
+      );
       throw new ApiError(err.kind === 'timeout' ? 'analyzer_timeout' : 'analyzer_failed', message, {
         stderr_tail: err.stderrTail,
         exit_code: err.exitCode,
@@ -208,7 +261,8 @@ export class Analyzer {
         value = JSON.parse(stdout);
       }
     } catch (err) {
-      const message = err instanceof SyntaxError ? `the analyzer printed something that is not JSON: ${JSON.stringify(stdout.trim().slice(0, 200))}` : (err as Error).message;
+      const message =
+        err instanceof SyntaxError ? `the analyzer printed something that is not JSON: ${JSON.stringify(stdout.trim().slice(0, 200))}` : (err as Error).message;
       this.opts.logger.warn({ command: this.command, stderr_tail: stderrTail }, message);
       throw new ApiError('analyzer_failed', message, { stderr_tail: stderrTail, exit_code: 0, signal: null });
     }

@@ -50,7 +50,10 @@ export function extractJson(text: string): unknown {
       /* try the next block */
     }
   }
-  for (const [open, close] of [['{', '}'], ['[', ']']]) {
+  for (const [open, close] of [
+    ['{', '}'],
+    ['[', ']'],
+  ]) {
     const start = trimmed.indexOf(open);
     const end = trimmed.lastIndexOf(close);
     if (start >= 0 && end > start) {
@@ -84,7 +87,9 @@ export function unwrapClaudeEnvelope(stdout: string): { value: unknown; meta: Cl
   }
   const text = typeof envelope.result === 'string' ? envelope.result : '';
   if (envelope.is_error === true || (envelope.subtype !== undefined && envelope.subtype !== 'success')) {
-    throw new Error(`claude reported an error (${String(envelope.subtype ?? 'is_error')}): ${text.slice(0, 500) || 'no message'}`);
+    throw new Error(
+      `claude reported an error (${typeof envelope.subtype === 'string' ? envelope.subtype : 'is_error'}): ${text.slice(0, 500) || 'no message'}`,
+    );
   }
   if (typeof envelope.result !== 'string') throw new Error('claude result envelope has no result text');
   return { value: extractJson(text), meta };

@@ -8,6 +8,13 @@ import { processEnv } from '../config.js';
 
 export type CommandFailure = 'failed' | 'timeout' | 'aborted';
 
+/** What the analyzer logs through (the daemon's pino child logger). */
+export interface AnalyzerLogger {
+  info(detail: object, message?: string): void;
+  warn(detail: object, message?: string): void;
+  error(detail: object, message?: string): void;
+}
+
 export class CommandError extends Error {
   constructor(
     readonly kind: CommandFailure,
@@ -67,7 +74,10 @@ export class TailBuffer {
   }
   toString(): string {
     const all = Buffer.concat(this.chunks);
-    return all.subarray(Math.max(0, all.length - this.size)).toString('utf8').trim();
+    return all
+      .subarray(Math.max(0, all.length - this.size))
+      .toString('utf8')
+      .trim();
   }
 }
 

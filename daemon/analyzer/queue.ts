@@ -6,11 +6,19 @@ interface Waiting {
   start: () => void;
 }
 
+/** Why a wait was given up: the signal's reason when it is an Error. */
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new Error('aborted');
+}
+
 export class BoundedQueue {
   private active = 0;
   private readonly waiting: Waiting[] = [];
 
-  constructor(readonly maxConcurrent: number, readonly maxQueue: number) {
+  constructor(
+    readonly maxConcurrent: number,
+    readonly maxQueue: number,
+  ) {
     if (!(maxConcurrent >= 1) || !(maxQueue >= 0)) throw new Error('maxConcurrent must be >= 1 and maxQueue >= 0');
   }
 
@@ -24,10 +32,15 @@ export class BoundedQueue {
 
   /** Runs `task` when a slot is free. Throws ApiError too_many_requests when the queue is full; a queued task is dropped when `signal` aborts. */
   run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    if (signal?.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
     if (this.active < this.maxConcurrent) return this.execute(task);
     if (this.waiting.length >= this.maxQueue) {
-      return Promise.reject(new ApiError('too_many_requests', `The analyzer is busy: ${this.active} running, ${this.waiting.length} queued`, { running: this.active, queued: this.waiting.length }));
+      return Promise.reject(
+        new ApiError('too_many_requests', `The analyzer is busy: ${this.active} running, ${this.waiting.length} queued`, {
+          running: this.active,
+          queued: this.waiting.length,
+        }),
+      );
     }
     return new Promise<T>((resolve, reject) => {
       const entry: Waiting = {
@@ -39,7 +52,7 @@ export class BoundedQueue {
       const onAbort = (): void => {
         const i = this.waiting.indexOf(entry);
         if (i >= 0) this.waiting.splice(i, 1);
-        reject(signal!.reason ?? new Error('aborted'));
+        reject(abortReason(signal!));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(entry);

@@ -3,7 +3,8 @@
 //   POST /api/claude/stream {events:[...]} or NDJSON     → chunked NDJSON, one line per event, then {done}
 //   GET  /api/claude/status                              → mode, command, running, queued, stream
 import { Readable } from 'node:stream';
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Trace } from '../core/service.js';
 import { ApiError } from '../errors.js';
 import { Analyzer, MAX_STREAM_EVENTS, type AnalyzerOptions } from './analyzer.js';
 import type { StreamAnswer } from './stream.js';
@@ -51,9 +52,10 @@ async function* ndjsonLines(answers: Promise<StreamAnswer>[]): AsyncGenerator<st
 
 /**
  * The analyzer routes. Given options, the plugin owns the Analyzer (starts it, stops it on close);
- * given an Analyzer, the caller owns it (and can read its stats() for /api/stats).
+ * given an Analyzer, the caller owns it (and can read its stats() for /api/stats). `traceOf`: the
+ * request's trace, which the analysis it asks for joins.
  */
-export function analyzerRoutes(opts: AnalyzerOptions | Analyzer): FastifyPluginAsync {
+export function analyzerRoutes(opts: AnalyzerOptions | Analyzer, traceOf?: (req: FastifyRequest) => Trace | undefined): FastifyPluginAsync {
   return async (app) => {
     const analyzer = opts instanceof Analyzer ? opts : new Analyzer(opts);
     analyzer.start();
@@ -72,7 +74,7 @@ export function analyzerRoutes(opts: AnalyzerOptions | Analyzer): FastifyPluginA
       if (body !== undefined && body !== null && !isObject(body)) throw new ApiError('invalid_request', 'The body is {"system_state"?: state}');
       const gone = clientGone(reply);
       try {
-        return await analyzer.analyze(isObject(body) ? body.system_state : undefined, gone.signal);
+        return await analyzer.analyze(isObject(body) ? body.system_state : undefined, gone.signal, traceOf?.(req));
       } catch (err) {
         if (err instanceof ApiError && err.code === 'too_many_requests') reply.header('retry-after', '1');
         throw err;

@@ -6,11 +6,16 @@
 import { EventEmitter } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import { ApiError } from '../errors.js';
-import { killGroup, spawnShell, TailBuffer } from './command.js';
+import { killGroup, spawnShell, TailBuffer, type AnalyzerLogger } from './command.js';
 
 export type StreamAnswer =
   | { ok: true; result: unknown }
-  | { ok: false; error: 'analyzer_timeout' | 'analyzer_exited' | 'analyzer_unavailable' | 'invalid_output' | 'invalid_event' | 'analyzer_stopped'; message: string; stderr_tail?: string };
+  | {
+      ok: false;
+      error: 'analyzer_timeout' | 'analyzer_exited' | 'analyzer_unavailable' | 'invalid_output' | 'invalid_event' | 'analyzer_stopped';
+      message: string;
+      stderr_tail?: string;
+    };
 
 export interface StreamOptions {
   command: string;
@@ -22,7 +27,7 @@ export interface StreamOptions {
   restartMaxMs?: number;
   /** A single output line longer than this is a runaway: the process is restarted. */
   maxLineBytes?: number;
-  logger?: { info: Function; warn: Function; error: Function };
+  logger?: AnalyzerLogger;
 }
 
 export interface StreamStats {
@@ -75,7 +80,9 @@ export class StreamAnalyzer extends EventEmitter {
   /** Sends events as lines; one answer promise per event. Refuses all of them (429) if they do not fit. */
   sendMany(events: unknown[]): Promise<StreamAnswer>[] {
     if (this.pending.length + events.length > this.maxPending) {
-      throw new ApiError('too_many_requests', `The stream analyzer has ${this.pending.length} lines waiting (limit ${this.maxPending})`, { pending: this.pending.length });
+      throw new ApiError('too_many_requests', `The stream analyzer has ${this.pending.length} lines waiting (limit ${this.maxPending})`, {
+        pending: this.pending.length,
+      });
     }
     return events.map((e) => this.enqueue(JSON.stringify(e ?? null)));
   }
@@ -139,10 +146,20 @@ export class StreamAnalyzer extends EventEmitter {
     if (i < 0) return;
     this.pending.splice(i, 1);
     if (!entry.writtenTo) {
-      entry.resolve({ ok: false, error: 'analyzer_unavailable', message: `the stream analyzer was not running for ${this.opts.lineTimeoutMs} ms`, stderr_tail: this.stderr.toString() });
+      entry.resolve({
+        ok: false,
+        error: 'analyzer_unavailable',
+        message: `the stream analyzer was not running for ${this.opts.lineTimeoutMs} ms`,
+        stderr_tail: this.stderr.toString(),
+      });
       return;
     }
-    entry.resolve({ ok: false, error: 'analyzer_timeout', message: `no answer within ${this.opts.lineTimeoutMs} ms: restarting the analyzer`, stderr_tail: this.stderr.toString() });
+    entry.resolve({
+      ok: false,
+      error: 'analyzer_timeout',
+      message: `no answer within ${this.opts.lineTimeoutMs} ms: restarting the analyzer`,
+      stderr_tail: this.stderr.toString(),
+    });
     // The process is stuck (or broke the one-line-per-line contract): later answers would be misaligned.
     this.opts.logger?.warn({ pid: entry.writtenTo.pid }, 'stream analyzer left a line unanswered; restarting it');
     this.retire(entry.writtenTo, 'analyzer_timeout', 'an earlier line timed out: the analyzer is restarting');
@@ -189,7 +206,12 @@ export class StreamAnalyzer extends EventEmitter {
       if (this.child === child) this.child = null;
       this.lastExit = { code, signal, at: new Date().toISOString() };
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      this.failPending((p) => p.writtenTo === child, { ok: false, error: 'analyzer_exited', message: `the stream analyzer ${how}`, stderr_tail: this.stderr.toString() });
+      this.failPending((p) => p.writtenTo === child, {
+        ok: false,
+        error: 'analyzer_exited',
+        message: `the stream analyzer ${how}`,
+        stderr_tail: this.stderr.toString(),
+      });
       if (this.stopped) return;
       if (Date.now() - startedAt > 10_000) this.crashes = 0; // it ran a while: a new failure, not a crash loop
       this.opts.logger?.warn({ code, signal, stderr_tail: this.stderr.toString() }, 'stream analyzer exited; restarting');
