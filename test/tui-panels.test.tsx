@@ -132,7 +132,7 @@ describe('claims panel', () => {
     const held = Object.values(snap.state.work).filter((e) => isHeld(e.data)).length;
     expect(f).toContain(`${held} held`);
     const rows = rowsOf(f, 'work_');
-    expect(rows.length).toBe(30 - 1 - 4 - 2); // fills the body: 30 rows - spare - chrome - title/header
+    expect(rows.length).toBe(30 - 1 - 5 - 2); // fills the body: 30 rows - spare - chrome (header 3, footer 2) - title/header
     const inProgress = Object.values(snap.state.work).map((e) => e.data).find((d) => d.status === 'in_progress')!;
     await press('/', inProgress.work_item_id as string, KEY.enter);
     const line = rowsOf(frame(), 'work_')[0];
@@ -372,7 +372,7 @@ describe('chrome and keys', () => {
     expect(small.length).toBeLessThanOrEqual(23);
     for (const l of small) expect([...l].length).toBeLessThanOrEqual(80);
     expect(small[small.length - 1]).toContain('q:quit');
-    expect(rowsOf(app.frame(), 'work_')).toHaveLength(24 - 1 - 4 - 2);
+    expect(rowsOf(app.frame(), 'work_')).toHaveLength(24 - 1 - 5 - 2);
     expect(small.join('\n')).toMatch(/work_\d+…\d+/); // ids shortened in the middle at 80 columns
 
     cols = 120;
@@ -382,7 +382,7 @@ describe('chrome and keys', () => {
     const big = app.frame().split('\n');
     expect(big.length).toBeLessThanOrEqual(39);
     for (const l of big) expect([...l].length).toBeLessThanOrEqual(120);
-    expect(rowsOf(app.frame(), 'work_')).toHaveLength(40 - 1 - 4 - 2);
+    expect(rowsOf(app.frame(), 'work_')).toHaveLength(40 - 1 - 5 - 2);
     expect(big.join('\n')).not.toMatch(/work_\d+…\d+/);
   });
 

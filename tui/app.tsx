@@ -17,6 +17,7 @@ import { ThemeContext } from './layout/theme.js';
 import type { Size } from './layout/use-terminal-size.js';
 import { useTerminalSize } from './layout/use-terminal-size.js';
 import { AgentsPanel } from './panels/agents/agents-panel.js';
+import { sessionLines } from './panels/agents/session-detail.js';
 import { ClaimsPanel } from './panels/claims/claims-panel.js';
 import { EntropyPanel } from './panels/entropy/entropy-panel.js';
 import { HealthPanel } from './panels/health/health-panel.js';
@@ -72,7 +73,7 @@ interface Ui {
 const SORTS: Partial<Record<PanelId, readonly { key: string }[]>> = { agents: AGENT_SORTS, claims: WORK_SORTS, traces: SPAN_SORTS };
 const FILTERABLE: readonly PanelId[] = ['agents', 'claims', 'traces'];
 const MESSAGE_MS = 8000;
-const CHROME_LINES = 4; // header 2 + footer 2
+const CHROME_LINES = 5; // header 3 + footer 2
 
 const freshPanel = (): PanelUi => ({ sel: 0, selKey: null, filter: '', sort: 0, desc: false, detail: null, detailSel: 0 });
 
@@ -153,8 +154,10 @@ export function App(props: AppProps): ReactElement {
     if (d === null) return null;
     if (u.panel === 'traces') return { kind: 'trace', traceId: d, nodes: traceTree(model.spans.toArray(), d) };
     if (u.panel === 'agents') {
-      const held = claimsOf(model.state, String(model.state.agents[d]?.data.agent_id ?? d));
-      return { kind: 'record', title: `Agent ${d}`, lines: recordLines(model.state.agents[d], [{ field: '(claims held)', value: held.length ? held.join(', ') : 'none' }]) };
+      const entry = model.state.agents[d];
+      const held = claimsOf(model.state, String(entry?.data.agent_id ?? d));
+      const summary = entry ? sessionLines(entry.data, now) : [];
+      return { kind: 'record', title: `${summary.length ? 'Claude Code session' : 'Agent'} ${d}`, lines: [...summary, ...recordLines(entry, [{ field: '(claims held)', value: held.length ? held.join(', ') : 'none' }])] };
     }
     if (u.panel === 'claims') return { kind: 'record', title: `Work ${d}`, lines: recordLines(model.state.work[d]) };
     return null;
@@ -309,7 +312,7 @@ export function App(props: AppProps): ReactElement {
   if (u.help) body = <HelpOverlay width={width} height={bodyHeight} />;
   else if (detail?.kind === 'trace') body = <TraceDetail traceId={detail.traceId} nodes={detail.nodes} selected={Math.min(p.detailSel, detail.nodes.length - 1)} width={width} height={bodyHeight} />;
   else if (detail?.kind === 'record') body = <RecordDetail title={detail.title} lines={detail.lines} selected={Math.min(p.detailSel, detail.lines.length - 1)} width={width} height={bodyHeight} />;
-  else if (d.kind === 'agents') body = <AgentsPanel rows={d.rows} view={view} />;
+  else if (d.kind === 'agents') body = <AgentsPanel rows={d.rows} view={view} sessions={model.statuses.snapshot().sessions > 0} />;
   else if (d.kind === 'claims') body = <ClaimsPanel rows={d.rows} view={view} />;
   else if (d.kind === 'traces') body = <TracesPanel rows={d.rows} view={view} />;
   else if (d.kind === 'latency') {
