@@ -188,7 +188,8 @@ describe('claims panel', () => {
     // A new, newest work item lands on top of the age-sorted list.
     const gen = new DeltaGen(snap);
     model.applyDelta(gen.put('work', 'work_1999999999999999999', { work_item_id: 'work_1999999999999999999', status: 'pending', created_at: new Date(GEN_NOW).toISOString() }));
-    await tick(60);
+    // Polled, not slept: a loaded machine may take longer than one frame to redraw.
+    for (let waited = 0; !rowsOf(frame(), 'work_')[0]?.includes('work_1999999999999999999') && waited < 5000; waited += 20) await tick(20);
     expect(rowsOf(frame(), 'work_')[0]).toContain('work_1999999999999999999');
     expect(frame().split('\n').find((l) => l.startsWith('> '))).toContain(id);
   });
