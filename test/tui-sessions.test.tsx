@@ -1,5 +1,6 @@
 // Claude Code sessions in the console: the selectors and the status index as pure functions of
 // generated states, then the agents panel, header and drill-down rendered with ink-testing-library.
+import { spawnSync } from 'node:child_process';
 import { render } from 'ink-testing-library';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 
@@ -19,6 +20,7 @@ import { ConsoleModel } from '../tui/model/console-model.js';
 import { AGENT_SORTS, agentRows, type AgentRow } from '../tui/model/selectors.js';
 import { StatusIndex } from '../tui/model/sessions.js';
 import { sessionLines } from '../tui/panels/agents/session-detail.js';
+import { CONSOLE_CLI } from './helpers/daemon.js';
 import { DeltaGen, GEN_NOW, genSessionAgent, genState, genStats, isoSeconds, maxRevision, rng, SESSION_STATUSES } from './gen/states.js';
 
 afterAll(() => {
@@ -270,6 +272,7 @@ describe('agents panel with Claude Code sessions (rendered)', () => {
     const { model, long } = sessionModel();
     const { frame, lastFrame } = mount(model, { columns: 80, noColor: true });
     await tick();
+    if (process.env.SHOW_FRAMES === '1') process.stderr.write(frame() + '\n');
     const rows = dataRows(frame());
     expect(rows[0]).toContain('! input 4m12s');
     expect(rows[0]).toContain(long.slice(0, 6));
@@ -297,5 +300,18 @@ describe('agents panel with Claude Code sessions (rendered)', () => {
     expect(f).toMatch(/\(cost\) +\$0\.42/);
     expect(f).toMatch(/\(tokens\) +input [\d.k]+ · output [\d.k]+ · cache read [\d.k]+ · cache creation [\d.k]+/);
     expect(f).toMatch(/\(subagents\) +[01] running, [01] finished/);
+  });
+});
+
+describe('ai-console --bell (flags)', () => {
+  it('is documented in --help, and a value given to it is refused with usage', () => {
+    const help = spawnSync(process.execPath, [CONSOLE_CLI, '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/Usage: ai-console .*\[--bell\]/);
+    expect(help.stdout).toMatch(/--bell +ring the terminal bell when a session starts waiting for input/);
+    const bad = spawnSync(process.execPath, [CONSOLE_CLI, '--bell=yes'], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/ai-console: .*--bell/);
+    expect(bad.stdout).toBe('');
   });
 });

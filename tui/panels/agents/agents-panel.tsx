@@ -32,16 +32,18 @@ export const AGENT_COLUMNS: Column<AgentRow>[] = [
 
 /**
  * With Claude Code sessions in the fleet: their project, last tool and cost, and a status wide
- * enough for the wait. Team and load (which sessions do not report) go last, the first to be
- * dropped on a narrow terminal.
+ * enough for the wait. The team goes last and is left out first on a narrow terminal; the load
+ * (sessions report none) is in the drill-down only.
  */
 export const SESSION_COLUMNS: Column<AgentRow>[] = [
-  AGENT,
+  // Session ids are long (cc_ and a UUID): keep enough of both ends to tell them apart.
+  { ...AGENT, width: 20, min: 16 },
   { title: 'PROJECT', width: 14, min: 8, get: (r) => r.project ?? '-' },
   { title: 'STATUS', width: 13, get: statusText, tone: statusTone },
-  { title: 'ACTIVITY', width: 28, min: 12, get: (r) => r.activity ?? '-', tone: (r) => (r.status === 'working' ? undefined : 'dim') },
+  { title: 'ACTIVITY', width: 24, min: 12, get: (r) => r.activity ?? '-', tone: (r) => (r.status === 'working' ? undefined : 'dim') },
   { title: 'COST', width: 8, align: 'right', get: (r) => (r.costUsd === null ? '-' : fmtUsd(r.costUsd) + (r.overBudget ? '!' : '')), tone: (r) => (r.overBudget ? 'error' : undefined) },
-  HEARTBEAT, CLAIMS, TEAM, LOAD,
+  HEARTBEAT, CLAIMS,
+  { ...TEAM, width: 12, optional: true },
 ];
 
 /** `sessions`: the fleet has Claude Code sessions (decided on the whole fleet, so a filter does not change the columns). */
