@@ -25,7 +25,8 @@ function tmux(...args: string[]): string {
 const screen = (): string => tmux('capture-pane', '-p', '-t', SESSION);
 const lines = (s: string): string[] => s.split('\n');
 // Ids are shortened in the middle on screen; their last digits survive.
-const rowOf = (s: string, sessionId: string): number => lines(s).findIndex((l) => l.startsWith('  cc_') || l.startsWith('> cc_') ? l.includes(sessionId.slice(-6)) : false);
+const rowOf = (s: string, sessionId: string): number =>
+  lines(s).findIndex((l) => (l.startsWith('  cc_') || l.startsWith('> cc_') ? l.includes(sessionId.slice(-6)) : false));
 
 async function waitFor<T>(probe: () => T | undefined | false, what: string, ms = 20_000): Promise<T> {
   const end = Date.now() + ms;
@@ -38,7 +39,14 @@ async function waitFor<T>(probe: () => T | undefined | false, what: string, ms =
 }
 
 const waitForScreen = (pred: (s: string) => boolean, what: string, ms?: number): Promise<string> =>
-  waitFor(() => { const s = screen(); return pred(s) ? s : undefined; }, what, ms);
+  waitFor(
+    () => {
+      const s = screen();
+      return pred(s) ? s : undefined;
+    },
+    what,
+    ms,
+  );
 
 describe.skipIf(!HAS_TMUX)('ai-console with Claude Code sessions (tmux, real daemon)', () => {
   let daemon: DaemonHandle;
@@ -82,7 +90,17 @@ describe.skipIf(!HAS_TMUX)('ai-console with Claude Code sessions (tmux, real dae
 
     // The console waits for the pipe to be in place, so every byte it writes is recorded.
     const run = `${JSON.stringify(process.execPath)} ${JSON.stringify(CONSOLE_CLI)} --url ${daemon.url} --bell`;
-    tmux('new-session', '-d', '-s', SESSION, '-x', '100', '-y', '30', `tmux -L ${SOCKET} wait-for aic-go; env -u AI_PROCESSOR_TOKEN -u AI_PROCESSOR_URL -u NO_COLOR ${run}; sleep 60`);
+    tmux(
+      'new-session',
+      '-d',
+      '-s',
+      SESSION,
+      '-x',
+      '100',
+      '-y',
+      '30',
+      `tmux -L ${SOCKET} wait-for aic-go; env -u AI_PROCESSOR_TOKEN -u AI_PROCESSOR_URL -u NO_COLOR ${run}; sleep 60`,
+    );
     tmux('pipe-pane', '-O', '-t', SESSION, `cat >> ${JSON.stringify(bytesFile)}`);
     tmux('wait-for', '-S', 'aic-go');
   });
@@ -100,7 +118,10 @@ describe.skipIf(!HAS_TMUX)('ai-console with Claude Code sessions (tmux, real dae
   });
 
   it('shows the session needing input above the working one, marked, with project, activity and the fleet line', async () => {
-    const s = await waitForScreen((x) => rowOf(x, WAITING) >= 0 && rowOf(x, WORKING) >= 0 && x.includes('e2e_legacy_agent') && x.includes('shopfront') && /verified/.test(lines(x)[0]), 'both sessions on screen');
+    const s = await waitForScreen(
+      (x) => rowOf(x, WAITING) >= 0 && rowOf(x, WORKING) >= 0 && x.includes('e2e_legacy_agent') && x.includes('shopfront') && /verified/.test(lines(x)[0]),
+      'both sessions on screen',
+    );
     const waiting = lines(s)[rowOf(s, WAITING)];
     const working = lines(s)[rowOf(s, WORKING)];
     expect(rowOf(s, WAITING)).toBeLessThan(rowOf(s, WORKING));
@@ -126,7 +147,7 @@ describe.skipIf(!HAS_TMUX)('ai-console with Claude Code sessions (tmux, real dae
     // Bytes are recorded in order: a bell for the session already waiting at start would be counted here.
     expect(bells()).toBe(1);
     // Detached tmux sessions keep the alert: the bell reached the terminal.
-    await waitFor(() => tmux('display-message', '-p', '-t', SESSION, '#{window_bell_flag}').trim() === '1', 'tmux\'s bell flag');
+    await waitFor(() => tmux('display-message', '-p', '-t', SESSION, '#{window_bell_flag}').trim() === '1', "tmux's bell flag");
 
     // A repeated prompt within the same wait, drawn, then the other session back to work and waiting again.
     await hook('Notification.permission_prompt', WORKING, { message: 'Claude needs your permission to use Edit' });

@@ -97,7 +97,15 @@ describe('agent rows with sessions', () => {
     const rows = agentRows(state, { now, staleMs: 60_000 });
     expect(rows.map((x) => x.key)).toEqual([waiting.key, silent.key]);
     const [w, s] = rows;
-    expect(w).toMatchObject({ session: true, project: waiting.data.project, activity: 'Edit src/db.ts', costUsd: 3.5, overBudget: true, waitMs: 600_000, stale: false });
+    expect(w).toMatchObject({
+      session: true,
+      project: waiting.data.project,
+      activity: 'Edit src/db.ts',
+      costUsd: 3.5,
+      overBudget: true,
+      waitMs: 600_000,
+      stale: false,
+    });
     expect(s).toMatchObject({ session: true, activity: 'Bash npm test', costUsd: null, waitingSince: null, waitMs: null, stale: true });
     // The filter knows the marker, the project and the activity.
     expect(agentRows(state, { now, staleMs: 60_000, filter: 'needs input' }).map((x) => x.key)).toEqual([waiting.key]);
@@ -158,7 +166,7 @@ describe('StatusIndex', () => {
     expect(idx.waitStarts).toBe(1);
   });
 
-  it('is kept by the model from deltas and from a verifying client\'s copy', () => {
+  it("is kept by the model from deltas and from a verifying client's copy", () => {
     const snap = sessionSnapshot();
     const gen = new DeltaGen(snap, 4);
     const m = new ConsoleModel({ throttleMs: 0, verify: false });
@@ -198,7 +206,10 @@ describe('session drill-down lines and the fleet line', () => {
     const m = new ConsoleModel({ throttleMs: 0 });
     expect(fleetParts(m)[0].text).toContain('waiting for the state');
     m.applySnapshot(snapshotOf(genState({ agents: 4, work: 5, seed: 2, sessions: 5 })));
-    const text = () => fleetParts(m).map((p) => p.text).join(' | ');
+    const text = () =>
+      fleetParts(m)
+        .map((p) => p.text)
+        .join(' | ');
     expect(text()).toBe('fleet: 9 agents | ! 1 needs input | 2 working | 1 idle | cost today - | 4 active | 1 offline');
     m.setStats(genStats({ costTodayUsd: 12.345 }));
     expect(text()).toContain('cost today $12.35');
@@ -219,7 +230,10 @@ function sessionModel(): { model: ConsoleModel; state: CoordinationState; long: 
   const long = genSessionAgent(r, { status: 'needs_input', waitedS: 252, costUsd: 0.42 });
   const short = genSessionAgent(r, { status: 'needs_input', waitedS: 30 });
   // Keys that sort after every other id: only the attention order can put them first.
-  for (const [s, key] of [[long, 'cc_zzzz-long'], [short, 'cc_zzzz-short']] as const) {
+  for (const [s, key] of [
+    [long, 'cc_zzzz-long'],
+    [short, 'cc_zzzz-short'],
+  ] as const) {
     s.data.agent_id = key;
     state.agents[key] = { v: 1, rev: maxRevision(state) + 1, data: s.data };
   }
@@ -232,7 +246,9 @@ function sessionModel(): { model: ConsoleModel; state: CoordinationState; long: 
 }
 
 function mount(model: ConsoleModel, props: { noColor?: boolean; columns?: number } = {}) {
-  const app = render(<App model={model} url="http://127.0.0.1:4001" clock={() => GEN_NOW} size={{ columns: props.columns ?? 120, rows: 30 }} noColor={props.noColor} />);
+  const app = render(
+    <App model={model} url="http://127.0.0.1:4001" clock={() => GEN_NOW} size={{ columns: props.columns ?? 120, rows: 30 }} noColor={props.noColor} />,
+  );
   mounted.push(app);
   return { ...app, frame: (): string => plain(app.lastFrame()) };
 }

@@ -155,7 +155,8 @@ export function App(props: AppProps): ReactElement {
     if (u.panel === 'traces') return { kind: 'trace', traceId: d, nodes: traceTree(model.spans.toArray(), d) };
     if (u.panel === 'agents') {
       const entry = model.state.agents[d];
-      const held = claimsOf(model.state, String(entry?.data.agent_id ?? d));
+      const agentId = entry?.data.agent_id;
+      const held = claimsOf(model.state, typeof agentId === 'string' ? agentId : d);
       const summary = entry ? sessionLines(entry.data, now) : [];
       return { kind: 'record', title: `${summary.length ? 'Claude Code session' : 'Agent'} ${d}`, lines: [...summary, ...recordLines(entry, [{ field: '(claims held)', value: held.length ? held.join(', ') : 'none' }])] };
     }
@@ -225,11 +226,12 @@ export function App(props: AppProps): ReactElement {
     if (what === 'release') {
       const data = model.state.work[key]?.data;
       const holder = typeof data?.agent_id === 'string' && data.agent_id ? data.agent_id : null;
-      const id = String(data?.work_item_id ?? key);
+      const id = typeof data?.work_item_id === 'string' ? data.work_item_id : key;
       if (!holder) return say(`${id} has no holder to release`, 'warn');
       ask(`Release ${id} held by ${holder}?`, () => actions.release(id, holder));
     } else {
-      const id = String(model.state.agents[key]?.data.agent_id ?? key);
+      const agentId = model.state.agents[key]?.data.agent_id;
+      const id = typeof agentId === 'string' ? agentId : key;
       ask(`Mark agent ${id} offline?`, () => actions.markOffline(id));
     }
   };

@@ -21,7 +21,10 @@ export function sessionLines(d: JsonObject, now: number): DetailLine[] {
   ];
   const since = waitingSince(d);
   if (d.status === 'needs_input') {
-    lines.push({ field: '(needs input)', value: `! waiting ${since === null ? '' : `${fmtAge(now - since)} (since ${fmtClock(since)}): `}${waitingMessage(d) ?? '-'}` });
+    lines.push({
+      field: '(needs input)',
+      value: `! waiting ${since === null ? '' : `${fmtAge(now - since)} (since ${fmtClock(since)}): `}${waitingMessage(d) ?? '-'}`,
+    });
   } else {
     lines.push({ field: '(status)', value: str(d.status) ?? '-' });
   }
@@ -31,9 +34,18 @@ export function sessionLines(d: JsonObject, now: number): DetailLine[] {
   if (usage) {
     const t = obj(usage.tokens) ?? {};
     const day = obj(d.usage_day);
-    lines.push({ field: '(cost)', value: `${fmtUsd(num(usage.cost_usd))}${day ? `, ${fmtUsd(num(day.cost_usd))} on ${str(day.date) ?? '?'}` : ''}${d.over_budget === true ? '  ! over budget' : ''}` });
-    lines.push({ field: '(tokens)', value: `input ${fmtCount(num(t.input))} · output ${fmtCount(num(t.output))} · cache read ${fmtCount(num(t.cache_read))} · cache creation ${fmtCount(num(t.cache_creation))}` });
-    lines.push({ field: '(work)', value: `active ${fmtAge(num(usage.active_s) * 1000)} · lines +${num(usage.lines_added)} -${num(usage.lines_removed)} · ${num(usage.commits)} commits · ${num(usage.pull_requests)} PRs` });
+    lines.push({
+      field: '(cost)',
+      value: `${fmtUsd(num(usage.cost_usd))}${day ? `, ${fmtUsd(num(day.cost_usd))} on ${str(day.date) ?? '?'}` : ''}${d.over_budget === true ? '  ! over budget' : ''}`,
+    });
+    lines.push({
+      field: '(tokens)',
+      value: `input ${fmtCount(num(t.input))} · output ${fmtCount(num(t.output))} · cache read ${fmtCount(num(t.cache_read))} · cache creation ${fmtCount(num(t.cache_creation))}`,
+    });
+    lines.push({
+      field: '(work)',
+      value: `active ${fmtAge(num(usage.active_s) * 1000)} · lines +${num(usage.lines_added)} -${num(usage.lines_removed)} · ${num(usage.commits)} commits · ${num(usage.pull_requests)} PRs`,
+    });
   } else {
     lines.push({ field: '(cost)', value: '- (no telemetry from this session)' });
   }
@@ -43,7 +55,10 @@ export function sessionLines(d: JsonObject, now: number): DetailLine[] {
   for (const s of subagents) {
     const stopped = parseTime(s.stopped_at);
     const started = parseTime(s.started_at);
-    lines.push({ field: `  ${str(s.agent_id) ?? '?'}`, value: `${str(s.agent_type) ?? '-'} · ${stopped === null ? `running${ago(started, now)}` : `finished${ago(stopped, now)}`}` });
+    lines.push({
+      field: `  ${str(s.agent_id) ?? '?'}`,
+      value: `${str(s.agent_type) ?? '-'} · ${stopped === null ? `running${ago(started, now)}` : `finished${ago(stopped, now)}`}`,
+    });
   }
   return lines;
 }
