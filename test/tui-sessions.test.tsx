@@ -15,6 +15,8 @@ import { applyChanges, stateChecksum } from '../shared/checksum.js';
 import type { SnapshotMessage } from '../shared/protocol.js';
 import type { CoordinationState } from '../shared/types.js';
 import { App } from '../tui/app.js';
+import { layoutColumns } from '../tui/layout/table.js';
+import { SESSION_COLUMNS } from '../tui/panels/agents/agents-panel.js';
 import { fleetParts } from '../tui/layout/header.js';
 import { ConsoleModel } from '../tui/model/console-model.js';
 import { AGENT_SORTS, agentRows, type AgentRow } from '../tui/model/selectors.js';
@@ -316,6 +318,19 @@ describe('agents panel with Claude Code sessions (rendered)', () => {
     expect(f).toMatch(/\(cost\) +\$0\.42/);
     expect(f).toMatch(/\(tokens\) +input [\d.k]+ · output [\d.k]+ · cache read [\d.k]+ · cache creation [\d.k]+/);
     expect(f).toMatch(/\(subagents\) +[01] running, [01] finished/);
+  });
+});
+
+describe('session columns', () => {
+  it('leave the optional team out before shrinking the others, and keep status and claims at 80 columns', () => {
+    const titles = (width: number): string[] => SESSION_COLUMNS.filter((_, i) => layoutColumns(SESSION_COLUMNS, width)[i] > 0).map((c) => c.title);
+    const widthOf = (width: number, title: string): number => layoutColumns(SESSION_COLUMNS, width)[SESSION_COLUMNS.findIndex((c) => c.title === title)];
+    expect(titles(140)).toContain('TEAM');
+    expect(titles(100)).not.toContain('TEAM');
+    expect(widthOf(100, 'ACTIVITY')).toBeGreaterThan(12);
+    expect(titles(80)).toEqual(['AGENT', 'PROJECT', 'STATUS', 'ACTIVITY', 'COST', 'HEARTBEAT', 'CLAIMS']);
+    // The longest wait in minutes fits whole: "! input 59m59s".
+    expect(widthOf(80, 'STATUS')).toBe('! input 59m59s'.length);
   });
 });
 

@@ -46,9 +46,9 @@ export const AGENT_COLUMNS: Column<AgentRow>[] = [
  */
 export const SESSION_COLUMNS: Column<AgentRow>[] = [
   // Session ids are long (cc_ and a UUID): keep enough of both ends to tell them apart.
-  { ...AGENT, width: 20, min: 16 },
+  { ...AGENT, width: 20, min: 15 },
   { title: 'PROJECT', width: 14, min: 8, get: (r) => r.project ?? '-' },
-  { title: 'STATUS', width: 13, get: statusText, tone: statusTone },
+  { title: 'STATUS', width: 14, get: statusText, tone: statusTone },
   { title: 'ACTIVITY', width: 24, min: 12, get: (r) => r.activity ?? '-', tone: (r) => (r.status === 'working' ? undefined : 'dim') },
   {
     title: 'COST',
