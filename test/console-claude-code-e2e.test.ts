@@ -63,7 +63,14 @@ describe.skipIf(!HAS_TMUX)('ai-console with Claude Code sessions (tmux, real dae
     expect(res.status).toBe(200);
   }
 
-  const bells = (): number => [...readFileSync(bytesFile, 'latin1')].filter((c) => c === '\x07').length;
+  const output = (): string => readFileSync(bytesFile, 'latin1');
+  const bells = (): number => output().split('\x07').length - 1;
+  const size = (): number => output().length;
+  /** Waits until the console has written `text` after byte `from`; the bells written so far. */
+  async function drawn(from: number, text: string): Promise<number> {
+    await waitFor(() => output().includes(text, from), `"${text}" written after byte ${from}`);
+    return bells();
+  }
   const revision = async (): Promise<number> => (await api.get<{ revision: number }>('/api/stats')).body.revision;
   /** Waits until the console shows the daemon's current revision (every change so far has been drawn). */
   async function caughtUp(): Promise<void> {
@@ -138,25 +145,27 @@ describe.skipIf(!HAS_TMUX)('ai-console with Claude Code sessions (tmux, real dae
   });
 
   it('rings the bell once when a session starts waiting, not for one already waiting at start or a repeated prompt', async () => {
-    await caughtUp();
+    // The pane's bytes arrive in the file in order, and the console writes a bell before the frame
+    // it goes with: once a frame's text is in the file, so is every bell written before it.
+    expect(await drawn(0, '! 1 needs input')).toBe(0); // the first frames: the session already waiting rang nothing
+
     // The working session is asked for a permission: one bell.
+    let mark = size();
     await hook('Notification.permission_prompt', WORKING);
-    await waitFor(() => bells() >= 1, 'a bell');
-    const s = await waitForScreen((x) => /! input/.test(lines(x)[rowOf(x, WORKING)] ?? ''), 'the second session waiting');
-    expect(s).toContain('! 2 needs input');
-    // Bytes are recorded in order: a bell for the session already waiting at start would be counted here.
-    expect(bells()).toBe(1);
+    expect(await drawn(mark, '! 2 needs input')).toBe(1);
+    await waitForScreen((x) => /! input/.test(lines(x)[rowOf(x, WORKING)] ?? ''), 'the second session waiting');
     // Detached tmux sessions keep the alert: the bell reached the terminal.
     await waitFor(() => tmux('display-message', '-p', '-t', SESSION, '#{window_bell_flag}').trim() === '1', "tmux's bell flag");
 
-    // A repeated prompt within the same wait, drawn, then the other session back to work and waiting again.
+    // A repeated prompt within the same wait, then the other session back to work (a frame with one
+    // waiting: any bell for the repeat is in the file by then), then waiting again.
     await hook('Notification.permission_prompt', WORKING, { message: 'Claude needs your permission to use Edit' });
     await caughtUp();
+    mark = size();
     await hook('PreToolUse.Bash', WAITING);
-    await caughtUp();
+    expect(await drawn(mark, '! 1 needs input')).toBe(1);
+    mark = size();
     await hook('Notification.permission_prompt', WAITING);
-    await waitFor(() => bells() >= 2, 'a second bell');
-    await caughtUp();
-    expect(bells()).toBe(2);
+    expect(await drawn(mark, '! 2 needs input')).toBe(2);
   });
 });
