@@ -17,6 +17,7 @@ import { ThemeContext } from './layout/theme.js';
 import type { Size } from './layout/use-terminal-size.js';
 import { useTerminalSize } from './layout/use-terminal-size.js';
 import { AgentsPanel } from './panels/agents/agents-panel.js';
+import { sessionLines } from './panels/agents/session-detail.js';
 import { ClaimsPanel } from './panels/claims/claims-panel.js';
 import { EntropyPanel } from './panels/entropy/entropy-panel.js';
 import { HealthPanel } from './panels/health/health-panel.js';
@@ -72,7 +73,7 @@ interface Ui {
 const SORTS: Partial<Record<PanelId, readonly { key: string }[]>> = { agents: AGENT_SORTS, claims: WORK_SORTS, traces: SPAN_SORTS };
 const FILTERABLE: readonly PanelId[] = ['agents', 'claims', 'traces'];
 const MESSAGE_MS = 8000;
-const CHROME_LINES = 4; // header 2 + footer 2
+const CHROME_LINES = 5; // header 3 + footer 2
 
 const freshPanel = (): PanelUi => ({ sel: 0, selKey: null, filter: '', sort: 0, desc: false, detail: null, detailSel: 0 });
 
@@ -153,8 +154,11 @@ export function App(props: AppProps): ReactElement {
     if (d === null) return null;
     if (u.panel === 'traces') return { kind: 'trace', traceId: d, nodes: traceTree(model.spans.toArray(), d) };
     if (u.panel === 'agents') {
-      const held = claimsOf(model.state, String(model.state.agents[d]?.data.agent_id ?? d));
-      return { kind: 'record', title: `Agent ${d}`, lines: recordLines(model.state.agents[d], [{ field: '(claims held)', value: held.length ? held.join(', ') : 'none' }]) };
+      const entry = model.state.agents[d];
+      const agentId = entry?.data.agent_id;
+      const held = claimsOf(model.state, typeof agentId === 'string' ? agentId : d);
+      const summary = entry ? sessionLines(entry.data, now) : [];
+      return { kind: 'record', title: `${summary.length ? 'Claude Code session' : 'Agent'} ${d}`, lines: [...summary, ...recordLines(entry, [{ field: '(claims held)', value: held.length ? held.join(', ') : 'none' }])] };
     }
     if (u.panel === 'claims') return { kind: 'record', title: `Work ${d}`, lines: recordLines(model.state.work[d]) };
     return null;
@@ -222,11 +226,12 @@ export function App(props: AppProps): ReactElement {
     if (what === 'release') {
       const data = model.state.work[key]?.data;
       const holder = typeof data?.agent_id === 'string' && data.agent_id ? data.agent_id : null;
-      const id = String(data?.work_item_id ?? key);
+      const id = typeof data?.work_item_id === 'string' ? data.work_item_id : key;
       if (!holder) return say(`${id} has no holder to release`, 'warn');
       ask(`Release ${id} held by ${holder}?`, () => actions.release(id, holder));
     } else {
-      const id = String(model.state.agents[key]?.data.agent_id ?? key);
+      const agentId = model.state.agents[key]?.data.agent_id;
+      const id = typeof agentId === 'string' ? agentId : key;
       ask(`Mark agent ${id} offline?`, () => actions.markOffline(id));
     }
   };
@@ -309,7 +314,7 @@ export function App(props: AppProps): ReactElement {
   if (u.help) body = <HelpOverlay width={width} height={bodyHeight} />;
   else if (detail?.kind === 'trace') body = <TraceDetail traceId={detail.traceId} nodes={detail.nodes} selected={Math.min(p.detailSel, detail.nodes.length - 1)} width={width} height={bodyHeight} />;
   else if (detail?.kind === 'record') body = <RecordDetail title={detail.title} lines={detail.lines} selected={Math.min(p.detailSel, detail.lines.length - 1)} width={width} height={bodyHeight} />;
-  else if (d.kind === 'agents') body = <AgentsPanel rows={d.rows} view={view} />;
+  else if (d.kind === 'agents') body = <AgentsPanel rows={d.rows} view={view} sessions={model.statuses.snapshot().sessions > 0} />;
   else if (d.kind === 'claims') body = <ClaimsPanel rows={d.rows} view={view} />;
   else if (d.kind === 'traces') body = <TracesPanel rows={d.rows} view={view} />;
   else if (d.kind === 'latency') {

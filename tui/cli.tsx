@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import { resolveToken, resolveUrl } from '../client/config.js';
 
-const USAGE = `Usage: ai-console [--url URL] [--token TOKEN] [--allow-write] [--once]
+const USAGE = `Usage: ai-console [--url URL] [--token TOKEN] [--allow-write] [--bell] [--once]
 
 Live view of an ai-processor daemon: agents, claims, latency, entropy, traces, health.
 
@@ -19,6 +19,9 @@ Options:
   --url URL       daemon URL (else AI_PROCESSOR_URL, else http://127.0.0.1:4001)
   --token TOKEN   bearer token for the streams and API (else AI_PROCESSOR_TOKEN)
   --allow-write   enable mutating keys: r (release claim), o (mark agent offline), each confirmed
+  --bell          ring the terminal bell when a session starts waiting for input (needs_input);
+                  not for sessions already waiting when the console starts. It is a BEL
+                  character in the output, so it reaches the terminal over SSH and in tmux
   --once          print one frame once the state has arrived (or after 3 s) and exit;
                   exit code 1 if no state could be fetched
   -h, --help      show this help
@@ -63,6 +66,7 @@ async function main(): Promise<number> {
         url: { type: 'string' },
         token: { type: 'string' },
         'allow-write': { type: 'boolean', default: false },
+        bell: { type: 'boolean', default: false },
         once: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
@@ -120,6 +124,17 @@ async function main(): Promise<number> {
   }
 
   let quitting = false;
+  if (values.bell) {
+    // One BEL per redraw in which any session started waiting (the model counts every transition).
+    let heard = model.statuses.waitStarts;
+    model.subscribe(() => {
+      const n = model.statuses.waitStarts;
+      if (n === heard) return;
+      heard = n;
+      if (!quitting) process.stdout.write('\x07');
+    });
+  }
+
   let resolveCode: (code: number) => void = () => {};
   const exitCode = new Promise<number>((r) => { resolveCode = r; });
   const quit = (code: number): void => {

@@ -6,7 +6,6 @@ import type { DeltaMessage, LegacySpan, SnapshotMessage, StatsResponse } from '.
 import type { ChangeCause, CoordinationState, Entry, JsonObject, RecordChange, Section } from '../../shared/types.js';
 import { emptyState, PRIORITIES } from '../../shared/types.js';
 import { rng, type Rand } from '../../shared/random.js';
-import { usageTotals } from '../../shared/claude-code/usage.js';
 
 /** Fixed "now" so generated ages are stable across runs: 2026-01-15T12:00:00Z. */
 export { rng, type Rand };
@@ -33,6 +32,59 @@ export interface GenStateOptions {
   now?: number;
   /** How many agents get a heartbeat minutes old (the last ones). Default: a fifth, at least one. */
   stale?: number;
+  /** Claude Code session agents added (genSessionAgent), statuses cycling through SESSION_STATUSES. */
+  sessions?: number;
+}
+
+/** Statuses of generated sessions, in turn: needs_input, working, idle, working, offline, ... */
+export const SESSION_STATUSES = ['needs_input', 'working', 'idle', 'working', 'offline'] as const;
+const TOOLS = [['Edit', 'src/db.ts'], ['Bash', 'npm test'], ['Read', 'README.md'], ['Grep', 'TODO'], ['WebFetch', 'https://example.com/docs']] as const;
+const PROJECTS = ['webapp', 'billing-api', 'infra', 'mobile'] as const;
+
+export interface GenSessionOptions {
+  status?: string;
+  now?: number;
+  /** Seconds the session has waited (needs_input only). */
+  waitedS?: number;
+  costUsd?: number | null;
+  overBudget?: boolean;
+}
+
+/** A Claude Code session's agent record as the daemon keeps it (hooks + telemetry), key `cc_<session_id>`. */
+export function genSessionAgent(r: Rand, opts: GenSessionOptions = {}): { key: string; data: JsonObject } {
+  const now = opts.now ?? GEN_NOW;
+  const status = opts.status ?? pick(r, SESSION_STATUSES);
+  const sessionId = `${hex(r, 8)}-${hex(r, 4)}-4${hex(r, 3)}-a${hex(r, 3)}-${hex(r, 12)}`;
+  const project = pick(r, PROJECTS);
+  const cwd = `/home/dev/projects/${project}`;
+  const [tool, target] = pick(r, TOOLS);
+  const at = now - int(r, 1, 30) * 1000;
+  const beat = status === 'needs_input' ? now - (opts.waitedS ?? int(r, 30, 900)) * 1000 : at;
+  const cost = opts.costUsd === undefined ? Math.round(r() * 500) / 100 : opts.costUsd;
+  const data: JsonObject = {
+    agent_id: `cc_${sessionId}`,
+    status,
+    source: 'claude-code',
+    session_id: sessionId,
+    cwd,
+    project,
+    model: pick(r, ['claude-sonnet-4-5', 'claude-opus-4-1']),
+    transcript_path: `/home/dev/.claude/projects/-home-dev-projects-${project}/${sessionId}.jsonl`,
+    permission_mode: 'default',
+    last_event: status === 'needs_input' ? 'Notification' : 'PostToolUse',
+    last_event_at: isoSeconds(beat),
+    last_heartbeat: isoSeconds(beat),
+    activity: { tool, target: target.includes('/') && !target.startsWith('http') ? `${cwd}/${target}` : target, at: isoSeconds(at) },
+    subagents: [{ agent_id: `sub_${hex(r, 6)}`, agent_type: 'Explore', started_at: isoSeconds(at - 60_000), stopped_at: r() < 0.5 ? null : isoSeconds(at - 5000) }],
+  };
+  if (status === 'needs_input') data.needs_input = { message: `Claude needs your permission to use ${tool}`, since: isoSeconds(beat) };
+  if (cost !== null) {
+    const input = int(r, 1000, 90_000);
+    data.usage = { cost_usd: cost, tokens: { input, output: Math.floor(input / 4), cache_read: input * 3, cache_creation: Math.floor(input / 2) }, active_s: int(r, 10, 3600), lines_added: int(r, 0, 400), lines_removed: int(r, 0, 100), commits: int(r, 0, 3), pull_requests: 0 };
+    data.usage_day = { date: new Date(now).toISOString().slice(0, 10), cost_usd: cost };
+  }
+  if (opts.overBudget) data.over_budget = true;
+  return { key: data.agent_id as string, data };
 }
 
 /** Nanosecond-style ids as the legacy helper makes them: `<prefix>_<19 digits>`, unique and increasing. */
@@ -114,6 +166,12 @@ export function genState(opts: GenStateOptions = {}): CoordinationState {
     });
   });
   for (const data of workData) put('work', data.work_item_id as string, data);
+  // Sessions from their own stream of randomness: states without them stay as they were.
+  const rs = rng(seed + 1_000_003);
+  for (let i = 0; i < (opts.sessions ?? 0); i++) {
+    const { key, data } = genSessionAgent(rs, { status: SESSION_STATUSES[i % SESSION_STATUSES.length], now });
+    put('agents', key, data);
+  }
   let n = 0;
   for (const data of workData) {
     if (data.status !== 'completed') continue;
@@ -131,7 +189,7 @@ export function genState(opts: GenStateOptions = {}): CoordinationState {
 /** Highest `rev` in a state: the revision a snapshot of it carries. */
 export function maxRevision(state: CoordinationState): number {
   let rev = 0;
-  for (const section of Object.values(state)) for (const e of Object.values(section) as Entry[]) rev = Math.max(rev, e.rev);
+  for (const section of Object.values(state)) for (const e of Object.values<Entry>(section)) rev = Math.max(rev, e.rev);
   return rev;
 }
 
@@ -242,6 +300,7 @@ export interface GenStatsOptions {
   revision?: number;
   /** Scale applied to all latencies, e.g. 5 to push p99 over the 100 ms target. */
   latencyScale?: number;
+  costTodayUsd?: number;
 }
 
 export function genStats(opts: GenStatsOptions = {}): StatsResponse {
@@ -272,6 +331,12 @@ export function genStats(opts: GenStatsOptions = {}): StatsResponse {
     ],
     analyzer: { mode: 'fallback', command: null, running: 0, queued: 0, last_outcome: 'fallback' },
     lease_ms: 60_000,
-    usage: usageTotals([], isoSeconds(GEN_NOW)),
+    usage: genUsageStats(opts.costTodayUsd ?? 0),
   };
+}
+
+/** /api/stats `usage` with the fleet's cost today and nothing else. */
+export function genUsageStats(costToday: number, overBudget = 0): StatsResponse['usage'] {
+  const totals = { cost_usd: costToday, tokens: { input: 0, output: 0, cache_read: 0, cache_creation: 0 }, active_s: 0, lines_added: 0, lines_removed: 0, commits: 0, pull_requests: 0, sessions: 0, cost_today_usd: costToday };
+  return { fleet: totals, teams: {}, over_budget: overBudget };
 }

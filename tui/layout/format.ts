@@ -66,3 +66,17 @@ export function fmtJson(v: unknown): string {
   if (typeof v === 'string') return v;
   return JSON.stringify(v) ?? 'undefined';
 }
+
+/** Dollars: $0.42, $12.30, $1234 (cents dropped past $1000); "-" when unknown. */
+export function fmtUsd(usd: number | null | undefined): string {
+  if (usd === null || usd === undefined || !Number.isFinite(usd)) return '-';
+  return usd >= 1000 ? `$${usd.toFixed(0)}` : `$${usd.toFixed(2)}`;
+}
+
+/** Counts such as tokens: 950, 12.3k, 4.56M. */
+export function fmtCount(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '-';
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(1)}k`;
+  return String(Math.round(n));
+}

@@ -1,9 +1,11 @@
 import { Text, Box } from 'ink';
 import type { ReactElement } from 'react';
+import type { StatsResponse } from '../../shared/protocol.js';
 import type { ConsoleModel } from '../model/console-model.js';
 import type { PanelId } from '../panels/panels.js';
 import { PANELS } from '../panels/panels.js';
-import { fmtClock } from './format.js';
+import { NEEDS_INPUT } from '../model/sessions.js';
+import { fmtClock, fmtUsd } from './format.js';
 import type { Tone } from './theme.js';
 import { useTone } from './theme.js';
 
@@ -16,6 +18,33 @@ export function connectionText(model: ConsoleModel): { text: string; tone: Tone 
     case 'reconnecting': return { text: `reconnecting…${c.attempt > 1 ? ` (attempt ${c.attempt})` : ''}${stale}`, tone: 'warn' };
     case 'unauthorized': return { text: `unauthorized (check --token / AI_PROCESSOR_TOKEN)${stale}`, tone: 'error' };
   }
+}
+
+export interface FleetPart {
+  text: string;
+  tone?: Tone;
+}
+
+/**
+ * The fleet at a glance: sessions waiting for a human (marked, first), working, idle, the fleet's
+ * cost since 00:00 UTC (from /api/stats), agents over budget, then the other statuses by count.
+ */
+export function fleetParts(model: ConsoleModel): FleetPart[] {
+  if (!model.hasSnapshot) return [{ text: 'fleet: waiting for the state', tone: 'dim' }];
+  const s = model.statuses;
+  const waiting = s.count(NEEDS_INPUT);
+  const usage = (model.stats as { usage?: StatsResponse['usage'] } | null)?.usage;
+  const parts: FleetPart[] = [
+    { text: `fleet: ${s.snapshot().agents} agents` },
+    waiting ? { text: `! ${waiting} needs input`, tone: 'attention' } : { text: '0 needs input', tone: 'dim' },
+    { text: `${s.count('working')} working`, tone: s.count('working') ? 'ok' : 'dim' },
+    { text: `${s.count('idle')} idle`, tone: s.count('idle') ? undefined : 'dim' },
+    { text: `cost today ${usage ? fmtUsd(usage.fleet.cost_today_usd) : '-'}` },
+  ];
+  if (usage?.over_budget) parts.push({ text: `! ${usage.over_budget} over budget`, tone: 'error' });
+  const others = [...s.snapshot().byStatus].filter(([st]) => st !== NEEDS_INPUT && st !== 'working' && st !== 'idle').sort((a, b) => b[1] - a[1]);
+  for (const [st, n] of others) parts.push({ text: `${n} ${st || 'no status'}`, tone: 'dim' });
+  return parts;
 }
 
 export interface HeaderProps {
@@ -42,6 +71,11 @@ export function Header({ model, url, active, allowWrite, now }: HeaderProps): Re
         <Text {...tone(sync.tone)}>{sync.text}</Text>
         {'  '}{fmtClock(now)}{'  '}
         <Text {...tone(allowWrite ? 'warn' : 'dim')}>{allowWrite ? '[write]' : '[read-only]'}</Text>
+      </Text>
+      <Text wrap="truncate">
+        {fleetParts(model).map((part, i) => (
+          <Text key={i} {...tone(part.tone)}>{(i > 1 ? ' · ' : i === 1 ? '  ' : '') + part.text}</Text>
+        ))}
       </Text>
       <Text wrap="truncate">
         {PANELS.map((p, i) => (

@@ -14,6 +14,8 @@ export interface Column<R> {
   min?: number;
   /** Takes the width left over. */
   grow?: boolean;
+  /** Left out (rightmost first) before any other column is shrunk. */
+  optional?: boolean;
   align?: 'left' | 'right';
   /** Where to cut when too long: ids keep both ends. */
   ellipsis?: 'end' | 'middle';
@@ -24,10 +26,11 @@ export interface Column<R> {
 const GUTTER = 2;
 
 /** Column widths for the available width; 0 means the column does not fit and is left out. */
-export function layoutColumns(cols: readonly Pick<Column<unknown>, 'width' | 'min' | 'grow'>[], width: number): number[] {
+export function layoutColumns(cols: readonly Pick<Column<unknown>, 'width' | 'min' | 'grow' | 'optional'>[], width: number): number[] {
   const avail = Math.max(0, width - GUTTER);
   const w = cols.map((c) => c.width);
   const total = (): number => { const shown = w.filter((x) => x > 0); return shown.reduce((a, b) => a + b, 0) + Math.max(0, shown.length - 1); };
+  for (let i = cols.length - 1; i >= 0 && total() > avail; i--) if (cols[i].optional) w[i] = 0;
   let over = total() - avail;
   while (over > 0) {
     let best = -1;

@@ -2,9 +2,10 @@
 // props are emitted at all, and meaning is carried by text ("stale", "!"), bold and inverse.
 import { createContext, useContext } from 'react';
 
-export type Tone = 'ok' | 'warn' | 'error' | 'dim' | 'accent';
+/** attention: a session waiting for a human (its own colour, apart from warnings and errors). */
+export type Tone = 'ok' | 'warn' | 'error' | 'dim' | 'accent' | 'attention';
 
-const COLORS: Record<Tone, string> = { ok: 'green', warn: 'yellow', error: 'red', dim: 'gray', accent: 'cyan' };
+const COLORS: Record<Tone, string> = { ok: 'green', warn: 'yellow', error: 'red', dim: 'gray', accent: 'cyan', attention: 'magenta' };
 
 export interface Theme {
   noColor: boolean;
@@ -27,7 +28,7 @@ export function useTone(): (tone: Tone | undefined) => ToneStyle {
   const { noColor } = useContext(ThemeContext);
   return (tone) => {
     if (!tone) return {};
-    if (noColor) return tone === 'warn' || tone === 'error' ? { bold: true } : {};
-    return { color: COLORS[tone], ...(tone === 'error' ? { bold: true } : {}) };
+    if (noColor) return tone === 'warn' || tone === 'error' || tone === 'attention' ? { bold: true } : {};
+    return { color: COLORS[tone], ...(tone === 'error' || tone === 'attention' ? { bold: true } : {}) };
   };
 }

@@ -9,6 +9,7 @@ import { emptyState } from '../../shared/types.js';
 import { StateReplica, type DeltaOutcome } from '../../shared/replica.js';
 import { Ring } from './ring.js';
 import { HeldIndex, type StatsSample } from './selectors.js';
+import { StatusIndex } from './sessions.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'unauthorized';
 /** gap / checksum: found here or by the stream client; slow: the daemon dropped us (close 4001). */
@@ -71,6 +72,8 @@ export class ConsoleModel {
   version = 0;
   /** Claims held per agent, maintained from the changes (not re-counted per frame). */
   readonly held = new HeldIndex();
+  /** Agents per status and the transitions into needs_input (the header's fleet line, --bell). */
+  readonly statuses = new StatusIndex();
   requestResync: ((reason: ResyncReason, revision: number) => void) | undefined;
 
   /** The copy applySnapshot / applyDelta keep (the stream client keeps its own: adopt). */
@@ -117,6 +120,7 @@ export class ConsoleModel {
     this.revision = msg.revision;
     this.checksum = msg.checksum;
     this.held.rebuild(msg.state);
+    this.statuses.rebuild(msg.state);
     // A mismatching snapshot is shown as unverified but not re-requested: asking again would loop.
     this.verified = !this.verify || matches;
     this.hasSnapshot = true;
@@ -131,6 +135,7 @@ export class ConsoleModel {
     if (outcome === 'duplicate') return outcome;
     this.state = this.replica.state;
     this.held.apply(msg.changes);
+    this.statuses.apply(msg.changes);
     this.revision = msg.revision;
     this.checksum = msg.checksum;
     // A matching checksum proves we hold the daemon's state, whatever happened before.
@@ -148,8 +153,13 @@ export class ConsoleModel {
    */
   adopt(copy: VerifiedCopy, changes?: readonly RecordChange[]): void {
     this.lastMessageAt = this.now();
-    if (changes && copy.state === this.state) this.held.apply(changes);
-    else this.held.rebuild(copy.state);
+    if (changes && copy.state === this.state) {
+      this.held.apply(changes);
+      this.statuses.apply(changes);
+    } else {
+      this.held.rebuild(copy.state);
+      this.statuses.rebuild(copy.state);
+    }
     this.state = copy.state;
     this.revision = copy.revision;
     this.checksum = copy.checksum;

@@ -3,6 +3,7 @@
 import type { LegacySpan, StatsResponse } from '../../shared/protocol.js';
 import type { CoordinationState, Entry, Json, JsonObject, RecordChange } from '../../shared/types.js';
 import { isHeld, PRIORITIES } from '../../shared/types.js';
+import { activityText, costOf, isSession, NEEDS_INPUT, waitingSince } from './sessions.js';
 
 /** One /api/stats answer and when it came (the model keeps a ring of them for the sparklines). */
 export interface StatsSample {
@@ -65,6 +66,16 @@ export interface AgentRow {
   stale: boolean;
   /** Work records held by this agent (isHeld). */
   claims: number;
+  /** A Claude Code session (source "claude-code"). */
+  session: boolean;
+  project: string | null;
+  /** Last tool and its target, e.g. "Edit src/db.ts". */
+  activity: string | null;
+  costUsd: number | null;
+  overBudget: boolean;
+  /** When the current wait for a human began; null unless status is needs_input. */
+  waitingSince: number | null;
+  waitMs: number | null;
   data: JsonObject;
 }
 
@@ -144,11 +155,21 @@ function agentRow(key: string, e: Entry, now: number, staleMs: number, claims: n
   const status = str(d.status);
   const heartbeatAt = hit ? hit.row.heartbeatAt : parseTime(d.last_heartbeat);
   const age = heartbeatAt === null ? null : Math.max(0, now - heartbeatAt);
+  const since = hit ? hit.row.waitingSince : waitingSince(d);
   const row: AgentRow = {
     key, id, team: str(d.team), status, workload: num(d.current_workload), capacity: num(d.capacity),
     heartbeatAt, heartbeatAgeMs: age,
-    stale: age !== null && age > staleMs && status !== 'offline',
-    claims, data: d,
+    // A session waiting for a human keeps its claims however long it waits: not stale.
+    stale: age !== null && age > staleMs && status !== 'offline' && status !== NEEDS_INPUT,
+    claims,
+    session: hit ? hit.row.session : isSession(d),
+    project: str(d.project),
+    activity: hit ? hit.row.activity : activityText(d),
+    costUsd: costOf(d),
+    overBudget: d.over_budget === true,
+    waitingSince: since,
+    waitMs: since === null ? null : Math.max(0, now - since),
+    data: d,
   };
   agentCache.set(e, { row, now, staleMs });
   return row;
@@ -161,7 +182,22 @@ export function agentRows(state: CoordinationState, opts: ListQuery & { now: num
     const e = state.agents[key];
     rows.push(agentRow(key, e, opts.now, opts.staleMs, held.get(str(e.data.agent_id) ?? key) ?? 0));
   }
-  return query(rows, (r) => `${r.id} ${r.team ?? ''} ${r.status ?? ''}${r.stale ? ' stale' : ''}`, AGENT_SORTS, opts);
+  const text = (r: AgentRow): string => `${r.id} ${r.team ?? ''} ${r.status ?? ''}${r.stale ? ' stale' : ''}${r.status === NEEDS_INPUT ? ' needs input' : ''} ${r.project ?? ''} ${r.activity ?? ''}`;
+  return attentionFirst(query(rows, text, AGENT_SORTS, opts));
+}
+
+/**
+ * Whatever the sort: agents waiting for a human first (longest wait on top), then working ones, then
+ * the rest, each group in the chosen order. A stable partition, one pass.
+ */
+export function attentionFirst(rows: AgentRow[]): AgentRow[] {
+  const waiting: AgentRow[] = [];
+  const working: AgentRow[] = [];
+  const rest: AgentRow[] = [];
+  for (const r of rows) (r.status === NEEDS_INPUT ? waiting : r.status === 'working' ? working : rest).push(r);
+  if (waiting.length === 0 && working.length === 0) return rows;
+  waiting.sort((a, b) => byNum(a.waitingSince, b.waitingSince));
+  return waiting.concat(working, rest);
 }
 
 // ---- work / claims
