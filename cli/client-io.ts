@@ -4,6 +4,7 @@ import { DaemonUnreachableError, type ApiResponse } from '../client/api.js';
 import { TOKEN_HELP, URL_HELP, resolveAgent, resolveToken, resolveUrl } from '../client/config.js';
 import { requestJson } from '../client/node-request.js';
 import { EXIT } from '../shared/exit-codes.js';
+import { textOf } from '../shared/text.js';
 
 export { EXIT };
 
@@ -13,11 +14,11 @@ export interface ClientFlags {
   json?: boolean;
 }
 
-export function print(flags: ClientFlags, res: ApiResponse, line: (b: Record<string, any>) => string): never {
+export function print(flags: ClientFlags, res: ApiResponse, line: (b: Record<string, any>) => string): never { // eslint-disable-line @typescript-eslint/no-explicit-any -- answers are read loosely by the printers
   const ok = res.status >= 200 && res.status < 300;
   if (flags.json) process.stdout.write(JSON.stringify(res.body) + '\n');
   else if (ok) process.stdout.write(line(res.body) + '\n');
-  else process.stderr.write(`${res.body.error ?? 'error'}: ${res.body.message ?? JSON.stringify(res.body)}\n`);
+  else process.stderr.write(`${textOf(res.body.error ?? 'error')}: ${textOf(res.body.message ?? JSON.stringify(res.body))}\n`);
   process.exit(ok ? EXIT.ok : res.status >= 500 ? EXIT.unavailable : EXIT.refused);
 }
 

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { ConfigError, loadConfig } from '../daemon/config.js';
 import { startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
+import { wsText } from '../client/ws-text.js';
 
 const TOKEN = 'otlp-test-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -261,7 +262,7 @@ describe('budgets', () => {
     c = new HttpClient(d.url, AUTH);
     ws = new WebSocket(toWsUrl(d.url, STREAM_PATH), { headers: AUTH });
     ws.on('message', (raw) => {
-      const msg = JSON.parse(String(raw)) as ServerMessage;
+      const msg = JSON.parse(wsText(raw)) as ServerMessage;
       if (msg.type === 'event') events.push(msg);
     });
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));

@@ -18,6 +18,7 @@ import { STREAM_PATH, TELEMETRY_STREAM_PATH } from '../shared/protocol.js';
 import { ROOT, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 import { requireTool } from './helpers/system-tools.js';
+import { wsText } from '../client/ws-text.js';
 
 const TOKEN = `tok-${randomBytes(18).toString('hex')}`;
 const FILE_TOKEN = `ftok-${randomBytes(18).toString('hex')}`;
@@ -67,7 +68,7 @@ function upgrade(url: string, opts: WebSocket.ClientOptions = {}): Promise<{ sta
       ws.once('message', (m) => {
         clearTimeout(t);
         ws.close();
-        resolve({ status: 'open', first: JSON.parse(m.toString()) });
+        resolve({ status: 'open', first: JSON.parse(wsText(m)) });
       });
     });
     ws.on('error', (err) => {

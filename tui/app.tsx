@@ -28,6 +28,7 @@ import type { DetailLine } from './panels/record-detail.js';
 import { RecordDetail, recordLines } from './panels/record-detail.js';
 import { TraceDetail } from './panels/traces/trace-detail.js';
 import { TracesPanel } from './panels/traces/traces-panel.js';
+import { textOf } from '../shared/text.js';
 
 export interface AppProps {
   model: ConsoleModel;
@@ -153,7 +154,7 @@ export function App(props: AppProps): ReactElement {
     if (d === null) return null;
     if (u.panel === 'traces') return { kind: 'trace', traceId: d, nodes: traceTree(model.spans.toArray(), d) };
     if (u.panel === 'agents') {
-      const held = claimsOf(model.state, String(model.state.agents[d]?.data.agent_id ?? d));
+      const held = claimsOf(model.state, textOf(model.state.agents[d]?.data.agent_id ?? d));
       return { kind: 'record', title: `Agent ${d}`, lines: recordLines(model.state.agents[d], [{ field: '(claims held)', value: held.length ? held.join(', ') : 'none' }]) };
     }
     if (u.panel === 'claims') return { kind: 'record', title: `Work ${d}`, lines: recordLines(model.state.work[d]) };
@@ -222,11 +223,11 @@ export function App(props: AppProps): ReactElement {
     if (what === 'release') {
       const data = model.state.work[key]?.data;
       const holder = typeof data?.agent_id === 'string' && data.agent_id ? data.agent_id : null;
-      const id = String(data?.work_item_id ?? key);
+      const id = textOf(data?.work_item_id ?? key);
       if (!holder) return say(`${id} has no holder to release`, 'warn');
       ask(`Release ${id} held by ${holder}?`, () => actions.release(id, holder));
     } else {
-      const id = String(model.state.agents[key]?.data.agent_id ?? key);
+      const id = textOf(model.state.agents[key]?.data.agent_id ?? key);
       ask(`Mark agent ${id} offline?`, () => actions.markOffline(id));
     }
   };

@@ -7,6 +7,7 @@ import { CommandError, findOnPath, runCommand } from './command.js';
 import { BoundedQueue } from './queue.js';
 import { StreamAnalyzer, type StreamAnswer, type StreamStats } from './stream.js';
 import { processEnv } from '../config.js';
+import type { Logger } from '../store/memory-state.js';
 
 export type AnalyzerMode = 'builtin' | 'command' | 'claude';
 export type AnalyzerOutcome = 'ok' | 'failed' | 'timeout' | 'rejected';
@@ -21,7 +22,7 @@ export interface AnalyzerOptions {
   streamCommand?: string;
   /** The current coordination state, analyzed when a request brings none. */
   getState: () => unknown;
-  logger: { info: Function; warn: Function; error: Function };
+  logger: Logger;
   onResult?: (outcome: AnalyzerOutcome, seconds: number) => void;
   /** Stream analyzer tuning (defaults: 250 ms .. 30 s backoff, 1000 lines pending). */
   streamRestartMinMs?: number;

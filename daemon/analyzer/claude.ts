@@ -1,6 +1,7 @@
 // The Claude Code CLI as it is called today: `claude -p "<prompt>" --output-format json`, the data on
 // stdin. It prints an envelope {"type":"result","subtype":"success","is_error":false,...,"result":"<text>"}
 // whose `result` is the model's text, often a ```json fenced block. Everything here is pure.
+import { textOf } from '../../shared/text.js';
 
 export const CLAUDE_PRIORITIES_PROMPT = [
   'You are the priority analyzer of an AI agent coordination system.',
@@ -84,7 +85,7 @@ export function unwrapClaudeEnvelope(stdout: string): { value: unknown; meta: Cl
   }
   const text = typeof envelope.result === 'string' ? envelope.result : '';
   if (envelope.is_error === true || (envelope.subtype !== undefined && envelope.subtype !== 'success')) {
-    throw new Error(`claude reported an error (${String(envelope.subtype ?? 'is_error')}): ${text.slice(0, 500) || 'no message'}`);
+    throw new Error(`claude reported an error (${textOf(envelope.subtype ?? 'is_error')}): ${text.slice(0, 500) || 'no message'}`);
   }
   if (typeof envelope.result !== 'string') throw new Error('claude result envelope has no result text');
   return { value: extractJson(text), meta };

@@ -1,6 +1,7 @@
 // Bounded concurrency: at most `maxConcurrent` tasks run, at most `maxQueue` wait; beyond that a task
 // is refused at once (429), so a flood costs neither unbounded memory nor unbounded processes.
 import { ApiError } from '../errors.js';
+import { textOf } from '../../shared/text.js';
 
 interface Waiting {
   start: () => void;
@@ -24,7 +25,7 @@ export class BoundedQueue {
 
   /** Runs `task` when a slot is free. Throws ApiError too_many_requests when the queue is full; a queued task is dropped when `signal` aborts. */
   run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    if (signal?.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     if (this.active < this.maxConcurrent) return this.execute(task);
     if (this.waiting.length >= this.maxQueue) {
       return Promise.reject(new ApiError('too_many_requests', `The analyzer is busy: ${this.active} running, ${this.waiting.length} queued`, { running: this.active, queued: this.waiting.length }));
@@ -39,7 +40,7 @@ export class BoundedQueue {
       const onAbort = (): void => {
         const i = this.waiting.indexOf(entry);
         if (i >= 0) this.waiting.splice(i, 1);
-        reject(signal!.reason ?? new Error('aborted'));
+        reject(abortError(signal!));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(entry);
@@ -55,4 +56,11 @@ export class BoundedQueue {
       this.waiting.shift()?.start();
     }
   }
+}
+
+/** Why an aborted signal aborted, as an Error (its reason is one unless abort() was given something else). */
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  return new Error(reason === undefined ? 'aborted' : textOf(reason), { cause: reason });
 }

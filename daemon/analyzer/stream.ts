@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import { ApiError } from '../errors.js';
 import { killGroup, spawnShell, TailBuffer } from './command.js';
+import type { Logger } from '../store/memory-state.js';
 
 export type StreamAnswer =
   | { ok: true; result: unknown }
@@ -22,7 +23,7 @@ export interface StreamOptions {
   restartMaxMs?: number;
   /** A single output line longer than this is a runaway: the process is restarted. */
   maxLineBytes?: number;
-  logger?: { info: Function; warn: Function; error: Function };
+  logger?: Logger;
 }
 
 export interface StreamStats {
