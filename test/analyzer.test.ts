@@ -199,7 +199,7 @@ describe('POST /api/claude/analyze-priorities', () => {
     app = await testApp(analyzerRoutes(opts()));
     const res = await post();
     expect(res.statusCode).toBe(200);
-    const body = res.json() as AnalysisResult;
+    const body = res.json<AnalysisResult>();
     expect(body.source).toBe('builtin');
     expect(body.priorities[0].work_id).toBe('work_crit');
     const other = state([{ work_item_id: 'work_only', status: 'pending', priority: 'low' }], []);

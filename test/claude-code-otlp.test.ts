@@ -3,7 +3,7 @@
 // the session's agent, /api/stats and /metrics read back after each flush.
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ValueType } from '@opentelemetry/api';
 import { OTLPMetricExporter as JsonExporter, AggregationTemporalityPreference } from '@opentelemetry/exporter-metrics-otlp-http';
@@ -11,7 +11,7 @@ import { OTLPMetricExporter as ProtoExporter } from '@opentelemetry/exporter-met
 import { JsonMetricsSerializer, ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
 import WebSocket from 'ws';
 import { STREAM_PATH, toWsUrl, type EventMessage, type ServerMessage } from '../shared/protocol.js';
-import { contribution } from '../shared/claude-code/usage.js';
+import { contribution, type Usage } from '../shared/claude-code/usage.js';
 import type { UsagePoint } from '../shared/claude-code/otlp-points.js';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -46,7 +46,7 @@ function sdk(exporter: ConstructorParameters<typeof PeriodicExportingMetricReade
 async function agentOf(c: HttpClient, session: string) {
   const res = await c.get(`/api/agents/cc_${session}`);
   expect(res.status, JSON.stringify(res.body)).toBe(200);
-  return res.body.agent as Record<string, any>;
+  return res.body.agent as { source?: string; session_id?: string; telemetry_at?: string; over_budget?: boolean; usage: Usage };
 }
 
 async function metricValue(c: HttpClient, line: string): Promise<number> {

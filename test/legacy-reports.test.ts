@@ -127,7 +127,7 @@ describe('report figures', () => {
 
 describe('ceremony reports', () => {
   const state = knownState();
-  const report = (kind: string) => buildReport(kind, state, { now: NOW }) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const report = (kind: string) => buildReport(kind, state, { now: NOW }) as any; // eslint-disable-line @typescript-eslint/no-explicit-any -- each test reads its report kind's own fields
 
   it('every kind and alias builds, renders text with its title, and serializes to JSON', () => {
     for (const kind of [...REPORT_KINDS, ...Object.keys(REPORT_ALIASES)]) {

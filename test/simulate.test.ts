@@ -59,8 +59,8 @@ describe('ai-processor simulate', () => {
     const log = Object.values(status.state.log).map((e) => e.data);
     expect(log.length).toBe(summary.completed + summary.failed);
     for (const entry of log) {
-      expect(String(entry.agent_id)).toMatch(/^sim_agent_\d+$/);
-      expect(String(entry.work_item_id)).toMatch(/^sim_work_/);
+      expect(entry.agent_id).toMatch(/^sim_agent_\d+$/);
+      expect(entry.work_item_id).toMatch(/^sim_work_/);
     }
     expect(log.filter((e) => e.result === 'success').length).toBe(summary.completed);
   });

@@ -4,7 +4,7 @@
 import { render } from 'ink-testing-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { StatsResponse, SyncFailureReason } from '../shared/protocol.js';
+import type { StatsResponse } from '../shared/protocol.js';
 import { ConsoleModel } from '../tui/model/console-model.js';
 import { HealthPanel } from '../tui/panels/health/health-panel.js';
 import { startDaemon, type DaemonHandle } from './helpers/daemon.js';

@@ -15,6 +15,7 @@ import type { AppProps } from '../tui/app.js';
 import type { Actions } from '../tui/model/actions.js';
 import { ConsoleModel } from '../tui/model/console-model.js';
 import { DeltaGen, GEN_NOW, genSnapshot, genSpans, genStats } from './gen/states.js';
+import { textOf } from '../shared/text.js';
 
 afterAll(() => {
   if (savedForceColor === undefined) delete process.env.FORCE_COLOR;
@@ -138,7 +139,7 @@ describe('claims panel', () => {
     const line = rowsOf(frame(), 'work_')[0];
     expect(line).toContain(inProgress.work_item_id as string);
     expect(line).toContain('in_progress');
-    expect(line).toContain(`${inProgress.progress}%`);
+    expect(line).toContain(`${textOf(inProgress.progress)}%`);
   });
 
   it('narrows rows with / filter, applies on enter, clears on esc', async () => {
@@ -215,13 +216,13 @@ describe('write actions', () => {
     const { frame, press, snap } = mount({ actions, allowWrite: true });
     const held = Object.values(snap.state.work).map((e) => e.data).find((d) => d.status === 'in_progress')!;
     await press('2', '/', held.work_item_id as string, KEY.enter, 'r');
-    expect(frame()).toContain(`Release ${held.work_item_id} held by ${held.agent_id}? [y/n]`);
+    expect(frame()).toContain(`Release ${textOf(held.work_item_id)} held by ${textOf(held.agent_id)}? [y/n]`);
     await press('n');
     expect(frame()).toContain('cancelled');
     expect(actions.release).not.toHaveBeenCalled();
     await press('r', 'y');
     expect(actions.release).toHaveBeenCalledWith(held.work_item_id, held.agent_id);
-    expect(frame()).toContain(`released ${held.work_item_id}`);
+    expect(frame()).toContain(`released ${textOf(held.work_item_id)}`);
   });
 
   it('mark an agent offline after confirmation', async () => {

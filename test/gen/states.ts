@@ -131,7 +131,7 @@ export function genState(opts: GenStateOptions = {}): CoordinationState {
 /** Highest `rev` in a state: the revision a snapshot of it carries. */
 export function maxRevision(state: CoordinationState): number {
   let rev = 0;
-  for (const section of Object.values(state)) for (const e of Object.values(section) as Entry[]) rev = Math.max(rev, e.rev);
+  for (const section of Object.values(state)) for (const e of Object.values<Entry>(section)) rev = Math.max(rev, e.rev);
   return rev;
 }
 
