@@ -140,7 +140,7 @@ export const legacySection: Section = async (figures, log) => {
   const http = new HttpClient(d.url);
   const h = httpClaimer(d.url, 'http');
   // A failed stop is reported after the finally block, so it never hides the error that ended the section.
-  let stopped: number | null = 0;
+  let stopped: number | null;
   try {
     const flows: Array<{ name: string; claim: Claimer; prefix: string }> = [
       { name: 'legacy_wrapper', claim: wrapperClaimer(d.url), prefix: 'wrap' },

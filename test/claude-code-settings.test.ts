@@ -57,7 +57,7 @@ describe('hooks install / uninstall (CLI)', () => {
     }
     expect(s.hooks.PermissionRequest).toBeUndefined();
     // Only http hooks were added: no command that could fail a session.
-    const commands = (Object.values(s.hooks) as HookGroup[][]).flatMap((groups) => groups.flatMap((g) => g.hooks)).filter((h: Hook) => h.type === 'command');
+    const commands = Object.values<HookGroup[]>(s.hooks).flatMap((groups) => groups.flatMap((g) => g.hooks)).filter((h: Hook) => h.type === 'command');
     expect(commands).toHaveLength(2);
 
     const second = await runCli(['hooks', 'install', '--settings', file, '--url', URL_], NO_TOKEN);
