@@ -1,7 +1,7 @@
 // Plain node:http JSON requests; each HttpClient has its own connection pool, like a separate agent.
 import http from 'node:http';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON of any shape: benchmarks and tests read the fields they expect and assert them
 type Any = any;
 
 export interface JsonResponse {

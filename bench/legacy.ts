@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { Section } from './report.js';
 import { HttpClient } from './http.js';
 import { cleanEnv, CLI, ROOT, spawnDaemon } from './proc.js';
-import { percentile, type Figure } from './report.js';
+import { percentile } from './report.js';
 
 const SEQUENTIAL = 20;
 const AGENTS = 8;
@@ -139,6 +139,8 @@ export const legacySection: Section = async (figures, log) => {
   const d = await spawnDaemon({ dataDir, args: ['--lease-ms', '3600000'] });
   const http = new HttpClient(d.url);
   const h = httpClaimer(d.url, 'http');
+  // A failed stop is reported after the finally block, so it never hides the error that ended the section.
+  let stopped: number | null;
   try {
     const flows: Array<{ name: string; claim: Claimer; prefix: string }> = [
       { name: 'legacy_wrapper', claim: wrapperClaimer(d.url), prefix: 'wrap' },
@@ -180,7 +182,8 @@ export const legacySection: Section = async (figures, log) => {
   } finally {
     h.close();
     http.close();
-    if ((await d.stop()) !== 0) throw new Error(`daemon did not stop cleanly: ${d.stderr.join('')}`);
-    rmSync(dataDir, { recursive: true, force: true });
+    stopped = await d.stop();
+    if (stopped === 0) rmSync(dataDir, { recursive: true, force: true });
   }
+  if (stopped !== 0) throw new Error(`daemon did not stop cleanly: ${d.stderr.join('')}`);
 };

@@ -8,6 +8,7 @@ import type { Section } from './report.js';
 import { HttpClient } from './http.js';
 import { spawnDaemon } from './proc.js';
 import { percentile } from './report.js';
+import { wsText } from '../client/ws-text.js';
 
 /** Raw clients that note when each work id's delta arrives (before any processing). */
 function deltaWatchers(url: string, n: number): Promise<{ arrivals: Map<string, number[]>; close(): void }> {
@@ -19,7 +20,7 @@ function deltaWatchers(url: string, n: number): Promise<{ arrivals: Map<string, 
       sockets.push(ws);
       ws.on('message', (raw) => {
         const t = performance.now();
-        const text = raw.toString();
+        const text = wsText(raw);
         if (!text.startsWith('{"type":"delta"')) return resolve();
         for (const m of text.matchAll(/"key":"([^"]+)"/g)) {
           const list = arrivals.get(m[1]) ?? [];

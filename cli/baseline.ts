@@ -20,8 +20,10 @@ import { isBaseline, type DaemonBaseline, type EntropyNow } from '../daemon/obse
 import { writeFileAtomic } from '../daemon/store/fsutil.js';
 import { EXIT, call, clientOptions, type ClientFlags } from './client-io.js';
 import { num } from '../shared/cli-args.js';
+import { textOf } from '../shared/text.js';
 import { resolveToken } from '../client/config.js';
 import WebSocket from 'ws';
+import { wsText } from '../client/ws-text.js';
 import { STREAM_PATH, toWsUrl, type DeltaMessage, type ServerMessage } from '../shared/protocol.js';
 import { fingerprintState, judgeRecords, type RecordJudgement } from '../daemon/observability/record-check.js';
 
@@ -162,7 +164,7 @@ function readBaselineFile(file: string): BaselineFile {
 }
 
 function failWith(res: { status: number; body: Record<string, unknown> }): never {
-  process.stderr.write(`${String(res.body.error ?? 'error')}: ${String(res.body.message ?? JSON.stringify(res.body))}\n`);
+  process.stderr.write(`${textOf(res.body.error ?? 'error')}: ${textOf(res.body.message ?? JSON.stringify(res.body))}\n`);
   process.exit(res.status >= 500 ? EXIT.unavailable : EXIT.refused);
 }
 
@@ -268,7 +270,7 @@ async function journalSince(flags: ClientFlags, b: BaselineFile, upTo: number, n
     const timer = setTimeout(() => done(null), 60_000);
     ws.on('error', () => done(null));
     ws.on('message', (raw) => {
-      const m = JSON.parse(raw.toString()) as ServerMessage;
+      const m = JSON.parse(wsText(raw)) as ServerMessage;
       if (m.type === 'snapshot') return done(null); // no replay possible
       if (m.type === 'delta') {
         const expected = deltas.length ? deltas[deltas.length - 1].revision + 1 : from + 1;
@@ -283,7 +285,7 @@ async function journalSince(flags: ClientFlags, b: BaselineFile, upTo: number, n
 
 function describeMissing(section: Section, key: string, b: BaselineFile): string {
   const rec = b.state?.[section]?.[key]?.data;
-  if (section === 'log' && rec) return `log #${key} (${String(rec.work_item_id ?? '?')} by ${String(rec.agent_id ?? '?')})`;
+  if (section === 'log' && rec) return `log #${key} (${textOf(rec.work_item_id ?? '?')} by ${textOf(rec.agent_id ?? '?')})`;
   return `${section} ${key}`;
 }
 

@@ -4,6 +4,8 @@ import { DaemonUnreachableError, type ApiResponse } from '../client/api.js';
 import { TOKEN_HELP, URL_HELP, resolveAgent, resolveToken, resolveUrl } from '../client/config.js';
 import { requestJson } from '../client/node-request.js';
 import { EXIT } from '../shared/exit-codes.js';
+import { textOf } from '../shared/text.js';
+import type { ErrorBody } from '../shared/protocol.js';
 
 export { EXIT };
 
@@ -13,11 +15,14 @@ export interface ClientFlags {
   json?: boolean;
 }
 
-export function print(flags: ClientFlags, res: ApiResponse, line: (b: Record<string, any>) => string): never {
+export function print<T>(flags: ClientFlags, res: ApiResponse<T>, line: (b: T) => string): never {
   const ok = res.status >= 200 && res.status < 300;
   if (flags.json) process.stdout.write(JSON.stringify(res.body) + '\n');
   else if (ok) process.stdout.write(line(res.body) + '\n');
-  else process.stderr.write(`${res.body.error ?? 'error'}: ${res.body.message ?? JSON.stringify(res.body)}\n`);
+  else {
+    const e = res.body as Partial<ErrorBody>;
+    process.stderr.write(`${textOf(e.error ?? 'error')}: ${textOf(e.message ?? JSON.stringify(res.body))}\n`);
+  }
   process.exit(ok ? EXIT.ok : res.status >= 500 ? EXIT.unavailable : EXIT.refused);
 }
 
@@ -43,8 +48,8 @@ export async function request<T = Record<string, any>>(target: DaemonTarget, met
 }
 
 /** A request of the CLI verbs: an unreachable daemon prints the reason and exits 3. */
-export function call(flags: ClientFlags, method: string, path: string, body?: unknown): Promise<ApiResponse> {
-  return request({ url: resolveUrl(flags.url), token: resolveToken(flags.token) }, method, path, body, (message) => {
+export function call<T = Record<string, unknown>>(flags: ClientFlags, method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
+  return request<T>({ url: resolveUrl(flags.url), token: resolveToken(flags.token) }, method, path, body, (message) => {
     process.stderr.write(message + '\n');
     process.exit(EXIT.unavailable);
   });

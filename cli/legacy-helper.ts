@@ -24,13 +24,15 @@ import { request } from './client-io.js';
 import { generateId } from '../shared/ids.js';
 import { processEnv, resolveToken, resolveUrl } from '../client/config.js';
 import { PRIORITIES, type CoordinationState } from '../shared/types.js';
-import { analyzeBuiltin, toPlainState } from '../shared/builtin-analysis.js';
+import { analyzeBuiltin, toPlainState, type Analysis, type AnalysisResult } from '../shared/builtin-analysis.js';
+import type { ErrorBody } from '../shared/protocol.js';
 import { assignmentsFor, healthAnalysis, immediateActionsOf, PIPE_TYPES, pipeView, recommendationsOf, streamInsight, type PipeType, type ServiceHealth } from '../shared/legacy-insights.js';
 import { claimNextCommand } from './legacy-claim-next.js';
 import { buildReport, computeFigures, renderReport, REPORT_ALIASES, REPORT_KINDS } from '../shared/legacy-reports.js';
 import { LEGACY_ESTIMATED_DURATION } from '../shared/duration.js';
 
-
+/** An analyzer's answer as read here: the builtin analysis's shape, any part possibly missing (a command or Claude may leave it out). */
+type AnalyzerAnswer = Partial<Omit<AnalysisResult, 'analysis'>> & { analysis?: Partial<Analysis>; fallback_reason?: string };
 
 /** Thrown to end the command with an exit code after its lines were printed. */
 export class LegacyExit extends Error {
@@ -139,13 +141,13 @@ class Session {
   }
 
   /** One request to the daemon over node:http (not fetch: loading undici costs more than the claim). */
-  async call<T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  async call<T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>> { // eslint-disable-line @typescript-eslint/no-explicit-any -- the legacy commands read the daemon's answers loosely, as the legacy helper did
     return request<T>({ url: this.api.url, token: this.token, timeoutMs: 60_000 }, method, p, body, (message) => this.fail(`❌ ERROR: ${message}`, EXIT.unavailable), headers);
   }
 
   /** Ends the command for a refused or failed daemon answer, in the legacy line style. */
-  refused(res: ApiResponse<any>, what: string): never { // eslint-disable-line @typescript-eslint/no-explicit-any
-    const b = res.body ?? {};
+  refused(res: ApiResponse<unknown>, what: string): never {
+    const b = (res.body ?? {}) as Partial<ErrorBody>;
     const code = res.status >= 500 ? EXIT.unavailable : res.status === 400 ? EXIT.usage : EXIT.refused;
     if (this.opts.json) this.json(b);
     const prefix = res.status === 409 ? '⚠️ CONFLICT' : '❌ ERROR';
@@ -163,8 +165,8 @@ class Session {
    * analyzer fails, is busy or times out, the builtin analysis of the same state is used instead,
    * as the legacy helper fell back to a fixed analysis when Claude was unavailable.
    */
-  async analyze(systemState?: unknown): Promise<{ result: any; fallback: string | null }> { // eslint-disable-line @typescript-eslint/no-explicit-any
-    const res = await this.call('POST', '/api/claude/analyze-priorities', systemState === undefined ? {} : { system_state: systemState });
+  async analyze(systemState?: unknown): Promise<{ result: AnalyzerAnswer; fallback: string | null }> {
+    const res = await this.call<AnalyzerAnswer & Partial<ErrorBody>>('POST', '/api/claude/analyze-priorities', systemState === undefined ? {} : { system_state: systemState });
     if (res.status === 200) return { result: res.body, fallback: null };
     if (res.status !== 429 && res.status < 500) this.refused(res, 'the analyzer refused the request');
     const reason = `${res.body?.error ?? `HTTP ${res.status}`}: ${res.body?.message ?? ''}`.trim();
@@ -245,9 +247,9 @@ async function claim(s: Session, args: string[], intelligent: boolean): Promise<
 
 async function adviseClaim(s: Session, agentId: string, workType: string): Promise<void> {
   s.say(`🎯 Claude Intelligence: Analyzing optimal work claim for agent ${agentId}...`);
-  let advice: { result: any; fallback: string | null }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  let advice: { result: AnalyzerAnswer; fallback: string | null };
   try {
-    const res = await s.call('POST', '/api/claude/analyze-priorities', {});
+    const res = await s.call<AnalyzerAnswer & Partial<ErrorBody>>('POST', '/api/claude/analyze-priorities', {});
     if (res.status !== 200) throw new Error(`${res.body?.error ?? res.status}: ${res.body?.message ?? ''}`);
     advice = { result: res.body, fallback: null };
   } catch (err) {
@@ -268,10 +270,10 @@ async function adviseClaim(s: Session, agentId: string, workType: string): Promi
 }
 
 /** What the analysis suggests to an agent about to claim new work of `workType`. */
-export function recommendClaim(result: any, agentId: string, workType: string): { action: string; work_id: string | null; reason: string | null } { // eslint-disable-line @typescript-eslint/no-explicit-any
-  const assignment = Array.isArray(result?.assignments) ? result.assignments.find((a: any) => a?.agent_id === agentId) : undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
+export function recommendClaim(result: AnalyzerAnswer | null | undefined, agentId: string, workType: string): { action: string; work_id: string | null; reason: string | null } {
+  const assignment = Array.isArray(result?.assignments) ? result.assignments.find((a) => a?.agent_id === agentId) : undefined;
   if (assignment) return { action: `claim ${assignment.work_id} first (suggested for you: ${assignment.reason ?? 'best fit'})`, work_id: assignment.work_id, reason: assignment.reason ?? null };
-  const top = Array.isArray(result?.priorities) ? result.priorities.find((p: any) => p?.priority === 'critical') : undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const top = Array.isArray(result?.priorities) ? result.priorities.find((p) => p?.priority === 'critical') : undefined;
   if (top) return { action: `consider critical item ${top.work_id} before new ${workType} work`, work_id: top.work_id, reason: top.reason ?? null };
   return { action: `proceed with requested ${workType} work`, work_id: null, reason: recommendationsOf(result)[0] ?? null };
 }

@@ -55,7 +55,7 @@ export function registerWorkGraphCommands(program: Command): void {
     .option('--team <team>', 'team')
     .option('--after <ids>', 'prerequisites: ready once these are completed (comma-separated)', list)
     .action(async (workType: string, o) => {
-      const res = await call(o, 'POST', '/api/work', {
+      const res = await call<{ work: { work_item_id: string } }>(o, 'POST', '/api/work', {
         work_id: o.id,
         work_type: workType,
         description: o.description,

@@ -18,7 +18,7 @@ export class DaemonUnreachableError extends Error {
   /** The reason in a word: the system error code (ECONNREFUSED, ...) or the cause's message. */
   get reason(): string {
     const cause = this.cause as { code?: string; message?: string } | undefined;
-    return cause?.code ?? cause?.message ?? String(cause);
+    return cause?.code ?? cause?.message ?? String(this.cause);
   }
 }
 

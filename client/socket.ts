@@ -3,6 +3,7 @@
 // client layer: the coordination stream client and the telemetry client both run on it.
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
+import { wsText } from './ws-text.js';
 
 export interface SocketOptions {
   /** The URL of each attempt (the coordination stream resumes with ?since= from where it is). */
@@ -86,7 +87,7 @@ export class ReconnectingSocket extends EventEmitter {
     });
     ws.on('message', (data) => {
       alive = true;
-      this.emit('message', data.toString());
+      this.emit('message', wsText(data));
     });
     ws.on('close', (code) => {
       if (pinger) clearInterval(pinger);

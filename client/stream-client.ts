@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { ReconnectingSocket } from './socket.js';
 import { StateDigest } from '../shared/checksum.js';
 import { StateReplica } from '../shared/replica.js';
-import { CLOSE_RESYNC, CLOSE_UNAUTHORIZED, STREAM_PATH, toWsUrl, type DeltaMessage, type EventMessage, type ServerMessage, type SnapshotMessage } from '../shared/protocol.js';
+import { CLOSE_RESYNC, CLOSE_UNAUTHORIZED, STREAM_PATH, toWsUrl, type DeltaMessage, type ServerMessage, type SnapshotMessage } from '../shared/protocol.js';
 import { resolveToken, resolveUrl } from './config.js';
 import { emptyState, type CoordinationState } from '../shared/types.js';
 

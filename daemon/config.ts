@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ANALYZER_MODES, DEFAULTS, LOG_LEVELS } from './defaults.js';
+import { textOf } from '../shared/text.js';
 
 export interface ServiceEntry {
   name: string;
@@ -213,7 +214,7 @@ function coerce(key: keyof DaemonConfig, value: unknown, where: string): unknown
   if (key === 'analyzer_mode' && !(ANALYZER_MODES as readonly string[]).includes(String(value))) {
     throw new ConfigError(`${where}: analyzer_mode must be auto, builtin, command or claude`);
   }
-  return value === null ? null : String(value);
+  return value === null ? null : textOf(value);
 }
 
 export function readConfigFile(file: string): Partial<DaemonConfig> {

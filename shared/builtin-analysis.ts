@@ -2,6 +2,7 @@
 // analyze-priorities feature works without any external command, and so its output is the reference
 // shape a real analyzer (a script, Claude) is asked to return.
 import { isClaimable, isHeld, TERMINAL_WORK_STATUSES, type JsonObject, type Priority } from './types.js';
+import { textOf } from './text.js';
 
 export interface PriorityEntry {
   work_id: string;
@@ -166,7 +167,7 @@ export function analyzeBuiltin(state: PlainState, opts: BuiltinOptions = {}): An
     } else if (isClaimable(w.data)) {
       work.claimable++;
       claimable.push(w);
-    } else if ((TERMINAL_WORK_STATUSES as readonly string[]).includes(String(w.data.status))) {
+    } else if ((TERMINAL_WORK_STATUSES as readonly string[]).includes(textOf(w.data.status))) {
       work.finished++;
     }
   }

@@ -15,7 +15,7 @@ export function nowNs(): bigint {
 }
 
 /** `work_<ns>` / `agent_<ns>`, as the legacy helper generates them. */
-export function generateId(prefix: 'work' | 'agent' | string): string {
+export function generateId(prefix: string): string {
   return `${prefix}_${nowNs()}`;
 }
 

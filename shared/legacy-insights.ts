@@ -2,6 +2,7 @@
 // builtin shape {analysis, priorities, assignments}, or whatever an external analyzer returned) and
 // the report figures. Pure, like reports.ts.
 import type { Figures } from './legacy-reports.js';
+import { textOf } from './text.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -84,7 +85,7 @@ export function pipeView(type: PipeType, result: unknown): Obj {
   switch (type) {
     case 'priorities': {
       const priorities = isObj(result) ? arr(result.priorities).filter(isObj) : [];
-      return { type, ...meta, actions: priorities.slice(0, 3).map((p) => `Claim ${p.work_id} (${p.reason ?? p.priority ?? ''})`), priorities };
+      return { type, ...meta, actions: priorities.slice(0, 3).map((p) => `Claim ${textOf(p.work_id)} (${textOf(p.reason ?? p.priority ?? '')})`), priorities };
     }
     case 'bottlenecks':
       return { type, ...meta, bottlenecks: [...bottlenecks, ...unassigned] };

@@ -14,6 +14,7 @@
 import { ITEM_LOAD } from './builtin-analysis.js';
 import type { CoordinationState, JsonObject } from './types.js';
 import { isClaimable, isHeld } from './types.js';
+import { textOf } from './text.js';
 
 export const REPORT_KINDS = ['dashboard', 'pi-planning', 'scrum-of-scrums', 'innovation-planning', 'system-demo', 'inspect-adapt', 'art-sync', 'portfolio-kanban', 'coach-training', 'value-stream'] as const;
 export type ReportKind = (typeof REPORT_KINDS)[number];
@@ -429,7 +430,7 @@ function more<T>(list: T[], fmt: (x: T) => string, max = MAX_LINES): string[] {
 
 /** The readable text of a report (what the legacy helper printed, with live figures). */
 export function renderReport(r: Report): string {
-  const x = r as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const x = r as any; // eslint-disable-line @typescript-eslint/no-explicit-any -- each report kind's renderer reads its own fields of the report
   const out: string[] = [];
   const push = (...l: string[]) => out.push(...l);
   REPORTS[r.report].render(r, x, push);
@@ -539,7 +540,7 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
       push(...header('💡', r.title), '', `📅 IP Iteration: ${x.iteration.start} - ${x.iteration.end}`, '');
       push(`🔬 INNOVATION TIME (20%): ${x.capacity.innovation_items} of ${x.capacity.total_items} item slots`, `📋 PLANNING ACTIVITIES (80%): ${x.capacity.planning_items} item slots`, '');
       push('🚀 INNOVATION BACKLOG ITEMS:', ...(x.innovation_backlog.length ? more(x.innovation_backlog as ReturnType<typeof brief>[], (w) => `  • [${w.work_type ?? 'n/a'}] ${w.work_id}: ${w.description ? `${w.description} ` : ''}(${w.priority})`) : ['  (none open)']));
-      push('', `📊 Open work for the next PI: ${Object.entries(x.next_pi_open_by_priority).map(([p, n]) => `${p} ${n}`).join(', ') || 'none'}`);
+      push('', `📊 Open work for the next PI: ${Object.entries(x.next_pi_open_by_priority).map(([p, n]) => `${p} ${textOf(n)}`).join(', ') || 'none'}`);
     },
   },
   'system-demo': {

@@ -24,10 +24,24 @@ async function send(c: HttpClient, name: string, session: string, overrides: Rec
   return res;
 }
 
+/** The fields of a Claude Code agent record these tests read. */
+interface HookAgent {
+  status: string;
+  transcript_path: string;
+  permission_mode: string;
+  project: string;
+  last_event: string;
+  last_heartbeat: string;
+  ended_reason: string;
+  activity: { tool: string; target: string; at: string };
+  needs_input: { message: string; since: string };
+  subagents: Array<{ agent_id: string; started_at: string; stopped_at: string }>;
+}
+
 async function agentOf(c: HttpClient, session: string) {
   const res = await c.get(`/api/agents/cc_${session}`);
   expect(res.status).toBe(200);
-  return res.body as { agent: Record<string, any>; claims: string[] };
+  return res.body as { agent: HookAgent; claims: string[] };
 }
 
 describe('POST /api/hooks/claude-code', () => {
@@ -162,7 +176,7 @@ describe('POST /api/hooks/claude-code', () => {
     await send(c, 'TaskCompleted', s, { team_name: team });
     w = (await c.get(`/api/work/${workId}`)).body.work;
     expect(w.status).toBe('completed');
-    expect((await c.get(`/api/work?status=completed&agent_id=cc_${s}`)).body.work.map((x: any) => x.work_item_id)).toEqual([workId]);
+    expect((await c.get(`/api/work?status=completed&agent_id=cc_${s}`)).body.work.map((x: { work_item_id: string }) => x.work_item_id)).toEqual([workId]);
   });
 
   it('SessionEnd releases the session\'s claims with reason session_ended', async () => {

@@ -4,7 +4,7 @@
 import { gzipSync } from 'node:zlib';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ValueType } from '@opentelemetry/api';
 import { OTLPMetricExporter as JsonExporter, AggregationTemporalityPreference } from '@opentelemetry/exporter-metrics-otlp-http';
@@ -12,13 +12,14 @@ import { OTLPMetricExporter as ProtoExporter } from '@opentelemetry/exporter-met
 import { JsonMetricsSerializer, ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
 import WebSocket from 'ws';
 import { STREAM_PATH, toWsUrl, type EventMessage, type ServerMessage } from '../shared/protocol.js';
-import { contribution } from '../shared/claude-code/usage.js';
+import { contribution, type Usage } from '../shared/claude-code/usage.js';
 import type { UsagePoint } from '../shared/claude-code/otlp-points.js';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../daemon/config.js';
 import { startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
+import { wsText } from '../client/ws-text.js';
 
 const TOKEN = 'otlp-test-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
@@ -46,7 +47,7 @@ function sdk(exporter: ConstructorParameters<typeof PeriodicExportingMetricReade
 async function agentOf(c: HttpClient, session: string) {
   const res = await c.get(`/api/agents/cc_${session}`);
   expect(res.status, JSON.stringify(res.body)).toBe(200);
-  return res.body.agent as Record<string, any>;
+  return res.body.agent as { source?: string; session_id?: string; telemetry_at?: string; over_budget?: boolean; usage: Usage };
 }
 
 async function metricValue(c: HttpClient, line: string): Promise<number> {
@@ -264,7 +265,7 @@ describe('budgets', () => {
     c = new HttpClient(d.url, AUTH);
     ws = new WebSocket(toWsUrl(d.url, STREAM_PATH), { headers: AUTH });
     ws.on('message', (raw) => {
-      const msg = JSON.parse(String(raw)) as ServerMessage;
+      const msg = JSON.parse(wsText(raw)) as ServerMessage;
       if (msg.type === 'event') events.push(msg);
     });
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));

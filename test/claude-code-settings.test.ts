@@ -1,12 +1,19 @@
 // `ai-processor hooks install|uninstall|status` through the real CLI against settings files in temp
 // dirs: merged without clobbering, idempotent, undone byte for byte, unparseable files refused.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HOOK_EVENTS, installHooks, installTelemetry, uninstallHooks, uninstallTelemetry, hooksStatus, SettingsError, TELEMETRY_MARK } from '../shared/claude-code/settings.js';
 import { runCli, tempDir } from './helpers/daemon.js';
 
 const URL_ = 'http://127.0.0.1:4555';
+
+interface Hook {
+  type: string;
+}
+interface HookGroup {
+  hooks: Hook[];
+}
 const NO_TOKEN = { AI_PROCESSOR_TOKEN: undefined, AI_PROCESSOR_URL: undefined };
 
 /** A user's settings as they might be: other keys, their own hooks (one on an event we use too). */
@@ -45,12 +52,12 @@ describe('hooks install / uninstall (CLI)', () => {
     // The user's PreToolUse group first and untouched, ours after it.
     expect(s.hooks.PreToolUse[0]).toEqual(EXISTING.hooks.PreToolUse[0]);
     for (const event of HOOK_EVENTS) {
-      const ours = s.hooks[event].flatMap((g: any) => g.hooks).filter((h: any) => h.type === 'http');
+      const ours = s.hooks[event].flatMap((g: HookGroup) => g.hooks).filter((h: Hook) => h.type === 'http');
       expect(ours, event).toEqual([{ type: 'http', url: `${URL_}/api/hooks/claude-code`, timeout: 5 }]);
     }
     expect(s.hooks.PermissionRequest).toBeUndefined();
     // Only http hooks were added: no command that could fail a session.
-    const commands = Object.values(s.hooks).flatMap((groups: any) => groups.flatMap((g: any) => g.hooks)).filter((h: any) => h.type === 'command');
+    const commands = Object.values<HookGroup[]>(s.hooks).flatMap((groups) => groups.flatMap((g) => g.hooks)).filter((h: Hook) => h.type === 'command');
     expect(commands).toHaveLength(2);
 
     const second = await runCli(['hooks', 'install', '--settings', file, '--url', URL_], NO_TOKEN);
@@ -61,7 +68,7 @@ describe('hooks install / uninstall (CLI)', () => {
     const status = await runCli(['hooks', 'status', '--settings', file, '--json'], NO_TOKEN);
     expect(status.code).toBe(0);
     const report = JSON.parse(status.stdout).files[0];
-    expect(report.installed.map((i: any) => i.event).sort()).toEqual([...HOOK_EVENTS].sort());
+    expect(report.installed.map((i: { event: string }) => i.event).sort()).toEqual([...HOOK_EVENTS].sort());
     expect(report.missing).toEqual([]);
 
     const removed = await runCli(['hooks', 'uninstall', '--settings', file], NO_TOKEN);

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { START_FLAGS, defaultText, envName, flagHelp, loadConfig } from '../daemon/config.js';
 import { DEFAULTS } from '../daemon/defaults.js';
 import { registerStartCommand } from '../daemon/start.js';
+import { textOf } from '../shared/text.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -26,7 +27,7 @@ describe('configuration defaults', () => {
       expect(f, key).toBeDefined();
       const help = described.get(f!.flag.split(' ')[0]);
       expect(help).toBe(flagHelp(f!));
-      expect(help).toContain(`default ${String(DEFAULTS[key as keyof typeof DEFAULTS])}`);
+      expect(help).toContain(`default ${textOf(DEFAULTS[key as keyof typeof DEFAULTS])}`);
       expect(help).toContain(`env ${envName(f!.key)}`);
     }
   });

@@ -23,7 +23,7 @@ const paneSize = (): string => tmux('display-message', '-p', '-t', SESSION, '#{p
 /** Polls the screen until `pred` holds; fails with the last screen in the message. */
 async function waitForScreen(pred: (s: string) => boolean, what: string, ms = 10_000): Promise<string> {
   const end = Date.now() + ms;
-  let last = '';
+  let last: string;
   for (;;) {
     last = screen();
     if (pred(last)) {

@@ -11,6 +11,7 @@ import { STREAM_PATH, toWsUrl, type EventMessage, type ServerMessage } from '../
 import { eventually } from './fixtures/http-app.js';
 import { ROOT, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import type { JsonResponse } from './helpers/http.js';
+import { wsText } from '../client/ws-text.js';
 
 const ECHO = path.join(ROOT, 'test/fixtures/analyzer-echo.sh');
 
@@ -46,7 +47,7 @@ beforeAll(async () => {
   d = await startDaemon({ dataDir: path.join(dir, 'data'), args: ['--config', config, '--analyzer-command', ECHO] });
   ws = new WebSocket(toWsUrl(d.url, STREAM_PATH));
   ws.on('message', (raw) => {
-    const msg = JSON.parse(raw.toString()) as ServerMessage;
+    const msg = JSON.parse(wsText(raw)) as ServerMessage;
     if (msg.type === 'event') events.push(msg);
   });
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { claimLeaseMs, dueClaims, estimateLeaseMs, HolderLeases } from '../daemon/core/leases.js';
 import { parseDuration } from '../shared/duration.js';
+import { textOf } from '../shared/text.js';
 
 const MIN = 60_000;
 const limits = { defaultMs: 60_000, maxMs: 24 * 60 * MIN };
@@ -26,7 +27,7 @@ describe('parseDuration', () => {
 
   it('refuses what is not a duration', () => {
     for (const bad of ['', ' ', '30', 'soon', 'm30', '30x', '-5m', '0m', '1h-', 'h', '30m and more', null, undefined, 30, {}, 'x'.repeat(100)]) {
-      expect(parseDuration(bad), String(bad)).toBeNull();
+      expect(parseDuration(bad), textOf(bad)).toBeNull();
     }
   });
 });

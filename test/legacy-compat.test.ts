@@ -36,7 +36,7 @@ function helper(url: string, args: string[], env: Record<string, string> = {}, i
   });
 }
 
-type Rec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Rec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- legacy JSON records of any shape, compared field by field
 
 function readJson(dir: string, file: string): Rec[] | null {
   try {

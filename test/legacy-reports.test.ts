@@ -8,6 +8,7 @@ import { assignmentsFor, healthAnalysis, pipeView, recommendationsOf, streamInsi
 import { buildReport, computeFigures, durationStats, programIncrement, renderReport, REPORT_ALIASES, REPORT_KINDS } from '../shared/legacy-reports.js';
 import type { CoordinationState, JsonObject } from '../shared/types.js';
 import { REFERENCE } from './helpers/daemon.js';
+import { textOf } from '../shared/text.js';
 
 const NOW = Date.UTC(2026, 10, 24, 12, 0, 0); // 2026-11-24T12:00:00Z
 const H = 3_600_000;
@@ -120,13 +121,13 @@ describe('report figures', () => {
     expect(g.work).toMatchObject({ total: 141, held: 57, open: 4, completed: 80 });
     expect(g.agents.total).toBe(44);
     expect(g.throughput.per_day.map((d) => d.date)).toEqual(['2025-06-10', '2025-06-11', '2025-06-12', '2025-06-13', '2025-06-14', '2025-06-15', '2025-06-16']);
-    expect(g.throughput.total).toBe(log.filter((e) => String(e.completed_at) >= '2025-06-10').length);
+    expect(g.throughput.total).toBe(log.filter((e) => textOf(e.completed_at) >= '2025-06-10').length);
   });
 });
 
 describe('ceremony reports', () => {
   const state = knownState();
-  const report = (kind: string) => buildReport(kind, state, { now: NOW }) as any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const report = (kind: string) => buildReport(kind, state, { now: NOW }) as any; // eslint-disable-line @typescript-eslint/no-explicit-any -- each test reads its report kind's own fields
 
   it('every kind and alias builds, renders text with its title, and serializes to JSON', () => {
     for (const kind of [...REPORT_KINDS, ...Object.keys(REPORT_ALIASES)]) {

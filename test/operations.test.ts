@@ -14,13 +14,13 @@ import WebSocket from 'ws';
 import { spawnDaemon } from '../bench/proc.js';
 import { StreamClient } from '../client/stream-client.js';
 import { STREAM_PATH } from '../shared/protocol.js';
-import { CLI, CONSOLE_CLI, ROOT, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { CLI, CONSOLE_CLI, ROOT, runCli, startDaemon, tempDir } from './helpers/daemon.js';
 import { NODE_FLAGS } from '../shared/node-flags.js';
 import { VERSION } from '../daemon/version.js';
 import { HttpClient } from './helpers/http.js';
 
 const NO_SERVICES = { AI_PROCESSOR_SERVICES: '[]' };
-const cleanup: Array<() => Promise<unknown> | unknown> = [];
+const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });

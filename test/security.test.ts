@@ -18,6 +18,7 @@ import { STREAM_PATH, TELEMETRY_STREAM_PATH } from '../shared/protocol.js';
 import { ROOT, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 import { requireTool } from './helpers/system-tools.js';
+import { wsText } from '../client/ws-text.js';
 
 const TOKEN = `tok-${randomBytes(18).toString('hex')}`;
 const FILE_TOKEN = `ftok-${randomBytes(18).toString('hex')}`;
@@ -48,7 +49,7 @@ function routesInSources(): string[] {
 const fill = (url: string) => url.replace(/:(\w+)/g, (_m, name: string) => `sec-${name.replace(/_/g, '-')}`);
 
 /** Opens a WebSocket; resolves with the HTTP status of a refused upgrade, or 'open' and the first message. */
-function upgrade(url: string, opts: WebSocket.ClientOptions = {}): Promise<{ status: number | 'open'; body?: string; first?: any }> {
+function upgrade(url: string, opts: WebSocket.ClientOptions = {}): Promise<{ status: number | 'open'; body?: string; first?: { type: string; revision: number } }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, opts);
     ws.on('unexpected-response', (req, res) => {
@@ -67,7 +68,7 @@ function upgrade(url: string, opts: WebSocket.ClientOptions = {}): Promise<{ sta
       ws.once('message', (m) => {
         clearTimeout(t);
         ws.close();
-        resolve({ status: 'open', first: JSON.parse(m.toString()) });
+        resolve({ status: 'open', first: JSON.parse(wsText(m)) });
       });
     });
     ws.on('error', (err) => {
@@ -236,7 +237,7 @@ describe.skipIf(!requireTool('openssl'))('TLS', () => {
     await t?.stop();
   });
 
-  const request = (method: string, p: string, opts: https.RequestOptions = {}, body?: unknown): Promise<{ status: number; body: any }> =>
+  const request = (method: string, p: string, opts: https.RequestOptions = {}, body?: unknown): Promise<{ status: number; body: unknown }> =>
     new Promise((resolve, reject) => {
       const req = https.request(new URL(p, t.url), { method, ca, ...opts, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...opts.headers } }, (res) => {
         let text = '';
@@ -266,8 +267,8 @@ describe.skipIf(!requireTool('openssl'))('TLS', () => {
     expect((await upgrade(wss, { ca })).status).toBe(401);
     const open = await upgrade(wss, { ca, headers: AUTH });
     expect(open.status).toBe('open');
-    expect(open.first.type).toBe('snapshot');
-    expect(open.first.revision).toBeGreaterThanOrEqual(1);
+    expect(open.first?.type).toBe('snapshot');
+    expect(open.first?.revision).toBeGreaterThanOrEqual(1);
   });
 
   it('the shared clients (ApiClient over fetch, StreamClient over wss) work against https URLs', async () => {

@@ -45,7 +45,7 @@ function monitor(...args: ConstructorParameters<typeof ServiceMonitor>): Service
 
 afterEach(async () => {
   monitors.splice(0).forEach((m) => m.stop());
-  await Promise.all(servers.splice(0).map((s) => (s.server.listening ? s.close() : undefined)));
+  await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
 const byName = (list: ServiceStatus[]) => Object.fromEntries(list.map((s) => [s.name, s]));

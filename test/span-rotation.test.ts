@@ -8,6 +8,7 @@ import { legacySpanValues, parseLegacySpans } from '../shared/legacy-spans.js';
 import { copyReference, REFERENCE, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 import { SpanFile, rotatedName } from '../daemon/observability/span-file.js';
+import { textOf } from '../shared/text.js';
 
 const ORIGINAL = readFileSync(path.join(REFERENCE, 'original/telemetry_spans.jsonl'));
 const MAX = 16_000;
@@ -18,7 +19,7 @@ afterEach(async () => {
 });
 
 const spansOf = (file: string) => (existsSync(file) ? legacySpanValues(parseLegacySpans(readFileSync(file, 'utf8'))) : []);
-const ops = (file: string) => spansOf(file).map((s) => String(s.operation_name));
+const ops = (file: string) => spansOf(file).map((s) => textOf(s.operation_name));
 
 async function claims(c: HttpClient, prefix: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) expect((await c.post('/api/coordination/claim', { work_id: `${prefix}_${i}`, agent_id: 'rot_agent', work_type: 'rotation' })).status).toBe(200);

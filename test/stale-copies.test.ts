@@ -12,6 +12,7 @@ import { StreamClient } from '../client/stream-client.js';
 import type { DeltaMessage } from '../shared/protocol.js';
 import { ROOT, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
+import { wsText } from '../client/ws-text.js';
 
 const run = promisify(execFile);
 const SCRIPT = path.join(ROOT, 'test/fixtures/scripts/stale-copy.sh');
@@ -168,7 +169,7 @@ describe.runIf(hasJq()).each(['lock', 'nolock'] as const)('a script writing back
     expect((await work('r3'))).toBeUndefined();
     const ws = new WebSocket(`${d.url.replace('http', 'ws')}/api/coordination/stream?since=${before}`);
     const messages: Array<{ type: string; revision?: number; cause?: DeltaMessage['cause']; changes?: DeltaMessage['changes'] }> = [];
-    ws.on('message', (m) => messages.push(JSON.parse(m.toString())));
+    ws.on('message', (m) => messages.push(JSON.parse(wsText(m))));
     await expect.poll(() => messages.some((m) => m.type === 'replayed'), POLL).toBe(true);
     ws.close();
     const replayed = messages.filter((m) => m.type === 'delta');

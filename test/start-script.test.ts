@@ -44,7 +44,7 @@ const screen = (run: Run): string => tmux(run, 'capture-pane', '-p', '-t', 'star
 
 async function waitForScreen(run: Run, pred: (s: string) => boolean, what: string, ms = 20_000): Promise<string> {
   const end = Date.now() + ms;
-  let last = '';
+  let last: string;
   for (;;) {
     last = screen(run);
     if (pred(last)) return last;

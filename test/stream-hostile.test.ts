@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { StreamClient } from '../client/stream-client.js';
 import { startDaemon, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
+import { wsText } from '../client/ws-text.js';
 
 const wsUrl = (d: DaemonHandle, path = '/api/coordination/stream') => d.url.replace(/^http/, 'ws') + path;
 
@@ -15,7 +16,7 @@ function open(url: string): Promise<{ ws: WebSocket; messages: string[]; closed:
     const ws = new WebSocket(url);
     const messages: string[] = [];
     const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
-    ws.on('message', (m) => messages.push(m.toString()));
+    ws.on('message', (m) => messages.push(wsText(m)));
     ws.on('open', () => resolve({ ws, messages, closed }));
     ws.on('error', reject);
   });

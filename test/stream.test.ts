@@ -11,6 +11,7 @@ import type { DeltaMessage, ServerMessage } from '../shared/protocol.js';
 import { rssOf } from '../bench/proc.js';
 import { startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
+import { wsText } from '../client/ws-text.js';
 
 let d: DaemonHandle;
 let c: HttpClient;
@@ -28,7 +29,7 @@ function rawClient(url: string): Promise<{ ws: WebSocket; messages: ServerMessag
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     const messages: ServerMessage[] = [];
-    ws.on('message', (m) => messages.push(JSON.parse(m.toString())));
+    ws.on('message', (m) => messages.push(JSON.parse(wsText(m))));
     ws.on('open', () => resolve({ ws, messages }));
     ws.on('error', reject);
   });

@@ -4,11 +4,12 @@
 import { render } from 'ink-testing-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { StatsResponse, SyncFailureReason } from '../shared/protocol.js';
+import type { StatsResponse } from '../shared/protocol.js';
 import { ConsoleModel } from '../tui/model/console-model.js';
 import { HealthPanel } from '../tui/panels/health/health-panel.js';
 import { startDaemon, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
+import { wsText } from '../client/ws-text.js';
 
 let d: DaemonHandle;
 let c: HttpClient;
@@ -35,7 +36,7 @@ function openClient(): Promise<{ ws: WebSocket; snapshots: () => number; closed:
     let snapshots = 0;
     const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
     ws.on('message', (m) => {
-      if (m.toString().startsWith('{"type":"snapshot"')) snapshots++;
+      if (wsText(m).startsWith('{"type":"snapshot"')) snapshots++;
     });
     ws.on('open', () => resolve({ ws, snapshots: () => snapshots, closed }));
     ws.on('error', reject);

@@ -20,6 +20,7 @@ import { fieldValue } from '../shared/entropy.js';
 import { REFERENCE, copyReference, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 import { DAEMON_INTERNAL_SPANS } from '../shared/entropy.js';
+import { wsText } from '../client/ws-text.js';
 
 const ORIGINAL = readFileSync(path.join(REFERENCE, 'original/telemetry_spans.jsonl'));
 
@@ -258,7 +259,7 @@ describe('telemetry_spans.jsonl, the spans endpoint and the stream', () => {
   it('API calls produce spans: appended to the file in the legacy line format, streamed, listed', async () => {
     ws = new WebSocket(toWsUrl(daemon.url, TELEMETRY_STREAM_PATH));
     ws.on('message', (raw) => {
-      const m = JSON.parse(raw.toString()) as SpanMessage;
+      const m = JSON.parse(wsText(raw)) as SpanMessage;
       if (m.type === 'span') streamed.push(m.span);
     });
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));

@@ -12,6 +12,7 @@ import { agentRows, entropyView, heldByAgent, spanRows, traceTree, WORK_SORTS, w
 import { Connection } from '../tui/net/connection.js';
 import { DeltaGen, GEN_NOW, genSnapshot, genSpans, genState, genStats } from './gen/states.js';
 import { startDaemon, type DaemonHandle } from './helpers/daemon.js';
+import { wsText } from '../client/ws-text.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -432,7 +433,7 @@ describe('Connection: side channels (stand-in daemon)', () => {
       }
       fake.streams!.push(ws);
       fake.urls!.push(req.url ?? '');
-      ws.on('message', (d) => fake.received!.push(JSON.parse(d.toString())));
+      ws.on('message', (d) => fake.received!.push(JSON.parse(wsText(d))));
       onStream(ws, req.url ?? '');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -7,6 +7,7 @@ import { isClaimable, isHeld, withFields } from '../../shared/types.js';
 import type { ReadView } from '../store/file-store.js';
 import type { ProposedChange } from '../store/ingest.js';
 import { estimateLeaseMs, type LeaseLimits } from './leases.js';
+import { textOf } from '../../shared/text.js';
 
 export interface OpContext {
   view: ReadView;
@@ -148,7 +149,7 @@ export function claim(ctx: OpContext, input: ClaimInput, limits: LeaseLimits): O
       if (data.agent_id === input.agent_id) return { changes: [], result: { claim: data, idempotent: true } };
       throw new ApiError('work_already_claimed', `work item ${input.work_id} is held by another agent`, { holder: data.agent_id });
     }
-    if (!isClaimable(data)) throw new ApiError('work_not_claimable', `work item ${input.work_id} is ${String(data.status)}`);
+    if (!isClaimable(data)) throw new ApiError('work_not_claimable', `work item ${input.work_id} is ${textOf(data.status)}`);
     base = data;
   } else {
     base = newWorkData(ctx, input.work_id, input);

@@ -457,8 +457,8 @@ export class SpanFile {
   private async saveIndex(): Promise<void> {
     if (!this.trackFile) return;
     const offset = this.counted;
-    let head = '';
-    let tail = '';
+    let head: string;
+    let tail: string;
     if (offset > 0) {
       const handle = await fsp.open(this.opts.file, 'r');
       try {

@@ -3,6 +3,7 @@
 // its slow threshold, 'down' on any other status, a network error or a timeout, and 'unknown' until
 // its first probe. Emits 'change' on every status transition and 'check' after every probe.
 import { EventEmitter } from 'node:events';
+import type { Logger } from '../store/memory-state.js';
 
 export type ServiceState = 'up' | 'down' | 'slow' | 'unknown';
 
@@ -36,7 +37,7 @@ export interface MonitorOptions {
   timeoutMs?: number;
   slowMs?: number;
   fetch?: typeof fetch;
-  logger?: { info: Function; warn: Function; error: Function };
+  logger?: Logger;
 }
 
 /** The example in the default config: the seed's XAVOS web app. */
@@ -53,10 +54,10 @@ interface Probe extends Required<ServiceConfig> {
   inFlight?: Promise<ServiceStatus>;
 }
 
-export interface ServiceMonitor {
-  on(event: 'change', listener: (status: ServiceStatus, previous: ServiceState) => void): this;
-  on(event: 'check', listener: (status: ServiceStatus) => void): this;
-  on(event: string | symbol, listener: (...args: any[]) => void): this;
+/** What a monitor emits: 'change' when a service's state changes, 'check' after every probe. */
+interface ServiceMonitorEvents {
+  change: [status: ServiceStatus, previous: ServiceState];
+  check: [status: ServiceStatus];
 }
 
 /** Why a fetch failed, in words an operator can act on ("connect ECONNREFUSED 127.0.0.1:4002"). */
@@ -66,7 +67,7 @@ function describeFetchError(err: unknown, timeoutMs: number): string {
   return e?.cause?.message || e?.cause?.code || e?.message || String(err);
 }
 
-export class ServiceMonitor extends EventEmitter {
+export class ServiceMonitor extends EventEmitter<ServiceMonitorEvents> {
   private probes: Probe[];
   private readonly fetch: typeof fetch;
   private running = false;
@@ -219,8 +220,8 @@ export class ServiceMonitor extends EventEmitter {
     };
     const snapshot = { ...p.state };
     if (next.status !== previous) {
-      const log = next.status === 'down' ? this.opts.logger?.warn : this.opts.logger?.info;
-      log?.call(this.opts.logger, { service: p.name, url: p.url, status: next.status, previous, last_error: next.last_error }, `service ${p.name} is ${next.status}`);
+      const level = next.status === 'down' ? 'warn' : 'info';
+      this.opts.logger?.[level]({ service: p.name, url: p.url, status: next.status, previous, last_error: next.last_error }, `service ${p.name} is ${next.status}`);
       this.emit('change', snapshot, previous);
     }
     this.emit('check', snapshot);
