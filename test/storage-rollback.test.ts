@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openSync, rmSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { FileStore } from '../daemon/store/file-store.js';
+import type { Journal } from '../daemon/store/journal.js';
 import type { ReadView } from '../daemon/store/memory-state.js';
 import { ApiError } from '../daemon/errors.js';
 import { mountTmpfs } from './helpers/tmpfs.js';
@@ -91,6 +92,39 @@ describe.skipIf(!mounted)('a failed journal batch', () => {
     for (let i = 0; i < 5; i++) expect(again.get('work', `kept_${i}`)).toBeDefined();
     for (const key of ['lost_0', 'lost_1', 'lost_2', 'refused']) expect(again.get('work', key)).toBeUndefined();
     expect(again.get('work', 'after')?.data.fencing_token).toBe(token.result);
+    await again.close();
+  });
+
+  it('undoes only what was not durable, even after a batch that ended with a view marker', async () => {
+    const dir = path.join((fs as Exclude<typeof fs, string>).dir, 'marker');
+    const store = new FileStore({ dataDir: dir, logger: quiet, watch: false, viewFlushMs: 600_000 });
+    await store.open();
+    const claim = (key: string, pad = 0) =>
+      store.transact((view: ReadView) => {
+        const token = view.nextFencingToken();
+        return { changes: [{ section: 'work', key, op: 'put', data: { work_item_id: key, fencing_token: token, pad: 'x'.repeat(pad) } }], result: token };
+      }, cause);
+    await claim('kept');
+    // One batch: a claim, then a legacy view's note of its file as of the revision before it.
+    const journal = (store as unknown as { journal: Journal }).journal;
+    const acked = claim('acked');
+    await Promise.all([acked, journal.append({ m: 'view', f: 'work_claims.json', s: '00', r: store.revision - 1 })]);
+    const durable = { revision: store.revision, state: JSON.stringify(store.state()) };
+    const filler = path.join(dir, 'filler.bin');
+    fill(filler);
+    await expect(claim('lost', 8192)).rejects.toMatchObject({ code: 'storage_full' });
+    // The acknowledged claim stays: only the failed batch was undone.
+    expect(store.revision).toBe(durable.revision);
+    expect(JSON.stringify(store.state())).toBe(durable.state);
+    rmSync(filler);
+    await expect.poll(() => store.ready, { timeout: 10_000, interval: 100 }).toBe(true);
+    expect((await claim('after')).revision).toBe(durable.revision + 1);
+    await store.close();
+    const again = new FileStore({ dataDir: dir, logger: quiet, watch: false });
+    await again.open();
+    expect(again.revision).toBe(durable.revision + 1);
+    for (const key of ['kept', 'acked', 'after']) expect(again.get('work', key), key).toBeDefined();
+    expect(again.get('work', 'lost')).toBeUndefined();
     await again.close();
   });
 });

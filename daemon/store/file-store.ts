@@ -128,7 +128,11 @@ export class FileStore extends MemoryState implements CoordinationStore {
     const prevJournalFile = path.join(this.metaDir, 'journal.prev.jsonl');
     const snapLines = await readLines(snapshotFile);
     const replay = await readJournal(journalFile);
-    if (replay.truncatedBytes > 0) this.opts.logger.warn({ bytes: replay.truncatedBytes }, 'cut a torn journal tail: a write cut short by the crash, never acknowledged (acknowledgement waits for the fsync of the whole write)');
+    if (replay.truncatedBytes > 0)
+      this.opts.logger.warn(
+        { bytes: replay.truncatedBytes },
+        'cut a torn journal tail: a write cut short by the crash, never acknowledged (acknowledgement waits for the fsync of the whole write)',
+      );
     // The first start writes a snapshot before taking any change: a journal (or a rotated one) means there must be one.
     const hasHistory = replay.records.length > 0 || replay.markers.length > 0 || (await fileExists(prevJournalFile));
     // Throws (naming the file and the way out) when the snapshot is damaged or missing while the
@@ -140,8 +144,9 @@ export class FileStore extends MemoryState implements CoordinationStore {
       const head = this.loadSnapshot(snapLines!, snapshot.rows);
       for (const [f, w] of Object.entries(head.views ?? {})) written.set(f, [typeof w === 'string' ? { sha: w, rev: 0 } : w]);
     }
-    loadEach(this.opts.loadHooks, 0, replay.records.length, (i) => {
-      const rec = replay.records[i];
+    const records = snapshot !== null ? [...(await this.bridgeFromPrev(prevJournalFile, journalFile, replay.records)), ...replay.records] : replay.records;
+    loadEach(this.opts.loadHooks, 0, records.length, (i) => {
+      const rec = records[i];
       if (rec.r <= this.revision) return;
       if (rec.r !== this.revision + 1) {
         throw new Error(
@@ -191,13 +196,35 @@ export class FileStore extends MemoryState implements CoordinationStore {
     for (const section of SECTIONS) await this.views[section].open(fresh, written.get(VIEW_FILES[section]) ?? []);
     if (fresh) {
       await this.writeSnapshot();
-      this.opts.logger.info({ dataDir: this.dataDir, work: this.tables.count('work'), agents: this.tables.count('agents'), log: this.tables.count('log') }, 'imported data directory');
+      this.opts.logger.info(
+        { dataDir: this.dataDir, work: this.tables.count('work'), agents: this.tables.count('agents'), log: this.tables.count('log') },
+        'imported data directory',
+      );
     }
     if (this.opts.watch !== false) {
       this.watcher = new ViewWatcher(this, { scanMs: this.opts.scanMs });
       this.watcher.start();
     }
     this.opened = true;
+  }
+
+  /**
+   * The records between the snapshot and the journal's first one, when journal.prev.jsonl holds
+   * exactly those (every one, in order): replaying them from there loses nothing. Empty when the
+   * journal follows on from the snapshot, or when the rotated journal does not bridge the gap
+   * (the start then refuses, naming it).
+   */
+  private async bridgeFromPrev(prevFile: string, journalFile: string, records: JournalRecord[]): Promise<JournalRecord[]> {
+    const first = records.find((r) => r.r > this.revision);
+    if (!first || first.r === this.revision + 1) return [];
+    const prev = await readJournal(prevFile, { cut: false });
+    const bridge = prev.records.filter((r) => r.r > this.revision && r.r < first.r);
+    if (bridge.length !== first.r - this.revision - 1 || bridge.some((r, i) => r.r !== this.revision + 1 + i)) return [];
+    this.opts.logger.warn(
+      { snapshotRevision: this.revision, journalFrom: first.r, replayed: bridge.length, file: prevFile },
+      `${journalFile} starts after the snapshot: replaying the changes in between from the rotated journal, which holds every one of them`,
+    );
+    return bridge;
   }
 
   /** Snapshot format: a header line, then one line per record: [section, key, entry, term, text?], then the trailer. */
@@ -217,7 +244,14 @@ export class FileStore extends MemoryState implements CoordinationStore {
   private replayRecord(rec: JournalRecord): void {
     for (const c of rec.c) this.tables.set(c.s, c.k, c.o === 'put' ? c.e : undefined, c.o === 'put' ? c.tx : undefined);
     this.revision = rec.r;
-    this.remember({ type: 'delta', revision: rec.r, changes: rec.c.map(fromJournal), timestamp_ns: rec.t, checksum: rec.h ?? this.tables.digest.hex(), cause: rec.x });
+    this.remember({
+      type: 'delta',
+      revision: rec.r,
+      changes: rec.c.map(fromJournal),
+      timestamp_ns: rec.t,
+      checksum: rec.h ?? this.tables.digest.hex(),
+      cause: rec.x,
+    });
   }
 
   // ---- reading ---------------------------------------------------------------------------
@@ -262,7 +296,14 @@ export class FileStore extends MemoryState implements CoordinationStore {
   problems(): StoreProblem[] {
     const views = SECTIONS.map((s) => this.views[s].problem).filter((p): p is ViewProblem => p !== null);
     if (!this.storage) return views;
-    return [{ file: path.join(META_DIR, 'journal.jsonl'), error: `${this.storage.reason}: ${this.storage.error}; writes are refused until it can be written again`, at: this.storage.since }, ...views];
+    return [
+      {
+        file: path.join(META_DIR, 'journal.jsonl'),
+        error: `${this.storage.reason}: ${this.storage.error}; writes are refused until it can be written again`,
+        at: this.storage.since,
+      },
+      ...views,
+    ];
   }
 
   /** Why writes are refused, or null. */
@@ -348,7 +389,10 @@ export class FileStore extends MemoryState implements CoordinationStore {
     const reason = err.full ? 'storage_full' : 'write_failed';
     const first = this.storage === null;
     this.storage = { reason, error: err.message, since: this.storage?.since ?? new Date().toISOString() };
-    this.opts.logger.error({ reason, err: err.message, rolledBack: undone.length, revision: this.revision }, 'journal write failed: the batch was undone and answered with an error; writes are refused until the disk can be written again');
+    this.opts.logger.error(
+      { reason, err: err.message, rolledBack: undone.length, revision: this.revision },
+      'journal write failed: the batch was undone and answered with an error; writes are refused until the disk can be written again',
+    );
     this.emit('storage', { state: 'degraded', reason, error: err.message, rolled_back: undone.length } satisfies StorageEvent);
     if (first) this.scheduleProbe();
   }
@@ -370,7 +414,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
       const handle = await fsp.open(file, 'w');
       try {
         const buf = Buffer.alloc(STORAGE_PROBE_BYTES, 10);
-        for (let off = 0; off < buf.length; ) off += (await handle.write(buf, off, buf.length - off)).bytesWritten;
+        for (let off = 0; off < buf.length;) off += (await handle.write(buf, off, buf.length - off)).bytesWritten;
         await handle.datasync();
       } finally {
         await handle.close();
@@ -467,6 +511,10 @@ export class FileStore extends MemoryState implements CoordinationStore {
     }
     const pending = this.unsynced;
     const head: SnapshotHeader = { format: 3, revision: pending.length ? pending[0].revision - 1 : this.revision, views, trailer: true };
+    // The rotation after it would leave the records between the two in journal.prev.jsonl only.
+    if (this.journal && head.revision < this.journal.durableRevision) {
+      throw new Error(`snapshot at revision ${head.revision} would be older than the journal (durable up to ${this.journal.durableRevision}): not written`);
+    }
     // Rows are taken now (synchronously), written in chunks: no giant string, a consistent revision.
     const rows = durableRows(this.tables.maps, pending);
     const trailer = new SnapshotTrailer();
@@ -480,7 +528,8 @@ export class FileStore extends MemoryState implements CoordinationStore {
         const line = JSON.stringify(row) + '\n';
         trailer.add(line);
         buf += line;
-        if (buf.length > STATE_CHUNK_CHARS) { // ~0.5 ms of work between writes, not a stall
+        if (buf.length > STATE_CHUNK_CHARS) {
+          // ~0.5 ms of work between writes, not a stall
           yield buf;
           buf = '';
         }

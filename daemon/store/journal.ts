@@ -38,8 +38,11 @@ export interface ReplayResult {
   truncatedBytes: number;
 }
 
-/** Reads a journal file; a torn last line is cut off, a corrupt line elsewhere is an error. */
-export async function readJournal(file: string): Promise<ReplayResult> {
+/**
+ * Reads a journal file; a torn last line is cut off (only ignored with `cut: false`, for a file
+ * that is read, never written), a corrupt line elsewhere is an error.
+ */
+export async function readJournal(file: string, opts: { cut?: boolean } = {}): Promise<ReplayResult> {
   const lines = await readLines(file);
   const records: JournalRecord[] = [];
   const markers: ViewMarker[] = [];
@@ -50,12 +53,13 @@ export async function readJournal(file: string): Promise<ReplayResult> {
       if (!terminated) throw new Error('no newline');
       if (text.trim() === '') continue;
       const rec = JSON.parse(text) as JournalRecord | ViewMarker;
-      if ('m' in rec) markers.push(rec);
+      if (isMarker(rec)) markers.push(rec);
       else records.push(rec);
     } catch {
       // Only the last line can be torn: a write cut short by a crash before its fsync returned, so
       // never acknowledged (a failed write is cut off by the daemon itself). Cut it off.
       if (lines.slice(i + 1).every((l) => l.text.trim() === '')) {
+        if (opts.cut === false) return { records, markers, truncatedBytes: 0 };
         const size = (await fsp.stat(file)).size;
         await fsp.truncate(file, offset);
         return { records, markers, truncatedBytes: size - offset };
@@ -67,6 +71,10 @@ export async function readJournal(file: string): Promise<ReplayResult> {
     }
   }
   return { records, markers, truncatedBytes: 0 };
+}
+
+export function isMarker(line: JournalRecord | ViewMarker): line is ViewMarker {
+  return 'm' in line;
 }
 
 interface Waiter {
@@ -110,8 +118,14 @@ export class Journal {
   private flushing = false;
   /** Set after a failed batch whose bytes could not be cut off yet: nothing is written until they are. */
   private tornAt: number | null = null;
-  /** The highest revision appended so far. */
-  private lastRevision = 0;
+  /**
+   * The highest record revision among the queued lines (null: none). Only records count: a view
+   * marker's revision is the older one its file reflects, and taking it would report a batch
+   * durable up to less than it holds (the snapshot would then leave durable records behind).
+   */
+  private pendingRevision: number | null = null;
+  /** The highest record revision on disk (fsynced). */
+  private durable = 0;
   bytes = 0;
 
   constructor(
@@ -126,7 +140,7 @@ export class Journal {
 
   /** Queues a record; resolves once it is on disk (fsynced), rejects with a JournalWriteError. */
   append(record: JournalRecord | ViewMarker): Promise<void> {
-    if ('r' in record) this.lastRevision = record.r;
+    if (!isMarker(record)) this.pendingRevision = record.r;
     this.pending.push(JSON.stringify(record) + '\n');
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (!this.flushing) {
@@ -148,9 +162,10 @@ export class Journal {
         if (this.opts.beforeBatch) await this.opts.beforeBatch().catch(() => {});
         const lines = this.pending;
         const waiters = this.waiters;
-        const upTo = this.lastRevision;
+        const upTo = this.pendingRevision;
         this.pending = [];
         this.waiters = [];
+        this.pendingRevision = null;
         const buf = Buffer.from(lines.join(''));
         const started = process.hrtime.bigint();
         try {
@@ -165,7 +180,10 @@ export class Journal {
           continue;
         }
         this.bytes += buf.length;
-        this.opts.onDurable?.(upTo);
+        if (upTo !== null) {
+          this.durable = upTo;
+          this.opts.onDurable?.(upTo);
+        }
         this.opts.onBatch?.(lines.length, Number(process.hrtime.bigint() - started) / 1e9);
         for (const w of waiters) w.resolve();
       }
@@ -177,7 +195,7 @@ export class Journal {
   /** One write call may write only part of the buffer (a full disk): loop until all of it is written. */
   private async writeAll(buf: Buffer): Promise<void> {
     this.tornAt = this.bytes; // until the fsync returns, the bytes past here are not ours to keep
-    for (let off = 0; off < buf.length; ) {
+    for (let off = 0; off < buf.length;) {
       const { bytesWritten } = await this.handle!.write(buf, off, buf.length - off);
       if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device (short write)'), { code: 'ENOSPC' });
       off += bytesWritten;
@@ -201,9 +219,15 @@ export class Journal {
     const later = this.waiters;
     this.pending = [];
     this.waiters = [];
+    this.pendingRevision = null;
     this.opts.onFailure?.(err);
     for (const w of batch) w.reject(err);
     for (const w of later) w.reject(err);
+  }
+
+  /** The highest record revision made durable so far (a snapshot must not be older before a rotation). */
+  get durableRevision(): number {
+    return this.durable;
   }
 
   /** Whether the file may hold bytes of a failed batch (they are cut before anything else is written). */
