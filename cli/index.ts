@@ -7,7 +7,8 @@ import { registerInstallServiceCommand } from './install-service.js';
 import { registerValidateCriticalPathsCommand } from './validate-critical-paths.js';
 import { registerMigrateStoreCommand } from './migrate-store.js';
 import { registerHooksCommand } from './hooks.js';
+import { registerPathsCommand } from './paths.js';
 
 export type CommandModule = (program: Command) => void;
 
-export const commandModules: CommandModule[] = [registerBaselineCommands, registerLegacyCommand, registerSimulateCommand, registerMigrateStoreCommand, registerInstallServiceCommand, registerValidateCriticalPathsCommand, registerHooksCommand];
+export const commandModules: CommandModule[] = [registerBaselineCommands, registerLegacyCommand, registerSimulateCommand, registerMigrateStoreCommand, registerInstallServiceCommand, registerValidateCriticalPathsCommand, registerHooksCommand, registerPathsCommand];

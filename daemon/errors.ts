@@ -14,6 +14,7 @@ export const ERRORS = {
   stale_fencing_token: { status: 409, message: 'The fencing token is older than the current claim' },
   version_conflict: { status: 409, message: 'expected_version does not match the record: re-read and retry' },
   work_not_claimable: { status: 409, message: 'The work item is finished and cannot be claimed' },
+  path_held: { status: 409, message: 'Another agent holds a lease on an overlapping path' },
   payload_too_large: { status: 413, message: 'The request body is too large' },
   unsupported_media_type: { status: 415, message: 'Send Content-Type: application/json' },
   too_many_requests: { status: 429, message: 'Too many requests: retry later' },
