@@ -5,6 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PathIndex, ancestorDirs, normalizeOrigin, normalizeRelPath, overlaps, type PathLease } from '../shared/path-leases.js';
+import { originFromConfig } from '../daemon/claude-code/project.js';
 import { REFERENCE, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 
@@ -331,6 +333,115 @@ describe("path leases end with their agent's lease", () => {
       await expect.poll(async () => ((await c.get('/api/paths?agent_id=silent')).body.leases as unknown[]).length, { timeout: 20_000, interval: 250 }).toBe(0);
       expect((await c.post('/api/paths/claim', { agent_id: 'other', paths: ['lib/x.ts'], repo: R })).status).toBe(200);
       expect(d.logs.join('\n')).toMatch(/path leases ended/);
+    } finally {
+      c.close();
+      expect(await d.stop()).toBe(0);
+    }
+  });
+});
+
+describe('path rules (pure)', () => {
+  it('normalises relative paths and refuses what leaves the repository', () => {
+    expect(normalizeRelPath('src//./db/../db/x.ts')).toEqual({ ok: true, path: 'src/db/x.ts', dir: false });
+    expect(normalizeRelPath('src/db/')).toEqual({ ok: true, path: 'src/db/', dir: true });
+    expect(normalizeRelPath('src/db/.')).toEqual({ ok: true, path: 'src/db/', dir: true });
+    for (const bad of ['../x', 'a/../../x', '', './', '.', 'a/..', '/abs', 'a\0b', 'x'.repeat(4097), 7, null])
+      expect(normalizeRelPath(bad).ok, String(bad).slice(0, 20)).toBe(false);
+    expect(normalizeRelPath('x'.repeat(4096)).ok).toBe(true);
+  });
+
+  it('one repository id for every spelling of its origin', () => {
+    for (const url of [
+      'git@github.com:example/webapp.git',
+      'https://github.com/example/webapp',
+      'https://user:pw@GitHub.com/example/webapp.git/',
+      'ssh://git@github.com:22/example/webapp.git',
+      'git+ssh://git@github.com/example/webapp',
+    ]) {
+      expect(normalizeOrigin(url), url).toBe('github.com/example/webapp');
+    }
+    expect(originFromConfig('[core]\n\tbare = false\n[remote "upstream"]\n\turl = git@x.org:a/b.git\n[remote "origin"]\n\turl = https://x.org/c/d.git\n')).toBe(
+      'x.org/c/d',
+    );
+    expect(originFromConfig('[core]\n\tbare = false\n')).toBeNull();
+  });
+
+  it("the index finds exactly the overlapping leases a full scan finds, from the path's own depth", () => {
+    const names = ['a/', 'a/b/', 'a/b/c.ts', 'a/b/d.ts', 'a/e.ts', 'ab/', 'ab/c.ts', 'b/', 'b/a/', 'b/a/x.ts'];
+    let seed = 7;
+    const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    const index = new PathIndex();
+    const byAgent = new Map<string, PathLease[]>();
+    for (let i = 0; i < 200; i++) {
+      const agent = `ag${rnd(12)}`;
+      const list = (byAgent.get(agent) ?? []).filter(() => rnd(4) !== 0);
+      const p = names[rnd(names.length)];
+      if (!list.some((l) => l.path === p))
+        list.push({ agent_id: agent, repo: rnd(2) ? 'r1' : 'r2', path: p, mode: rnd(2) ? 'shared' : 'exclusive', fencing_token: i, since: '' });
+      byAgent.set(agent, list);
+      index.setAgent(agent, list);
+    }
+    const all = [...byAgent.values()].flat();
+    expect(index.size).toBe(all.length);
+    for (const repo of ['r1', 'r2']) {
+      for (const p of [...names, 'a/b/c.ts/', 'zz/']) {
+        const scan = all
+          .filter((l) => l.repo === repo && overlaps(l.path, p))
+          .map((l) => `${l.agent_id}:${l.path}`)
+          .sort();
+        expect(
+          index
+            .overlapping(repo, p)
+            .map((l) => `${l.agent_id}:${l.path}`)
+            .sort(),
+          `${repo} ${p}`,
+        ).toEqual(scan);
+      }
+    }
+    expect(ancestorDirs('a/b/c.ts')).toEqual(['a/', 'a/b/']);
+    expect(ancestorDirs('a/b/')).toEqual(['a/']);
+    for (const agent of byAgent.keys()) index.setAgent(agent, []);
+    expect(index.size).toBe(0);
+  });
+});
+
+describe('--path-leases and --path-conflicts-across-worktrees', () => {
+  it('deny across worktrees refuses; warn answers with context and takes no lease; off (after a reload) takes none', async () => {
+    const repo = makeRepo();
+    const dir = tempDir('aip-paths-cfg-');
+    const configFile = path.join(dir, 'config.json');
+    writeFileSync(configFile, JSON.stringify({ path_conflicts_across_worktrees: 'deny' }));
+    const d = await startDaemon({ args: ['--config', configFile] });
+    const c = new HttpClient(d.url);
+    const edit = async (session: string, cwd: string, file: string) => {
+      const base = fixture('PreToolUse.Edit');
+      const res = await c.post(HOOK, { ...base, session_id: session, cwd, tool_input: { ...(base.tool_input as object), file_path: file } });
+      expect(res.status).toBe(200);
+      return res.body as Rec;
+    };
+    const leasesOf = async (session: string) => (await c.get(`/api/paths?agent_id=cc_${session}`)).body.leases as Rec[];
+    try {
+      const [a, b, e, f] = [newSession(), newSession(), newSession(), newSession()];
+      expect(await edit(a, repo.main, path.join(repo.main, 'src', 'a.ts'))).toEqual({});
+      const denied = await edit(b, repo.second, path.join(repo.second, 'src', 'a.ts'));
+      expect(denied.hookSpecificOutput.permissionDecision).toBe('deny');
+      expect(denied.hookSpecificOutput.permissionDecisionReason).toContain(`cc_${a}`);
+
+      writeFileSync(configFile, JSON.stringify({ path_leases: 'warn' }));
+      d.proc.kill('SIGHUP');
+      await expect.poll(async () => (await c.get('/api/stats')).body.reload?.count, { timeout: 10_000 }).toBe(1);
+      expect((await c.get('/api/stats')).body.reload.last.changed).toEqual(expect.arrayContaining(['path_leases', 'path_conflicts_across_worktrees']));
+      const warned = await edit(e, repo.main, path.join(repo.main, 'src', 'a.ts'));
+      expect(warned.hookSpecificOutput.permissionDecision).toBeUndefined();
+      expect(warned.hookSpecificOutput.additionalContext).toContain(`cc_${a}`);
+      expect(await leasesOf(e)).toEqual([]);
+
+      writeFileSync(configFile, JSON.stringify({ path_leases: 'off' }));
+      d.proc.kill('SIGHUP');
+      await expect.poll(async () => (await c.get('/api/stats')).body.reload?.count, { timeout: 10_000 }).toBe(2);
+      expect(await edit(f, repo.main, path.join(repo.main, 'src', 'b.ts'))).toEqual({});
+      expect(await leasesOf(f)).toEqual([]);
+      expect((await c.get(`/api/agents/cc_${f}`)).body.agent.activity.tool).toBe('Edit'); // the event itself still counts
     } finally {
       c.close();
       expect(await d.stop()).toBe(0);
