@@ -1,4 +1,4 @@
-// Further bench sections register here (stream, console, postgres, legacy, memory, hooks).
+// Further bench sections register here (stream, console, postgres, legacy, memory, hooks, otlp, paths).
 import type { Section } from './report.js';
 import { streamSection } from './stream.js';
 import { postgresSection } from './postgres.js';
@@ -7,6 +7,7 @@ import { legacySection } from './legacy.js';
 import { hooksSection } from './claude-code-hooks.js';
 import { memorySection } from './memory.js';
 import { otlpSection } from './claude-code-otlp.js';
+import { pathsSection } from './path-leases.js';
 
 export const sections: Record<string, Section> = {
   stream: streamSection,
@@ -16,4 +17,5 @@ export const sections: Record<string, Section> = {
   hooks: hooksSection,
   memory: memorySection,
   otlp: otlpSection,
+  paths: pathsSection,
 };
