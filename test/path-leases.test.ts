@@ -320,6 +320,22 @@ describe('path lease API', () => {
     expect(rel.code).toBe(0);
     expect(await held(winners[0].agent)).toEqual([]);
   });
+  it('the legacy helper: claim-paths and release-paths for AGENT_ID (absolute paths outside any repository)', async () => {
+    const dir = tempDir('aip-paths-legacy-');
+    const env = (agent: string) => ({ AGENT_ID: agent, AI_PROCESSOR_URL: d.url, CURRENT_WORK_ITEM: undefined });
+    const a = await runCli(['legacy', 'claim-paths', path.join(dir, 'a.ts'), path.join(dir, 'lib') + '/'], env('leg_a'));
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toContain('Leased 2 path(s) for leg_a');
+    const b = await runCli(['legacy', 'claim-paths', path.join(dir, 'lib', 'q.ts')], env('leg_b'));
+    expect(b.code).toBe(1);
+    expect(b.stderr).toContain('path_held');
+    expect(b.stderr).toContain('leg_a');
+    expect((await runCli(['legacy', 'claim-paths'], env('leg_b'))).code).toBe(2);
+    const r = await runCli(['legacy', 'release-paths'], env('leg_a'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Released 2 path lease(s)');
+    expect((await runCli(['legacy', 'claim-paths', path.join(dir, 'lib', 'q.ts')], env('leg_b'))).code).toBe(0);
+  });
 });
 
 describe("path leases end with their agent's lease", () => {
