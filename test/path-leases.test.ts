@@ -150,6 +150,18 @@ describe('path leases at Claude Code edits', () => {
     expect(Number(/coordination_path_conflicts_total\{action="warned"\} (\d+)/.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
   });
 
+  it("an edit of a file under a shared lease: refused while another agent shares it, then the shared lease becomes the editor's exclusive one", async () => {
+    const a = newSession();
+    const file = path.join(repo.main, 'README.md');
+    expect((await c.post('/api/paths/claim', { agent_id: `cc_${a}`, paths: ['README.md'], repo: ORIGIN, mode: 'shared' })).status).toBe(200);
+    expect((await c.post('/api/paths/claim', { agent_id: 'reader', paths: ['README.md'], repo: ORIGIN, mode: 'shared' })).status).toBe(200);
+    expect((await edit(a, repo.main, file)).hookSpecificOutput.permissionDecision).toBe('deny');
+    expect((await c.post('/api/paths/release', { agent_id: 'reader' })).status).toBe(200);
+    expect(await edit(a, repo.main, file)).toEqual({});
+    const record = (await c.get(`/api/agents/cc_${a}`)).body.agent as Rec;
+    expect(record.path_leases).toMatchObject([{ repo: REPO_ID, path: 'README.md', mode: 'exclusive' }]);
+  });
+
   it('a NotebookEdit and a relative file_path are placed in the repository too', async () => {
     const a = newSession();
     const b = newSession();

@@ -113,8 +113,10 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
         if (paths && target) {
           decision = paths.leases.decideEdit(ctx.view, agentId, target, target.path, ctx.now);
           if (decision.add) {
-            const list = Array.isArray(current[PATH_LEASES_FIELD]) ? (current[PATH_LEASES_FIELD] as unknown[]) : [];
-            plan.agent[PATH_LEASES_FIELD] = [...(list as JsonObject[]), leaseRecord(decision.add)];
+            // Replaces the session's own lease at that path (a shared one, or one taken in another worktree).
+            const add = decision.add;
+            const list = Array.isArray(current[PATH_LEASES_FIELD]) ? (current[PATH_LEASES_FIELD] as JsonObject[]) : [];
+            plan.agent[PATH_LEASES_FIELD] = [...list.filter((l) => l === null || typeof l !== 'object' || l.repo !== add.repo || l.path !== add.path), leaseRecord(add)];
             paths.leases.index.setAgent(agentId, [...paths.leases.index.ofAgent(agentId), decision.add]);
           }
         }
