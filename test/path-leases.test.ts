@@ -9,6 +9,7 @@ import { PathIndex, ancestorDirs, normalizeOrigin, normalizeRelPath, overlaps, t
 import { originFromConfig } from '../daemon/claude-code/project.js';
 import { REFERENCE, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
+import { createDatabase, postgresAvailable } from './helpers/postgres.js';
 
 type Rec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- answers are read loosely
 
@@ -473,6 +474,54 @@ describe('--path-leases and --path-conflicts-across-worktrees', () => {
     } finally {
       c.close();
       expect(await d.stop()).toBe(0);
+    }
+  });
+});
+
+const pgAvailable = postgresAvailable();
+
+describe.skipIf(!pgAvailable)('path leases on the PostgreSQL store', () => {
+  it('a lease taken through one daemon refuses an edit announced through the other; concurrent overlapping claims through one daemon never overlap', async () => {
+    const db = await createDatabase();
+    const repo = makeRepo();
+    const a = await startDaemon({ args: ['--store', db.url] });
+    const b = await startDaemon({ args: ['--store', db.url] });
+    const ca = new HttpClient(a.url);
+    const cb = new HttpClient(b.url);
+    try {
+      const [x, y] = [newSession(), newSession()];
+      const file = path.join(repo.main, 'src', 'a.ts');
+      const edit = async (c: HttpClient, session: string) => {
+        const base = fixture('PreToolUse.Edit');
+        const res = await c.post(HOOK, { ...base, session_id: session, cwd: repo.main, tool_input: { ...(base.tool_input as object), file_path: file } });
+        expect(res.status).toBe(200);
+        return res.body as Rec;
+      };
+      expect(await edit(ca, x)).toEqual({});
+      await expect.poll(async () => ((await cb.get(`/api/paths?agent_id=cc_${x}`)).body.leases as Rec[]).length, { timeout: 10_000 }).toBe(1);
+      const denied = await edit(cb, y);
+      expect(denied.hookSpecificOutput.permissionDecision).toBe('deny');
+      expect(denied.hookSpecificOutput.permissionDecisionReason).toContain(`cc_${x}`);
+
+      // One daemon batches concurrent changes: overlapping claims in one batch still exclude each other.
+      const R = 'git.example.com/team/pg';
+      const sets = Array.from({ length: 16 }, (_, i) => (i % 2 ? ['pg/'] : [`pg/f${i}.ts`, `pg/f${i + 1}.ts`]));
+      const clients = sets.map(() => new HttpClient(a.url));
+      const results = await Promise.all(sets.map((paths, i) => clients[i].post('/api/paths/claim', { agent_id: `pg_${i}`, paths, repo: R })));
+      for (const cl of clients) cl.close();
+      for (const r of results) expect([200, 409]).toContain(r.status);
+      const all = (await ca.get('/api/paths?prefix=pg')).body.leases as Array<{ agent_id: string; path: string }>;
+      expect(all.length).toBeGreaterThan(0);
+      for (const p of all)
+        for (const q of all)
+          if (p.agent_id !== q.agent_id)
+            expect(p.path === q.path || (p.path.endsWith('/') && q.path.startsWith(p.path)), `${p.agent_id}:${p.path} vs ${q.agent_id}:${q.path}`).toBe(false);
+    } finally {
+      ca.close();
+      cb.close();
+      await a.stop();
+      await b.stop();
+      await db.drop();
     }
   });
 });
