@@ -311,15 +311,20 @@ export class CoordinationService extends EventEmitter<ServiceEvents> {
         const current = this.leases.get(agent);
         return candidates.has(EXTRAS_ID) && current !== undefined && current.aliveAt + current.defaultMs <= this.mono();
       };
+      let extrasEnded = false;
       try {
         const out = await this.store.transact((view) => {
           const now = isoSeconds();
           const claims = rules.expireLease({ view, now }, agent, stillExpired);
           if (!extrasExpired()) return claims;
-          for (const x of this.extras) claims.changes.push(...x.expire(view, agent, now));
+          for (const x of this.extras) {
+            const changes = x.expire(view, agent, now);
+            if (changes.length) extrasEnded = true;
+            claims.changes.push(...changes);
+          }
           return claims;
         }, { op: 'lease_expired', source: 'lease', agent_id: agent });
-        if (out.revision !== null && candidates.has(EXTRAS_ID)) this.opts.logger.warn({ agent_id: agent, revision: out.revision }, 'lease expired: path leases ended');
+        if (out.revision !== null && extrasEnded) this.opts.logger.warn({ agent_id: agent, revision: out.revision }, 'lease expired: path leases ended');
         if (out.result.released.length > 0) {
           expired += out.result.released.length;
           this.opts.logger.warn({ agent_id: agent, work_ids: out.result.released, revision: out.revision }, 'lease expired: claims released');
