@@ -1,4 +1,4 @@
-// Further bench sections register here (stream, console, postgres, legacy, memory, hooks).
+// Further bench sections register here (stream, console, postgres, legacy, memory, hooks, otlp, paths).
 import type { Section } from './report.js';
 import { streamSection } from './stream.js';
 import { postgresSection } from './postgres.js';
@@ -8,6 +8,7 @@ import { hooksSection } from './claude-code-hooks.js';
 import { memorySection } from './memory.js';
 import { otlpSection } from './claude-code-otlp.js';
 import { workGraphSection } from './work-graph.js';
+import { pathsSection } from './path-leases.js';
 
 export const sections: Record<string, Section> = {
   stream: streamSection,
@@ -18,4 +19,5 @@ export const sections: Record<string, Section> = {
   memory: memorySection,
   otlp: otlpSection,
   'work-graph': workGraphSection,
+  paths: pathsSection,
 };

@@ -8,7 +8,8 @@ import { registerValidateCriticalPathsCommand } from './validate-critical-paths.
 import { registerMigrateStoreCommand } from './migrate-store.js';
 import { registerHooksCommand } from './hooks.js';
 import { registerWorkGraphCommands } from './work-graph.js';
+import { registerPathsCommand } from './paths.js';
 
 export type CommandModule = (program: Command) => void;
 
-export const commandModules: CommandModule[] = [registerBaselineCommands, registerLegacyCommand, registerSimulateCommand, registerMigrateStoreCommand, registerInstallServiceCommand, registerValidateCriticalPathsCommand, registerHooksCommand, registerWorkGraphCommands];
+export const commandModules: CommandModule[] = [registerBaselineCommands, registerLegacyCommand, registerSimulateCommand, registerMigrateStoreCommand, registerInstallServiceCommand, registerValidateCriticalPathsCommand, registerHooksCommand, registerWorkGraphCommands, registerPathsCommand];

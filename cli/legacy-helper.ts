@@ -507,6 +507,36 @@ async function claudePipe(s: Session, args: string[]): Promise<void> {
   s.json({ ...pipeView(type, result), ...(fallback ? { fallback_reason: fallback } : {}) });
 }
 
+// ---- path leases (new: the legacy helper had none) -------------------------------------------
+
+/** Absolute from the current directory, keeping a trailing `/` (a directory lease). */
+function absolutePath(p: string): string {
+  const abs = path.resolve(p);
+  return p.endsWith('/') && !abs.endsWith('/') ? abs + '/' : abs;
+}
+
+async function claimPaths(s: Session, args: string[]): Promise<void> {
+  const agentId = s.io.env.AGENT_ID;
+  if (!agentId) s.usage('claim-paths needs AGENT_ID');
+  if (args.length === 0) s.usage('usage: claim-paths <path...> (files, or directories ending with /)');
+  const workId = s.opts.workId ?? (s.io.env.CURRENT_WORK_ITEM || undefined);
+  const res = await s.call('POST', '/api/paths/claim', { agent_id: agentId, paths: args.map(absolutePath), work_id: workId });
+  if (res.status !== 200) s.refused(res, 'path lease refused');
+  const leases = res.body.leases as Array<{ path: string; fencing_token: number }>;
+  s.say(`🔒 PATHS: Leased ${leases.length} path(s) for ${agentId}${workId ? ` (work ${workId})` : ''}: ${leases.map((l) => l.path).join(', ')}`);
+  for (const w of res.body.warnings as Array<{ path: string; agent_id: string }>) s.say(`⚠️ WARNING: ${w.path} is also being edited by ${w.agent_id} in another worktree`);
+  if (s.opts.json) s.json(res.body);
+}
+
+async function releasePaths(s: Session, args: string[]): Promise<void> {
+  const agentId = s.io.env.AGENT_ID;
+  if (!agentId) s.usage('release-paths needs AGENT_ID');
+  const res = await s.call('POST', '/api/paths/release', { agent_id: agentId, paths: args.length ? args.map(absolutePath) : undefined });
+  if (res.status !== 200) s.refused(res, 'path release refused');
+  s.say(`🔓 PATHS: Released ${(res.body.released as unknown[]).length} path lease(s) of ${agentId}`);
+  if (s.opts.json) s.json(res.body);
+}
+
 // ---- reports ----------------------------------------------------------------------------------
 
 async function report(s: Session, kind: string): Promise<void> {
@@ -528,6 +558,9 @@ Usage: coordination_helper.sh <command> [args...] [--json] [--url URL]
   complete <work_id> [result] [velocity_points]       - Complete work and update velocity
   register <agent_id> [team] [capacity] [spec]        - Register agent in Scrum team
   generate-id                                         - Generate nanosecond agent ID
+  claim-paths <path...>                               - Lease files / directories (dir/) for AGENT_ID, all or none;
+                                                        tied to --work-id or CURRENT_WORK_ITEM; exit 1 if another agent holds one
+  release-paths [path...]                             - End AGENT_ID's path leases (all without paths)
 
 🧠 Claude Intelligence Commands (the daemon's analyzer; builtin fallback):
   claude-analyze-priorities | claude-priorities       - Priority analysis (JSON on stdout)
@@ -577,6 +610,12 @@ export async function runLegacy(raw: string[], io: Io): Promise<number> {
         break;
       case 'register':
         await register(s, args);
+        break;
+      case 'claim-paths':
+        await claimPaths(s, args);
+        break;
+      case 'release-paths':
+        await releasePaths(s, args);
         break;
       case 'generate-id':
         io.stdout(generateId('agent') + '\n');

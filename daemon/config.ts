@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ANALYZER_MODES, DEFAULTS, LOG_LEVELS } from './defaults.js';
 import { textOf } from '../shared/text.js';
+import { CROSS_WORKTREE_ACTIONS, PATH_LEASE_MODES } from '../shared/path-leases.js';
 
 export interface ServiceEntry {
   name: string;
@@ -32,6 +33,10 @@ export interface DaemonConfig {
   body_limit: number;
   analyzer_command: string | null;
   analyzer_mode: (typeof ANALYZER_MODES)[number];
+  /** Path leases at Claude Code's edits: off, warn (allow and say who holds the file) or enforce (deny). */
+  path_leases: (typeof PATH_LEASE_MODES)[number];
+  /** A path lease held in another worktree of the same repository: deny, warn or off. */
+  path_conflicts_across_worktrees: (typeof CROSS_WORKTREE_ACTIONS)[number];
   analyzer_timeout_ms: number;
   /** External analyzer runs at once; more wait in the queue. */
   analyzer_max_concurrent: number;
@@ -107,6 +112,8 @@ export const START_FLAGS: readonly StartFlag[] = [
   { key: 'telemetry_file_max_age_ms', flag: '--telemetry-file-max-age-ms <ms>', help: '... or once the live span file is this old, 0 = never', number: true },
   { key: 'telemetry_file_keep', flag: '--telemetry-file-keep <n>', help: 'rotated span files kept', number: true },
   { key: 'telemetry_internal_spans', flag: '--telemetry-internal-spans', help: 'also write the daemon\'s own steps (journal fsync, legacy file writes) to the span file' },
+  { key: 'path_leases', flag: '--path-leases <mode>', help: 'Claude Code edits take path leases: ' + PATH_LEASE_MODES.join('|'), choices: PATH_LEASE_MODES },
+  { key: 'path_conflicts_across_worktrees', flag: '--path-conflicts-across-worktrees <action>', help: 'a path leased in another worktree of the same repository: ' + CROSS_WORKTREE_ACTIONS.join('|'), choices: CROSS_WORKTREE_ACTIONS },
   { key: 'rate_limit_per_s', flag: '--rate-limit-per-s <n>', help: 'mutating requests per second per client IP, 0 = off', number: true },
 ];
 
@@ -154,6 +161,8 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
     body_limit: DEFAULTS.body_limit,
     analyzer_command: null,
     analyzer_mode: DEFAULTS.analyzer_mode,
+    path_leases: DEFAULTS.path_leases,
+    path_conflicts_across_worktrees: DEFAULTS.path_conflicts_across_worktrees,
     analyzer_timeout_ms: DEFAULTS.analyzer_timeout_ms,
     analyzer_max_concurrent: DEFAULTS.analyzer_max_concurrent,
     analyzer_max_queue: DEFAULTS.analyzer_max_queue,
@@ -213,6 +222,12 @@ function coerce(key: keyof DaemonConfig, value: unknown, where: string): unknown
   }
   if (key === 'analyzer_mode' && !(ANALYZER_MODES as readonly string[]).includes(String(value))) {
     throw new ConfigError(`${where}: analyzer_mode must be auto, builtin, command or claude`);
+  }
+  if (key === 'path_leases' && !(PATH_LEASE_MODES as readonly string[]).includes(String(value))) {
+    throw new ConfigError(`${where}: path_leases must be ${PATH_LEASE_MODES.join(', ')}`);
+  }
+  if (key === 'path_conflicts_across_worktrees' && !(CROSS_WORKTREE_ACTIONS as readonly string[]).includes(String(value))) {
+    throw new ConfigError(`${where}: path_conflicts_across_worktrees must be ${CROSS_WORKTREE_ACTIONS.join(', ')}`);
   }
   return value === null ? null : textOf(value);
 }

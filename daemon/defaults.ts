@@ -2,6 +2,7 @@
 // `start --help` text (start.ts) and docs/configuration.md show them, the modules that take a
 // setting fall back to them. A test (config-defaults.test.ts) holds the help and the docs to them.
 import { DEFAULT_HOST, DEFAULT_PORT } from '../shared/protocol.js';
+import type { CrossWorktreeAction, PathLeaseEnforcement } from '../shared/path-leases.js';
 
 export const DEFAULTS = {
   port: DEFAULT_PORT,
@@ -34,6 +35,10 @@ export const DEFAULTS = {
   telemetry_file_keep: 5,
   /** Also write the daemon's own steps (journal fsync, legacy file write) to the span file. */
   telemetry_internal_spans: false,
+  /** Claude Code edits (PreToolUse of Edit, Write, MultiEdit, NotebookEdit) take path leases: off, warn (allow, say who holds it) or enforce (deny). */
+  path_leases: 'enforce' as PathLeaseEnforcement,
+  /** A path lease held in another worktree of the same repository: deny, warn (allow, say who) or off. */
+  path_conflicts_across_worktrees: 'warn' as CrossWorktreeAction,
   services: [{ name: 'xavos', url: 'http://localhost:4002/health', interval_ms: 15_000, timeout_ms: 2_000 }],
 } as const;
 

@@ -20,6 +20,7 @@ export const ERRORS = {
   dependencies_pending: { status: 409, message: 'The work item waits for prerequisites that are not completed' },
   not_a_dependency: { status: 404, message: 'The work item does not depend on that item' },
   not_retryable: { status: 409, message: 'Only a failed work item can be retried' },
+  path_held: { status: 409, message: 'Another agent holds a lease on an overlapping path' },
   payload_too_large: { status: 413, message: 'The request body is too large' },
   unsupported_media_type: { status: 415, message: 'Send Content-Type: application/json' },
   too_many_requests: { status: 429, message: 'Too many requests: retry later' },

@@ -100,6 +100,9 @@ export function createMetrics() {
     agentsHeartbeating: new Gauge({ name: 'coordination_agents_heartbeating', help: 'Agents that heartbeated through the API since the daemon started and are not offline', registers }),
     workItems: new Gauge({ name: 'coordination_work_items', help: 'Work items by status', labelNames: ['status'] as const, registers }),
     // alerts.yml's AgentWaitingForInput: set on each scrape from the agents' needs_input.since.
+    // Set on each scrape from the path lease index.
+    pathLeases: new Gauge({ name: 'coordination_path_leases', help: 'Path leases held, by mode (exclusive, shared)', labelNames: ['mode'] as const, registers }),
+    pathConflicts: new Counter({ name: 'coordination_path_conflicts_total', help: 'Path lease conflicts: claims and edits refused (denied), edits allowed with a warning (warned)', labelNames: ['action'] as const, registers }),
     agentsLongestWait: new Gauge({ name: 'coordination_agents_longest_wait_seconds', help: 'How long the agent waiting longest for human input (status needs_input) has waited; 0 when none waits', registers }),
     revision: new Gauge({ name: 'coordination_revision', help: 'Current global revision of the coordination state', registers }),
     websocketClients: new Gauge({ name: 'websocket_clients', help: 'Connected WebSocket clients by stream', labelNames: ['stream'] as const, registers }),
@@ -177,6 +180,8 @@ export function createMetrics() {
   }
   for (const s of ['coordination', 'telemetry']) m.websocketClients.set({ stream: s }, 0);
   for (const o of ['counted', 'duplicate', 'rejected', 'ignored']) m.otlpDataPoints.inc({ outcome: o }, 0);
+  for (const mode of ['exclusive', 'shared']) m.pathLeases.set({ mode }, 0);
+  for (const a of ['denied', 'warned']) m.pathConflicts.inc({ action: a }, 0);
   for (const s of ['agent', 'team_day']) m.claudeCodeOverBudget.set({ scope: s }, 0);
   for (const c of ['coordination', 'agents', 'telemetry']) m.entropyBits.set({ component: c }, 0);
   setStatusGauge(m.agents, 'agents', []);

@@ -1,35 +1,52 @@
-// The project of a session: the name of the git top-level directory that holds its cwd. Looked up
-// on the filesystem (only meaningful when the session runs on the daemon's host), once per cwd,
-// bounded in depth and in time: a hook is never kept waiting on a slow disk.
-import { stat } from 'node:fs/promises';
+// The repository of a directory: its git top-level and origin URL. Looked up on the filesystem
+// (only meaningful when the session runs on the daemon's host), once per directory, bounded in
+// depth, in bytes read and in time: a hook is never kept waiting on a slow disk. Only the `.git`
+// entries above the directory and git's own config are looked at, never a file a lease names.
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { normalizeOrigin } from '../../shared/path-leases.js';
 
 /** Directories walked up from cwd at most. */
 const MAX_DEPTH = 64;
 /** How long a hook waits for a first lookup; a slower one still fills the cache for the next event. */
 const WAIT_MS = 50;
 const MAX_CACHED = 2048;
+/** Most bytes read of a `.git` file, a `commondir` file or a git config. */
+const MAX_READ = 256 * 1024;
+
+export interface RepoInfo {
+  /** The directory holding `.git`. */
+  toplevel: string;
+  /** The normalised `remote "origin"` URL, null when there is none. */
+  origin: string | null;
+}
 
 export class ProjectResolver {
-  private cache = new Map<string, string | null>();
-  private pending = new Map<string, Promise<string | null>>();
+  private cache = new Map<string, RepoInfo | null>();
+  private pending = new Map<string, Promise<RepoInfo | null>>();
 
   /** The project name, null when cwd is in no repository, undefined when not known (yet). */
   async resolve(cwd: string): Promise<string | null | undefined> {
-    if (!path.isAbsolute(cwd)) return undefined;
-    if (this.cache.has(cwd)) return this.cache.get(cwd);
-    let lookup = this.pending.get(cwd);
+    const repo = await this.repo(cwd);
+    return repo === undefined ? undefined : repo === null ? null : path.basename(repo.toplevel) || null;
+  }
+
+  /** The repository holding `dir`: null when none, undefined when not known (yet). */
+  async repo(dir: string, waitMs = WAIT_MS): Promise<RepoInfo | null | undefined> {
+    if (!path.isAbsolute(dir)) return undefined;
+    if (this.cache.has(dir)) return this.cache.get(dir);
+    let lookup = this.pending.get(dir);
     if (!lookup) {
-      lookup = gitTopLevelName(cwd).then((name) => {
-        this.pending.delete(cwd);
+      lookup = gitRepo(dir).then((info) => {
+        this.pending.delete(dir);
         if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
-        this.cache.set(cwd, name);
-        return name;
+        this.cache.set(dir, info);
+        return info;
       });
-      this.pending.set(cwd, lookup);
+      this.pending.set(dir, lookup);
     }
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), WAIT_MS)));
+    const late = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), waitMs)));
     try {
       return await Promise.race([lookup, late]);
     } finally {
@@ -40,17 +57,69 @@ export class ProjectResolver {
 
 /** The base name of the nearest directory at or above `dir` holding `.git` (a directory, or a worktree's file). */
 export async function gitTopLevelName(dir: string): Promise<string | null> {
+  const info = await gitRepo(dir);
+  return info ? path.basename(info.toplevel) || null : null;
+}
+
+/** The nearest directory at or above `dir` holding `.git`, and its repository's origin. */
+export async function gitRepo(dir: string): Promise<RepoInfo | null> {
   let current = path.resolve(dir);
   for (let i = 0; i < MAX_DEPTH; i++) {
+    const dotGit = path.join(current, '.git');
     try {
-      await stat(path.join(current, '.git'));
-      return path.basename(current) || null;
+      const st = await stat(dotGit);
+      return { toplevel: current, origin: await originOf(dotGit, st.isDirectory()).catch(() => null) };
     } catch {
       /* not here: one level up */
     }
     const parent = path.dirname(current);
     if (parent === current) return null;
     current = parent;
+  }
+  return null;
+}
+
+async function readBounded(file: string): Promise<string | null> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+    const buf = Buffer.alloc(MAX_READ);
+    const { bytesRead } = await fh.read(buf, 0, MAX_READ, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } catch {
+    return null;
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** A worktree's `.git` is a file naming its git dir; the config is in the common dir of all worktrees. */
+async function originOf(dotGit: string, isDir: boolean): Promise<string | null> {
+  let gitDir = dotGit;
+  if (!isDir) {
+    const text = await readBounded(dotGit);
+    const m = text && /^gitdir:\s*(.+)$/m.exec(text);
+    if (!m) return null;
+    gitDir = path.resolve(path.dirname(dotGit), m[1].trim());
+  }
+  const common = await readBounded(path.join(gitDir, 'commondir'));
+  const commonDir = common ? path.resolve(gitDir, common.trim()) : gitDir;
+  const config = await readBounded(path.join(commonDir, 'config'));
+  return config ? originFromConfig(config) : null;
+}
+
+/** The url of `[remote "origin"]` in a git config text, normalised. */
+export function originFromConfig(text: string): string | null {
+  let inOrigin = false;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('[')) {
+      inOrigin = /^\[remote\s+"origin"\]$/.test(line);
+      continue;
+    }
+    if (!inOrigin) continue;
+    const m = /^url\s*=\s*(.+)$/.exec(line);
+    if (m) return normalizeOrigin(m[1].replace(/^"(.*)"$/, '$1'));
   }
   return null;
 }

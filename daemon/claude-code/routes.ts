@@ -2,11 +2,16 @@
 // of every tool call, so it does one journal commit for the session's agent and answers `{}` (a 2xx
 // with an empty JSON object: no decision, nothing added to the session). Rare events that move
 // claims (SessionEnd, agent-team tasks) run the usual claim operations before the answer.
+import path from 'node:path';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { HOOK_OPERATION, agentIdFor, mapHookEvent, parseHookPayload, type HookPlan, type TaskChange } from '../../shared/claude-code/hook-mapping.js';
 import { HOOK_PATH } from '../../shared/claude-code/settings.js';
-import { isClaimable, isHeld } from '../../shared/types.js';
+import { isClaimable, isHeld, type JsonObject } from '../../shared/types.js';
+import { PATH_LEASES_FIELD, leaseRecord, type PathLeaseEnforcement } from '../../shared/path-leases.js';
+import { contextAnswer, denyAnswer, editedPath } from '../../shared/claude-code/pre-tool-use.js';
 import { isLoopback } from '../config.js';
+import { describeHolder, type EditDecision, type Holder, type PathLeases, type PathTarget } from '../core/path-leases.js';
+import type { PathLocator } from '../http/path-routes.js';
 import { newAgentData } from '../core/coordinator.js';
 import type { CoordinationService, Trace } from '../core/service.js';
 import { ApiError } from '../errors.js';
@@ -22,11 +27,33 @@ export interface ClaudeCodeRouteOptions {
   logger: Logger;
   projects: ProjectResolver;
   traceOf: (request: FastifyRequest) => Trace | undefined;
+  /** Path leases at edits (PreToolUse of Edit, Write, MultiEdit, NotebookEdit). */
+  paths?: { leases: PathLeases; locator: PathLocator; enforcement: () => PathLeaseEnforcement; onConflict: (action: 'denied' | 'warned') => void };
+}
+
+/** How long an edit waits for its repository's first lookup (then cached). */
+const EDIT_LOCATE_WAIT_MS = 1000;
+
+function holdersText(holders: Holder[]): string {
+  return holders.map(describeHolder).join('; ');
 }
 
 /** The session runs on this host: its cwd is a path the daemon can look at. */
 function sameHost(req: FastifyRequest): boolean {
   return isLoopback(req.ip.replace(/^::ffff:/, ''));
+}
+
+/** The file an edit names, placed in its repository; null for other events, or a path that cannot be leased (the edit goes on). */
+async function editTarget(locator: PathLocator, payload: { hook_event_name: string; cwd?: string; tool_name?: unknown; tool_input?: unknown }, req: FastifyRequest): Promise<PathTarget | null> {
+  const edited = editedPath(payload);
+  if (!edited) return null;
+  const abs = path.isAbsolute(edited) ? edited : payload.cwd && path.isAbsolute(payload.cwd) ? path.join(payload.cwd, edited) : null;
+  if (!abs) return null;
+  try {
+    return await locator.locate(abs, sameHost(req), req.ip, EDIT_LOCATE_WAIT_MS);
+  } catch {
+    return null;
+  }
 }
 
 export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsync {
@@ -74,14 +101,46 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
       const agentId = agentIdFor(payload.session_id) as string;
       const project = payload.project || (payload.cwd && sameHost(req) ? await projects.resolve(payload.cwd) : undefined);
       const trace = opts.traceOf(req);
-      const out = await service.apply<HookPlan>(HOOK_OPERATION, agentId, (ctx) => {
+      const paths = opts.paths;
+      const enforcement = paths?.enforcement() ?? 'off';
+      const target = paths && enforcement !== 'off' ? await editTarget(paths.locator, payload, req) : null;
+      let decision: EditDecision | null = null;
+      const apply = service.apply<HookPlan>(HOOK_OPERATION, agentId, (ctx) => {
         const current = ctx.view.get('agents', agentId)?.data ?? newAgentData({ specialization: 'claude-code' }, ctx.now, agentId);
         const plan = mapHookEvent(payload, current, { now: ctx.now, project });
+        // SessionEnd: the session's path leases end with it, in the same change.
+        if (plan.releaseClaims) delete plan.agent[PATH_LEASES_FIELD];
+        if (paths && target) {
+          decision = paths.leases.decideEdit(ctx.view, agentId, target, target.path, ctx.now);
+          if (decision.add) {
+            // Replaces the session's own lease at that path (a shared one, or one taken in another worktree).
+            const add = decision.add;
+            const list = Array.isArray(current[PATH_LEASES_FIELD]) ? (current[PATH_LEASES_FIELD] as JsonObject[]) : [];
+            plan.agent[PATH_LEASES_FIELD] = [...list.filter((l) => l === null || typeof l !== 'object' || l.repo !== add.repo || l.path !== add.path), leaseRecord(add)];
+            paths.leases.index.setAgent(agentId, [...paths.leases.index.ofAgent(agentId), decision.add]);
+          }
+        }
         return { changes: [{ section: 'agents', key: agentId, op: 'put', data: plan.agent }], result: plan };
       }, trace);
+      const out = await (paths ? paths.leases.settled(agentId, apply) : apply);
       const plan = out.result;
       if (plan.releaseClaims) await releaseAll(agentId, trace);
       if (plan.task) await applyTask(plan.task, agentId, typeof plan.agent.team === 'string' ? plan.agent.team : undefined, trace);
+      const d = decision as EditDecision | null;
+      if (paths && d && target) {
+        const file = target.path;
+        if (d.deny.length > 0 && enforcement === 'enforce') {
+          paths.onConflict('denied');
+          logger.info({ agent_id: agentId, repo: target.repo, path: file, holders: d.deny.map((h) => h.agent_id) }, 'claude-code: edit refused, the file is leased');
+          return reply.code(200).send(denyAnswer(`Another agent is editing ${file}: ${holdersText(d.deny)}. Pick other work, or wait until that agent is done with the file.`));
+        }
+        const others = [...d.deny, ...d.warn];
+        if (others.length > 0) {
+          paths.onConflict('warned');
+          const where = d.deny.length > 0 ? '' : ' in another worktree of this repository';
+          return reply.code(200).send(contextAnswer(`Another agent is also editing ${file}${where}: ${holdersText(others)}. Expect a merge conflict unless you coordinate.`));
+        }
+      }
       return reply.code(200).send({});
     });
   };

@@ -8,6 +8,7 @@ import { withFields, type JsonObject } from '../../shared/types.js';
 import { isWaitingForInput } from '../../shared/agent-status.js';
 import { ApiError } from '../errors.js';
 import type { CoordinationStore, Logger, ReadView } from '../store/memory-state.js';
+import type { ProposedChange } from '../store/ingest.js';
 import * as rules from './coordinator.js';
 import { claimLeaseMs, dueClaims, HolderLeases, type HolderLease, type LeaseLimits } from './leases.js';
 import { claimWhenReady, createWorkItem, type GraphWorkInput } from './work-graph-ops.js';
@@ -60,12 +61,26 @@ export interface Trace {
   span_id: string;
 }
 
+/**
+ * Something other than claims that agents hold and that ends with their lease (path leases): who
+ * holds some, and the changes that end an agent's (made in the sweeper's transaction).
+ */
+export interface HeldExtra {
+  holders(): Iterable<string>;
+  holds(agentId: string): boolean;
+  expire(view: ReadView, agentId: string, now: string): ProposedChange[];
+}
+
+/** The sweeper's stand-in for an agent's extras among its claims (no work id can contain a NUL). */
+const EXTRAS_ID = '\0extras';
+
 export class CoordinationService extends EventEmitter<ServiceEvents> {
   /**
    * Leases are measured on the monotonic clock and kept in memory only: after a restart every
    * holder gets a fresh period from the takeover. Record timestamps stay wall-clock.
    */
   private leases = new HolderLeases();
+  private extras: HeldExtra[] = [];
   private sweeper: NodeJS.Timeout | null = null;
   private sweeping = false;
   /** Monotonic milliseconds: a wall-clock step does not move it. */
@@ -103,10 +118,26 @@ export class CoordinationService extends EventEmitter<ServiceEvents> {
     return { defaultMs: h.defaultMs, maxMs: this.opts.maxLeaseMs };
   }
 
+  /** Registers what else ends with an agent's lease (before start()). */
+  addHeldExtra(extra: HeldExtra): void {
+    this.extras.push(extra);
+  }
+
+  /** Agents that hold claims or extras. */
+  private holders(): Set<string> {
+    const out = new Set(this.store.heldIndex().keys());
+    for (const x of this.extras) for (const agent of x.holders()) out.add(agent);
+    return out;
+  }
+
+  private holdsExtras(agent: string): boolean {
+    return this.extras.some((x) => x.holds(agent));
+  }
+
   start(): void {
     // Takeover: claims that carry no lease of ours get a fresh one from now.
     const now = this.mono();
-    for (const agent of this.store.heldIndex().keys()) this.leases.alive(agent, now, this.activity(agent), this.opts.leaseMs);
+    for (const agent of this.holders()) this.leases.alive(agent, now, this.activity(agent), this.opts.leaseMs);
     const every = Math.max(50, Math.min(1000, Math.floor(this.opts.leaseMs / 4)));
     this.sweeper = setInterval(() => void this.sweep(), every);
     this.sweeper.unref();
@@ -245,10 +276,11 @@ export class CoordinationService extends EventEmitter<ServiceEvents> {
 
   private async sweepOnce(): Promise<number> {
     const held = this.store.heldIndex();
+    const holders = this.holders();
     let now = this.mono();
-    for (const [agent, h] of this.leases.entries()) if (now >= h.checkAt && !held.has(agent)) this.leases.delete(agent);
+    for (const [agent, h] of this.leases.entries()) if (now >= h.checkAt && !holders.has(agent)) this.leases.delete(agent);
     let expired = 0;
-    for (const agent of [...held.keys()]) {
+    for (const agent of holders) {
       now = this.mono();
       const h = this.leases.get(agent);
       if (!h) {
@@ -271,6 +303,8 @@ export class CoordinationService extends EventEmitter<ServiceEvents> {
       // A reloaded default applies from the holder's next sign of life, not to periods running.
       const limits = this.holderLimits(h);
       const claims = [...(held.get(agent) ?? [])].map((id) => ({ id, leaseMs: this.leaseOf(id, limits) }));
+      const extras = this.extras.length > 0 && this.holdsExtras(agent);
+      if (extras) claims.push({ id: EXTRAS_ID, leaseMs: limits.defaultMs });
       const due = dueClaims(h, now, claims);
       h.shortestMs = due.shortestMs;
       h.checkAt = due.checkAt;
@@ -281,8 +315,24 @@ export class CoordinationService extends EventEmitter<ServiceEvents> {
         const current = this.leases.get(agent);
         return candidates.has(workId) && current !== undefined && current.aliveAt + claimLeaseMs(data, this.holderLimits(current)) <= this.mono();
       };
+      const extrasExpired = () => {
+        const current = this.leases.get(agent);
+        return candidates.has(EXTRAS_ID) && current !== undefined && current.aliveAt + current.defaultMs <= this.mono();
+      };
+      let extrasEnded = false;
       try {
-        const out = await this.store.transact((view) => rules.expireLease({ view, now: isoSeconds() }, agent, stillExpired), { op: 'lease_expired', source: 'lease', agent_id: agent });
+        const out = await this.store.transact((view) => {
+          const now = isoSeconds();
+          const claims = rules.expireLease({ view, now }, agent, stillExpired);
+          if (!extrasExpired()) return claims;
+          for (const x of this.extras) {
+            const changes = x.expire(view, agent, now);
+            if (changes.length) extrasEnded = true;
+            claims.changes.push(...changes);
+          }
+          return claims;
+        }, { op: 'lease_expired', source: 'lease', agent_id: agent });
+        if (out.revision !== null && extrasEnded) this.opts.logger.warn({ agent_id: agent, revision: out.revision }, 'lease expired: path leases ended');
         if (out.result.released.length > 0) {
           expired += out.result.released.length;
           this.opts.logger.warn({ agent_id: agent, work_ids: out.result.released, revision: out.revision }, 'lease expired: claims released');

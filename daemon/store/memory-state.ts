@@ -8,6 +8,7 @@ import { nowNs } from '../../shared/ids.js';
 import type { DeltaMessage } from '../../shared/protocol.js';
 import type { ChangeCause, CoordinationState, Entry, JsonObject, RecordChange, Section } from '../../shared/types.js';
 import { isHeld } from '../../shared/types.js';
+import { maxLeaseToken } from '../../shared/path-leases.js';
 import type { ProposedChange } from './ingest.js';
 import { termHex } from '../../shared/checksum.js';
 import type { StoreEvents, StoreProblem } from './store-events.js';
@@ -141,6 +142,12 @@ export abstract class MemoryState extends EventEmitter<StoreEvents> {
     if (section === 'log') {
       const n = Number(key);
       if (Number.isInteger(n) && n >= this.logSeq) this.logSeq = n + 1;
+      return;
+    }
+    if (section === 'agents') {
+      // Path leases draw their fencing tokens from the same counter: a restart must not hand one out again.
+      const leaseToken = maxLeaseToken(after?.data);
+      if (leaseToken > this.fencing) this.fencing = leaseToken;
       return;
     }
     if (section !== 'work') return;
