@@ -126,7 +126,9 @@ export class Journal {
 
   /** Queues a record; resolves once it is on disk (fsynced), rejects with a JournalWriteError. */
   append(record: JournalRecord | ViewMarker): Promise<void> {
-    if ('r' in record) this.lastRevision = record.r;
+    // A view marker's r is the revision a file reflects, often behind: it must not lower the
+    // revision a batch is durable up to (changes left counted as pending were dropped from the next snapshot).
+    if (!('m' in record)) this.lastRevision = record.r;
     this.pending.push(JSON.stringify(record) + '\n');
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     if (!this.flushing) {
