@@ -258,7 +258,7 @@ describe('telemetry_spans.jsonl, the spans endpoint and the stream', () => {
   it('API calls produce spans: appended to the file in the legacy line format, streamed, listed', async () => {
     ws = new WebSocket(toWsUrl(daemon.url, TELEMETRY_STREAM_PATH));
     ws.on('message', (raw) => {
-      const m = JSON.parse(raw.toString()) as SpanMessage;
+      const m = JSON.parse((raw as Buffer).toString()) as SpanMessage;
       if (m.type === 'span') streamed.push(m.span);
     });
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
@@ -326,7 +326,7 @@ describe('telemetry_spans.jsonl, the spans endpoint and the stream', () => {
 
   it('the telemetry entropy follows the file, and the endpoint pages', async () => {
     const n = await quiescent();
-    expect(n).toBe(22 + 8); // the fleet's eight operations; the daemon's own steps are not telemetry
+    expect(n).toBe(22 + 1 + 8); // the file's, the traced marker read, the fleet's eight operations; the daemon's own steps are not telemetry
     expect(spansInFile()).toHaveLength(n);
     const last3 = (await http.get('/api/telemetry/spans?limit=3')).body.spans as LegacySpan[];
     expect(last3).toHaveLength(3);
