@@ -18,7 +18,7 @@ afterEach(async () => {
 });
 
 const spansOf = (file: string) => (existsSync(file) ? legacySpanValues(parseLegacySpans(readFileSync(file, 'utf8'))) : []);
-const ops = (file: string) => spansOf(file).map((s) => String(s.operation_name));
+const ops = (file: string) => spansOf(file).map((s) => (typeof s.operation_name === 'string' ? s.operation_name : ''));
 
 async function claims(c: HttpClient, prefix: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) expect((await c.post('/api/coordination/claim', { work_id: `${prefix}_${i}`, agent_id: 'rot_agent', work_type: 'rotation' })).status).toBe(200);

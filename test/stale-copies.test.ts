@@ -172,7 +172,7 @@ describe.runIf(hasJq()).each(['lock', 'nolock'] as const)('a script writing back
     expect((await work('r3'))).toBeUndefined();
     const ws = new WebSocket(`${d.url.replace('http', 'ws')}/api/coordination/stream?since=${before}`);
     const messages: Array<{ type: string; revision?: number; cause?: DeltaMessage['cause']; changes?: DeltaMessage['changes'] }> = [];
-    ws.on('message', (m) => messages.push(JSON.parse(m.toString())));
+    ws.on('message', (m) => messages.push(JSON.parse((m as Buffer).toString())));
     await expect.poll(() => messages.some((m) => m.type === 'replayed'), POLL).toBe(true);
     ws.close();
     const replayed = messages.filter((m) => m.type === 'delta');
