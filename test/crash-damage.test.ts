@@ -7,6 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Journal } from '../daemon/store/journal.js';
 import { startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 
@@ -97,7 +98,7 @@ describe('crash and damage', () => {
     // Nothing of ours is left behind as a temp file by the kills (they are removed at start).
     const temps = [...readdirSync(dir), ...readdirSync(path.join(dir, '.ai-processor'))].filter((f) => f.endsWith('.tmp'));
     expect(temps).toEqual([]);
-  }, 60_000);
+  }, 180_000); // five daemon starts and four load phases on a loaded machine
 
   it('temp files a killed daemon left are removed at start: only ours', async () => {
     const dir = tempDir('aip-cd-tmp-');
@@ -224,5 +225,25 @@ describe('crash and damage', () => {
       expect(await d.stop()).toBe(0);
       expect(claimsOnDisk(dir).length).toBeGreaterThanOrEqual(records);
     });
+  });
+});
+
+describe('journal batches', () => {
+  it('a view marker (the revision a legacy file reflects, often behind) does not lower the revision a batch is durable up to', async () => {
+    // Was: a batch ending with a marker reported only the marker's revision durable; the changes
+    // above it stayed "pending", the next checkpoint left them out of the snapshot and put them in
+    // the rotated journal only, and the next start refused: "journal jumps from revision N to N+3".
+    const durable: number[] = [];
+    const j = new Journal(path.join(tempDir('aip-journal-'), 'journal.jsonl'), { onDurable: (r) => durable.push(r) });
+    await j.open();
+    await Promise.all([
+      j.append({ r: 1, t: '1', c: [] }),
+      j.append({ r: 2, t: '2', c: [] }),
+      j.append({ m: 'view', f: 'work_claims.json', s: 'a'.repeat(64), r: 1 }),
+    ]);
+    expect(durable).toEqual([2]);
+    await j.append({ m: 'view', f: 'work_claims.json', s: 'b'.repeat(64), r: 2 });
+    expect(durable).toEqual([2, 2]);
+    await j.close();
   });
 });

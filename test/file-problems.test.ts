@@ -70,6 +70,23 @@ async function takeLock(lock: string): Promise<void> {
   }
 }
 
+/**
+ * Creates a plain lock file as a legacy helper does (noclobber: fails while any lock is there),
+ * retried while the daemon holds its lock directory for a write still finishing.
+ */
+async function takePlainLock(lock: string, content: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      writeFileSync(lock, content, { flag: 'wx' });
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== 'EEXIST' && code !== 'EISDIR') || i > 500) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
 describe('legacy file problems are reported at once and cleared when gone', () => {
   it('an unparseable file (symlinked to a secret): /ready, metric, log and stream event, never its content; cleared once fixed', async () => {
     d = await startDaemon({ args: ['--lease-ms', '3600000'] });
@@ -256,7 +273,7 @@ describe('locks', () => {
     await claim(c, 'p1');
     await inFile(d.dataDir, 'p1');
     const lock = claimsFile(d.dataDir) + '.lock';
-    writeFileSync(lock, '12345\n');
+    await takePlainLock(lock, '12345\n');
     const old = new Date(Date.now() - 60_000);
     utimesSync(lock, old, old);
     await claim(c, 'p2');

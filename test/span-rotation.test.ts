@@ -25,6 +25,17 @@ async function claims(c: HttpClient, prefix: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) expect((await c.post('/api/coordination/claim', { work_id: `${prefix}_${i}`, agent_id: 'rot_agent', work_type: 'rotation' })).status).toBe(200);
 }
 
+/**
+ * Claims, then waits until the last claim's span is in the live file: spans queued while a loaded
+ * daemon lags would otherwise reach the file as one batch that rotates more than once.
+ */
+async function claimsWritten(c: HttpClient, live: string, prefix: string, n: number): Promise<void> {
+  await claims(c, prefix, n);
+  const last = `${prefix}_${n - 1}`;
+  const written = () => spansOf(live).some((s) => (s.span_attributes as Record<string, unknown> | undefined)?.['s2s.work_item_id'] === last);
+  await expect.poll(written, { timeout: 15_000, interval: 100 }).toBe(true);
+}
+
 describe('span file rotation', () => {
   it('rotates by size into .1/.2 by rename, keeps two, and the entropy counts survive a restart', async () => {
     const dataDir = copyReference('original');
@@ -43,13 +54,13 @@ describe('span file rotation', () => {
     const firstRotated = readFileSync(rotated(1));
     let n = 0;
     while (!existsSync(rotated(2))) {
-      await claims(c, `b${n++}`, 5);
+      await claimsWritten(c, live, `b${n++}`, 5);
       if (n > 200) throw new Error('no second rotation');
     }
     await expect.poll(() => existsSync(rotated(2)) && readFileSync(rotated(2)).equals(firstRotated), { timeout: 15_000, interval: 100 }).toBe(true);
     const secondRotated = readFileSync(rotated(1));
     while (readFileSync(rotated(2)).equals(firstRotated)) {
-      await claims(c, `c${n++}`, 5);
+      await claimsWritten(c, live, `c${n++}`, 5);
       if (n > 400) throw new Error('no third rotation');
     }
     await expect.poll(() => readFileSync(rotated(2)).equals(secondRotated), { timeout: 15_000, interval: 100 }).toBe(true);

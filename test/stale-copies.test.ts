@@ -106,8 +106,10 @@ describe.runIf(hasJq()).each(['lock', 'nolock'] as const)('a script writing back
     expect(after.progress).toBe(30);
     expect(after.merge_conflicts).toEqual([expect.objectContaining({ field: 'progress', kept: 30, other: 70, source: 'file' })]);
     await expect.poll(() => conflicts.length, POLL).toBe(1);
-    const edits = d.logs.filter((l) => l.includes('picked up external edit')).map((l) => JSON.parse(l) as { conflicts: number });
-    expect(edits.map((e) => e.conflicts)).toEqual([1]);
+    // The log line and the stream event travel separately: wait for the line, then check it.
+    const edits = () => d!.logs.filter((l) => l.includes('picked up external edit')).map((l) => JSON.parse(l) as { conflicts: number });
+    await expect.poll(() => edits().length, POLL).toBeGreaterThan(0);
+    expect(edits().map((e) => e.conflicts)).toEqual([1]);
     sc.stop();
   });
 
@@ -158,8 +160,10 @@ describe.runIf(hasJq()).each(['lock', 'nolock'] as const)('a script writing back
     expect((await work('r2'))?.agent_id).toBe('agent_1');
     const status = (await c.get('/api/coordination/status')).body;
     expect(status.revision).toBe(before + 1);
-    const edits = d.logs.filter((l) => l.includes('picked up external edit')).map((l) => JSON.parse(l) as { changes: number; conflicts: number });
-    expect(edits).toEqual([expect.objectContaining({ changes: 1, conflicts: 0 })]);
+    // The state shows the deletion once applied; the log line follows once it is durable.
+    const edited = () => d!.logs.filter((l) => l.includes('picked up external edit')).map((l) => JSON.parse(l) as { changes: number; conflicts: number });
+    await expect.poll(() => edited().length, POLL).toBeGreaterThan(0);
+    expect(edited()).toEqual([expect.objectContaining({ changes: 1, conflicts: 0 })]);
     // Journaled: after a restart, a stream resuming at `before` replays it (cause: the file).
     const dir = d.dataDir;
     c.close();

@@ -196,7 +196,7 @@ describe.skipIf(!requireTool('systemd-notify') || !findTool('python3'))('readine
         buf = buf.slice(nl + 1);
       }
     });
-    await expect.poll(() => messages.includes('bound')).toBe(true);
+    await expect.poll(() => messages.includes('bound'), { timeout: 20_000 }).toBe(true); // python3's start on a loaded machine
 
     // An analyzer command that reports whether it inherited NOTIFY_SOCKET.
     const analyzer = path.join(dir, 'analyzer.sh');
@@ -227,10 +227,10 @@ describe.skipIf(!requireTool('systemd-notify') || !findTool('python3'))('readine
     expect(analysis.body.analysis.notify_socket).toBe('unset');
 
     proc.kill('SIGHUP');
-    await expect.poll(() => messages.some((m) => /STATUS=listening on .*reload 1: ok/.test(m)), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => messages.some((m) => /STATUS=listening on .*reload 1: ok/.test(m)), { timeout: 20_000 }).toBe(true);
     proc.kill('SIGTERM');
     expect(await exited).toBe(0);
-    await expect.poll(() => messages.some((m) => m.split('\n').includes('STOPPING=1'))).toBe(true);
+    await expect.poll(() => messages.some((m) => m.split('\n').includes('STOPPING=1')), { timeout: 20_000 }).toBe(true);
     const order = messages.filter((m) => m !== 'bound' && !m.startsWith('BARRIER')).map((m) => (m.includes('READY=1') ? 'ready' : m.includes('STOPPING=1') ? 'stopping' : 'status'));
     expect(order).toEqual(['ready', 'status', 'stopping']);
   });

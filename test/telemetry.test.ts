@@ -327,7 +327,7 @@ describe('telemetry_spans.jsonl, the spans endpoint and the stream', () => {
 
   it('the telemetry entropy follows the file, and the endpoint pages', async () => {
     const n = await quiescent();
-    expect(n).toBe(22 + 8); // the fleet's eight operations; the daemon's own steps are not telemetry
+    expect(n).toBe(22 + 1 + 8); // the file's, the traced marker read, the fleet's eight operations; the daemon's own steps are not telemetry
     expect(spansInFile()).toHaveLength(n);
     const last3 = (await http.get('/api/telemetry/spans?limit=3')).body.spans as LegacySpan[];
     expect(last3).toHaveLength(3);

@@ -22,6 +22,11 @@ export interface AtomicWriteOptions {
    * between but the two system calls; returning false abandons the write.
    */
   renameIf?: () => boolean;
+  /**
+   * Called right after the rename with the stat of what was put in place, taken from the temp file
+   * before it: a stat of the path after the rename may already be of another writer's change.
+   */
+  renamed?: (stat: { ino: number; size: number; mtimeMs: number }) => void;
   /** fsync the file and its directory (default). Off for files that are only hints. */
   durable?: boolean;
   /**
@@ -60,12 +65,14 @@ export async function writeFileAtomic(file: string, data: string | Buffer | Iter
       }
     }
     if (opts.durable !== false) await handle.sync();
+    const written = opts.renamed ? await handle.stat() : null; // rename keeps the inode, size and mtime
     await handle.close();
     const digest = hash.digest('hex');
     if (opts.beforeRename) await opts.beforeRename(digest);
     if (opts.renameIf && !opts.renameIf()) return null;
     renameSync(tmp, file);
     renamed = true;
+    if (written) opts.renamed!({ ino: written.ino, size: written.size, mtimeMs: written.mtimeMs });
     if (opts.durable !== false) await fsyncDir(dir);
     return digest;
   } finally {

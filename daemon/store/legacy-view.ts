@@ -607,6 +607,7 @@ export class LegacyView {
         const revision = this.host.revision();
         const started = process.hrtime.bigint();
         let sha: string | null = null;
+        const put: { stat: Stat } = { stat: null };
         try {
           // A lock-less writer that replaced the file since we looked wins: we re-read and retry.
           sha = await writeFileAtomic(this.file, renderRecordBuffers(slots, (slot) => this.forWrite(slot), VIEW_CHUNK_BYTES), {
@@ -615,6 +616,9 @@ export class LegacyView {
             // A lock-less writer that replaced the file since we read it wins: checked synchronously
             // right before the rename, so the window is two system calls.
             renameIf: () => sameStat(statSyncOf(this.file), seen),
+            // What we put in place, not the path's stat later: an edit made right after our rename
+            // would otherwise pass for our own write and never be read.
+            renamed: (st) => (put.stat = st),
             pace: VIEW_PACE,
           });
         } finally {
@@ -630,7 +634,7 @@ export class LegacyView {
         for (const [key, slot] of pending) if (slot === null) this.deletedByChange.delete(key);
         this.sha = sha;
         this.noteWrite(sha, Date.now());
-        this.stat = await statOf(this.file);
+        this.stat = put.stat;
         this.writtenRevision = revision;
         this.clearProblem();
         await this.maybeWriteMeta();
