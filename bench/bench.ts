@@ -19,7 +19,9 @@ async function main(): Promise<void> {
     allowPositionals: true,
   });
   if (values.help) {
-    process.stdout.write(`usage: npm run bench [-- --only ${Object.keys(SECTIONS).join(',')}] [--out FILE]\n       npm run bench -- --compare OLD.json NEW.json\n`);
+    process.stdout.write(
+      `usage: npm run bench [-- --only ${Object.keys(SECTIONS).join(',')}] [--out FILE]\n       npm run bench -- --compare OLD.json NEW.json\n`,
+    );
     return;
   }
   if (values.compare) {

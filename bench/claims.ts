@@ -52,7 +52,13 @@ export function seedDataDir(n: number): string {
     team: teams[i % teams.length],
   }));
   writeFileSync(path.join(dir, 'work_claims.json'), JSON.stringify(claims, null, 2) + '\n');
-  const agents = Array.from({ length: CLIENTS }, (_, i) => ({ agent_id: `bench_agent_${i}`, team: teams[i % 4], status: 'active', capacity: 100, current_workload: 0 }));
+  const agents = Array.from({ length: CLIENTS }, (_, i) => ({
+    agent_id: `bench_agent_${i}`,
+    team: teams[i % 4],
+    status: 'active',
+    capacity: 100,
+    current_workload: 0,
+  }));
   writeFileSync(path.join(dir, 'agent_status.json'), JSON.stringify(agents, null, 2) + '\n');
   writeFileSync(path.join(dir, 'coordination_log.json'), '[]\n');
   return dir;
@@ -73,7 +79,14 @@ export interface LoadResult {
  * client was still waiting for the previous answer, counts from when it was due, not from when it
  * could be sent: a stall that holds requests back is measured, not hidden (coordinated omission).
  */
-export async function runLoad(url: string, clients: number, perClient: number, path_: string, body: (c: number, i: number) => unknown, ratePerS?: number): Promise<LoadResult> {
+export async function runLoad(
+  url: string,
+  clients: number,
+  perClient: number,
+  path_: string,
+  body: (c: number, i: number) => unknown,
+  ratePerS?: number,
+): Promise<LoadResult> {
   const pool = await Promise.all(
     Array.from({ length: clients }, async () => {
       const c = new LoadConnection(url);
@@ -132,12 +145,18 @@ async function measureAt(records: number, figures: Figure[], log: (m: string) =>
   // At 50k the warm-up claims seeded items from the top of the range (the measured and paced runs
   // take them from the bottom), so the store holds exactly the 50k records it was seeded with.
   const warmSeeded = records >= 50_000;
-  await runLoad(d.url, CLIENTS, WARM_PER_CLIENT, '/api/coordination/claim', (c, i) => ({ work_id: warmSeeded ? `work_seed_${records - 1 - (i * CLIENTS + c)}` : `warm_${c}_${i}`, agent_id: `bench_agent_${c}` }));
+  await runLoad(d.url, CLIENTS, WARM_PER_CLIENT, '/api/coordination/claim', (c, i) => ({
+    work_id: warmSeeded ? `work_seed_${records - 1 - (i * CLIENTS + c)}` : `warm_${c}_${i}`,
+    agent_id: `bench_agent_${c}`,
+  }));
   // Claims of seeded items while there are enough, else of new items created by the claim (as
   // the legacy `claim` does), so a small store grows from its starting size.
   const perClient = MEASURED_PER_CLIENT;
   const seeded = records >= perClient * CLIENTS;
-  const r = await runLoad(d.url, CLIENTS, perClient, '/api/coordination/claim', (c, i) => ({ work_id: seeded ? `work_seed_${i * CLIENTS + c}` : `new_${c}_${i}`, agent_id: `bench_agent_${c}` }));
+  const r = await runLoad(d.url, CLIENTS, perClient, '/api/coordination/claim', (c, i) => ({
+    work_id: seeded ? `work_seed_${i * CLIENTS + c}` : `new_${c}_${i}`,
+    agent_id: `bench_agent_${c}`,
+  }));
   if (r.failures > 0) throw new Error(`${r.failures} claims failed at ${records} records`);
   const tag = records >= 1000 ? `${records / 1000}k` : String(records);
   const p50 = percentile(r.latenciesMs, 50);
@@ -145,33 +164,71 @@ async function measureAt(records: number, figures: Figure[], log: (m: string) =>
   figures.push({ name: `claim_p50_ms_${tag}`, value: p50, unit: 'ms', better: 'lower' });
   figures.push({ name: `claim_p99_ms_${tag}`, value: percentile(r.latenciesMs, 99), unit: 'ms', target: 10, better: 'lower' });
   figures.push({ name: `claim_p999_ms_${tag}`, value: percentile(r.latenciesMs, 99.9), unit: 'ms', better: 'lower' });
-  figures.push({ name: `daemon_rss_mb_${tag}`, value: rssOf(d.proc.pid!) / 1048576, unit: 'MB', ...(records >= 50_000 ? { target: 150 } : {}), better: 'lower' });
+  figures.push({
+    name: `daemon_rss_mb_${tag}`,
+    value: rssOf(d.proc.pid!) / 1048576,
+    unit: 'MB',
+    ...(records >= 50_000 ? { target: 150 } : {}),
+    better: 'lower',
+  });
   log(`${tag}: ${(r.ops / r.seconds).toFixed(0)} claims/s, p50 ${p50.toFixed(2)} ms, p99 ${percentile(r.latenciesMs, 99).toFixed(2)} ms`);
   if (records >= 50_000) {
     // The same 32 clients at the throughput target instead of flat out: latency where the daemon
     // has headroom, as a fleet that needs 3,000 claims/s would see it.
     const n = Math.round((PACED_RATE * PACED_SECONDS) / CLIENTS);
-    const p = await runLoad(d.url, CLIENTS, n, '/api/coordination/claim', (c, i) => ({ work_id: `work_seed_${perClient * CLIENTS + i * CLIENTS + c}`, agent_id: `bench_agent_${c}` }), PACED_RATE);
+    const p = await runLoad(
+      d.url,
+      CLIENTS,
+      n,
+      '/api/coordination/claim',
+      (c, i) => ({ work_id: `work_seed_${perClient * CLIENTS + i * CLIENTS + c}`, agent_id: `bench_agent_${c}` }),
+      PACED_RATE,
+    );
     if (p.failures > 0) throw new Error(`${p.failures} paced claims failed`);
     figures.push({ name: `claim_p50_ms_${tag}_at_${PACED_RATE}_per_s`, value: percentile(p.latenciesMs, 50), unit: 'ms', better: 'lower' });
     figures.push({ name: `claim_p99_ms_${tag}_at_${PACED_RATE}_per_s`, value: percentile(p.latenciesMs, 99), unit: 'ms', target: 10, better: 'lower' });
-    log(`${tag} paced at ${PACED_RATE}/s (${(p.ops / p.seconds).toFixed(0)} claims/s done): p50 ${percentile(p.latenciesMs, 50).toFixed(2)} ms, p99 ${percentile(p.latenciesMs, 99).toFixed(2)} ms`);
+    log(
+      `${tag} paced at ${PACED_RATE}/s (${(p.ops / p.seconds).toFixed(0)} claims/s done): p50 ${percentile(p.latenciesMs, 50).toFixed(2)} ms, p99 ${percentile(p.latenciesMs, 99).toFixed(2)} ms`,
+    );
     // Again while a dashboard script (its own process, as it would be: receiving 20 MB in the load
     // generator's process would stall the load generator) polls the whole status every 0.5 s.
-    const poller = spawn(process.execPath, ['--input-type=module', '-e', STATUS_POLLER, `${d.url}/api/coordination/status`, String(STATUS_POLL_MS)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const poller = spawn(process.execPath, ['--input-type=module', '-e', STATUS_POLLER, `${d.url}/api/coordination/status`, String(STATUS_POLL_MS)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     let pollerOut = '';
     poller.stdout.on('data', (c: Buffer) => (pollerOut += c.toString()));
     const pollerDone = new Promise((r) => poller.on('exit', r));
     await new Promise((r) => setTimeout(r, 100));
     const first = perClient * CLIENTS + n * CLIENTS;
-    const polled = await runLoad(d.url, CLIENTS, Math.round((PACED_RATE * 2) / CLIENTS), '/api/coordination/claim', (c, i) => ({ work_id: `work_seed_${first + i * CLIENTS + c}`, agent_id: `bench_agent_${c}` }), PACED_RATE);
+    const polled = await runLoad(
+      d.url,
+      CLIENTS,
+      Math.round((PACED_RATE * 2) / CLIENTS),
+      '/api/coordination/claim',
+      (c, i) => ({ work_id: `work_seed_${first + i * CLIENTS + c}`, agent_id: `bench_agent_${c}` }),
+      PACED_RATE,
+    );
     poller.stdin.end();
     await pollerDone;
-    const statusMs = pollerOut.split('\n').filter(Boolean).map(Number).sort((a, b) => a - b);
+    const statusMs = pollerOut
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+      .sort((a, b) => a - b);
     if (polled.failures > 0) throw new Error(`${polled.failures} claims failed while status was polled`);
     figures.push({ name: `claim_p99_ms_${tag}_at_${PACED_RATE}_per_s_status_polled`, value: percentile(polled.latenciesMs, 99), unit: 'ms', better: 'lower' });
-    figures.push({ name: `status_ms_${tag}`, value: percentile(statusMs.sort((a, b) => a - b), 50), unit: 'ms', better: 'lower' });
-    log(`${tag} paced at ${PACED_RATE}/s with status polled every ${STATUS_POLL_MS} ms: p99 ${percentile(polled.latenciesMs, 99).toFixed(2)} ms; status calls ${statusMs.length}, median ${percentile(statusMs, 50).toFixed(0)} ms`);
+    figures.push({
+      name: `status_ms_${tag}`,
+      value: percentile(
+        statusMs.sort((a, b) => a - b),
+        50,
+      ),
+      unit: 'ms',
+      better: 'lower',
+    });
+    log(
+      `${tag} paced at ${PACED_RATE}/s with status polled every ${STATUS_POLL_MS} ms: p99 ${percentile(polled.latenciesMs, 99).toFixed(2)} ms; status calls ${statusMs.length}, median ${percentile(statusMs, 50).toFixed(0)} ms`,
+    );
   }
   if ((await d.stop()) !== 0) throw new Error('daemon did not stop cleanly');
   return { p50, dataDir };

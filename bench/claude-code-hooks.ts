@@ -36,31 +36,35 @@ export const hooksSection: Section = async (figures, log) => {
   let errors = 0;
   let late = 0;
   try {
-    const conns = await Promise.all(Array.from({ length: SESSIONS }, async () => {
-      const c = new LoadConnection(daemon.url);
-      await c.connect();
-      return c;
-    }));
+    const conns = await Promise.all(
+      Array.from({ length: SESSIONS }, async () => {
+        const c = new LoadConnection(daemon.url);
+        await c.connect();
+        return c;
+      }),
+    );
     const sessionIds = conns.map((_, i) => `bench-${String(i).padStart(4, '0')}-0000-4000-8000-000000000000`);
     await Promise.all(conns.map((c, i) => c.post(HOOK, { ...payload(sessionIds[i], 'SessionStart', 0), model: 'claude-sonnet-4-6' })));
     log(`${SESSIONS} sessions x ${RATE_PER_SESSION} events/s for ${SECONDS} s`);
     const interval = 1000 / RATE_PER_SESSION;
     const start = performance.now() + 50;
     const end = start + SECONDS * 1000;
-    await Promise.all(conns.map(async (c, s) => {
-      const offset = (s / SESSIONS) * interval; // sessions spread over the interval, not in lockstep
-      for (let i = 0; ; i++) {
-        const due = start + offset + i * interval;
-        if (due >= end) break;
-        const wait = due - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        else late++;
-        const t0 = performance.now();
-        const res = await c.post(HOOK, payload(sessionIds[s], i % 2 === 0 ? 'PreToolUse' : 'PostToolUse', i));
-        latencies.push(performance.now() - t0);
-        if (res.status !== 200) errors++;
-      }
-    }));
+    await Promise.all(
+      conns.map(async (c, s) => {
+        const offset = (s / SESSIONS) * interval; // sessions spread over the interval, not in lockstep
+        for (let i = 0; ; i++) {
+          const due = start + offset + i * interval;
+          if (due >= end) break;
+          const wait = due - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          else late++;
+          const t0 = performance.now();
+          const res = await c.post(HOOK, payload(sessionIds[s], i % 2 === 0 ? 'PreToolUse' : 'PostToolUse', i));
+          latencies.push(performance.now() - t0);
+          if (res.status !== 200) errors++;
+        }
+      }),
+    );
     for (const c of conns) c.close();
   } finally {
     await daemon.stop();
@@ -70,7 +74,13 @@ export const hooksSection: Section = async (figures, log) => {
   figures.push(
     { name: 'hooks_p50_ms', value: round(percentile(latencies, 50)), unit: 'ms', better: 'lower' },
     { name: 'hooks_p99_ms', value: round(percentile(latencies, 99)), unit: 'ms', target: 5, better: 'lower' },
-    { name: 'hooks_events_per_s', value: Math.round(latencies.length / SECONDS), unit: 'events/s', target: SESSIONS * RATE_PER_SESSION * 0.95, better: 'higher' },
+    {
+      name: 'hooks_events_per_s',
+      value: Math.round(latencies.length / SECONDS),
+      unit: 'events/s',
+      target: SESSIONS * RATE_PER_SESSION * 0.95,
+      better: 'higher',
+    },
     { name: 'hooks_errors', value: errors, unit: 'requests', target: 0, better: 'lower' },
     { name: 'hooks_late_sends', value: late, unit: 'requests', better: 'lower' },
   );

@@ -20,7 +20,14 @@ type Attr = { key: string; value: { stringValue: string } };
 const attr = (key: string, v: string): Attr => ({ key, value: { stringValue: v } });
 
 function sum(name: string, points: Array<{ attrs: Attr[]; value: number }>, start: string, time: string) {
-  return { name, sum: { aggregationTemporality: 1, isMonotonic: true, dataPoints: points.map((p) => ({ attributes: p.attrs, startTimeUnixNano: start, timeUnixNano: time, asDouble: p.value })) } };
+  return {
+    name,
+    sum: {
+      aggregationTemporality: 1,
+      isMonotonic: true,
+      dataPoints: points.map((p) => ({ attributes: p.attrs, startTimeUnixNano: start, timeUnixNano: time, asDouble: p.value })),
+    },
+  };
 }
 
 /** One export interval of `sessions`, ten counted points each. */
@@ -32,20 +39,56 @@ function exportBody(sessions: string[], interval: number): unknown {
   const per = (fn: (s: string) => Array<{ attrs: Attr[]; value: number }>) => sessions.flatMap(fn);
   const model = attr('model', 'claude-sonnet-4-6');
   return {
-    resourceMetrics: [{
-      resource: { attributes: [attr('service.name', 'claude-code'), attr('service.version', '2.1.0')] },
-      scopeMetrics: [{
-        scope: { name: 'com.anthropic.claude_code', version: '2.1.0' },
-        metrics: [
-          sum('claude_code.cost.usage', per((s) => [{ attrs: [...common(s), model], value: 0.0125 }]), start, time),
-          sum('claude_code.token.usage', per((s) => ['input', 'output', 'cacheRead', 'cacheCreation'].map((t, i) => ({ attrs: [...common(s), model, attr('type', t)], value: 100 * (i + 1) }))), start, time),
-          sum('claude_code.active_time.total', per((s) => [{ attrs: [...common(s), attr('type', 'cli')], value: 1.5 }]), start, time),
-          sum('claude_code.lines_of_code.count', per((s) => ['added', 'removed'].map((t) => ({ attrs: [...common(s), attr('type', t)], value: 3 }))), start, time),
-          sum('claude_code.commit.count', per((s) => [{ attrs: common(s), value: 1 }]), start, time),
-          sum('claude_code.pull_request.count', per((s) => [{ attrs: common(s), value: 1 }]), start, time),
+    resourceMetrics: [
+      {
+        resource: { attributes: [attr('service.name', 'claude-code'), attr('service.version', '2.1.0')] },
+        scopeMetrics: [
+          {
+            scope: { name: 'com.anthropic.claude_code', version: '2.1.0' },
+            metrics: [
+              sum(
+                'claude_code.cost.usage',
+                per((s) => [{ attrs: [...common(s), model], value: 0.0125 }]),
+                start,
+                time,
+              ),
+              sum(
+                'claude_code.token.usage',
+                per((s) =>
+                  ['input', 'output', 'cacheRead', 'cacheCreation'].map((t, i) => ({ attrs: [...common(s), model, attr('type', t)], value: 100 * (i + 1) })),
+                ),
+                start,
+                time,
+              ),
+              sum(
+                'claude_code.active_time.total',
+                per((s) => [{ attrs: [...common(s), attr('type', 'cli')], value: 1.5 }]),
+                start,
+                time,
+              ),
+              sum(
+                'claude_code.lines_of_code.count',
+                per((s) => ['added', 'removed'].map((t) => ({ attrs: [...common(s), attr('type', t)], value: 3 }))),
+                start,
+                time,
+              ),
+              sum(
+                'claude_code.commit.count',
+                per((s) => [{ attrs: common(s), value: 1 }]),
+                start,
+                time,
+              ),
+              sum(
+                'claude_code.pull_request.count',
+                per((s) => [{ attrs: common(s), value: 1 }]),
+                start,
+                time,
+              ),
+            ],
+          },
         ],
-      }],
-    }],
+      },
+    ],
   };
 }
 
@@ -74,7 +117,9 @@ export const otlpSection: Section = async (figures, log) => {
     const points = BATCH_EXPORTS * BATCH_SESSIONS * POINTS_PER_SESSION;
 
     log(`${SINGLE_EXPORTS} exports of one session each`);
-    const singles = Array.from({ length: SINGLE_EXPORTS }, (_, i) => exportBody([sessions[i % sessions.length]], BATCH_EXPORTS + 1 + Math.floor(i / sessions.length)));
+    const singles = Array.from({ length: SINGLE_EXPORTS }, (_, i) =>
+      exportBody([sessions[i % sessions.length]], BATCH_EXPORTS + 1 + Math.floor(i / sessions.length)),
+    );
     const singleMs: number[] = [];
     for (const body of singles) {
       const t0 = performance.now();

@@ -107,10 +107,18 @@ export function loadGenerator(url: string, perSecond: number): { stop: () => Pro
       const n = sent++;
       const c = clients[n % clients.length];
       const item = (n * 7919) % CLAIMS; // spread over all items
-      const req = n % 4 === 3
-        ? c.post(`/api/agents/${agentId(item % AGENTS)}/heartbeat`, { status: 'active', current_workload: 10 })
-        : c.post('/api/coordination/progress', { work_id: `work_seed_${item}`, agent_id: agentId(item % AGENTS), progress: (n % 99) + 1 });
-      const p = req.then((r) => { if (r.status === 200) ok++; }, () => {}).finally(() => inFlight.delete(p));
+      const req =
+        n % 4 === 3
+          ? c.post(`/api/agents/${agentId(item % AGENTS)}/heartbeat`, { status: 'active', current_workload: 10 })
+          : c.post('/api/coordination/progress', { work_id: `work_seed_${item}`, agent_id: agentId(item % AGENTS), progress: (n % 99) + 1 });
+      const p = req
+        .then(
+          (r) => {
+            if (r.status === 200) ok++;
+          },
+          () => {},
+        )
+        .finally(() => inFlight.delete(p));
       inFlight.add(p);
     }
   }, tickMs);
@@ -140,8 +148,17 @@ export const consoleSection: Section = async (figures: Figure[], log) => {
     // work of its own start-up (importing the legacy files), so the figure is the console's.
     await sleep(1500);
     const spawnConsole = (session: string): void => {
-      tmux.run('new-session', '-d', '-s', session, '-x', String(COLS), '-y', String(ROWS),
-        `exec env -u NO_COLOR -u AI_PROCESSOR_TOKEN ${JSON.stringify(process.execPath)} ${NODE_FLAGS.join(' ')} ${JSON.stringify(CONSOLE_CLI)} --url ${daemon.url}`); // as its bin runs it
+      tmux.run(
+        'new-session',
+        '-d',
+        '-s',
+        session,
+        '-x',
+        String(COLS),
+        '-y',
+        String(ROWS),
+        `exec env -u NO_COLOR -u AI_PROCESSOR_TOKEN ${JSON.stringify(process.execPath)} ${NODE_FLAGS.join(' ')} ${JSON.stringify(CONSOLE_CLI)} --url ${daemon.url}`,
+      ); // as its bin runs it
     };
     /** From spawning the console to the agents panel's rows on the screen (tmux polled every 10 ms). */
     const firstFrame = async (session: string): Promise<number> => {
@@ -170,7 +187,9 @@ export const consoleSection: Section = async (figures: Figure[], log) => {
     // the claims panel (all 10,000 records, the heaviest list). RSS sampled every 100 ms over both;
     // CPU from /proc at both ends of each window.
     let rssMax = rssOf(pid);
-    const sampler = setInterval(() => { rssMax = Math.max(rssMax, rssOf(pid)); }, 100);
+    const sampler = setInterval(() => {
+      rssMax = Math.max(rssMax, rssOf(pid));
+    }, 100);
     const load = loadGenerator(daemon.url, CHANGES_PER_S);
     const cpuWindow = async (): Promise<number> => {
       const cpu0 = cpuSecondsOf(pid);
@@ -198,7 +217,9 @@ export const consoleSection: Section = async (figures: Figure[], log) => {
     if (shownRev < finalRev) log(`warning: the console shows revision ${shownRev}, the daemon is at ${finalRev}`);
     if (gen.ok < gen.sent) log(`warning: ${gen.sent - gen.ok} of ${gen.sent} load requests failed`);
 
-    log(`load ${(gen.ok / gen.seconds).toFixed(0)} changes/s; console rss max ${(rssMax / 1048576).toFixed(1)} MB, cpu ${cpuPct.toFixed(1)}% of a core (agents panel), ${cpuClaimsPct.toFixed(1)}% (claims panel); caught up to rev ${shownRev}/${finalRev}`);
+    log(
+      `load ${(gen.ok / gen.seconds).toFixed(0)} changes/s; console rss max ${(rssMax / 1048576).toFixed(1)} MB, cpu ${cpuPct.toFixed(1)}% of a core (agents panel), ${cpuClaimsPct.toFixed(1)}% (claims panel); caught up to rev ${shownRev}/${finalRev}`,
+    );
     figures.push({ name: 'console_first_frame_ms', value: firstFrameMs, unit: 'ms', target: 1000, better: 'lower' });
     figures.push({ name: 'console_rss_mb', value: rssMax / 1048576, unit: 'MB', target: 120, better: 'lower' });
     figures.push({ name: 'console_cpu_pct', value: cpuPct, unit: '%', target: 30, better: 'lower' });

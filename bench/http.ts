@@ -25,7 +25,15 @@ export class HttpClient {
       const req = http.request(
         url,
         // Content-Length frames the body: without it node sends DELETE bodies unframed (no chunked encoding by default), and the connection's next request is garbage.
-        { method, agent: this.agent, headers: { ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}), ...this.headers, ...headers } },
+        {
+          method,
+          agent: this.agent,
+          headers: {
+            ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}),
+            ...this.headers,
+            ...headers,
+          },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c) => chunks.push(c));

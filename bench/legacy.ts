@@ -42,7 +42,7 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ co
   const t0 = process.hrtime.bigint();
   return new Promise((resolve) => {
     execFile(file, args, { env, timeout: 60_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
       resolve({ code, stdout, stderr, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
     });
   });
@@ -51,7 +51,11 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ co
 /** `coordination_helper.sh claim <type> <description>` with AGENT_ID set, as an agent runs it. */
 function wrapperClaimer(url: string): Claimer {
   return async (agent, n) => {
-    const r = await run(WRAPPER, ['claim', 'bench_legacy', `legacy wrapper claim ${n} by ${agent}`], cleanEnv({ AI_PROCESSOR_URL: url, AGENT_ID: agent, AGENT_TEAM: 'bench', COORDINATION_DIR: undefined }));
+    const r = await run(
+      WRAPPER,
+      ['claim', 'bench_legacy', `legacy wrapper claim ${n} by ${agent}`],
+      cleanEnv({ AI_PROCESSOR_URL: url, AGENT_ID: agent, AGENT_TEAM: 'bench', COORDINATION_DIR: undefined }),
+    );
     const workId = /claiming work: (\S+)/.exec(r.stdout)?.[1];
     const ok = r.code === 0 && r.stdout.includes('✅ SUCCESS: Claimed work item');
     return { ok, agent, workId, ms: r.ms, exitCode: r.code, detail: (r.stderr || r.stdout).trim().split('\n').pop() ?? '' };
@@ -62,7 +66,11 @@ function wrapperClaimer(url: string): Claimer {
 function cliClaimer(url: string, prefix: string): Claimer {
   return async (agent, n) => {
     const workId = `${prefix}_${agent}_${n}`;
-    const r = await run(process.execPath, [CLI, 'claim', workId, '--agent', agent, '--type', 'bench_cli', '--description', `cli claim ${n}`, '--url', url], cleanEnv({ AGENT_ID: undefined }));
+    const r = await run(
+      process.execPath,
+      [CLI, 'claim', workId, '--agent', agent, '--type', 'bench_cli', '--description', `cli claim ${n}`, '--url', url],
+      cleanEnv({ AGENT_ID: undefined }),
+    );
     return { ok: r.code === 0 && r.stdout.includes(`claimed ${workId}`), agent, workId, ms: r.ms, exitCode: r.code, detail: (r.stderr || r.stdout).trim() };
   };
 }
@@ -77,7 +85,14 @@ function httpClaimer(url: string, prefix: string): { claim: Claimer; close(): vo
       const workId = `${prefix}_${agent}_${n}`;
       const t0 = process.hrtime.bigint();
       const res = await c.post('/api/coordination/claim', { work_id: workId, agent_id: agent, work_type: 'bench_http', description: `http claim ${n}` });
-      return { ok: res.status === 200, agent, workId, ms: Number(process.hrtime.bigint() - t0) / 1e6, exitCode: res.status, detail: res.status === 200 ? '' : JSON.stringify(res.body) };
+      return {
+        ok: res.status === 200,
+        agent,
+        workId,
+        ms: Number(process.hrtime.bigint() - t0) / 1e6,
+        exitCode: res.status,
+        detail: res.status === 200 ? '' : JSON.stringify(res.body),
+      };
     },
     close: () => clients.forEach((c) => c.close()),
   };
@@ -125,7 +140,11 @@ async function verify(http: HttpClient, flow: string, attempts: Attempt[]): Prom
   if (extra.length) throw new Error(`${flow}: ${extra.length} items held by the bench agents but reported refused (e.g. ${extra[0].work_item_id})`);
 }
 
-const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+const median = (xs: number[]) =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 
 /** Wall clock of a process that does nothing but start (`node -e 0`, `ai-processor --version`). */
 async function startupMs(file: string, args: string[], runs = 7): Promise<number> {
@@ -151,7 +170,12 @@ export const legacySection: Section = async (figures, log) => {
     for (const f of flows) for (let i = 0; i < 2; i++) await f.claim(`${f.prefix}_warmup`, 1000 + i);
 
     figures.push({ name: 'legacy_helper_reference_claims_per_s', value: LEGACY_REFERENCE.claimsPerS, unit: 'ops/s', better: 'higher' });
-    figures.push({ name: 'legacy_helper_reference_concurrent_refused', value: LEGACY_REFERENCE.concurrentRefused, unit: `of ${LEGACY_REFERENCE.concurrentTotal}`, better: 'lower' });
+    figures.push({
+      name: 'legacy_helper_reference_concurrent_refused',
+      value: LEGACY_REFERENCE.concurrentRefused,
+      unit: `of ${LEGACY_REFERENCE.concurrentTotal}`,
+      better: 'lower',
+    });
     for (const f of flows) {
       const seq = await sequential(f.claim, `${f.prefix}_sequential`);
       const seqRefused = seq.attempts.filter((a) => !a.ok);
@@ -161,13 +185,24 @@ export const legacySection: Section = async (figures, log) => {
       await verify(http, `${f.name} concurrent`, con.attempts);
       const perS = SEQUENTIAL / seq.seconds;
       const callMs = median(seq.attempts.map((a) => a.ms));
-      figures.push({ name: `${f.name}_sequential_claims_per_s`, value: perS, unit: 'ops/s', ...(f.name === 'legacy_wrapper' ? { target: LEGACY_REFERENCE.claimsPerS } : {}), better: 'higher' });
+      figures.push({
+        name: `${f.name}_sequential_claims_per_s`,
+        value: perS,
+        unit: 'ops/s',
+        ...(f.name === 'legacy_wrapper' ? { target: LEGACY_REFERENCE.claimsPerS } : {}),
+        better: 'higher',
+      });
       figures.push({ name: `${f.name}_sequential_claim_ms_p50`, value: callMs, unit: 'ms', better: 'lower' });
       figures.push({ name: `${f.name}_sequential_refused`, value: seqRefused.length, unit: `of ${SEQUENTIAL}`, target: 0, better: 'lower' });
       figures.push({ name: `${f.name}_concurrent_refused`, value: conRefused.length, unit: `of ${AGENTS * PER_AGENT}`, target: 0, better: 'lower' });
       figures.push({ name: `${f.name}_concurrent_claims_per_s`, value: con.attempts.length / con.seconds, unit: 'ops/s', better: 'higher' });
-      const ref = f.name === 'legacy_wrapper' ? ` (legacy helper: ${LEGACY_REFERENCE.sequentialSeconds} s = ${LEGACY_REFERENCE.claimsPerS} claims/s; ${LEGACY_REFERENCE.concurrentRefused} of ${LEGACY_REFERENCE.concurrentTotal} refused, exit 0)` : '';
-      log(`${f.name}: ${SEQUENTIAL} sequential claims in ${seq.seconds.toFixed(2)} s = ${perS.toFixed(1)} claims/s (p50 ${callMs.toFixed(1)} ms per call), ${seqRefused.length} refused; ${AGENTS}x${PER_AGENT} concurrent: ${conRefused.length} of ${AGENTS * PER_AGENT} refused in ${con.seconds.toFixed(2)} s${ref}`);
+      const ref =
+        f.name === 'legacy_wrapper'
+          ? ` (legacy helper: ${LEGACY_REFERENCE.sequentialSeconds} s = ${LEGACY_REFERENCE.claimsPerS} claims/s; ${LEGACY_REFERENCE.concurrentRefused} of ${LEGACY_REFERENCE.concurrentTotal} refused, exit 0)`
+          : '';
+      log(
+        `${f.name}: ${SEQUENTIAL} sequential claims in ${seq.seconds.toFixed(2)} s = ${perS.toFixed(1)} claims/s (p50 ${callMs.toFixed(1)} ms per call), ${seqRefused.length} refused; ${AGENTS}x${PER_AGENT} concurrent: ${conRefused.length} of ${AGENTS * PER_AGENT} refused in ${con.seconds.toFixed(2)} s${ref}`,
+      );
       for (const a of [...seqRefused, ...conRefused].slice(0, 3)) log(`  refused (${f.name}, ${a.agent}, exit ${a.exitCode}): ${a.detail.slice(0, 200)}`);
     }
 
@@ -178,7 +213,12 @@ export const legacySection: Section = async (figures, log) => {
     figures.push({ name: 'node_startup_ms', value: nodeMs, unit: 'ms', better: 'lower' });
     figures.push({ name: 'cli_startup_ms', value: cliMs, unit: 'ms', better: 'lower' });
     figures.push({ name: 'legacy_wrapper_startup_ms', value: wrapperHelpMs, unit: 'ms', better: 'lower' });
-    log(`start-up (median of 7): node -e 0 ${nodeMs.toFixed(1)} ms, ai-processor --version ${cliMs.toFixed(1)} ms, coordination_helper.sh help ${wrapperHelpMs.toFixed(1)} ms; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} on ${os.cpus().length} cores`);
+    log(
+      `start-up (median of 7): node -e 0 ${nodeMs.toFixed(1)} ms, ai-processor --version ${cliMs.toFixed(1)} ms, coordination_helper.sh help ${wrapperHelpMs.toFixed(1)} ms; load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} on ${os.cpus().length} cores`,
+    );
   } finally {
     h.close();
     http.close();

@@ -44,7 +44,9 @@ export class LoadConnection {
     if (this.waiting) return Promise.reject(new Error('one request at a time per connection'));
     const json = JSON.stringify(body);
     const done = new Promise<LoadResponse>((resolve, reject) => (this.waiting = { resolve, reject }));
-    this.socket.write(`POST ${path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`);
+    this.socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`,
+    );
     return done;
   }
 

@@ -33,8 +33,17 @@ interface Samples {
 async function withConsole(daemon: DaemonProcess, tag: string, during: () => Promise<void>): Promise<Samples> {
   const tmux = new Tmux(`aip-bench-memory-${tag}-${process.pid}`);
   try {
-    tmux.run('new-session', '-d', '-s', 'console', '-x', '120', '-y', '40',
-      `exec env -u NO_COLOR -u AI_PROCESSOR_TOKEN ${JSON.stringify(process.execPath)} ${NODE_FLAGS.join(' ')} ${JSON.stringify(CONSOLE_CLI)} --url ${daemon.url}`);
+    tmux.run(
+      'new-session',
+      '-d',
+      '-s',
+      'console',
+      '-x',
+      '120',
+      '-y',
+      '40',
+      `exec env -u NO_COLOR -u AI_PROCESSOR_TOKEN ${JSON.stringify(process.execPath)} ${NODE_FLAGS.join(' ')} ${JSON.stringify(CONSOLE_CLI)} --url ${daemon.url}`,
+    );
     for (const end = Date.now() + 30_000; !/ rev \d+ /.test(tmux.capture('console')); await sleep(50)) {
       if (Date.now() > end) throw new Error(`the console did not connect:\n${tmux.capture('console')}`);
     }
@@ -78,7 +87,9 @@ export const memorySection: Section = async (figures: Figure[], log) => {
       log(`10k records: ${(gen.ok / gen.seconds).toFixed(0)} changes/s for ${gen.seconds.toFixed(0)} s`);
     });
     const t = totals(s);
-    log(`10k records: daemon ${(last(s.daemon) / MB).toFixed(1)} MB, console ${(last(s.console) / MB).toFixed(1)} MB, together ${(last(t) / MB).toFixed(1)} MB (peak ${(max(t) / MB).toFixed(1)}, growth ${(growth(t) / MB).toFixed(1)})`);
+    log(
+      `10k records: daemon ${(last(s.daemon) / MB).toFixed(1)} MB, console ${(last(s.console) / MB).toFixed(1)} MB, together ${(last(t) / MB).toFixed(1)} MB (peak ${(max(t) / MB).toFixed(1)}, growth ${(growth(t) / MB).toFixed(1)})`,
+    );
     figures.push({ name: 'memory_10k_daemon_rss_mb', value: last(s.daemon) / MB, unit: 'MB', better: 'lower' });
     figures.push({ name: 'memory_10k_console_rss_mb', value: last(s.console) / MB, unit: 'MB', better: 'lower' });
     figures.push({ name: 'memory_10k_total_rss_mb', value: last(t) / MB, unit: 'MB', target: 200, better: 'lower' });
@@ -94,7 +105,9 @@ export const memorySection: Section = async (figures: Figure[], log) => {
   const demo = await spawnDaemon({ dataDir: demoDir });
   try {
     const s = await withConsole(demo, 'demo', async () => {
-      const sim = spawn(process.execPath, [CLI, 'simulate', '--url', demo.url, '--agents', '12', '--duration', String(DEMO_S), '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const sim = spawn(process.execPath, [CLI, 'simulate', '--url', demo.url, '--agents', '12', '--duration', String(DEMO_S), '--json'], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       let out = '';
       sim.stdout.on('data', (c) => (out += c));
       const code = await new Promise<number | null>((r) => sim.on('exit', r));
@@ -103,7 +116,9 @@ export const memorySection: Section = async (figures: Figure[], log) => {
       log(`demo fleet: ${summary.ops} operations in ${DEMO_S} s`);
     });
     const t = totals(s);
-    log(`demo fleet: daemon ${(last(s.daemon) / MB).toFixed(1)} MB, console ${(last(s.console) / MB).toFixed(1)} MB, together ${(last(t) / MB).toFixed(1)} MB (growth ${(growth(t) / MB).toFixed(1)})`);
+    log(
+      `demo fleet: daemon ${(last(s.daemon) / MB).toFixed(1)} MB, console ${(last(s.console) / MB).toFixed(1)} MB, together ${(last(t) / MB).toFixed(1)} MB (growth ${(growth(t) / MB).toFixed(1)})`,
+    );
     figures.push({ name: 'memory_demo_total_rss_mb', value: last(t) / MB, unit: 'MB', target: 150, better: 'lower' });
     figures.push({ name: 'memory_demo_total_growth_mb', value: growth(t) / MB, unit: 'MB', better: 'lower' });
   } finally {

@@ -15,7 +15,14 @@ const PER_CLIENT = 150;
 
 async function measure(urls: string[]): Promise<{ perSecond: number; p50: number; p99: number }> {
   // The clients are split between the daemons; each claims its own new items.
-  const parts = await Promise.all(urls.map((url, u) => runLoad(url, CLIENTS / urls.length, PER_CLIENT, '/api/coordination/claim', (c, i) => ({ work_id: `pgb_${u}_${c}_${i}`, agent_id: `pgb_agent_${u}_${c}` }))));
+  const parts = await Promise.all(
+    urls.map((url, u) =>
+      runLoad(url, CLIENTS / urls.length, PER_CLIENT, '/api/coordination/claim', (c, i) => ({
+        work_id: `pgb_${u}_${c}_${i}`,
+        agent_id: `pgb_agent_${u}_${c}`,
+      })),
+    ),
+  );
   const lat = parts.flatMap((p) => p.latenciesMs).sort((a, b) => a - b);
   const ops = parts.reduce((n, p) => n + p.ops, 0);
   const seconds = Math.max(...parts.map((p) => p.seconds));
@@ -42,7 +49,10 @@ export const postgresSection: Section = async (figures, log) => {
     await runLoad(file.url, CLIENTS, 10, '/api/coordination/claim', (c, i) => ({ work_id: `warm_${c}_${i}`, agent_id: `w_${c}` }));
     const single = await measure([file.url]);
     await file.stop();
-    for (let i = 0; i < 2; i++) daemons.push(await spawnDaemon({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'aip-bench-pg-')), args: ['--store', url.toString(), '--lease-ms', '3600000'] }));
+    for (let i = 0; i < 2; i++)
+      daemons.push(
+        await spawnDaemon({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'aip-bench-pg-')), args: ['--store', url.toString(), '--lease-ms', '3600000'] }),
+      );
     const pair = daemons.slice(1).map((d) => d.url);
     await runLoad(pair[0], CLIENTS, 10, '/api/coordination/claim', (c, i) => ({ work_id: `warm_${c}_${i}`, agent_id: `w_${c}` }));
     const two = await measure(pair);
@@ -51,7 +61,9 @@ export const postgresSection: Section = async (figures, log) => {
     figures.push({ name: 'pg_2_daemons_claims_per_s', value: two.perSecond, unit: 'ops/s', better: 'higher' });
     figures.push({ name: 'pg_2_daemons_claim_p99_ms', value: two.p99, unit: 'ms', better: 'lower' });
     figures.push({ name: 'pg_vs_file_throughput_ratio', value: two.perSecond / single.perSecond, unit: 'x', better: 'higher' });
-    log(`file store: ${single.perSecond.toFixed(0)} claims/s p99 ${single.p99.toFixed(1)} ms; 2 daemons on PostgreSQL: ${two.perSecond.toFixed(0)} claims/s p99 ${two.p99.toFixed(1)} ms`);
+    log(
+      `file store: ${single.perSecond.toFixed(0)} claims/s p99 ${single.p99.toFixed(1)} ms; 2 daemons on PostgreSQL: ${two.perSecond.toFixed(0)} claims/s p99 ${two.p99.toFixed(1)} ms`,
+    );
   } finally {
     for (const d of daemons) await d.stop();
     await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});

@@ -34,7 +34,13 @@ export interface SpawnOptions {
 }
 
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env, AI_PROCESSOR_TOKEN: undefined, AI_PROCESSOR_URL: undefined, OTEL_EXPORTER_OTLP_ENDPOINT: undefined, ...extra } as NodeJS.ProcessEnv;
+  const env = {
+    ...process.env,
+    AI_PROCESSOR_TOKEN: undefined,
+    AI_PROCESSOR_URL: undefined,
+    OTEL_EXPORTER_OTLP_ENDPOINT: undefined,
+    ...extra,
+  } as NodeJS.ProcessEnv;
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   return env;
 }
@@ -42,7 +48,17 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS
 /** Spawns `ai-processor start` on a free port and resolves once it logs "listening". */
 export async function spawnDaemon(opts: SpawnOptions): Promise<DaemonProcess> {
   // As the shipped launchers run it (node-flags.ts); a test's own node flags come after and win.
-  const args = [...(opts.bareNode ? [] : NODE_FLAGS), ...(opts.nodeArgs ?? []), CLI, 'start', '--data-dir', opts.dataDir, '--port', String(opts.port ?? 0), ...(opts.args ?? [])];
+  const args = [
+    ...(opts.bareNode ? [] : NODE_FLAGS),
+    ...(opts.nodeArgs ?? []),
+    CLI,
+    'start',
+    '--data-dir',
+    opts.dataDir,
+    '--port',
+    String(opts.port ?? 0),
+    ...(opts.args ?? []),
+  ];
   const proc = spawn(process.execPath, args, { env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const stderr: string[] = [];

@@ -15,21 +15,25 @@ function deltaWatchers(url: string, n: number): Promise<{ arrivals: Map<string, 
   const arrivals = new Map<string, number[]>();
   const sockets: WebSocket[] = [];
   return Promise.all(
-    Array.from({ length: n }, () => new Promise<void>((resolve) => {
-      const ws = new WebSocket(url.replace('http', 'ws') + '/api/coordination/stream');
-      sockets.push(ws);
-      ws.on('message', (raw) => {
-        const t = performance.now();
-        const text = wsText(raw);
-        if (!text.startsWith('{"type":"delta"')) return resolve();
-        for (const m of text.matchAll(/"key":"([^"]+)"/g)) {
-          const list = arrivals.get(m[1]) ?? [];
-          list.push(t);
-          arrivals.set(m[1], list);
-        }
-      });
-      ws.on('open', () => setTimeout(resolve, 50));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<void>((resolve) => {
+          const ws = new WebSocket(url.replace('http', 'ws') + '/api/coordination/stream');
+          sockets.push(ws);
+          ws.on('message', (raw) => {
+            const t = performance.now();
+            const text = wsText(raw);
+            if (!text.startsWith('{"type":"delta"')) return resolve();
+            for (const m of text.matchAll(/"key":"([^"]+)"/g)) {
+              const list = arrivals.get(m[1]) ?? [];
+              list.push(t);
+              arrivals.set(m[1], list);
+            }
+          });
+          ws.on('open', () => setTimeout(resolve, 50));
+        }),
+    ),
   ).then(() => ({ arrivals, close: () => sockets.forEach((s) => s.close()) }));
 }
 

@@ -132,7 +132,12 @@ function entropyLines(e: DaemonBaseline['entropy']): string[] {
   const lines = [`  entropy (bits)   ${ENTROPY_COMPONENTS.map((c) => `${c} ${bits(e.components[c] ?? 0)}`).join('  ')}  total ${bits(e.total)}`];
   for (const c of ENTROPY_COMPONENTS) {
     const f = e.fields?.[c];
-    if (f) lines.push(`    ${c.padEnd(13)} ${Object.entries(f).map(([k, v]) => `${k} ${v.toFixed(2)}`).join('  ')}`);
+    if (f)
+      lines.push(
+        `    ${c.padEnd(13)} ${Object.entries(f)
+          .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+          .join('  ')}`,
+      );
   }
   return lines;
 }
@@ -157,7 +162,9 @@ function readBaselineFile(file: string): BaselineFile {
     process.exit(EXIT.usage);
   }
   if (!isBaseline(parsed)) {
-    process.stderr.write(`error: ${file} is not a baseline (expected entropy.total and keys.work/agents/log; make one with \`ai-processor baseline --out FILE\`)\n`);
+    process.stderr.write(
+      `error: ${file} is not a baseline (expected entropy.total and keys.work/agents/log; make one with \`ai-processor baseline --out FILE\`)\n`,
+    );
     process.exit(EXIT.usage);
   }
   return parsed as BaselineFile;
@@ -296,7 +303,7 @@ async function runValidate(flags: Flags): Promise<void> {
     process.exit(EXIT.usage);
   }
   const b = readBaselineFile(flags.baseline);
-  progress.step('reading the daemon\'s entropy...');
+  progress.step("reading the daemon's entropy...");
   const res = await call(flags, 'GET', '/api/entropy?keys=1');
   if (res.status >= 300) failWith(res);
   const now = res.body as unknown as EntropyNow;
@@ -323,16 +330,24 @@ async function runValidate(flags: Flags): Promise<void> {
   const deletedAt = new Map((records?.deleted ?? []).map((d) => [d.section + ' ' + d.key, d]));
   const whyMissing = (s: Section, k: string): string => {
     const d = deletedAt.get(s + ' ' + k);
-    return d ? `deleted at revision ${d.revision}${d.cause ? ` by ${d.cause}` : ''}, recoverable from the journal` : records?.journal === 'used' ? 'vanished without a journaled change' : 'no journal since the baseline to tell why';
+    return d
+      ? `deleted at revision ${d.revision}${d.cause ? ` by ${d.cause}` : ''}, recoverable from the journal`
+      : records?.journal === 'used'
+        ? 'vanished without a journaled change'
+        : 'no journal since the baseline to tell why';
   };
   const problems: string[] = [];
   if (cmp.missing_count > 0) {
     const names = SECTIONS.flatMap((s) => cmp.missing[s].map((k) => `${describeMissing(s, k, b)} (${whyMissing(s, k)})`));
-    problems.push(`${cmp.missing_count} baseline record${cmp.missing_count === 1 ? '' : 's'} missing: ${names.slice(0, 20).join(', ')}${names.length > 20 ? `, ... (${names.length - 20} more)` : ''}`);
+    problems.push(
+      `${cmp.missing_count} baseline record${cmp.missing_count === 1 ? '' : 's'} missing: ${names.slice(0, 20).join(', ')}${names.length > 20 ? `, ... (${names.length - 20} more)` : ''}`,
+    );
   }
   if (records && records.fields_vanished.length > 0) {
     const names = records.fields_vanished.map((f) => `${f.section} ${f.key}: ${f.fields.join(', ')}`);
-    problems.push(`fields vanished without a journaled change in ${names.length} record${names.length === 1 ? '' : 's'}: ${names.slice(0, 20).join('; ')}${names.length > 20 ? '; ...' : ''}`);
+    problems.push(
+      `fields vanished without a journaled change in ${names.length} record${names.length === 1 ? '' : 's'}: ${names.slice(0, 20).join('; ')}${names.length > 20 ? '; ...' : ''}`,
+    );
   }
   const result: ValidationResult = {
     ok: problems.length === 0,
@@ -361,14 +376,28 @@ async function runValidate(flags: Flags): Promise<void> {
       ...(records
         ? [
             `  checked          ${records.checked} baseline records: ${records.intact} intact, ${records.changed} changed; journal since the baseline ${records.journal === 'used' ? 'read' : 'unavailable (nothing counts as journaled)'}`,
-            ...records.fields_removed.slice(0, 20).map((f) => `    fields removed by revision ${f.revision}${f.cause ? ` (${f.cause})` : ''}: ${f.section} ${f.key}: ${f.fields!.join(', ')}`),
+            ...records.fields_removed
+              .slice(0, 20)
+              .map((f) => `    fields removed by revision ${f.revision}${f.cause ? ` (${f.cause})` : ''}: ${f.section} ${f.key}: ${f.fields!.join(', ')}`),
             ...records.fields_vanished.slice(0, 20).map((f) => `    FIELDS VANISHED ${f.section} ${f.key}: ${f.fields.join(', ')}`),
           ]
         : [`  checked          record keys only (this baseline has no record fingerprints)`]),
       `  missing          ${cmp.missing_count === 0 ? 'none' : `${cmp.missing_count} baseline record${cmp.missing_count === 1 ? '' : 's'}`}`,
     ];
     for (const s of SECTIONS) for (const k of cmp.missing[s]) lines.push(`    MISSING ${describeMissing(s, k, b)}: ${whyMissing(s, k)}`);
-    if (changed) lines.push(`  changed          ${changed.count === 0 ? (now.checksum === b.checksum ? 'none (state checksum identical)' : 'none') : `${changed.count} record(s): ${changed.keys.slice(0, 10).map((x) => `${x.section} ${x.key}`).join(', ')}${changed.count > 10 ? ', ...' : ''}`}`);
+    if (changed)
+      lines.push(
+        `  changed          ${
+          changed.count === 0
+            ? now.checksum === b.checksum
+              ? 'none (state checksum identical)'
+              : 'none'
+            : `${changed.count} record(s): ${changed.keys
+                .slice(0, 10)
+                .map((x) => `${x.section} ${x.key}`)
+                .join(', ')}${changed.count > 10 ? ', ...' : ''}`
+        }`,
+      );
     lines.push(
       `  entropy ratio    ${ratioText(cmp.ratio)}  (${bits(now.entropy.total)} / ${bits(b.entropy.total)} bits; ${cmp.conserved ? 'within' : 'outside'} ${CONSERVED_MIN}..${CONSERVED_MAX})  informational`,
       `    per component  ${ENTROPY_COMPONENTS.map((k) => `${k} ${ratioText(cmp.components[k])}`).join('  ')}`,
@@ -391,7 +420,9 @@ export function registerBaselineCommands(program: Command): void {
     .action(async (o: Flags) => runBaseline(o));
 
   clientOptions(program.command('validate'))
-    .description('compare the running daemon with a baseline file record by record: exit 1 if a baseline record is missing or a field vanished without a journaled change (the entropy ratio is reported, not judged)')
+    .description(
+      'compare the running daemon with a baseline file record by record: exit 1 if a baseline record is missing or a field vanished without a journaled change (the entropy ratio is reported, not judged)',
+    )
     .requiredOption('--baseline <file>', 'a file written by `ai-processor baseline --out`')
     .option('--requests <n>', 'requests per endpoint in the performance quick run (default: as in the baseline; 0 = skip)', num('--requests'))
     .action(async (o: Flags) => runValidate(o));

@@ -38,7 +38,15 @@ export interface DaemonTarget {
  * than the call), for every client program. An unreachable daemon ends the program through
  * `unreachable` (each program words it its own way; the exit code is EXIT.unavailable).
  */
-export async function request<T = Record<string, any>>(target: DaemonTarget, method: string, path: string, body: unknown, unreachable: (message: string) => never, headers?: Record<string, string>): Promise<ApiResponse<T>> { // eslint-disable-line @typescript-eslint/no-explicit-any -- answers are read loosely by the printers
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- answers are read loosely by the printers
+export async function request<T = Record<string, any>>(
+  target: DaemonTarget,
+  method: string,
+  path: string,
+  body: unknown,
+  unreachable: (message: string) => never,
+  headers?: Record<string, string>,
+): Promise<ApiResponse<T>> {
   try {
     return await requestJson<T>(target.url, method, path, { body, headers, token: target.token, timeoutMs: target.timeoutMs });
   } catch (err) {
@@ -65,9 +73,5 @@ export function agentOf(opts: { agent?: string }): string {
 }
 
 export function clientOptions(cmd: Command): Command {
-  return cmd
-    .option('--url <url>', URL_HELP)
-    .option('--token <token>', TOKEN_HELP)
-    .option('--json', 'print the daemon\'s JSON answer');
+  return cmd.option('--url <url>', URL_HELP).option('--token <token>', TOKEN_HELP).option('--json', "print the daemon's JSON answer");
 }
-

@@ -3,7 +3,20 @@
 import { Command, Option } from 'commander';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { HOOK_EVENTS, HOOK_TIMEOUT_S, SettingsError, TOKEN_ENV, hookUrl, hooksStatus, installHooks, installTelemetry, telemetryStatus, uninstallHooks, uninstallTelemetry, type EditResult } from '../shared/claude-code/settings.js';
+import {
+  HOOK_EVENTS,
+  HOOK_TIMEOUT_S,
+  SettingsError,
+  TOKEN_ENV,
+  hookUrl,
+  hooksStatus,
+  installHooks,
+  installTelemetry,
+  telemetryStatus,
+  uninstallHooks,
+  uninstallTelemetry,
+  type EditResult,
+} from '../shared/claude-code/settings.js';
 import { homeDir, processEnv, resolveUrl } from '../client/config.js';
 import { EXIT } from './client-io.js';
 
@@ -71,7 +84,7 @@ function edit(file: string, dryRun: boolean, fn: (text: string | null) => { text
     throw err;
   }
   if (dryRun) {
-    process.stdout.write(result.changed ? result.text : before ?? '');
+    process.stdout.write(result.changed ? result.text : (before ?? ''));
     process.stderr.write(result.changed ? `would ${verb} ${result.events.length} event(s) in ${file}\n` : `nothing to do in ${file}\n`);
     return;
   }
@@ -85,8 +98,8 @@ function edit(file: string, dryRun: boolean, fn: (text: string | null) => { text
 
 function targetOptions(cmd: Command): Command {
   return cmd
-    .option('--user', 'the user\'s settings, ~/.claude/settings.json (default)')
-    .option('--project <dir>', 'the project\'s personal settings, DIR/.claude/settings.local.json (kept out of git by Claude Code)')
+    .option('--user', "the user's settings, ~/.claude/settings.json (default)")
+    .option('--project <dir>', "the project's personal settings, DIR/.claude/settings.local.json (kept out of git by Claude Code)")
     .option('--settings <file>', 'this settings file');
 }
 
@@ -94,22 +107,36 @@ export function registerHooksCommand(program: Command): void {
   const hooks = program.command('hooks').description('Claude Code sessions as agents: http hooks that report to this daemon (docs/claude-code.md)');
 
   targetOptions(hooks.command('install'))
-    .description(`add our http hooks (${HOOK_EVENTS.length} events, ${HOOK_TIMEOUT_S} s timeout, non-blocking) to a Claude Code settings file, merged; idempotent`)
-    .option('--url <url>', 'the daemon\'s URL (else AI_PROCESSOR_URL, else http://127.0.0.1:4001)')
-    .addOption(new Option('--token', `send the token (Authorization: Bearer $${TOKEN_ENV}, filled by Claude Code from its environment; default: when ${TOKEN_ENV} is set here)`))
+    .description(
+      `add our http hooks (${HOOK_EVENTS.length} events, ${HOOK_TIMEOUT_S} s timeout, non-blocking) to a Claude Code settings file, merged; idempotent`,
+    )
+    .option('--url <url>', "the daemon's URL (else AI_PROCESSOR_URL, else http://127.0.0.1:4001)")
+    .addOption(
+      new Option(
+        '--token',
+        `send the token (Authorization: Bearer $${TOKEN_ENV}, filled by Claude Code from its environment; default: when ${TOKEN_ENV} is set here)`,
+      ),
+    )
     .option('--no-token', 'send no token')
-    .option('--telemetry', 'also write the env block that sends Claude Code\'s OpenTelemetry metrics and logs (tokens, cost) to the daemon')
+    .option('--telemetry', "also write the env block that sends Claude Code's OpenTelemetry metrics and logs (tokens, cost) to the daemon")
     .option('--dry-run', 'print the resulting file instead of writing it')
     .action((o) => {
       const file = targetFile(o);
       const token = o.token ?? Boolean(processEnv()[TOKEN_ENV]);
       const url = resolveUrl(o.url);
-      edit(file, Boolean(o.dryRun), (text) => {
-        const hooks = installHooks(text, { url, token }, file);
-        return o.telemetry ? both(hooks, (t) => installTelemetry(t, { url }, file), text) : hooks;
-      }, 'install');
+      edit(
+        file,
+        Boolean(o.dryRun),
+        (text) => {
+          const hooks = installHooks(text, { url, token }, file);
+          return o.telemetry ? both(hooks, (t) => installTelemetry(t, { url }, file), text) : hooks;
+        },
+        'install',
+      );
       if (o.telemetry && token) {
-        process.stderr.write(`telemetry: the exporter needs the token too; start Claude Code with OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer $${TOKEN_ENV}" in its environment (it is never written into the file)\n`);
+        process.stderr.write(
+          `telemetry: the exporter needs the token too; start Claude Code with OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer $${TOKEN_ENV}" in its environment (it is never written into the file)\n`,
+        );
       }
     });
 
@@ -122,13 +149,11 @@ export function registerHooksCommand(program: Command): void {
     });
 
   targetOptions(hooks.command('status'))
-    .description('which of our hooks are installed where (the user\'s and this directory\'s project files, or the one given)')
+    .description("which of our hooks are installed where (the user's and this directory's project files, or the one given)")
     .option('--json', 'print JSON')
     .action((o) => {
       const explicit = o.user || o.project !== undefined || o.settings !== undefined;
-      const files = explicit
-        ? [targetFile(o)]
-        : [targetFile({}), path.resolve('.claude', 'settings.json'), path.resolve('.claude', 'settings.local.json')];
+      const files = explicit ? [targetFile(o)] : [targetFile({}), path.resolve('.claude', 'settings.json'), path.resolve('.claude', 'settings.local.json')];
       const report = files.map((file) => {
         const text = readText(file);
         if (text === null) return { file, exists: false, installed: [], missing: [...HOOK_EVENTS], telemetry: null };
@@ -146,7 +171,9 @@ export function registerHooksCommand(program: Command): void {
         else {
           const urls = [...new Set(r.installed.map((i) => i.url))].join(', ');
           const token = r.installed.every((i) => i.token) ? `token from $${TOKEN_ENV}` : r.installed.some((i) => i.token) ? 'token on some events' : 'no token';
-          process.stdout.write(`${r.file}: installed on ${r.installed.length} event(s) -> ${urls} (${token})${r.missing.length ? `; missing: ${r.missing.join(', ')}` : ''}\n`);
+          process.stdout.write(
+            `${r.file}: installed on ${r.installed.length} event(s) -> ${urls} (${token})${r.missing.length ? `; missing: ${r.missing.join(', ')}` : ''}\n`,
+          );
         }
         if (r.telemetry) process.stdout.write(`${r.file}: telemetry -> ${r.telemetry.endpoint ?? '(no endpoint)'} (${r.telemetry.keys.join(', ')})\n`);
       }

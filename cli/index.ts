@@ -12,4 +12,14 @@ import { registerPathsCommand } from './paths.js';
 
 export type CommandModule = (program: Command) => void;
 
-export const commandModules: CommandModule[] = [registerBaselineCommands, registerLegacyCommand, registerSimulateCommand, registerMigrateStoreCommand, registerInstallServiceCommand, registerValidateCriticalPathsCommand, registerHooksCommand, registerWorkGraphCommands, registerPathsCommand];
+export const commandModules: CommandModule[] = [
+  registerBaselineCommands,
+  registerLegacyCommand,
+  registerSimulateCommand,
+  registerMigrateStoreCommand,
+  registerInstallServiceCommand,
+  registerValidateCriticalPathsCommand,
+  registerHooksCommand,
+  registerWorkGraphCommands,
+  registerPathsCommand,
+];

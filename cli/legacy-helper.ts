@@ -26,7 +26,17 @@ import { processEnv, resolveToken, resolveUrl } from '../client/config.js';
 import { PRIORITIES, type CoordinationState } from '../shared/types.js';
 import { analyzeBuiltin, toPlainState, type Analysis, type AnalysisResult } from '../shared/builtin-analysis.js';
 import type { ErrorBody } from '../shared/protocol.js';
-import { assignmentsFor, healthAnalysis, immediateActionsOf, PIPE_TYPES, pipeView, recommendationsOf, streamInsight, type PipeType, type ServiceHealth } from '../shared/legacy-insights.js';
+import {
+  assignmentsFor,
+  healthAnalysis,
+  immediateActionsOf,
+  PIPE_TYPES,
+  pipeView,
+  recommendationsOf,
+  streamInsight,
+  type PipeType,
+  type ServiceHealth,
+} from '../shared/legacy-insights.js';
 import { claimNextCommand } from './legacy-claim-next.js';
 import { buildReport, computeFigures, renderReport, REPORT_ALIASES, REPORT_KINDS } from '../shared/legacy-reports.js';
 import { LEGACY_ESTIMATED_DURATION } from '../shared/duration.js';
@@ -58,7 +68,13 @@ export interface Io {
   now: () => number;
 }
 
-const VALUE_OPTIONS: Record<string, 'url' | 'token' | 'workId' | 'staleHours' | 'days'> = { '--url': 'url', '--token': 'token', '--work-id': 'workId', '--stale-hours': 'staleHours', '--days': 'days' };
+const VALUE_OPTIONS: Record<string, 'url' | 'token' | 'workId' | 'staleHours' | 'days'> = {
+  '--url': 'url',
+  '--token': 'token',
+  '--work-id': 'workId',
+  '--stale-hours': 'staleHours',
+  '--days': 'days',
+};
 
 /**
  * Splits the legacy arguments from our few options (--json, --url, --token, --work-id,
@@ -141,8 +157,16 @@ class Session {
   }
 
   /** One request to the daemon over node:http (not fetch: loading undici costs more than the claim). */
-  async call<T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>> { // eslint-disable-line @typescript-eslint/no-explicit-any -- the legacy commands read the daemon's answers loosely, as the legacy helper did
-    return request<T>({ url: this.api.url, token: this.token, timeoutMs: 60_000 }, method, p, body, (message) => this.fail(`❌ ERROR: ${message}`, EXIT.unavailable), headers);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the legacy commands read the daemon's answers loosely, as the legacy helper did
+  async call<T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<ApiResponse<T>> {
+    return request<T>(
+      { url: this.api.url, token: this.token, timeoutMs: 60_000 },
+      method,
+      p,
+      body,
+      (message) => this.fail(`❌ ERROR: ${message}`, EXIT.unavailable),
+      headers,
+    );
   }
 
   /** Ends the command for a refused or failed daemon answer, in the legacy line style. */
@@ -166,7 +190,11 @@ class Session {
    * as the legacy helper fell back to a fixed analysis when Claude was unavailable.
    */
   async analyze(systemState?: unknown): Promise<{ result: AnalyzerAnswer; fallback: string | null }> {
-    const res = await this.call<AnalyzerAnswer & Partial<ErrorBody>>('POST', '/api/claude/analyze-priorities', systemState === undefined ? {} : { system_state: systemState });
+    const res = await this.call<AnalyzerAnswer & Partial<ErrorBody>>(
+      'POST',
+      '/api/claude/analyze-priorities',
+      systemState === undefined ? {} : { system_state: systemState },
+    );
     if (res.status === 200) return { result: res.body, fallback: null };
     if (res.status !== 429 && res.status < 500) this.refused(res, 'the analyzer refused the request');
     const reason = `${res.body?.error ?? `HTTP ${res.status}`}: ${res.body?.message ?? ''}`.trim();
@@ -205,7 +233,8 @@ function checkPriority(s: Session, p: string): string {
 
 function checkNumber(s: Session, name: string, v: string, min: number, max: number, integer = false): number {
   const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) s.usage(`${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got "${v}"`);
+  if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n)))
+    s.usage(`${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got "${v}"`);
   return n;
 }
 
@@ -226,7 +255,16 @@ async function claim(s: Session, args: string[], intelligent: boolean): Promise<
   s.say(`🤖 Agent ${agentId} claiming work: ${workId}`);
   // Legacy agents never heartbeat: the claim's lease is sized from its estimate, as the legacy
   // helper wrote it on every claim (docs/legacy-compatibility.md), and each `progress` renews it.
-  const claimBody = { work_id: workId, agent_id: agentId, work_type: workType, description, priority, team, estimated_duration: LEGACY_ESTIMATED_DURATION, lease_from_estimate: true };
+  const claimBody = {
+    work_id: workId,
+    agent_id: agentId,
+    work_type: workType,
+    description,
+    priority,
+    team,
+    estimated_duration: LEGACY_ESTIMATED_DURATION,
+    lease_from_estimate: true,
+  };
   const res = await s.call('POST', '/api/coordination/claim', claimBody, { traceparent: trace.header });
   if (res.status !== 200) {
     const b = res.body ?? {};
@@ -240,7 +278,8 @@ async function claim(s: Session, args: string[], intelligent: boolean): Promise<
   s.say(`✅ SUCCESS: Claimed work item ${workId} for team ${claimTeam}${res.body.idempotent ? ' (already held by this agent)' : ''}`);
   // The legacy helper (re)registered the agent in the claim's team after every claim.
   const reg = await s.call('POST', '/api/agents', { agent_id: agentId, team: claimTeam });
-  if (reg.status === 200 || reg.status === 201) s.say(`🔧 REGISTERED: Agent ${agentId} in team ${reg.body.agent?.team ?? claimTeam} with ${reg.body.agent?.capacity ?? 100}% capacity`);
+  if (reg.status === 200 || reg.status === 201)
+    s.say(`🔧 REGISTERED: Agent ${agentId} in team ${reg.body.agent?.team ?? claimTeam} with ${reg.body.agent?.capacity ?? 100}% capacity`);
   else s.note(`⚠️ WARNING: could not register ${agentId}: ${reg.body?.message ?? reg.status}`);
   if (s.opts.json) s.json(res.body);
 }
@@ -270,9 +309,18 @@ async function adviseClaim(s: Session, agentId: string, workType: string): Promi
 }
 
 /** What the analysis suggests to an agent about to claim new work of `workType`. */
-export function recommendClaim(result: AnalyzerAnswer | null | undefined, agentId: string, workType: string): { action: string; work_id: string | null; reason: string | null } {
+export function recommendClaim(
+  result: AnalyzerAnswer | null | undefined,
+  agentId: string,
+  workType: string,
+): { action: string; work_id: string | null; reason: string | null } {
   const assignment = Array.isArray(result?.assignments) ? result.assignments.find((a) => a?.agent_id === agentId) : undefined;
-  if (assignment) return { action: `claim ${assignment.work_id} first (suggested for you: ${assignment.reason ?? 'best fit'})`, work_id: assignment.work_id, reason: assignment.reason ?? null };
+  if (assignment)
+    return {
+      action: `claim ${assignment.work_id} first (suggested for you: ${assignment.reason ?? 'best fit'})`,
+      work_id: assignment.work_id,
+      reason: assignment.reason ?? null,
+    };
   const top = Array.isArray(result?.priorities) ? result.priorities.find((p) => p?.priority === 'critical') : undefined;
   if (top) return { action: `consider critical item ${top.work_id} before new ${workType} work`, work_id: top.work_id, reason: top.reason ?? null };
   return { action: `proceed with requested ${workType} work`, work_id: null, reason: recommendationsOf(result)[0] ?? null };
@@ -285,7 +333,8 @@ async function actingAgent(s: Session, workId: string): Promise<string> {
   if (res.status === 404 || res.status === 400) s.fail(`❌ ERROR: Work item ${workId} not found`, EXIT.refused);
   if (res.status !== 200) s.refused(res, `cannot read ${workId}`);
   const holder = res.body.work?.agent_id;
-  if (typeof holder !== 'string' || !holder) s.fail(`❌ ERROR: Work item ${workId} is not claimed (status ${res.body.work?.status ?? 'unknown'})`, EXIT.refused);
+  if (typeof holder !== 'string' || !holder)
+    s.fail(`❌ ERROR: Work item ${workId} is not claimed (status ${res.body.work?.status ?? 'unknown'})`, EXIT.refused);
   return holder;
 }
 
@@ -297,7 +346,12 @@ async function progress(s: Session, args: string[]): Promise<void> {
   const agentId = await actingAgent(s, workId);
   const trace = newTrace();
   s.say(`🔍 Trace ID: ${trace.traceId}`);
-  const res = await s.call('POST', '/api/coordination/progress', { work_id: workId, agent_id: agentId, progress: percent, status }, { traceparent: trace.header });
+  const res = await s.call(
+    'POST',
+    '/api/coordination/progress',
+    { work_id: workId, agent_id: agentId, progress: percent, status },
+    { traceparent: trace.header },
+  );
   if (res.status !== 200) s.refused(res, `progress on ${workId} refused`);
   s.say(`📈 PROGRESS: Updated ${workId} to ${percent}% (${status})`);
   if (s.opts.json) s.json(res.body);
@@ -309,7 +363,12 @@ async function complete(s: Session, args: string[]): Promise<void> {
   const points = checkNumber(s, 'velocity_points', pointsArg, 0, 10000);
   const agentId = await actingAgent(s, workId);
   const trace = newTrace();
-  const res = await s.call('POST', '/api/coordination/complete', { work_id: workId, agent_id: agentId, result, velocity_points: points }, { traceparent: trace.header });
+  const res = await s.call(
+    'POST',
+    '/api/coordination/complete',
+    { work_id: workId, agent_id: agentId, result, velocity_points: points },
+    { traceparent: trace.header },
+  );
   if (res.status !== 200) s.refused(res, `completion of ${workId} refused`);
   s.say(`✅ COMPLETED: Released claim for ${workId} (${result}) - ${points} velocity points`);
   // The daemon appends the velocity line (velocity_log.txt) for the work item's team.
@@ -318,7 +377,12 @@ async function complete(s: Session, args: string[]): Promise<void> {
 }
 
 async function register(s: Session, args: string[]): Promise<void> {
-  const [agentId = s.io.env.AGENT_ID, team = s.io.env.AGENT_TEAM || 'autonomous_team', capacityArg = '100', specialization = s.io.env.AGENT_ROLE || 'general_development'] = args;
+  const [
+    agentId = s.io.env.AGENT_ID,
+    team = s.io.env.AGENT_TEAM || 'autonomous_team',
+    capacityArg = '100',
+    specialization = s.io.env.AGENT_ROLE || 'general_development',
+  ] = args;
   if (!agentId) s.usage('usage: register <agent_id> [team] [capacity=100] [specialization] (or set AGENT_ID)');
   const capacity = checkNumber(s, 'capacity', capacityArg, 0, 100000, true);
   const res = await s.call('POST', '/api/agents', { agent_id: agentId, team, capacity, specialization });
@@ -351,8 +415,17 @@ async function claudeOptimize(s: Session, args: string[]): Promise<void> {
   const { result, fallback } = await s.analyze();
   if (fallback) s.note(`⚠️ Claude analysis unavailable - using fallback optimization (${fallback})`);
   const { assignments, unassigned } = assignmentsFor(result, team, await agentTeams(s));
-  const out = { analysis_timestamp: new Date(s.io.now()).toISOString(), team, assignments, unassigned, source: result?.source ?? null, fallback_reason: fallback };
-  s.note(`✅ Assignment optimization complete: ${assignments.length} assignment${assignments.length === 1 ? '' : 's'} suggested, ${unassigned.length} unassigned`);
+  const out = {
+    analysis_timestamp: new Date(s.io.now()).toISOString(),
+    team,
+    assignments,
+    unassigned,
+    source: result?.source ?? null,
+    fallback_reason: fallback,
+  };
+  s.note(
+    `✅ Assignment optimization complete: ${assignments.length} assignment${assignments.length === 1 ? '' : 's'} suggested, ${unassigned.length} unassigned`,
+  );
   for (const a of assignments.slice(0, 20)) s.note(`  👉 ${a.work_id} → ${a.agent_id}${a.reason ? ` (${a.reason})` : ''}`);
   s.save('claude_assignment_optimization.json', out);
   s.json(out);
@@ -369,7 +442,8 @@ async function claudeHealth(s: Session): Promise<void> {
   const { result, fallback } = await s.analyze();
   const health = { ...healthAnalysis(figures, await services(s), result), analysis: result, fallback_reason: fallback };
   s.note(`✅ Claude System Health Analysis Complete: ${health.system_health}`);
-  if (health.recommendations.immediate.length) s.note(['🚨 CRITICAL RECOMMENDATIONS:', ...health.recommendations.immediate.slice(0, 3).map((r) => `  ⚡ ${r}`)].join('\n'));
+  if (health.recommendations.immediate.length)
+    s.note(['🚨 CRITICAL RECOMMENDATIONS:', ...health.recommendations.immediate.slice(0, 3).map((r) => `  ⚡ ${r}`)].join('\n'));
   s.save('claude_health_analysis.json', health);
   s.json(health);
 }
@@ -386,13 +460,16 @@ async function claudeTeams(s: Session, args: string[]): Promise<void> {
     analysis_timestamp: figures.generated_at,
     team,
     teams: teams.map((t) => ({ ...t, analyzer: analyzerTeams.find((a: { team?: string }) => a?.team === t.team) ?? null })),
-    bottlenecks: (Array.isArray(result?.analysis?.bottlenecks) ? result.analysis.bottlenecks : []).filter((b: { team?: string }) => team === null || b?.team === team),
+    bottlenecks: (Array.isArray(result?.analysis?.bottlenecks) ? result.analysis.bottlenecks : []).filter(
+      (b: { team?: string }) => team === null || b?.team === team,
+    ),
     recommendations: recommendationsOf(result).filter((r) => team === null || r.includes(team)),
     source: result?.source ?? null,
     fallback_reason: fallback,
   };
   s.note('✅ Claude Team Analysis Complete');
-  for (const t of out.teams.slice(0, 20)) s.note(`  👥 ${t.team}: ${t.agents} agents, ${t.held} held / ${t.capacity_items} capacity, velocity ${t.velocity} (${t.sprint_velocity} this sprint)`);
+  for (const t of out.teams.slice(0, 20))
+    s.note(`  👥 ${t.team}: ${t.agents} agents, ${t.held} held / ${t.capacity_items} capacity, velocity ${t.velocity} (${t.sprint_velocity} this sprint)`);
   s.save('claude_team_analysis.json', out);
   s.json(out);
 }
@@ -414,17 +491,40 @@ async function claudeDashboard(s: Session): Promise<void> {
   const summary = result?.analysis?.summary ?? null;
   if (s.opts.json) return s.json({ analyzer, summary, priorities, recommendations: recommendationsOf(result), reports, fallback_reason: fallback });
   const lines = ['', '🧠 CLAUDE INTELLIGENCE COORDINATION DASHBOARD', '=============================================='];
-  lines.push('', analyzer ? `🤖 ANALYZER: ${analyzer.mode}${analyzer.command ? ` (${analyzer.command})` : ''}, ${analyzer.running} running, ${analyzer.queued} queued, last outcome ${analyzer.last_outcome ?? 'none'}` : '🤖 ANALYZER: status unavailable');
+  lines.push(
+    '',
+    analyzer
+      ? `🤖 ANALYZER: ${analyzer.mode}${analyzer.command ? ` (${analyzer.command})` : ''}, ${analyzer.running} running, ${analyzer.queued} queued, last outcome ${analyzer.last_outcome ?? 'none'}`
+      : '🤖 ANALYZER: status unavailable',
+  );
   if (fallback) lines.push(`  ⚠️ analyzer unavailable, builtin fallback shown (${fallback})`);
   if (summary) lines.push(`📊 SUMMARY: ${summary}`);
-  lines.push('', '🎯 TOP PRIORITIES:', ...(priorities.length ? priorities.map((p: { work_id: string; score?: number; reason?: string }, i: number) => `  ${i + 1}. ${p.work_id}${p.score !== undefined ? ` (score ${p.score})` : ''}${p.reason ? `: ${p.reason}` : ''}`) : ['  (no claimable work)']));
+  lines.push(
+    '',
+    '🎯 TOP PRIORITIES:',
+    ...(priorities.length
+      ? priorities.map(
+          (p: { work_id: string; score?: number; reason?: string }, i: number) =>
+            `  ${i + 1}. ${p.work_id}${p.score !== undefined ? ` (score ${p.score})` : ''}${p.reason ? `: ${p.reason}` : ''}`,
+        )
+      : ['  (no claimable work)']),
+  );
   const recs = recommendationsOf(result);
   if (recs.length) lines.push('', '⚡ RECOMMENDATIONS:', ...recs.slice(0, 5).map((r) => `  • ${r}`));
   lines.push('', '📊 AVAILABLE INTELLIGENCE REPORTS:');
   if (!dir) lines.push('  (set COORDINATION_DIR to keep reports)');
   else if (reports.length === 0) lines.push('  📋 No intelligence reports available - run analysis commands to generate');
   else for (const [f, label] of REPORT_FILES) if (reports.includes(f)) lines.push(`  ${label}: Available`);
-  lines.push('', '🚀 INTELLIGENCE COMMANDS:', '  claude-analyze-priorities    - Analyze work priority optimization', '  claude-optimize-assignments  - Suggest work assignments [team]', '  claude-health-analysis       - System health analysis', '  claude-team-analysis         - Team analysis [team]', '  claude-stream <focus> [s]    - Real-time coordination insights', '  claude-pipe <type>           - Analyze JSON from stdin');
+  lines.push(
+    '',
+    '🚀 INTELLIGENCE COMMANDS:',
+    '  claude-analyze-priorities    - Analyze work priority optimization',
+    '  claude-optimize-assignments  - Suggest work assignments [team]',
+    '  claude-health-analysis       - System health analysis',
+    '  claude-team-analysis         - Team analysis [team]',
+    '  claude-stream <focus> [s]    - Real-time coordination insights',
+    '  claude-pipe <type>           - Analyze JSON from stdin',
+  );
   s.io.stdout(lines.join('\n') + '\n');
 }
 
@@ -435,7 +535,12 @@ async function streamOnce(s: Session, event: unknown, timeoutMs: number): Promis
   if (token) headers.authorization = `Bearer ${token}`;
   let text: string;
   try {
-    const res = await fetch(s.api.url + '/api/claude/stream', { method: 'POST', headers, body: JSON.stringify({ events: [event] }), signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(s.api.url + '/api/claude/stream', {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ events: [event] }),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     text = await res.text();
     if (!res.ok) {
       let body: { error?: string; message?: string } = {};
@@ -524,7 +629,8 @@ async function claimPaths(s: Session, args: string[]): Promise<void> {
   if (res.status !== 200) s.refused(res, 'path lease refused');
   const leases = res.body.leases as Array<{ path: string; fencing_token: number }>;
   s.say(`🔒 PATHS: Leased ${leases.length} path(s) for ${agentId}${workId ? ` (work ${workId})` : ''}: ${leases.map((l) => l.path).join(', ')}`);
-  for (const w of res.body.warnings as Array<{ path: string; agent_id: string }>) s.say(`⚠️ WARNING: ${w.path} is also being edited by ${w.agent_id} in another worktree`);
+  for (const w of res.body.warnings as Array<{ path: string; agent_id: string }>)
+    s.say(`⚠️ WARNING: ${w.path} is also being edited by ${w.agent_id} in another worktree`);
   if (s.opts.json) s.json(res.body);
 }
 

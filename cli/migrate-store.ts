@@ -25,7 +25,10 @@ export function registerMigrateStoreCommand(program: Command): void {
         const { dirToPg, pgToDir } = await import('../daemon/store/migrate.js');
         const result = isPg(o.to) ? await dirToPg(path.resolve(o.from), o.to, o.force) : await pgToDir(o.from, path.resolve(o.to), o.force);
         if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
-        else process.stdout.write(`migrated ${result.records} records and ${result.files} other files from ${isPg(o.from) ? redact(o.from) : o.from} to ${isPg(o.to) ? redact(o.to) : o.to}\n`);
+        else
+          process.stdout.write(
+            `migrated ${result.records} records and ${result.files} other files from ${isPg(o.from) ? redact(o.from) : o.from} to ${isPg(o.to) ? redact(o.to) : o.to}\n`,
+          );
       } catch (err) {
         say(`migrate-store: ${(err as Error).message}`);
         process.exit(EXIT.refused);

@@ -38,9 +38,17 @@ export function buildProgram(first: CommandModule[] = []): Command {
     .option('--description <text>', 'description, for a new item')
     .option('--priority <p>', 'low|medium|high|critical, for a new item')
     .option('--team <team>', 'team, for a new item')
-    .option('--lease <duration>', 'this claim\'s lease, e.g. 90s, 30m, 2h (default: the daemon\'s --lease-ms; at most its --max-lease-ms)', duration('--lease'))
+    .option('--lease <duration>', "this claim's lease, e.g. 90s, 30m, 2h (default: the daemon's --lease-ms; at most its --max-lease-ms)", duration('--lease'))
     .action(async (workId: string, o) => {
-      const res = await call<{ claim: { agent_id: string; fencing_token: number }; idempotent?: boolean }>(o, 'POST', '/api/coordination/claim', { work_id: workId, agent_id: agentOf(o), work_type: o.type, description: o.description, priority: o.priority, team: o.team, lease_ms: o.lease });
+      const res = await call<{ claim: { agent_id: string; fencing_token: number }; idempotent?: boolean }>(o, 'POST', '/api/coordination/claim', {
+        work_id: workId,
+        agent_id: agentOf(o),
+        work_type: o.type,
+        description: o.description,
+        priority: o.priority,
+        team: o.team,
+        lease_ms: o.lease,
+      });
       print(o, res, (b) => `claimed ${workId} for ${b.claim.agent_id} (fencing token ${b.claim.fencing_token}${b.idempotent ? ', already held' : ''})`);
     });
 
@@ -49,7 +57,12 @@ export function buildProgram(first: CommandModule[] = []): Command {
     .option('--agent <id>', 'agent id (else AGENT_ID)')
     .option('--status <status>', 'status to set (default in_progress)')
     .action(async (workId: string, percent: string, o) => {
-      const res = await call<{ work: { progress: number; status: string } }>(o, 'POST', '/api/coordination/progress', { work_id: workId, agent_id: agentOf(o), progress: num('percent')(percent), status: o.status });
+      const res = await call<{ work: { progress: number; status: string } }>(o, 'POST', '/api/coordination/progress', {
+        work_id: workId,
+        agent_id: agentOf(o),
+        progress: num('percent')(percent),
+        status: o.status,
+      });
       print(o, res, (b) => `${workId}: ${b.work.progress}% ${b.work.status}`);
     });
 
@@ -60,7 +73,13 @@ export function buildProgram(first: CommandModule[] = []): Command {
     .option('--points <n>', 'velocity points (default 5)', num('--points'))
     .option('--failed', 'mark the work failed instead of completed')
     .action(async (workId: string, o) => {
-      const res = await call<{ work: { status: string }; log: { velocity_points: number } }>(o, 'POST', '/api/coordination/complete', { work_id: workId, agent_id: agentOf(o), result: o.result, velocity_points: o.points, status: o.failed ? 'failed' : undefined });
+      const res = await call<{ work: { status: string }; log: { velocity_points: number } }>(o, 'POST', '/api/coordination/complete', {
+        work_id: workId,
+        agent_id: agentOf(o),
+        result: o.result,
+        velocity_points: o.points,
+        status: o.failed ? 'failed' : undefined,
+      });
       print(o, res, (b) => `${workId}: ${b.work.status} (${b.log.velocity_points} points)`);
     });
 
@@ -79,17 +98,25 @@ export function buildProgram(first: CommandModule[] = []): Command {
     .option('--specialization <s>', 'specialization')
     .option('--capacity <n>', 'capacity', num('--capacity'))
     .action(async (agentId: string | undefined, o) => {
-      const res = await call<{ created: boolean; agent: { agent_id: string; team: string } }>(o, 'POST', '/api/agents', { agent_id: resolveAgent(agentId), team: o.team, specialization: o.specialization, capacity: o.capacity });
+      const res = await call<{ created: boolean; agent: { agent_id: string; team: string } }>(o, 'POST', '/api/agents', {
+        agent_id: resolveAgent(agentId),
+        team: o.team,
+        specialization: o.specialization,
+        capacity: o.capacity,
+      });
       print(o, res, (b) => `${b.created ? 'registered' : 'already registered'} ${b.agent.agent_id} (${b.agent.team})`);
     });
 
   clientOptions(program.command('heartbeat [agent_id]'))
-    .description('renew an agent\'s lease')
+    .description("renew an agent's lease")
     .option('--status <status>', 'agent status to set')
     .option('--workload <n>', 'current workload', num('--workload'))
     .action(async (agentId: string | undefined, o) => {
       const id = agentId ?? agentOf(o);
-      const res = await call<{ lease_expires_at: string }>(o, 'POST', `/api/agents/${encodeURIComponent(id)}/heartbeat`, { status: o.status, current_workload: o.workload });
+      const res = await call<{ lease_expires_at: string }>(o, 'POST', `/api/agents/${encodeURIComponent(id)}/heartbeat`, {
+        status: o.status,
+        current_workload: o.workload,
+      });
       print(o, res, (b) => `${id}: lease until ${b.lease_expires_at}`);
     });
 
@@ -100,15 +127,25 @@ export function buildProgram(first: CommandModule[] = []): Command {
     .option('--priority <p>', 'low|medium|high|critical')
     .option('--team <team>', 'team')
     .action(async (workType: string, o) => {
-      const res = await call<{ work: { work_item_id: string } }>(o, 'POST', '/api/work', { work_id: o.id, work_type: workType, description: o.description, priority: o.priority, team: o.team });
+      const res = await call<{ work: { work_item_id: string } }>(o, 'POST', '/api/work', {
+        work_id: o.id,
+        work_type: workType,
+        description: o.description,
+        priority: o.priority,
+        team: o.team,
+      });
       print(o, res, (b) => b.work.work_item_id);
     });
 
   clientOptions(program.command('status'))
-    .description('revision, checksum and counts of the daemon\'s state')
+    .description("revision, checksum and counts of the daemon's state")
     .action(async (o) => {
       const res = await call<StatusResponse>(o, 'GET', '/api/coordination/status');
-      print(o, res, (b) => `revision ${b.revision}  checksum ${String(b.checksum).slice(0, 16)}  work ${b.counts.work}  agents ${b.counts.agents}  log ${b.counts.log}`);
+      print(
+        o,
+        res,
+        (b) => `revision ${b.revision}  checksum ${String(b.checksum).slice(0, 16)}  work ${b.counts.work}  agents ${b.counts.agents}  log ${b.counts.log}`,
+      );
     });
 
   for (const register of commandModules) register(program);

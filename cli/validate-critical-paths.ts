@@ -109,7 +109,13 @@ export async function validateCriticalPaths(opts: { url?: string; token?: string
         if (r.status !== 200 && r.status !== 201) fail(`register ${a}: ${describe(r)}`);
         probeAccepted = true;
       }
-      const created = await post('/api/work', { work_id: work, work_type: 'validate_probe', description: 'ai-processor validate-critical-paths probe', priority: 'low', team: 'validate' });
+      const created = await post('/api/work', {
+        work_id: work,
+        work_type: 'validate_probe',
+        description: 'ai-processor validate-critical-paths probe',
+        priority: 'low',
+        team: 'validate',
+      });
       if (created.status !== 201 && created.status !== 200) fail(`create ${work}: ${describe(created)}`);
       const claimed = await post('/api/coordination/claim', { work_id: work, agent_id: agent });
       if (claimed.status !== 200) fail(`claim: ${describe(claimed)}`);
@@ -132,8 +138,9 @@ export async function validateCriticalPaths(opts: { url?: string; token?: string
       for (;;) {
         const r = await api.get(`/api/telemetry/spans?trace_id=${traceId}&limit=100`);
         if (r.status !== 200) fail(`GET /api/telemetry/spans: ${describe(r)}`);
-        const spans = ((r.body as { spans?: Array<{ operation_name?: string }> }).spans ?? []);
-        if (spans.length > 0) return `${spans.length} span(s) of the probe's trace ${traceId.slice(0, 8)}…: ${[...new Set(spans.map((s) => s.operation_name))].slice(0, 4).join(', ')}`;
+        const spans = (r.body as { spans?: Array<{ operation_name?: string }> }).spans ?? [];
+        if (spans.length > 0)
+          return `${spans.length} span(s) of the probe's trace ${traceId.slice(0, 8)}…: ${[...new Set(spans.map((s) => s.operation_name))].slice(0, 4).join(', ')}`;
         if (Date.now() > deadline) fail(`no span of the probe's trace ${traceId} in GET /api/telemetry/spans`);
         await sleep(100);
       }

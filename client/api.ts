@@ -48,7 +48,12 @@ export class ApiClient {
     if (this.token) h.authorization = `Bearer ${this.token}`;
     let res: Response;
     try {
-      res = await fetch(this.url + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(this.timeoutMs) });
+      res = await fetch(this.url + path, {
+        method,
+        headers: h,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
     } catch (err) {
       throw new DaemonUnreachableError(this.url, (err as { cause?: unknown }).cause ?? err);
     }

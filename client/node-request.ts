@@ -15,7 +15,12 @@ export interface NodeRequestOptions {
   timeoutMs?: number;
 }
 
-export async function requestJson<T = Record<string, unknown>>(baseUrl: string, method: string, path: string, opts: NodeRequestOptions = {}): Promise<ApiResponse<T>> {
+export async function requestJson<T = Record<string, unknown>>(
+  baseUrl: string,
+  method: string,
+  path: string,
+  opts: NodeRequestOptions = {},
+): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
   const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
   if (payload !== undefined) headers['content-type'] = 'application/json';

@@ -96,7 +96,10 @@ export class ReconnectingSocket extends EventEmitter {
       if (this.stopped) return;
       this.emit('close', code);
       if (this.stopped) return; // a 'close' listener may stop us
-      this.timer = setTimeout(() => this.connect(), backoff(++this.attempt, this.opts.minBackoffMs ?? 250, this.opts.maxBackoffMs ?? 5000, this.opts.jitter ?? false));
+      this.timer = setTimeout(
+        () => this.connect(),
+        backoff(++this.attempt, this.opts.minBackoffMs ?? 250, this.opts.maxBackoffMs ?? 5000, this.opts.jitter ?? false),
+      );
     });
     ws.on('unexpected-response', (_req, res) => {
       this.emit('refused', res.statusCode ?? 0);

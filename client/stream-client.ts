@@ -90,7 +90,13 @@ export class StreamClient extends EventEmitter {
   private createSocket(): ReconnectingSocket {
     // Resume with ?since= only from a verified copy; a pending resync needs a snapshot.
     const url = () => toWsUrl(this.url, STREAM_PATH) + (this.revision > 0 && this.snapshots > 0 && !this.awaitingSnapshot ? `?since=${this.revision}` : '');
-    const socket = new ReconnectingSocket({ url, token: this.token, minBackoffMs: this.opts.minBackoffMs, maxBackoffMs: this.opts.maxBackoffMs, pingMs: this.opts.pingMs });
+    const socket = new ReconnectingSocket({
+      url,
+      token: this.token,
+      minBackoffMs: this.opts.minBackoffMs,
+      maxBackoffMs: this.opts.maxBackoffMs,
+      pingMs: this.opts.pingMs,
+    });
     socket.on('open', () => this.setConnection('connected'));
     socket.on('message', (text: string) => {
       let msg: ServerMessage;

@@ -40,7 +40,9 @@ export class TelemetryClient extends EventEmitter {
       }
       if (msg?.type === 'span' && msg.span) this.emit('span', msg.span);
     });
-    this.socket.on('error', () => { /* 'close' follows, then a reconnect */ });
+    this.socket.on('error', () => {
+      /* 'close' follows, then a reconnect */
+    });
   }
 
   start(): this {

@@ -93,8 +93,20 @@ export const START_FLAGS: readonly StartFlag[] = [
   { key: 'lease_ms', flag: '--lease-ms <ms>', help: 'lease period for claims', number: true },
   { key: 'max_lease_ms', flag: '--max-lease-ms <ms>', help: 'longest lease a claim may ask for (lease_ms, estimated_duration)', number: true },
   { key: 'store', flag: '--store <store>', help: 'store: "file" (embedded) or a postgres:// URL shared by several daemons' },
-  { key: 'config_file', flag: '--config <file>', help: 'JSON config file; keys as the env names without prefix, lower case', env: 'AI_PROCESSOR_CONFIG', defaultText: '' },
-  { key: 'token_file', flag: '--token-file <file>', help: 'file holding the bearer token (or the token itself in AI_PROCESSOR_TOKEN)', env: '', defaultText: '' },
+  {
+    key: 'config_file',
+    flag: '--config <file>',
+    help: 'JSON config file; keys as the env names without prefix, lower case',
+    env: 'AI_PROCESSOR_CONFIG',
+    defaultText: '',
+  },
+  {
+    key: 'token_file',
+    flag: '--token-file <file>',
+    help: 'file holding the bearer token (or the token itself in AI_PROCESSOR_TOKEN)',
+    env: '',
+    defaultText: '',
+  },
   { key: 'log_level', flag: '--log-level <level>', help: LOG_LEVELS.join('|') },
   { key: 'analyzer_command', flag: '--analyzer-command <cmd>', help: 'command the analysis bridge pipes state into', defaultText: '' },
   { key: 'analyzer_mode', flag: '--analyzer-mode <mode>', help: ANALYZER_MODES.join('|'), choices: ANALYZER_MODES },
@@ -104,16 +116,45 @@ export const START_FLAGS: readonly StartFlag[] = [
   { key: 'stream_analyzer_command', flag: '--stream-analyzer-command <cmd>', help: 'long-running JSON-lines analyzer for /api/claude/stream', defaultText: '' },
   { key: 'tls_cert', flag: '--tls-cert <file>', help: 'PEM certificate: serve https/wss (with --tls-key)', defaultText: '' },
   { key: 'tls_key', flag: '--tls-key <file>', help: 'PEM private key for --tls-cert', defaultText: '' },
-  { key: 'max_legacy_file_bytes', flag: '--max-legacy-file-bytes <n>', help: 'a legacy file larger than this is reported, not read or overwritten', number: true },
+  {
+    key: 'max_legacy_file_bytes',
+    flag: '--max-legacy-file-bytes <n>',
+    help: 'a legacy file larger than this is reported, not read or overwritten',
+    number: true,
+  },
   { key: 'max_stream_clients', flag: '--max-stream-clients <n>', help: 'stream clients at once; more are refused with 503', number: true },
-  { key: 'budget_usd_per_agent', flag: '--budget-usd-per-agent <usd>', help: 'Claude Code cost of one agent above which it is marked over budget, 0 = none', number: true },
-  { key: 'budget_usd_per_team_day', flag: '--budget-usd-per-team-day <usd>', help: 'Claude Code cost of one team in one UTC day above which it is over budget, 0 = none', number: true },
-  { key: 'telemetry_file_max_bytes', flag: '--telemetry-file-max-bytes <n>', help: 'telemetry_spans.jsonl is rotated (renamed to .1.jsonl, ...) before it grows past this, 0 = never', number: true },
+  {
+    key: 'budget_usd_per_agent',
+    flag: '--budget-usd-per-agent <usd>',
+    help: 'Claude Code cost of one agent above which it is marked over budget, 0 = none',
+    number: true,
+  },
+  {
+    key: 'budget_usd_per_team_day',
+    flag: '--budget-usd-per-team-day <usd>',
+    help: 'Claude Code cost of one team in one UTC day above which it is over budget, 0 = none',
+    number: true,
+  },
+  {
+    key: 'telemetry_file_max_bytes',
+    flag: '--telemetry-file-max-bytes <n>',
+    help: 'telemetry_spans.jsonl is rotated (renamed to .1.jsonl, ...) before it grows past this, 0 = never',
+    number: true,
+  },
   { key: 'telemetry_file_max_age_ms', flag: '--telemetry-file-max-age-ms <ms>', help: '... or once the live span file is this old, 0 = never', number: true },
   { key: 'telemetry_file_keep', flag: '--telemetry-file-keep <n>', help: 'rotated span files kept', number: true },
-  { key: 'telemetry_internal_spans', flag: '--telemetry-internal-spans', help: 'also write the daemon\'s own steps (journal fsync, legacy file writes) to the span file' },
+  {
+    key: 'telemetry_internal_spans',
+    flag: '--telemetry-internal-spans',
+    help: "also write the daemon's own steps (journal fsync, legacy file writes) to the span file",
+  },
   { key: 'path_leases', flag: '--path-leases <mode>', help: 'Claude Code edits take path leases: ' + PATH_LEASE_MODES.join('|'), choices: PATH_LEASE_MODES },
-  { key: 'path_conflicts_across_worktrees', flag: '--path-conflicts-across-worktrees <action>', help: 'a path leased in another worktree of the same repository: ' + CROSS_WORKTREE_ACTIONS.join('|'), choices: CROSS_WORKTREE_ACTIONS },
+  {
+    key: 'path_conflicts_across_worktrees',
+    flag: '--path-conflicts-across-worktrees <action>',
+    help: 'a path leased in another worktree of the same repository: ' + CROSS_WORKTREE_ACTIONS.join('|'),
+    choices: CROSS_WORKTREE_ACTIONS,
+  },
   { key: 'rate_limit_per_s', flag: '--rate-limit-per-s <n>', help: 'mutating requests per second per client IP, 0 = off', number: true },
 ];
 
@@ -182,7 +223,25 @@ export function defaults(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   };
 }
 
-const NUMERIC: Array<keyof DaemonConfig> = ['port', 'lease_ms', 'max_lease_ms', 'view_flush_ms', 'max_journal_bytes', 'max_legacy_file_bytes', 'body_limit', 'analyzer_timeout_ms', 'analyzer_max_concurrent', 'analyzer_max_queue', 'rate_limit_per_s', 'max_stream_clients', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep', 'budget_usd_per_agent', 'budget_usd_per_team_day'];
+const NUMERIC: Array<keyof DaemonConfig> = [
+  'port',
+  'lease_ms',
+  'max_lease_ms',
+  'view_flush_ms',
+  'max_journal_bytes',
+  'max_legacy_file_bytes',
+  'body_limit',
+  'analyzer_timeout_ms',
+  'analyzer_max_concurrent',
+  'analyzer_max_queue',
+  'rate_limit_per_s',
+  'max_stream_clients',
+  'telemetry_file_max_bytes',
+  'telemetry_file_max_age_ms',
+  'telemetry_file_keep',
+  'budget_usd_per_agent',
+  'budget_usd_per_team_day',
+];
 const BOOLEAN: Array<keyof DaemonConfig> = ['telemetry_internal_spans'];
 
 /** Environment names: AI_PROCESSOR_<KEY>. */
@@ -200,7 +259,8 @@ function coerce(key: keyof DaemonConfig, value: unknown, where: string): unknown
     const n = typeof value === 'number' ? value : Number(value);
     if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${where}: ${key} must be a non-negative number, got ${JSON.stringify(value)}`);
     if (key === 'port' && (!Number.isInteger(n) || n > 65535)) throw new ConfigError(`${where}: port must be an integer 0-65535`);
-    if ((key === 'analyzer_max_concurrent' || key === 'max_stream_clients') && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`${where}: ${key} must be an integer >= 1`);
+    if ((key === 'analyzer_max_concurrent' || key === 'max_stream_clients') && (!Number.isInteger(n) || n < 1))
+      throw new ConfigError(`${where}: ${key} must be an integer >= 1`);
     if (key === 'telemetry_file_keep' && (!Number.isInteger(n) || n < 1)) throw new ConfigError(`${where}: telemetry_file_keep must be an integer >= 1`);
     return n;
   }
@@ -283,7 +343,8 @@ export function loadConfig(flags: Partial<Record<keyof DaemonConfig, unknown>>, 
 /** A default lease longer than the maximum would make every plain claim break the rule. */
 export function checkLeases(cfg: Pick<DaemonConfig, 'lease_ms' | 'max_lease_ms'>): void {
   if (cfg.lease_ms < 1) throw new ConfigError(`lease_ms must be at least 1 ms, got ${cfg.lease_ms}`);
-  if (cfg.lease_ms > cfg.max_lease_ms) throw new ConfigError(`lease_ms (${cfg.lease_ms}) is over max_lease_ms (${cfg.max_lease_ms}): raise max_lease_ms or lower lease_ms`);
+  if (cfg.lease_ms > cfg.max_lease_ms)
+    throw new ConfigError(`lease_ms (${cfg.lease_ms}) is over max_lease_ms (${cfg.max_lease_ms}): raise max_lease_ms or lower lease_ms`);
 }
 
 export function isLoopback(host: string): boolean {

@@ -59,7 +59,10 @@ export function tokenMatches(expected: string, header: string | undefined): bool
 /** Never logged, whatever a log call is given (defence in depth: nothing logs them on purpose). */
 const REDACT = ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization'];
 
-export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ level: config.log_level, base: { service: 'ai-processor' }, redact: REDACT })): Promise<Daemon> {
+export async function startDaemon(
+  config: DaemonConfig,
+  logger: Pino = pino({ level: config.log_level, base: { service: 'ai-processor' }, redact: REDACT }),
+): Promise<Daemon> {
   if (!isLoopback(config.host) && !config.token) {
     throw new ConfigError(`refusing to listen on ${config.host} without a token: set AI_PROCESSOR_TOKEN or --token-file (loopback needs none)`);
   }
@@ -69,7 +72,14 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   // The embedded file store is the default; a postgres:// URL selects the shared PostgreSQL store.
   const store: CoordinationStore = /^postgres(ql)?:\/\//.test(config.store)
     ? new PgStore({ url: config.store, dataDir: config.data_dir, logger })
-    : new FileStore({ dataDir: config.data_dir, logger, viewFlushMs: config.view_flush_ms, maxJournalBytes: config.max_journal_bytes, maxLegacyFileBytes: config.max_legacy_file_bytes, loadHooks: heapPolicy });
+    : new FileStore({
+        dataDir: config.data_dir,
+        logger,
+        viewFlushMs: config.view_flush_ms,
+        maxJournalBytes: config.max_journal_bytes,
+        maxLegacyFileBytes: config.max_legacy_file_bytes,
+        loadHooks: heapPolicy,
+      });
   const metrics = createMetrics();
   const entropy = observeState(store, metrics);
   try {
@@ -82,7 +92,10 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   logger.debug({ heap: heapPolicy.applied }, 'heap policy');
   if (!poolSizeGiven(process.execArgv, processEnv()) && os.availableParallelism() <= 4) {
     // The bin, the unit and npm start give it; this is node run on the script directly.
-    logger.info({ cores: os.availableParallelism(), node_flags: NODE_FLAGS.join(' ') }, 'node started without --v8-pool-size=1: on a machine this small the garbage collector\'s helper threads take cores from requests (run the ai-processor bin, or set NODE_OPTIONS)');
+    logger.info(
+      { cores: os.availableParallelism(), node_flags: NODE_FLAGS.join(' ') },
+      "node started without --v8-pool-size=1: on a machine this small the garbage collector's helper threads take cores from requests (run the ai-processor bin, or set NODE_OPTIONS)",
+    );
   }
   const service = new CoordinationService(store, { leaseMs: config.lease_ms, maxLeaseMs: config.max_lease_ms, logger });
   // Fastify's own per-request logging is off (thousands of lines a second under load); errors are
@@ -134,7 +147,22 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
     }
   });
   const syncFailures = new SyncFailures(metrics.syncFailures);
-  const ctx: DaemonContext = { config, logger, store, service, metrics, syncFailures, entropy, app, traceOf: () => undefined, statusExtras: [], stats: {}, events: new EventEmitter<DaemonEvents>(), onClose: [], onReload: [] };
+  const ctx: DaemonContext = {
+    config,
+    logger,
+    store,
+    service,
+    metrics,
+    syncFailures,
+    entropy,
+    app,
+    traceOf: () => undefined,
+    statusExtras: [],
+    stats: {},
+    events: new EventEmitter<DaemonEvents>(),
+    onClose: [],
+    onReload: [],
+  };
   store.on('problem', (p) => ctx.events.emit('event', 'file_problem', { ...p }));
   store.on('conflict', (c) => ctx.events.emit('event', 'merge_conflict', { ...c }));
   store.on('storage', (e) => ctx.events.emit('event', e.state === 'degraded' ? 'storage_degraded' : 'storage_recovered', { ...e }));
@@ -145,7 +173,11 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = pino({ le
   const tracing = await installTracing(ctx); // before the API routes: sets ctx.traceOf and the tracing hooks they get
   const baselines = await installEntropy(ctx);
   await app.register(healthRoutes, { store, version: VERSION, started });
-  await app.register(coordinationRoutes, { service, traceOf: (r) => ctx.traceOf(r), statusExtras: () => Object.assign({}, ...ctx.statusExtras.map((f) => f())) });
+  await app.register(coordinationRoutes, {
+    service,
+    traceOf: (r) => ctx.traceOf(r),
+    statusExtras: () => Object.assign({}, ...ctx.statusExtras.map((f) => f())),
+  });
   installWorkGraph(ctx);
   const analyzer = installAnalyzer(ctx, tracing);
   const monitor = installServices(ctx);

@@ -2,7 +2,7 @@
 export const ERRORS = {
   invalid_request: { status: 400, message: 'The request does not match the schema' },
   invalid_json: { status: 400, message: 'The body is not valid JSON' },
-  lease_too_long: { status: 400, message: 'lease_ms is over the daemon\'s maximum lease (--max-lease-ms)' },
+  lease_too_long: { status: 400, message: "lease_ms is over the daemon's maximum lease (--max-lease-ms)" },
   invalid_id: { status: 400, message: 'IDs are 1-128 characters of letters, digits, _ - . : and never ".."' },
   unauthorized: { status: 401, message: 'Send Authorization: Bearer <AI_PROCESSOR_TOKEN>' },
   not_found: { status: 404, message: 'No such resource' },

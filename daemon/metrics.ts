@@ -16,20 +16,41 @@ export type WorkStatusLabel = (typeof WORK_STATUSES)[number];
 // Free-text synonyms seen in (or plausible for) legacy files. Anything else is 'other', so a label's
 // cardinality never grows with whatever text a shell script wrote.
 const AGENT_SYNONYMS: Record<string, AgentStatusLabel> = {
-  active: 'active', online: 'active', ready: 'active',
-  idle: 'idle', waiting: 'idle',
-  busy: 'busy', working: 'busy',
+  active: 'active',
+  online: 'active',
+  ready: 'active',
+  idle: 'idle',
+  waiting: 'idle',
+  busy: 'busy',
+  working: 'busy',
   needs_input: 'needs_input',
-  offline: 'offline', inactive: 'offline', stopped: 'offline', terminated: 'offline',
-  stale: 'stale', unresponsive: 'stale',
+  offline: 'offline',
+  inactive: 'offline',
+  stopped: 'offline',
+  terminated: 'offline',
+  stale: 'stale',
+  unresponsive: 'stale',
 };
 const WORK_SYNONYMS: Record<string, WorkStatusLabel> = {
-  pending: 'pending', open: 'pending', new: 'pending', queued: 'pending',
-  claimed: 'claimed', active: 'claimed', // legacy `claim` writes "active" for a fresh claim
-  in_progress: 'in_progress', 'in-progress': 'in_progress', progress: 'in_progress', working: 'in_progress',
-  completed: 'completed', complete: 'completed', done: 'completed', success: 'completed',
-  failed: 'failed', failure: 'failed', error: 'failed',
-  released: 'released', expired: 'released',
+  pending: 'pending',
+  open: 'pending',
+  new: 'pending',
+  queued: 'pending',
+  claimed: 'claimed',
+  active: 'claimed', // legacy `claim` writes "active" for a fresh claim
+  in_progress: 'in_progress',
+  'in-progress': 'in_progress',
+  progress: 'in_progress',
+  working: 'in_progress',
+  completed: 'completed',
+  complete: 'completed',
+  done: 'completed',
+  success: 'completed',
+  failed: 'failed',
+  failure: 'failed',
+  error: 'failed',
+  released: 'released',
+  expired: 'released',
 };
 
 /** Maps a free-text status onto the bounded label set of its gauge. */
@@ -97,23 +118,60 @@ export function createMetrics() {
     }),
     agents: new Gauge({ name: 'coordination_agents', help: 'Registered agents by status', labelNames: ['status'] as const, registers }),
     // NoHeartbeats watches these only: legacy and imported agents never heartbeat (their claims carry their own leases).
-    agentsHeartbeating: new Gauge({ name: 'coordination_agents_heartbeating', help: 'Agents that heartbeated through the API since the daemon started and are not offline', registers }),
+    agentsHeartbeating: new Gauge({
+      name: 'coordination_agents_heartbeating',
+      help: 'Agents that heartbeated through the API since the daemon started and are not offline',
+      registers,
+    }),
     workItems: new Gauge({ name: 'coordination_work_items', help: 'Work items by status', labelNames: ['status'] as const, registers }),
     // alerts.yml's AgentWaitingForInput: set on each scrape from the agents' needs_input.since.
     // Set on each scrape from the path lease index.
-    pathLeases: new Gauge({ name: 'coordination_path_leases', help: 'Path leases held, by mode (exclusive, shared)', labelNames: ['mode'] as const, registers }),
-    pathConflicts: new Counter({ name: 'coordination_path_conflicts_total', help: 'Path lease conflicts: claims and edits refused (denied), edits allowed with a warning (warned)', labelNames: ['action'] as const, registers }),
-    agentsLongestWait: new Gauge({ name: 'coordination_agents_longest_wait_seconds', help: 'How long the agent waiting longest for human input (status needs_input) has waited; 0 when none waits', registers }),
+    pathLeases: new Gauge({
+      name: 'coordination_path_leases',
+      help: 'Path leases held, by mode (exclusive, shared)',
+      labelNames: ['mode'] as const,
+      registers,
+    }),
+    pathConflicts: new Counter({
+      name: 'coordination_path_conflicts_total',
+      help: 'Path lease conflicts: claims and edits refused (denied), edits allowed with a warning (warned)',
+      labelNames: ['action'] as const,
+      registers,
+    }),
+    agentsLongestWait: new Gauge({
+      name: 'coordination_agents_longest_wait_seconds',
+      help: 'How long the agent waiting longest for human input (status needs_input) has waited; 0 when none waits',
+      registers,
+    }),
     revision: new Gauge({ name: 'coordination_revision', help: 'Current global revision of the coordination state', registers }),
     websocketClients: new Gauge({ name: 'websocket_clients', help: 'Connected WebSocket clients by stream', labelNames: ['stream'] as const, registers }),
-    entropyBits: new Gauge({ name: 'information_entropy_bits', help: 'Shannon entropy of the state by component (bits)', labelNames: ['component'] as const, registers }),
+    entropyBits: new Gauge({
+      name: 'information_entropy_bits',
+      help: 'Shannon entropy of the state by component (bits)',
+      labelNames: ['component'] as const,
+      registers,
+    }),
     entropyTotal: new Gauge({ name: 'information_entropy_total', help: 'Total Shannon entropy of the state (bits)', registers }),
     // 0 = no baseline captured; alerts.yml's InformationLoss compares information_entropy_total with it.
-    entropyBaselineBits: new Gauge({ name: 'information_entropy_baseline_bits', help: 'Total entropy of the captured baseline (bits); 0 when none is captured', registers }),
+    entropyBaselineBits: new Gauge({
+      name: 'information_entropy_baseline_bits',
+      help: 'Total entropy of the captured baseline (bits); 0 when none is captured',
+      registers,
+    }),
     // The InformationLoss alert's invariant: records or fields gone without a deliberate change
     // (daemon/core/losses.ts says which; entropy drift is normal work and alerts on nothing).
-    recordsLost: new Counter({ name: 'information_records_lost_total', help: 'Records lost without a deliberate change (e.g. deleted by an external edit made on a stale copy)', labelNames: ['cause'] as const, registers }),
-    fieldsLost: new Counter({ name: 'information_fields_lost_total', help: 'Fields of records lost without a deliberate change (e.g. a legacy record rewritten without them)', labelNames: ['cause'] as const, registers }),
+    recordsLost: new Counter({
+      name: 'information_records_lost_total',
+      help: 'Records lost without a deliberate change (e.g. deleted by an external edit made on a stale copy)',
+      labelNames: ['cause'] as const,
+      registers,
+    }),
+    fieldsLost: new Counter({
+      name: 'information_fields_lost_total',
+      help: 'Fields of records lost without a deliberate change (e.g. a legacy record rewritten without them)',
+      labelNames: ['cause'] as const,
+      registers,
+    }),
     journalFsyncDuration: new Histogram({
       name: 'journal_fsync_duration_seconds',
       help: 'Duration of journal fsyncs (one per group commit)',
@@ -127,7 +185,12 @@ export function createMetrics() {
       registers,
     }),
     serviceUp: new Gauge({ name: 'service_up', help: 'Probed service health (1 up, 0 down)', labelNames: ['service'] as const, registers }),
-    serviceProbeDuration: new Gauge({ name: 'service_probe_duration_seconds', help: 'Duration of the last probe of a service', labelNames: ['service'] as const, registers }),
+    serviceProbeDuration: new Gauge({
+      name: 'service_probe_duration_seconds',
+      help: 'Duration of the last probe of a service',
+      labelNames: ['service'] as const,
+      registers,
+    }),
     analyzerRequests: new Counter({
       name: 'analyzer_requests_total',
       help: 'Analyzer bridge requests by outcome',
@@ -135,11 +198,31 @@ export function createMetrics() {
       registers,
     }),
     // Claude Code's own telemetry (OTLP) per team: never per session, so the label count stays bounded.
-    claudeCodeCost: new Counter({ name: 'claude_code_cost_usd_total', help: 'Claude Code cost reported by its sessions (USD), by team', labelNames: ['team'] as const, registers }),
-    claudeCodeTokens: new Counter({ name: 'claude_code_tokens_total', help: 'Claude Code tokens reported by its sessions, by team and type (input, output, cache_read, cache_creation)', labelNames: ['team', 'type'] as const, registers }),
-    otlpDataPoints: new Counter({ name: 'otlp_data_points_total', help: 'OTLP data points and log records received, by outcome (counted, duplicate, rejected, ignored)', labelNames: ['outcome'] as const, registers }),
+    claudeCodeCost: new Counter({
+      name: 'claude_code_cost_usd_total',
+      help: 'Claude Code cost reported by its sessions (USD), by team',
+      labelNames: ['team'] as const,
+      registers,
+    }),
+    claudeCodeTokens: new Counter({
+      name: 'claude_code_tokens_total',
+      help: 'Claude Code tokens reported by its sessions, by team and type (input, output, cache_read, cache_creation)',
+      labelNames: ['team', 'type'] as const,
+      registers,
+    }),
+    otlpDataPoints: new Counter({
+      name: 'otlp_data_points_total',
+      help: 'OTLP data points and log records received, by outcome (counted, duplicate, rejected, ignored)',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
     // alerts.yml's ClaudeCodeOverBudget: set on each scrape from the agents' marks and today's costs.
-    claudeCodeOverBudget: new Gauge({ name: 'claude_code_over_budget', help: 'Claude Code agents over --budget-usd-per-agent (scope agent) and teams over --budget-usd-per-team-day today (scope team_day)', labelNames: ['scope'] as const, registers }),
+    claudeCodeOverBudget: new Gauge({
+      name: 'claude_code_over_budget',
+      help: 'Claude Code agents over --budget-usd-per-agent (scope agent) and teams over --budget-usd-per-team-day today (scope team_day)',
+      labelNames: ['scope'] as const,
+      registers,
+    }),
     analyzerDuration: new Histogram({
       name: 'analyzer_duration_seconds',
       help: 'Duration of analyzer command runs',

@@ -13,7 +13,21 @@ import type { DaemonContext } from './context.js';
 import { readTls, reloadTls } from './http/tls.js';
 
 /** Settings bound at start (listening socket, store, body parser): a restart applies them. */
-export const FIXED_AT_START: ReadonlyArray<keyof DaemonConfig> = ['host', 'port', 'data_dir', 'store', 'body_limit', 'view_flush_ms', 'max_journal_bytes', 'max_legacy_file_bytes', 'config_file', 'telemetry_file_max_bytes', 'telemetry_file_max_age_ms', 'telemetry_file_keep', 'telemetry_internal_spans'];
+export const FIXED_AT_START: ReadonlyArray<keyof DaemonConfig> = [
+  'host',
+  'port',
+  'data_dir',
+  'store',
+  'body_limit',
+  'view_flush_ms',
+  'max_journal_bytes',
+  'max_legacy_file_bytes',
+  'config_file',
+  'telemetry_file_max_bytes',
+  'telemetry_file_max_age_ms',
+  'telemetry_file_keep',
+  'telemetry_internal_spans',
+];
 
 /** Never in a log line or a stats answer: only their names are. */
 const SECRET: ReadonlySet<keyof DaemonConfig> = new Set(['token']);
@@ -29,7 +43,8 @@ export interface ReloadResult {
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-const digest = (files: { cert: Buffer; key: Buffer } | null): string | null => (files ? createHash('sha256').update(files.cert).update(files.key).digest('hex') : null);
+const digest = (files: { cert: Buffer; key: Buffer } | null): string | null =>
+  files ? createHash('sha256').update(files.cert).update(files.key).digest('hex') : null;
 
 export class Reloader {
   private chain: Promise<unknown> = Promise.resolve();

@@ -55,7 +55,10 @@ export class SystemdNotifier {
         clearTimeout(timer);
         if (err.code === 'ENOENT') {
           this.missing = true;
-          this.logger?.warn({ tool: this.tool }, 'NOTIFY_SOCKET is set but systemd-notify is not installed: systemd will not learn that the daemon is ready (install systemd, or use Type=simple)');
+          this.logger?.warn(
+            { tool: this.tool },
+            'NOTIFY_SOCKET is set but systemd-notify is not installed: systemd will not learn that the daemon is ready (install systemd, or use Type=simple)',
+          );
         } else this.logger?.warn({ err: err.message }, 'systemd notification failed');
         resolve(false);
       });

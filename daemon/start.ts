@@ -52,7 +52,13 @@ export async function runDaemon(flags: Partial<Record<keyof DaemonConfig, unknow
   const reloader = new Reloader(daemon.ctx, () => loadConfig(flags));
   process.on('SIGHUP', () => {
     daemon.logger.info({ signal: 'SIGHUP' }, 'reloading the configuration');
-    void reloader.reload().then((r) => notifier.status(`listening on ${daemon.url}; reload ${reloader.count}: ${r.ok ? 'ok' : 'failed'}${r.refused.length ? ', refused ' + r.refused.map((x) => x.key).join(' ') : ''}`));
+    void reloader
+      .reload()
+      .then((r) =>
+        notifier.status(
+          `listening on ${daemon.url}; reload ${reloader.count}: ${r.ok ? 'ok' : 'failed'}${r.refused.length ? ', refused ' + r.refused.map((x) => x.key).join(' ') : ''}`,
+        ),
+      );
   });
   let stopping = false;
   const stop = (signal: string) => {

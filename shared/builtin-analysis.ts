@@ -172,12 +172,14 @@ export function analyzeBuiltin(state: PlainState, opts: BuiltinOptions = {}): An
     }
   }
 
-  const agents: AgentView[] = state.agents.map(({ id, data }) => {
-    const status = (str(data.status) ?? 'active').toLowerCase();
-    const capacity = num(data.capacity) ?? DEFAULT_CAPACITY;
-    const load = Math.max(num(data.current_workload) ?? 0, (heldBy.get(id) ?? 0) * ITEM_LOAD);
-    return { id, team: str(data.team) ?? NO_TEAM, available: !UNAVAILABLE_AGENT_STATUSES.has(status), capacity, load };
-  }).sort((a, b) => cmp(a.id, b.id));
+  const agents: AgentView[] = state.agents
+    .map(({ id, data }) => {
+      const status = (str(data.status) ?? 'active').toLowerCase();
+      const capacity = num(data.capacity) ?? DEFAULT_CAPACITY;
+      const load = Math.max(num(data.current_workload) ?? 0, (heldBy.get(id) ?? 0) * ITEM_LOAD);
+      return { id, team: str(data.team) ?? NO_TEAM, available: !UNAVAILABLE_AGENT_STATUSES.has(status), capacity, load };
+    })
+    .sort((a, b) => cmp(a.id, b.id));
   const available = agents.filter((a) => a.available);
   const slots = (a: AgentView): number => Math.max(0, Math.floor((a.capacity - a.load) / ITEM_LOAD));
 
@@ -186,7 +188,8 @@ export function analyzeBuiltin(state: PlainState, opts: BuiltinOptions = {}): An
   const teams = new Map<string, TeamSummary & { capacity: number; load: number }>();
   const team = (name: string) => {
     let t = teams.get(name);
-    if (!t) teams.set(name, (t = { team: name, agents: 0, free_slots: 0, claimable: 0, held: heldByTeam.get(name) ?? 0, utilization: null, capacity: 0, load: 0 }));
+    if (!t)
+      teams.set(name, (t = { team: name, agents: 0, free_slots: 0, claimable: 0, held: heldByTeam.get(name) ?? 0, utilization: null, capacity: 0, load: 0 }));
     return t;
   };
   for (const a of available) {
@@ -278,13 +281,27 @@ export function analyzeBuiltin(state: PlainState, opts: BuiltinOptions = {}): An
   const withSpare = available.filter((a) => slots(a) > 0).length;
 
   const recommendations: string[] = [];
-  if (byPriority.critical > 0) recommendations.push(`Claim the ${byPriority.critical} critical item${byPriority.critical === 1 ? '' : 's'} first: ${ranked.filter((r) => r.entry.priority === 'critical').slice(0, 5).map((r) => r.entry.work_id).join(', ')}`);
-  if (unassigned.length > 0) recommendations.push(`Register or free up agents: ${unassigned.length} claimable item${unassigned.length === 1 ? ' has' : 's have'} no agent with spare capacity`);
-  for (const b of bottlenecks.slice(0, 5)) recommendations.push(b.team === NO_TEAM ? `Give team-less work a team or spare agents (${b.claimable} items)` : `Add capacity to team ${b.team}: ${b.reason}`);
+  if (byPriority.critical > 0)
+    recommendations.push(
+      `Claim the ${byPriority.critical} critical item${byPriority.critical === 1 ? '' : 's'} first: ${ranked
+        .filter((r) => r.entry.priority === 'critical')
+        .slice(0, 5)
+        .map((r) => r.entry.work_id)
+        .join(', ')}`,
+    );
+  if (unassigned.length > 0)
+    recommendations.push(
+      `Register or free up agents: ${unassigned.length} claimable item${unassigned.length === 1 ? ' has' : 's have'} no agent with spare capacity`,
+    );
+  for (const b of bottlenecks.slice(0, 5))
+    recommendations.push(
+      b.team === NO_TEAM ? `Give team-less work a team or spare agents (${b.claimable} items)` : `Add capacity to team ${b.team}: ${b.reason}`,
+    );
   if (oldest !== null && oldest > 86400) recommendations.push(`The oldest claimable item has waited ${formatAge(oldest)}: check it is still wanted`);
   if (work.claimable === 0) recommendations.push('No claimable work: create or release work items to keep agents busy');
 
-  const summary = `${work.claimable} claimable item${work.claimable === 1 ? '' : 's'} (${byPriority.critical} critical, ${byPriority.high} high), ` +
+  const summary =
+    `${work.claimable} claimable item${work.claimable === 1 ? '' : 's'} (${byPriority.critical} critical, ${byPriority.high} high), ` +
     `${work.held} held; ${withSpare} of ${agents.length} agents have spare capacity; ` +
     `${assignments.length} assignment${assignments.length === 1 ? '' : 's'} suggested, ${unassigned.length} unassigned`;
 
@@ -292,7 +309,14 @@ export function analyzeBuiltin(state: PlainState, opts: BuiltinOptions = {}): An
     analysis: {
       summary,
       work: { ...work, by_priority: byPriority, oldest_claimable_age_s: oldest },
-      agents: { total: agents.length, available: available.length, with_spare_capacity: withSpare, capacity, load, utilization: capacity > 0 ? round(load / capacity, 3) : null },
+      agents: {
+        total: agents.length,
+        available: available.length,
+        with_spare_capacity: withSpare,
+        capacity,
+        load,
+        utilization: capacity > 0 ? round(load / capacity, 3) : null,
+      },
       teams: teamList,
       bottlenecks,
       unassigned,

@@ -30,7 +30,9 @@ export interface DigestTerm {
 
 // One-shot hashing (Node >= 20.12) where available: no Hash object per record.
 const sha256: (text: string) => Buffer =
-  typeof (crypto as { hash?: unknown }).hash === 'function' ? (text) => crypto.hash('sha256', text, 'buffer') : (text) => createHash('sha256').update(text).digest();
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'buffer')
+    : (text) => createHash('sha256').update(text).digest();
 
 /** Computes a record's term into `target` (a slot, or any object with the eight fields). */
 export function writeTerm(target: DigestTerm, section: Section, key: string, entry: Entry): void {

@@ -103,7 +103,12 @@ export function stateEntropy(input: EntropyInput): EntropyReport {
     }
   }
   const total = components.coordination + components.agents + components.telemetry;
-  return { components, total, fields, counts: { work: input.work.length, agents: input.agents.length, spans: input.spans.filter((sp) => !isDaemonInternalSpan(sp)).length } };
+  return {
+    components,
+    total,
+    fields,
+    counts: { work: input.work.length, agents: input.agents.length, spans: input.spans.filter((sp) => !isDaemonInternalSpan(sp)).length },
+  };
 }
 
 /** Plain records of a coordination state (its entries' `data`) plus spans, ready for stateEntropy. */

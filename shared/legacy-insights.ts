@@ -23,7 +23,8 @@ export function recommendationsOf(result: unknown): string[] {
   if (!isObj(result)) return [];
   const a = analysisOf(result);
   if (a && Array.isArray(a.recommendations)) return strings(a.recommendations);
-  if (isObj(result.recommendations)) return [...strings(result.recommendations.immediate), ...strings(result.recommendations.short_term), ...strings(result.recommendations.long_term)];
+  if (isObj(result.recommendations))
+    return [...strings(result.recommendations.immediate), ...strings(result.recommendations.short_term), ...strings(result.recommendations.long_term)];
   return strings(result.recommendations);
 }
 
@@ -75,13 +76,17 @@ export function pipeView(type: PipeType, result: unknown): Obj {
   const meta = isObj(result) ? { source: result.source ?? null, generated_at: result.generated_at ?? null } : {};
   if (!a) return { type, ...meta, result }; // an analyzer of another shape: its answer as it is
   const recs = recommendationsOf(result);
-  const bottlenecks = arr(a.bottlenecks).filter(isObj).map((b) => ({
-    type: 'resource',
-    team: b.team ?? null,
-    severity: typeof b.free_slots === 'number' && b.free_slots === 0 ? 'high' : 'medium',
-    description: b.reason ?? null,
-  }));
-  const unassigned = arr(a.unassigned).filter(isObj).map((u) => ({ type: 'coordination', work_id: u.work_id ?? null, severity: 'medium', description: u.reason ?? null }));
+  const bottlenecks = arr(a.bottlenecks)
+    .filter(isObj)
+    .map((b) => ({
+      type: 'resource',
+      team: b.team ?? null,
+      severity: typeof b.free_slots === 'number' && b.free_slots === 0 ? 'high' : 'medium',
+      description: b.reason ?? null,
+    }));
+  const unassigned = arr(a.unassigned)
+    .filter(isObj)
+    .map((u) => ({ type: 'coordination', work_id: u.work_id ?? null, severity: 'medium', description: u.reason ?? null }));
   switch (type) {
     case 'priorities': {
       const priorities = isObj(result) ? arr(result.priorities).filter(isObj) : [];
@@ -92,7 +97,14 @@ export function pipeView(type: PipeType, result: unknown): Obj {
     case 'recommendations':
       return { type, ...meta, immediate: recs.slice(0, 2), short_term: recs.slice(2, 4), long_term: recs.slice(4) };
     case 'general':
-      return { type, ...meta, status: systemStatusOf(result), issues: [...bottlenecks, ...unassigned].map((i) => i.description).filter((d) => d !== null), recommendations: recs, summary: a.summary ?? null };
+      return {
+        type,
+        ...meta,
+        status: systemStatusOf(result),
+        issues: [...bottlenecks, ...unassigned].map((i) => i.description).filter((d) => d !== null),
+        recommendations: recs,
+        summary: a.summary ?? null,
+      };
   }
 }
 
@@ -141,7 +153,14 @@ export function healthAnalysis(f: Figures, services: ServiceHealth[], analysis: 
   for (const s of shaky) reasons.push(`service ${s.name} is ${s.status}`);
   const immediate = [
     ...down.map((s) => `Restore service ${s.name}`),
-    ...(f.blocked.length ? [`Unblock ${f.blocked.slice(0, 5).map((w) => w.work_id).join(', ')}`] : []),
+    ...(f.blocked.length
+      ? [
+          `Unblock ${f.blocked
+            .slice(0, 5)
+            .map((w) => w.work_id)
+            .join(', ')}`,
+        ]
+      : []),
     ...(f.stale.length ? [`Release or finish ${f.stale.length} stale claim${f.stale.length === 1 ? '' : 's'}`] : []),
     ...overloaded.map((t) => `Rebalance team ${t}`),
   ];
@@ -174,8 +193,14 @@ export interface Assignment {
 /** `claude-optimize-assignments [team]`: the suggested assignments touching a team (its work or its agents). */
 export function assignmentsFor(result: unknown, team: string | null, agentTeams: Map<string, string>): { assignments: Assignment[]; unassigned: unknown[] } {
   const r = isObj(result) ? result : {};
-  const workTeam = new Map(arr(r.priorities).filter(isObj).map((p) => [String(p.work_id), str(p.team)]));
-  const all = arr(r.assignments).filter((a): a is Obj => isObj(a) && typeof a.work_id === 'string' && typeof a.agent_id === 'string') as unknown as Assignment[];
+  const workTeam = new Map(
+    arr(r.priorities)
+      .filter(isObj)
+      .map((p) => [String(p.work_id), str(p.team)]),
+  );
+  const all = arr(r.assignments).filter(
+    (a): a is Obj => isObj(a) && typeof a.work_id === 'string' && typeof a.agent_id === 'string',
+  ) as unknown as Assignment[];
   const a = analysisOf(result);
   const unassigned = arr(a?.unassigned);
   if (team === null) return { assignments: all, unassigned };

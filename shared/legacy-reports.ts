@@ -16,7 +16,18 @@ import type { CoordinationState, JsonObject } from './types.js';
 import { isClaimable, isHeld } from './types.js';
 import { textOf } from './text.js';
 
-export const REPORT_KINDS = ['dashboard', 'pi-planning', 'scrum-of-scrums', 'innovation-planning', 'system-demo', 'inspect-adapt', 'art-sync', 'portfolio-kanban', 'coach-training', 'value-stream'] as const;
+export const REPORT_KINDS = [
+  'dashboard',
+  'pi-planning',
+  'scrum-of-scrums',
+  'innovation-planning',
+  'system-demo',
+  'inspect-adapt',
+  'art-sync',
+  'portfolio-kanban',
+  'coach-training',
+  'value-stream',
+] as const;
 export type ReportKind = (typeof REPORT_KINDS)[number];
 export const REPORT_ALIASES: Record<string, ReportKind> = { ip: 'innovation-planning', ia: 'inspect-adapt', vsm: 'value-stream' };
 
@@ -71,7 +82,11 @@ function count<K extends string>(into: Record<K, number>, key: K, by = 1): void 
 }
 
 function sortedRecord(r: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(r).sort(([a], [b]) => cmp(a, b)).map(([k, v]) => [k, round(v)]));
+  return Object.fromEntries(
+    Object.entries(r)
+      .sort(([a], [b]) => cmp(a, b))
+      .map(([k, v]) => [k, round(v)]),
+  );
 }
 
 export interface Stats {
@@ -151,9 +166,26 @@ export interface TeamLoad {
 export interface Figures {
   generated_at: string;
   options: Required<Omit<ReportOptions, 'now'>>;
-  work: { total: number; held: number; open: number; completed: number; failed: number; released: number; other: number; by_status: Record<string, number>; open_by_priority: Record<string, number> };
+  work: {
+    total: number;
+    held: number;
+    open: number;
+    completed: number;
+    failed: number;
+    released: number;
+    other: number;
+    by_status: Record<string, number>;
+    open_by_priority: Record<string, number>;
+  };
   agents: { total: number; available: number; by_team: Record<string, number> };
-  velocity: { total: number; completions: number; by_team: Record<string, number>; sprint: number; sprint_by_team: Record<string, number>; avg_points_per_completion: number | null };
+  velocity: {
+    total: number;
+    completions: number;
+    by_team: Record<string, number>;
+    sprint: number;
+    sprint_by_team: Record<string, number>;
+    avg_points_per_completion: number | null;
+  };
   throughput: { window_days: number; per_day: Array<{ date: string; completions: number; points: number }>; total: number; per_day_avg: number };
   held: WorkItem[];
   open: WorkItem[];
@@ -184,7 +216,17 @@ export function computeFigures(state: CoordinationState, opts: ReportOptions = {
   const workById = new Map<string, JsonObject>();
   for (const { id, data } of workRecords) if (!workById.has(id)) workById.set(id, data);
 
-  const work: Figures['work'] = { total: workRecords.length, held: 0, open: 0, completed: 0, failed: 0, released: 0, other: 0, by_status: {}, open_by_priority: {} };
+  const work: Figures['work'] = {
+    total: workRecords.length,
+    held: 0,
+    open: 0,
+    completed: 0,
+    failed: 0,
+    released: 0,
+    other: 0,
+    by_status: {},
+    open_by_priority: {},
+  };
   const held: WorkItem[] = [];
   const open: WorkItem[] = [];
   const leads: number[] = [];
@@ -251,7 +293,14 @@ export function computeFigures(state: CoordinationState, opts: ReportOptions = {
       };
     })
     .sort((a, b) => cmp(a.completed_at ?? '', b.completed_at ?? '') || cmp(a.work_id, b.work_id));
-  const velocity: Figures['velocity'] = { total: 0, completions: completions.length, by_team: {}, sprint: 0, sprint_by_team: {}, avg_points_per_completion: null };
+  const velocity: Figures['velocity'] = {
+    total: 0,
+    completions: completions.length,
+    by_team: {},
+    sprint: 0,
+    sprint_by_team: {},
+    avg_points_per_completion: null,
+  };
   const perDay = new Map<string, { completions: number; points: number }>();
   for (const c of completions) {
     velocity.total += c.velocity_points;
@@ -285,7 +334,24 @@ export function computeFigures(state: CoordinationState, opts: ReportOptions = {
   const teams = new Map<string, TeamLoad>();
   const team = (name: string): TeamLoad => {
     let t = teams.get(name);
-    if (!t) teams.set(name, (t = { team: name, agents: 0, capacity_items: 0, held: 0, open: 0, utilization: null, free_slots: 0, velocity: 0, sprint_velocity: 0, completions: 0, blocked: 0, stale: 0 }));
+    if (!t)
+      teams.set(
+        name,
+        (t = {
+          team: name,
+          agents: 0,
+          capacity_items: 0,
+          held: 0,
+          open: 0,
+          utilization: null,
+          free_slots: 0,
+          velocity: 0,
+          sprint_velocity: 0,
+          completions: 0,
+          blocked: 0,
+          stale: 0,
+        }),
+      );
     return t;
   };
   const byTeam: Record<string, number> = {};
@@ -363,7 +429,17 @@ export interface Report {
   [section: string]: unknown;
 }
 
-const brief = (w: WorkItem) => ({ work_id: w.work_id, agent_id: w.agent_id, team: w.team, status: w.status, priority: w.priority, work_type: w.work_type, description: w.description, progress: w.progress, idle_h: w.idle_h });
+const brief = (w: WorkItem) => ({
+  work_id: w.work_id,
+  agent_id: w.agent_id,
+  team: w.team,
+  status: w.status,
+  priority: w.priority,
+  work_type: w.work_type,
+  description: w.description,
+  progress: w.progress,
+  idle_h: w.idle_h,
+});
 const ids = (list: WorkItem[]) => list.map((w) => w.work_id);
 
 function completionsBetween(f: Figures, from: number, to: number): Completion[] {
@@ -400,7 +476,7 @@ interface ReportSpec {
 
 /** Builds one ceremony report from the state. `kind` may be an alias (ip, ia, vsm). */
 export function buildReport(kindOrAlias: string, state: CoordinationState, opts: ReportOptions = {}): Report {
-  const kind = (REPORT_ALIASES[kindOrAlias] ?? kindOrAlias);
+  const kind = REPORT_ALIASES[kindOrAlias] ?? kindOrAlias;
   if (!(REPORT_KINDS as readonly string[]).includes(kind)) throw new Error(`unknown report ${JSON.stringify(kindOrAlias)}`);
   const now = opts.now ?? Date.now();
   const f = computeFigures(state, opts);
@@ -458,11 +534,30 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
     render(r, x, push) {
       push(...header('🚀', r.title), '', `🎯 CURRENT PROGRAM INCREMENT (PI): ${x.pi.id} (${x.pi.start} to ${x.pi.end})`, '');
       push('👥 AGENT TEAMS & STATUS:', `  📊 Active Agents: ${x.agents.available} of ${x.agents.total}`);
-      push(...more(x.teams as TeamLoad[], (t) => `  🤖 ${t.team}: ${plural(t.agents, 'agent')}, ${t.held} held / ${t.capacity_items} capacity (${pct(t.utilization)})`));
+      push(
+        ...more(
+          x.teams as TeamLoad[],
+          (t) => `  🤖 ${t.team}: ${plural(t.agents, 'agent')}, ${t.held} held / ${t.capacity_items} capacity (${pct(t.utilization)})`,
+        ),
+      );
       push('', '📋 ACTIVE WORK:', `  📊 Active Work Items: ${x.work.held} (open ${x.work.open}, completed ${x.work.completed})`);
-      push(...more(x.active_work as ReturnType<typeof brief>[], (w) => `  🔧 ${w.work_id}: ${w.description ? `${w.description} ` : ''}(${w.work_type ?? 'n/a'}, ${w.priority}) ${w.agent_id ?? ''}${w.progress !== null ? ` ${w.progress}%` : ''} [${w.status}]`));
-      push('', '📈 VELOCITY & METRICS:', `  📊 Total Velocity: ${x.velocity.total} story points (${x.velocity.completions} completions)`, `  📊 Sprint Velocity: ${x.velocity.sprint} story points`);
-      push(`  ⚡ Throughput: ${x.throughput.total} completions in ${x.throughput.window_days} days (${x.throughput.per_day_avg}/day)`, `  🚧 Blocked: ${x.blocked} | ⏳ Stale: ${x.stale}`);
+      push(
+        ...more(
+          x.active_work as ReturnType<typeof brief>[],
+          (w) =>
+            `  🔧 ${w.work_id}: ${w.description ? `${w.description} ` : ''}(${w.work_type ?? 'n/a'}, ${w.priority}) ${w.agent_id ?? ''}${w.progress !== null ? ` ${w.progress}%` : ''} [${w.status}]`,
+        ),
+      );
+      push(
+        '',
+        '📈 VELOCITY & METRICS:',
+        `  📊 Total Velocity: ${x.velocity.total} story points (${x.velocity.completions} completions)`,
+        `  📊 Sprint Velocity: ${x.velocity.sprint} story points`,
+      );
+      push(
+        `  ⚡ Throughput: ${x.throughput.total} completions in ${x.throughput.window_days} days (${x.throughput.per_day_avg}/day)`,
+        `  🚧 Blocked: ${x.blocked} | ⏳ Stale: ${x.stale}`,
+      );
     },
   },
   'pi-planning': {
@@ -471,26 +566,66 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
       const avg = f.velocity.avg_points_per_completion ?? 5;
       const capacity = f.teams
         .filter((t) => t.agents > 0 || t.sprint_velocity > 0)
-        .map((t) => ({ team: t.team, agents: t.agents, sprint_velocity: t.sprint_velocity, pi_capacity_points: round(t.sprint_velocity * sprints), open_items: t.open }));
+        .map((t) => ({
+          team: t.team,
+          agents: t.agents,
+          sprint_velocity: t.sprint_velocity,
+          pi_capacity_points: round(t.sprint_velocity * sprints),
+          open_items: t.open,
+        }));
       const capacityPoints = round(capacity.reduce((s, t) => s + t.pi_capacity_points, 0));
       const demandPoints = round(f.work.open * avg);
       return {
         ...base,
         title: 'PI PLANNING',
         pi: { ...pi, sprints, sprint_days: f.options.sprintDays },
-        objectives: PRIORITY_ORDER.map((p) => ({ priority: p, items: f.open.filter((w) => w.priority === p).map((w) => w.work_id) })).filter((o) => o.items.length > 0),
+        objectives: PRIORITY_ORDER.map((p) => ({ priority: p, items: f.open.filter((w) => w.priority === p).map((w) => w.work_id) })).filter(
+          (o) => o.items.length > 0,
+        ),
         capacity,
-        totals: { capacity_points: capacityPoints, open_items: f.work.open, avg_points_per_item: avg, demand_points: demandPoints, fits: demandPoints <= capacityPoints },
+        totals: {
+          capacity_points: capacityPoints,
+          open_items: f.work.open,
+          avg_points_per_item: avg,
+          demand_points: demandPoints,
+          fits: demandPoints <= capacityPoints,
+        },
       };
     },
     render(r, x, push) {
-      push(...header('🎯', r.title), '', `📋 PI PLANNING FOR: ${x.pi.id} (${x.pi.start} to ${x.pi.end})`, `⏱️ Horizon: ${x.pi.sprints} sprints of ${x.pi.sprint_days} days`, '');
+      push(
+        ...header('🎯', r.title),
+        '',
+        `📋 PI PLANNING FOR: ${x.pi.id} (${x.pi.start} to ${x.pi.end})`,
+        `⏱️ Horizon: ${x.pi.sprints} sprints of ${x.pi.sprint_days} days`,
+        '',
+      );
       push('🏆 PI OBJECTIVES (open work by priority):');
-      push(...(x.objectives.length ? x.objectives.map((o: { priority: string; items: string[] }) => `  ${o.priority}: ${o.items.length} item${o.items.length === 1 ? '' : 's'} (${o.items.slice(0, 5).join(', ')}${o.items.length > 5 ? ', …' : ''})`) : ['  (no open work)']));
+      push(
+        ...(x.objectives.length
+          ? x.objectives.map(
+              (o: { priority: string; items: string[] }) =>
+                `  ${o.priority}: ${o.items.length} item${o.items.length === 1 ? '' : 's'} (${o.items.slice(0, 5).join(', ')}${o.items.length > 5 ? ', …' : ''})`,
+            )
+          : ['  (no open work)']),
+      );
       push('', '👥 TEAM CAPACITY PLANNING (sprint velocity × sprints):');
-      push(...more(x.capacity as Array<{ team: string; agents: number; sprint_velocity: number; pi_capacity_points: number }>, (t) => `  📋 ${t.team}: ${t.sprint_velocity} pts/sprint × ${x.pi.sprints} = ${t.pi_capacity_points} pts (${plural(t.agents, 'agent')})`));
-      push(`  📊 TOTAL ART CAPACITY: ${x.totals.capacity_points} story points`, `  📦 DEMAND: ${plural(x.totals.open_items, 'open item')} × ${x.totals.avg_points_per_item} pts = ${x.totals.demand_points} pts`, '');
-      push(x.totals.fits ? `🎯 PI PLANNING COMPLETE - the open work fits the capacity of ${x.pi.id}` : `⚠️ PI PLANNING: the open work exceeds the capacity of ${x.pi.id} by ${round(x.totals.demand_points - x.totals.capacity_points)} pts`);
+      push(
+        ...more(
+          x.capacity as Array<{ team: string; agents: number; sprint_velocity: number; pi_capacity_points: number }>,
+          (t) => `  📋 ${t.team}: ${t.sprint_velocity} pts/sprint × ${x.pi.sprints} = ${t.pi_capacity_points} pts (${plural(t.agents, 'agent')})`,
+        ),
+      );
+      push(
+        `  📊 TOTAL ART CAPACITY: ${x.totals.capacity_points} story points`,
+        `  📦 DEMAND: ${plural(x.totals.open_items, 'open item')} × ${x.totals.avg_points_per_item} pts = ${x.totals.demand_points} pts`,
+        '',
+      );
+      push(
+        x.totals.fits
+          ? `🎯 PI PLANNING COMPLETE - the open work fits the capacity of ${x.pi.id}`
+          : `⚠️ PI PLANNING: the open work exceeds the capacity of ${x.pi.id} by ${round(x.totals.demand_points - x.totals.capacity_points)} pts`,
+      );
     },
   },
   'scrum-of-scrums': {
@@ -502,25 +637,64 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
           team: t.team,
           done_last_24h: dayAgo.filter((c) => c.team === t.team).map((c) => c.work_id),
           in_progress: ids(f.held.filter((w) => w.team === t.team)),
-          impediments: [...f.blocked.filter((w) => w.team === t.team).map((w) => ({ work_id: w.work_id, reason: `status ${w.status}` })),
-            ...f.stale.filter((w) => w.team === t.team && !BLOCKED.test(w.status)).map((w) => ({ work_id: w.work_id, reason: w.idle_h === null ? 'no activity recorded' : `no activity for ${hours(w.idle_h)}` }))],
+          impediments: [
+            ...f.blocked.filter((w) => w.team === t.team).map((w) => ({ work_id: w.work_id, reason: `status ${w.status}` })),
+            ...f.stale
+              .filter((w) => w.team === t.team && !BLOCKED.test(w.status))
+              .map((w) => ({ work_id: w.work_id, reason: w.idle_h === null ? 'no activity recorded' : `no activity for ${hours(w.idle_h)}` })),
+          ],
           load: { held: t.held, capacity_items: t.capacity_items, utilization: t.utilization },
         }));
       const actions = [
         ...overloaded.map((t) => `Team ${t.team} holds ${t.held} items for a capacity of ${t.capacity_items}: rebalance or add agents`),
-        ...starved.map((t) => `Team ${t.team} has ${plural(t.open, 'open item')} and no free slot${donors.length ? `: borrow from ${donors.map((d) => d.team).join(', ')}` : ''}`),
+        ...starved.map(
+          (t) =>
+            `Team ${t.team} has ${plural(t.open, 'open item')} and no free slot${donors.length ? `: borrow from ${donors.map((d) => d.team).join(', ')}` : ''}`,
+        ),
         ...(f.blocked.length ? [`Unblock ${f.blocked.length} blocked item${f.blocked.length === 1 ? '' : 's'}: ${ids(f.blocked).slice(0, 5).join(', ')}`] : []),
       ];
-      return { ...base, title: 'SCRUM OF SCRUMS', date: day(now), teams, cross_team_actions: actions, figures: { held: f.work.held, open: f.work.open, done_last_24h: dayAgo.length, blocked: f.blocked.length, stale: f.stale.length } };
+      return {
+        ...base,
+        title: 'SCRUM OF SCRUMS',
+        date: day(now),
+        teams,
+        cross_team_actions: actions,
+        figures: { held: f.work.held, open: f.work.open, done_last_24h: dayAgo.length, blocked: f.blocked.length, stale: f.stale.length },
+      };
     },
     render(r, x, push) {
       push(...header('🤝', r.title), '', `📅 Date: ${x.date}`, '', '🔄 TEAM UPDATES:');
-      for (const t of (x.teams as Array<{ team: string; done_last_24h: string[]; in_progress: string[]; impediments: Array<{ work_id: string; reason: string }>; load: { utilization: number | null } }>).slice(0, MAX_LINES)) {
-        push('', `📋 ${t.team} (${pct(t.load.utilization)} loaded):`, `  ✅ Done (24 h): ${t.done_last_24h.length ? t.done_last_24h.slice(0, 5).join(', ') : 'none'}`);
+      for (const t of (
+        x.teams as Array<{
+          team: string;
+          done_last_24h: string[];
+          in_progress: string[];
+          impediments: Array<{ work_id: string; reason: string }>;
+          load: { utilization: number | null };
+        }>
+      ).slice(0, MAX_LINES)) {
+        push(
+          '',
+          `📋 ${t.team} (${pct(t.load.utilization)} loaded):`,
+          `  ✅ Done (24 h): ${t.done_last_24h.length ? t.done_last_24h.slice(0, 5).join(', ') : 'none'}`,
+        );
         push(`  🎯 In progress: ${t.in_progress.length ? t.in_progress.slice(0, 5).join(', ') + (t.in_progress.length > 5 ? ', …' : '') : 'none'}`);
-        push(`  ⚠️ Impediments: ${t.impediments.length ? t.impediments.slice(0, 3).map((i) => `${i.work_id} (${i.reason})`).join('; ') : 'none'}`);
+        push(
+          `  ⚠️ Impediments: ${
+            t.impediments.length
+              ? t.impediments
+                  .slice(0, 3)
+                  .map((i) => `${i.work_id} (${i.reason})`)
+                  .join('; ')
+              : 'none'
+          }`,
+        );
       }
-      push('', '🎯 CROSS-TEAM COORDINATION ACTIONS:', ...(x.cross_team_actions.length ? x.cross_team_actions.map((a: string, i: number) => `  ${i + 1}. ${a}`) : ['  none needed']));
+      push(
+        '',
+        '🎯 CROSS-TEAM COORDINATION ACTIONS:',
+        ...(x.cross_team_actions.length ? x.cross_team_actions.map((a: string, i: number) => `  ${i + 1}. ${a}`) : ['  none needed']),
+      );
     },
   },
   'innovation-planning': {
@@ -538,9 +712,28 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
     },
     render(r, x, push) {
       push(...header('💡', r.title), '', `📅 IP Iteration: ${x.iteration.start} - ${x.iteration.end}`, '');
-      push(`🔬 INNOVATION TIME (20%): ${x.capacity.innovation_items} of ${x.capacity.total_items} item slots`, `📋 PLANNING ACTIVITIES (80%): ${x.capacity.planning_items} item slots`, '');
-      push('🚀 INNOVATION BACKLOG ITEMS:', ...(x.innovation_backlog.length ? more(x.innovation_backlog as ReturnType<typeof brief>[], (w) => `  • [${w.work_type ?? 'n/a'}] ${w.work_id}: ${w.description ? `${w.description} ` : ''}(${w.priority})`) : ['  (none open)']));
-      push('', `📊 Open work for the next PI: ${Object.entries(x.next_pi_open_by_priority).map(([p, n]) => `${p} ${textOf(n)}`).join(', ') || 'none'}`);
+      push(
+        `🔬 INNOVATION TIME (20%): ${x.capacity.innovation_items} of ${x.capacity.total_items} item slots`,
+        `📋 PLANNING ACTIVITIES (80%): ${x.capacity.planning_items} item slots`,
+        '',
+      );
+      push(
+        '🚀 INNOVATION BACKLOG ITEMS:',
+        ...(x.innovation_backlog.length
+          ? more(
+              x.innovation_backlog as ReturnType<typeof brief>[],
+              (w) => `  • [${w.work_type ?? 'n/a'}] ${w.work_id}: ${w.description ? `${w.description} ` : ''}(${w.priority})`,
+            )
+          : ['  (none open)']),
+      );
+      push(
+        '',
+        `📊 Open work for the next PI: ${
+          Object.entries(x.next_pi_open_by_priority)
+            .map(([p, n]) => `${p} ${textOf(n)}`)
+            .join(', ') || 'none'
+        }`,
+      );
     },
   },
   'system-demo': {
@@ -560,13 +753,29 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
         window: { from: day(now - sprintMs), to: day(now), days: f.options.sprintDays },
         delivered,
         by_team: Object.fromEntries(Object.entries(byTeam).sort(([a], [b]) => cmp(a, b))),
-        metrics: { pi_velocity: f.velocity.total, sprint_velocity: sum(delivered), items_delivered: delivered.length, success_rate: delivered.length ? round((delivered.length - failedInSprint) / delivered.length, 3) : null },
+        metrics: {
+          pi_velocity: f.velocity.total,
+          sprint_velocity: sum(delivered),
+          items_delivered: delivered.length,
+          success_rate: delivered.length ? round((delivered.length - failedInSprint) / delivered.length, 3) : null,
+        },
       };
     },
     render(r, x, push) {
       push(...header('🎬', r.title), '', `📅 Demo Date: ${x.date} (delivered ${x.window.from} to ${x.window.to})`, '', '🚀 DELIVERED:');
-      push(...(x.delivered.length ? more(x.delivered as Completion[], (c) => `  ✅ ${c.work_id} (${c.team}, ${c.work_type ?? 'n/a'}): ${c.result ?? ''} - ${c.velocity_points} pts`) : ['  (nothing completed in this window)']));
-      push('', '📊 ART METRICS SUMMARY:', `  📈 PI Velocity: ${x.metrics.pi_velocity} story points`, `  📈 Sprint Velocity: ${x.metrics.sprint_velocity} story points`, `  🎯 Items Delivered: ${x.metrics.items_delivered}`, `  ⚡ Success Rate: ${pct(x.metrics.success_rate)}`);
+      push(
+        ...(x.delivered.length
+          ? more(x.delivered as Completion[], (c) => `  ✅ ${c.work_id} (${c.team}, ${c.work_type ?? 'n/a'}): ${c.result ?? ''} - ${c.velocity_points} pts`)
+          : ['  (nothing completed in this window)']),
+      );
+      push(
+        '',
+        '📊 ART METRICS SUMMARY:',
+        `  📈 PI Velocity: ${x.metrics.pi_velocity} story points`,
+        `  📈 Sprint Velocity: ${x.metrics.sprint_velocity} story points`,
+        `  🎯 Items Delivered: ${x.metrics.items_delivered}`,
+        `  ⚡ Success Rate: ${pct(x.metrics.success_rate)}`,
+      );
     },
   },
   'inspect-adapt': {
@@ -582,8 +791,12 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
       const byStatus: Record<string, number> = {};
       for (const w of f.blocked) count(byStatus, w.status);
       const improvements = [
-        ...Object.entries(byStatus).sort(([a, x], [b, y]) => y - x || cmp(a, b)).map(([s, n]) => `[Process] ${n} held item${n === 1 ? '' : 's'} in status "${s}": find the root cause`),
-        ...(f.stale.length ? [`[Flow] ${f.stale.length} stale claim${f.stale.length === 1 ? '' : 's'} (no activity for ${f.options.staleAfterH} h): release or finish them`] : []),
+        ...Object.entries(byStatus)
+          .sort(([a, x], [b, y]) => y - x || cmp(a, b))
+          .map(([s, n]) => `[Process] ${n} held item${n === 1 ? '' : 's'} in status "${s}": find the root cause`),
+        ...(f.stale.length
+          ? [`[Flow] ${f.stale.length} stale claim${f.stale.length === 1 ? '' : 's'} (no activity for ${f.options.staleAfterH} h): release or finish them`]
+          : []),
         ...overloaded.map((t) => `[Team] ${t.team} is at ${pct(t.utilization)} of capacity`),
       ];
       return {
@@ -598,9 +811,24 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
     },
     render(r, x, push) {
       push(...header('🔍', r.title), '', `📅 ${x.pi.id} (${x.pi.start} to ${x.pi.end})`, '', '📊 PI RESULTS AND METRICS:');
-      push(`  🎯 Completions: ${x.results.completions} (${x.results.points} points, ${x.results.failed} failed)`, `  📈 Predictability: ${pct(x.results.predictability)}`, '', '📈 VELOCITY TREND (per sprint):');
-      push(...x.velocity_trend.map((s: { from: string; to: string; items: number; points: number }) => `  ${s.from} → ${s.to}: ${s.points} pts, ${plural(s.items, 'item')}`));
-      push('', '🎯 IMPROVEMENT BACKLOG ITEMS:', ...(x.improvement_backlog.length ? x.improvement_backlog.map((s: string, i: number) => `  ${i + 1}. ${s}`) : ['  none: no blocked, stale or overloaded work']));
+      push(
+        `  🎯 Completions: ${x.results.completions} (${x.results.points} points, ${x.results.failed} failed)`,
+        `  📈 Predictability: ${pct(x.results.predictability)}`,
+        '',
+        '📈 VELOCITY TREND (per sprint):',
+      );
+      push(
+        ...x.velocity_trend.map(
+          (s: { from: string; to: string; items: number; points: number }) => `  ${s.from} → ${s.to}: ${s.points} pts, ${plural(s.items, 'item')}`,
+        ),
+      );
+      push(
+        '',
+        '🎯 IMPROVEMENT BACKLOG ITEMS:',
+        ...(x.improvement_backlog.length
+          ? x.improvement_backlog.map((s: string, i: number) => `  ${i + 1}. ${s}`)
+          : ['  none: no blocked, stale or overloaded work']),
+      );
     },
   },
   'art-sync': {
@@ -616,7 +844,12 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
         risks: [
           ...overloaded.map((t) => ({ level: 'high', risk: `team ${t.team} over capacity (${t.held} held / ${t.capacity_items})` })),
           ...f.blocked.map((w) => ({ level: 'high', risk: `${w.work_id} blocked (${w.status}), team ${w.team}` })),
-          ...f.stale.filter((w) => !BLOCKED.test(w.status)).map((w) => ({ level: 'medium', risk: `${w.work_id} stale (${w.idle_h === null ? 'no activity recorded' : hours(w.idle_h) + ' idle'}), team ${w.team}` })),
+          ...f.stale
+            .filter((w) => !BLOCKED.test(w.status))
+            .map((w) => ({
+              level: 'medium',
+              risk: `${w.work_id} stale (${w.idle_h === null ? 'no activity recorded' : hours(w.idle_h) + ' idle'}), team ${w.team}`,
+            })),
         ],
         dependencies: starved.map((t) => ({ team: t.team, open: t.open, needs_capacity: true, can_help: donors.map((d) => d.team) })),
         health: {
@@ -631,11 +864,26 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
     },
     render(r, x, push) {
       push(...header('🔄', r.title), '', `📅 Date: ${x.date}`, '', '🎯 PROGRAM RISKS:');
-      push(...(x.risks.length ? more(x.risks as Array<{ level: string; risk: string }>, (k) => `  ${k.level === 'high' ? '🔴 HIGH' : '🟡 MEDIUM'}: ${k.risk}`) : ['  none']));
-      push('', '🔗 CROSS-TEAM DEPENDENCIES:', ...(x.dependencies.length ? x.dependencies.map((d: { team: string; open: number; can_help: string[] }) => `  📋 ${d.team}: ${plural(d.open, 'open item')}, no free slot${d.can_help.length ? ` (spare capacity: ${d.can_help.join(', ')})` : ''}`) : ['  none']));
+      push(
+        ...(x.risks.length
+          ? more(x.risks as Array<{ level: string; risk: string }>, (k) => `  ${k.level === 'high' ? '🔴 HIGH' : '🟡 MEDIUM'}: ${k.risk}`)
+          : ['  none']),
+      );
+      push(
+        '',
+        '🔗 CROSS-TEAM DEPENDENCIES:',
+        ...(x.dependencies.length
+          ? x.dependencies.map(
+              (d: { team: string; open: number; can_help: string[] }) =>
+                `  📋 ${d.team}: ${plural(d.open, 'open item')}, no free slot${d.can_help.length ? ` (spare capacity: ${d.can_help.join(', ')})` : ''}`,
+            )
+          : ['  none']),
+      );
       const h = x.health;
       push('', '📈 ART HEALTH METRICS:', `  📊 WIP: ${h.wip} | Throughput: ${h.throughput_per_day}/day | Lead time (median): ${hours(h.lead_time_median_h)}`);
-      push(`  📊 Velocity: ${h.sprint_velocity} pts this sprint, ${h.previous_sprint_velocity} the sprint before${h.velocity_change === null ? '' : ` (${h.velocity_change >= 0 ? '+' : ''}${Math.round(h.velocity_change * 100)}%)`}`);
+      push(
+        `  📊 Velocity: ${h.sprint_velocity} pts this sprint, ${h.previous_sprint_velocity} the sprint before${h.velocity_change === null ? '' : ` (${h.velocity_change >= 0 ? '+' : ''}${Math.round(h.velocity_change * 100)}%)`}`,
+      );
     },
   },
   'portfolio-kanban': {
@@ -668,10 +916,23 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
     },
     render(r, x, push) {
       push(...header('📊', r.title), '', `📅 Quarter: ${x.quarter}`);
-      const names: Array<[string, string]> = [['funnel', '📋 FUNNEL (open)'], ['implementing', '🚀 IMPLEMENTING (held)'], ['done', '✅ DONE'], ['failed', '❌ FAILED']];
+      const names: Array<[string, string]> = [
+        ['funnel', '📋 FUNNEL (open)'],
+        ['implementing', '🚀 IMPLEMENTING (held)'],
+        ['done', '✅ DONE'],
+        ['failed', '❌ FAILED'],
+      ];
       for (const [key, label] of names) {
         const c = x.columns[key];
-        push('', `${label}: ${c.count}`, ...more(Object.entries(c.by_work_type as Record<string, number>).sort(([a, m], [b, n]) => n - m || cmp(a, b)), ([t, n]) => `  • ${t}: ${n}`, 8));
+        push(
+          '',
+          `${label}: ${c.count}`,
+          ...more(
+            Object.entries(c.by_work_type as Record<string, number>).sort(([a, m], [b, n]) => n - m || cmp(a, b)),
+            ([t, n]) => `  • ${t}: ${n}`,
+            8,
+          ),
+        );
       }
     },
   },
@@ -692,13 +953,25 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
         ...base,
         title: 'SCRUM AT SCALE COACH TRAINING',
         coaching_focus: focus,
-        signals: { blocked: f.blocked.length, stale: f.stale.length, overloaded_teams: overloaded.length, teams_without_agents: f.teams.filter((t) => t.agents === 0 && (t.open > 0 || t.held > 0)).length },
+        signals: {
+          blocked: f.blocked.length,
+          stale: f.stale.length,
+          overloaded_teams: overloaded.length,
+          teams_without_agents: f.teams.filter((t) => t.agents === 0 && (t.open > 0 || t.held > 0)).length,
+        },
       };
     },
     render(r, x, push) {
       push(...header('🎓', r.title), '', '🎯 COACHING FOCUS (from the live state):');
-      push(...(x.coaching_focus.length ? more(x.coaching_focus as Array<{ team: string; areas: string[] }>, (t) => `  • ${t.team}: ${t.areas.join('; ')}`) : ['  none: no team shows blocked, stale or overloaded work']));
-      push('', `📈 SIGNALS: ${x.signals.blocked} blocked, ${x.signals.stale} stale, ${x.signals.overloaded_teams} overloaded teams, ${x.signals.teams_without_agents} teams without agents`);
+      push(
+        ...(x.coaching_focus.length
+          ? more(x.coaching_focus as Array<{ team: string; areas: string[] }>, (t) => `  • ${t.team}: ${t.areas.join('; ')}`)
+          : ['  none: no team shows blocked, stale or overloaded work']),
+      );
+      push(
+        '',
+        `📈 SIGNALS: ${x.signals.blocked} blocked, ${x.signals.stale} stale, ${x.signals.overloaded_teams} overloaded teams, ${x.signals.teams_without_agents} teams without agents`,
+      );
     },
   },
   'value-stream': {
@@ -718,7 +991,12 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
         perType.set(str(d.work_type) ?? '(none)', t);
       }
       const stages = [...perType.entries()]
-        .map(([work_type, t]) => ({ work_type, completed: Math.max(t.lead.length, t.cycle.length), lead_median_h: durationStats(t.lead).median_h, cycle_median_h: durationStats(t.cycle).median_h }))
+        .map(([work_type, t]) => ({
+          work_type,
+          completed: Math.max(t.lead.length, t.cycle.length),
+          lead_median_h: durationStats(t.lead).median_h,
+          cycle_median_h: durationStats(t.cycle).median_h,
+        }))
         .sort((a, b) => b.completed - a.completed || cmp(a.work_type, b.work_type))
         .slice(0, 10);
       const efficiency = f.lead_time.avg_h && f.cycle_time.avg_h !== null ? round(Math.min(1, f.cycle_time.avg_h / f.lead_time.avg_h), 3) : null;
@@ -739,11 +1017,26 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
     },
     render(r, x, push) {
       push(...header('🗺️', r.title), '', `📊 Mapping Session Date: ${x.date}`, '', '📊 CURRENT STATE METRICS:');
-      push(`  ⏱️ Lead time (created → completed): median ${hours(x.lead_time.median_h)}, p90 ${hours(x.lead_time.p90_h)} (${plural(x.lead_time.count, 'item')})`);
-      push(`  🔧 Cycle time (claimed → completed): median ${hours(x.cycle_time.median_h)}, p90 ${hours(x.cycle_time.p90_h)} (${plural(x.cycle_time.count, 'item')})`);
+      push(
+        `  ⏱️ Lead time (created → completed): median ${hours(x.lead_time.median_h)}, p90 ${hours(x.lead_time.p90_h)} (${plural(x.lead_time.count, 'item')})`,
+      );
+      push(
+        `  🔧 Cycle time (claimed → completed): median ${hours(x.cycle_time.median_h)}, p90 ${hours(x.cycle_time.p90_h)} (${plural(x.cycle_time.count, 'item')})`,
+      );
       push(`  ⏳ Wait time (created → claimed): median ${hours(x.wait_time.median_h)}`, `  📈 Flow efficiency: ${pct(x.flow_efficiency)}`);
-      push(`  🔄 WIP ${x.wip}, throughput ${x.throughput_per_day}/day${x.expected_lead_time_days === null ? '' : ` → ${x.expected_lead_time_days} days expected lead time (Little's law)`}`);
-      push('', '🔧 BY WORK TYPE:', ...(x.by_work_type.length ? x.by_work_type.map((s: { work_type: string; completed: number; lead_median_h: number | null; cycle_median_h: number | null }) => `  • ${s.work_type}: ${s.completed} done, lead ${hours(s.lead_median_h)}, cycle ${hours(s.cycle_median_h)}`) : ['  (no completed work)']));
+      push(
+        `  🔄 WIP ${x.wip}, throughput ${x.throughput_per_day}/day${x.expected_lead_time_days === null ? '' : ` → ${x.expected_lead_time_days} days expected lead time (Little's law)`}`,
+      );
+      push(
+        '',
+        '🔧 BY WORK TYPE:',
+        ...(x.by_work_type.length
+          ? x.by_work_type.map(
+              (s: { work_type: string; completed: number; lead_median_h: number | null; cycle_median_h: number | null }) =>
+                `  • ${s.work_type}: ${s.completed} done, lead ${hours(s.lead_median_h)}, cycle ${hours(s.cycle_median_h)}`,
+            )
+          : ['  (no completed work)']),
+      );
     },
   },
 };

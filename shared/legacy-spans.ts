@@ -161,8 +161,17 @@ export function countSpanRecords(text: string): SpanRecordCounts {
 // Field order of the legacy writer, so new lines look like the old records; other keys follow in
 // their own order.
 const LEGACY_KEY_ORDER = [
-  'trace_id', 'span_id', 'parent_span_id', 'operation_name', 'span_kind', 'status', 'start_time',
-  'duration_ms', 'service', 'resource_attributes', 'span_attributes',
+  'trace_id',
+  'span_id',
+  'parent_span_id',
+  'operation_name',
+  'span_kind',
+  'status',
+  'start_time',
+  'duration_ms',
+  'service',
+  'resource_attributes',
+  'span_attributes',
 ];
 
 /**

@@ -23,7 +23,15 @@ function isObject(v: Json | undefined): v is JsonObject {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function mergeInto(base: JsonObject | null, ours: JsonObject, theirs: JsonObject, prefix: string, out: JsonObject, conflicts: FieldConflict[], source: string): void {
+function mergeInto(
+  base: JsonObject | null,
+  ours: JsonObject,
+  theirs: JsonObject,
+  prefix: string,
+  out: JsonObject,
+  conflicts: FieldConflict[],
+  source: string,
+): void {
   // Sorted, so the conflict list (and everything else) does not depend on the order of keys.
   const keys = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])].filter((k) => k !== CONFLICTS_FIELD || prefix !== '').sort();
   // Own fields only, set as own properties: a field may be named `__proto__` or `constructor`.
@@ -57,13 +65,19 @@ function mergeInto(base: JsonObject | null, ours: JsonObject, theirs: JsonObject
  * differing field is a conflict). Returns the merged record and the conflicts, which are also
  * appended to the record's `merge_conflicts` list so the losing values stay visible in the files.
  */
-export function mergeRecords(base: JsonObject | null, ours: JsonObject, theirs: JsonObject, source = 'file', at?: string): { merged: JsonObject; conflicts: FieldConflict[] } {
+export function mergeRecords(
+  base: JsonObject | null,
+  ours: JsonObject,
+  theirs: JsonObject,
+  source = 'file',
+  at?: string,
+): { merged: JsonObject; conflicts: FieldConflict[] } {
   const merged: JsonObject = {};
   const conflicts: FieldConflict[] = [];
   mergeInto(base, ours, theirs, '', merged, conflicts, source);
   const prior = [
-    ...(Array.isArray(ours[CONFLICTS_FIELD]) ? (ours[CONFLICTS_FIELD]) : []),
-    ...(Array.isArray(theirs[CONFLICTS_FIELD]) ? (theirs[CONFLICTS_FIELD]) : []),
+    ...(Array.isArray(ours[CONFLICTS_FIELD]) ? ours[CONFLICTS_FIELD] : []),
+    ...(Array.isArray(theirs[CONFLICTS_FIELD]) ? theirs[CONFLICTS_FIELD] : []),
   ];
   const seen = new Set<string>();
   const list: Json[] = [];

@@ -86,7 +86,8 @@ export function parseClientMessage(text: string): Parsed<ClientMessage> {
   if (m.type !== 'resync') return { ok: false, error: 'unknown type (expected "resync")' };
   const reason = RESYNC_REASONS.find((r) => r === m.reason);
   if (!reason) return { ok: false, error: 'reason must be gap, checksum or manual' };
-  if (m.revision !== undefined && !(Number.isSafeInteger(m.revision) && (m.revision as number) >= 0)) return { ok: false, error: 'revision must be a whole number' };
+  if (m.revision !== undefined && !(Number.isSafeInteger(m.revision) && (m.revision as number) >= 0))
+    return { ok: false, error: 'revision must be a whole number' };
   const value: ResyncRequest = { type: 'resync', reason };
   if (m.revision !== undefined) value.revision = m.revision as number;
   return { ok: true, value };
@@ -154,7 +155,14 @@ export interface StatsResponse {
   };
   /** sync_failures: the sum of state_sync_failures_total since the daemon started; by reason as the metric has it. */
   sync: { clients: number; sync_failures: number; sync_failures_by_reason: Record<SyncFailureReason, number>; last_file_error?: string | null };
-  services: Array<{ name: string; url: string; status: 'up' | 'down' | 'slow' | 'unknown'; latency_ms: number | null; last_error: string | null; last_checked_at: string | null }>;
+  services: Array<{
+    name: string;
+    url: string;
+    status: 'up' | 'down' | 'slow' | 'unknown';
+    latency_ms: number | null;
+    last_error: string | null;
+    last_checked_at: string | null;
+  }>;
   analyzer: { mode: string; command: string | null; running: number; queued: number; last_outcome?: string | null; stream?: StreamAnalyzerStats | null };
   lease_ms: number;
   /** Claude Code usage (tokens, cost, ...) from its telemetry: the fleet's totals and each team's. */
@@ -162,7 +170,13 @@ export interface StatsResponse {
   /** The daemon process's memory (process.memoryUsage()). */
   memory?: { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number };
   /** Spans seen, kept in the ring, streamed, exported and appended to telemetry_spans.jsonl. */
-  telemetry?: { spans_seen: number; ring: number; stream_clients: number; exporting: boolean; file: { appended: number; dropped: number; pending_bytes: number; external: number; write_errors: number } };
+  telemetry?: {
+    spans_seen: number;
+    ring: number;
+    stream_clients: number;
+    exporting: boolean;
+    file: { appended: number; dropped: number; pending_bytes: number; external: number; write_errors: number };
+  };
   /** Configuration reloads (SIGHUP) and the last one's outcome. */
   reload?: { count: number; last: { ok: boolean; changed: string[]; refused: Array<{ key: string; reason: string }>; errors: string[]; at: string } | null };
 }

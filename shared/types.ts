@@ -65,7 +65,8 @@ export function withFields<T extends object>(base: T, fields?: Partial<T> | obje
   if (Object.hasOwn(base, '__proto__') || (fields !== undefined && Object.hasOwn(fields, '__proto__'))) {
     const out = {} as T;
     for (const src of fields === undefined ? [base] : [base, fields]) {
-      for (const k of Object.keys(src)) Object.defineProperty(out, k, { value: (src as Record<string, unknown>)[k], writable: true, enumerable: true, configurable: true });
+      for (const k of Object.keys(src))
+        Object.defineProperty(out, k, { value: (src as Record<string, unknown>)[k], writable: true, enumerable: true, configurable: true });
     }
     return out;
   }
@@ -108,8 +109,7 @@ export function isHeld(data: JsonObject): boolean {
   const agent = data.agent_id;
   const status = typeof data.status === 'string' ? data.status : '';
   if (typeof agent !== 'string' || agent === '') return false;
-  return !(OPEN_WORK_STATUSES as readonly string[]).includes(status) &&
-    !(TERMINAL_WORK_STATUSES as readonly string[]).includes(status);
+  return !(OPEN_WORK_STATUSES as readonly string[]).includes(status) && !(TERMINAL_WORK_STATUSES as readonly string[]).includes(status);
 }
 
 /** A work item may be claimed by anyone when it is open (pending/released or no holder) and not finished. */

@@ -11,7 +11,8 @@ const FOLDERS = ['shared', 'client', 'cli', 'daemon', 'tui', 'bench', 'scripts']
 /** Modules that only dispatch between the daemon and the client programs. */
 const ENTRY_POINTS = new Set(['daemon/cli.ts']);
 /** node: modules that do I/O or run processes (node:crypto, node:events, node:util compute only). */
-const IO_MODULES = /^(node:)?(fs|fs\/promises|net|http|https|http2|tls|dgram|dns|child_process|cluster|worker_threads|os|readline|tty|v8|vm|inspector|process)$/;
+const IO_MODULES =
+  /^(node:)?(fs|fs\/promises|net|http|https|http2|tls|dgram|dns|child_process|cluster|worker_threads|os|readline|tty|v8|vm|inspector|process)$/;
 
 interface Module {
   file: string;
@@ -110,7 +111,8 @@ describe('architecture: the import graph of the sources', () => {
   const modules = graph();
 
   it('reads the whole source tree (the rules below are not vacuous)', () => {
-    for (const folder of ['shared', 'client', 'cli', 'daemon', 'tui']) expect([...modules.keys()].filter((f) => top(f) === folder).length, folder).toBeGreaterThan(2);
+    for (const folder of ['shared', 'client', 'cli', 'daemon', 'tui'])
+      expect([...modules.keys()].filter((f) => top(f) === folder).length, folder).toBeGreaterThan(2);
     expect(modules.get('daemon/cli.ts')?.local.length).toBeGreaterThan(0);
     const unresolved = [...modules.values()].flatMap((m) => m.local.filter((t) => t.endsWith('(unresolved)')).map((t) => `${m.file} -> ${t}`));
     expect(unresolved).toEqual([]);
@@ -123,41 +125,91 @@ describe('architecture: the import graph of the sources', () => {
   it('the cycle finder finds a cycle when there is one', () => {
     const a: Module = { file: 'a.ts', text: '', local: ['b.ts'], external: [] };
     const b: Module = { file: 'b.ts', text: '', local: ['a.ts'], external: [] };
-    expect(cycles(new Map([['a.ts', a], ['b.ts', b]]))).toEqual([['a.ts', 'b.ts']]);
+    expect(
+      cycles(
+        new Map([
+          ['a.ts', a],
+          ['b.ts', b],
+        ]),
+      ),
+    ).toEqual([['a.ts', 'b.ts']]);
   });
 
   it('shared/ is pure: no I/O modules, no environment, imports only shared/', () => {
     const shared = [...modules.values()].filter((m) => top(m.file) === 'shared');
     expect(shared.flatMap((m) => m.external.filter((s) => IO_MODULES.test(s)).map((s) => `${m.file} imports ${s}`))).toEqual([]);
     expect(shared.filter((m) => /\bprocess\s*\.\s*(env|argv|execArgv|cwd|stdin|stdout|stderr|exit)\b/.test(m.text)).map((m) => m.file)).toEqual([]);
-    expect(edges(modules, (f) => top(f) === 'shared', (t) => top(t) !== 'shared')).toEqual([]);
+    expect(
+      edges(
+        modules,
+        (f) => top(f) === 'shared',
+        (t) => top(t) !== 'shared',
+      ),
+    ).toEqual([]);
   });
 
   it('daemon/ and tui/ never import each other', () => {
-    expect(edges(modules, (f) => top(f) === 'daemon', (t) => top(t) === 'tui')).toEqual([]);
-    expect(edges(modules, (f) => top(f) === 'tui', (t) => top(t) === 'daemon')).toEqual([]);
+    expect(
+      edges(
+        modules,
+        (f) => top(f) === 'daemon',
+        (t) => top(t) === 'tui',
+      ),
+    ).toEqual([]);
+    expect(
+      edges(
+        modules,
+        (f) => top(f) === 'tui',
+        (t) => top(t) === 'daemon',
+      ),
+    ).toEqual([]);
   });
 
   it('the client layer imports neither the daemon, the console nor the client programs', () => {
-    expect(edges(modules, (f) => top(f) === 'client', (t) => ['daemon', 'tui', 'cli'].includes(top(t)))).toEqual([]);
+    expect(
+      edges(
+        modules,
+        (f) => top(f) === 'client',
+        (t) => ['daemon', 'tui', 'cli'].includes(top(t)),
+      ),
+    ).toEqual([]);
   });
 
   it('the daemon process does not load client programs (its entry point only dispatches)', () => {
-    expect(edges(modules, (f) => top(f) === 'daemon' && !ENTRY_POINTS.has(f), (t) => top(t) === 'cli')).toEqual([]);
+    expect(
+      edges(
+        modules,
+        (f) => top(f) === 'daemon' && !ENTRY_POINTS.has(f),
+        (t) => top(t) === 'cli',
+      ),
+    ).toEqual([]);
   });
 
   it('the client programs live outside daemon/: of its modules only `start` parses a command line', () => {
-    const commandLine = [...modules.values()].filter((m) => top(m.file) === 'daemon' && m.external.includes('commander')).map((m) => m.file).sort();
+    const commandLine = [...modules.values()]
+      .filter((m) => top(m.file) === 'daemon' && m.external.includes('commander'))
+      .map((m) => m.file)
+      .sort();
     expect(commandLine).toEqual(['daemon/start.ts']);
     expect([...modules.values()].filter((m) => top(m.file) === 'cli' && m.external.includes('commander')).length).toBeGreaterThan(3);
   });
 
   it('the store does not import the core (the core builds on the store contract)', () => {
-    expect(edges(modules, (f) => f.startsWith('daemon/store/'), (t) => t.startsWith('daemon/core/'))).toEqual([]);
+    expect(
+      edges(
+        modules,
+        (f) => f.startsWith('daemon/store/'),
+        (t) => t.startsWith('daemon/core/'),
+      ),
+    ).toEqual([]);
   });
 
-  it('the environment is read in the config modules only (the daemon\'s and the clients\')', () => {
-    const readers = (folders: string[]) => [...modules.values()].filter((m) => folders.includes(top(m.file)) && /\bprocess\.env\b/.test(m.text)).map((m) => m.file).sort();
+  it("the environment is read in the config modules only (the daemon's and the clients')", () => {
+    const readers = (folders: string[]) =>
+      [...modules.values()]
+        .filter((m) => folders.includes(top(m.file)) && /\bprocess\.env\b/.test(m.text))
+        .map((m) => m.file)
+        .sort();
     expect(readers(['client', 'cli'])).toEqual(['client/config.ts']);
     // tracing and the heap policy take the environment as a parameter whose default still reads it
     // (their modules are being reworked elsewhere); nothing else in the daemon reads it.

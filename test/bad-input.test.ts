@@ -67,8 +67,22 @@ const cases: Array<[string, string, string, unknown, number, string, string?]> =
   ['traversal in path', 'POST', '/api/agents/..%2Fetc/heartbeat', {}, 400, 'invalid_id'],
   ['progress by non-holder', 'POST', '/api/coordination/progress', { work_id: 'held_item', agent_id: 'intruder', progress: 5 }, 409, 'not_claim_holder'],
   ['complete of unknown work', 'POST', '/api/coordination/complete', { work_id: 'no_such_item', agent_id: 'holder_agent' }, 404, 'unknown_work'],
-  ['stale expected_version', 'POST', '/api/coordination/claim', { work_id: 'held_item', agent_id: 'holder_agent', expected_version: 7 }, 409, 'version_conflict'],
-  ['wrong fencing token', 'POST', '/api/coordination/progress', { work_id: 'held_item', agent_id: 'holder_agent', progress: 5, fencing_token: 999 }, 409, 'stale_fencing_token'],
+  [
+    'stale expected_version',
+    'POST',
+    '/api/coordination/claim',
+    { work_id: 'held_item', agent_id: 'holder_agent', expected_version: 7 },
+    409,
+    'version_conflict',
+  ],
+  [
+    'wrong fencing token',
+    'POST',
+    '/api/coordination/progress',
+    { work_id: 'held_item', agent_id: 'holder_agent', progress: 5, fencing_token: 999 },
+    409,
+    'stale_fencing_token',
+  ],
   ['unknown route', 'GET', '/api/nope', undefined, 404, 'not_found'],
 ];
 

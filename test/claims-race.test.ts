@@ -20,7 +20,9 @@ describe('claim race', () => {
     const attempts = clients.flatMap((c, a) => items.map((work_id) => ({ c, agent: `racer_${a}`, work_id })));
     // Shuffle so that the order of arrival differs from the order of agents.
     attempts.sort(() => Math.random() - 0.5);
-    const results = await Promise.all(attempts.map(({ c, agent, work_id }) => c.post('/api/coordination/claim', { work_id, agent_id: agent }).then((r) => ({ r, agent, work_id }))));
+    const results = await Promise.all(
+      attempts.map(({ c, agent, work_id }) => c.post('/api/coordination/claim', { work_id, agent_id: agent }).then((r) => ({ r, agent, work_id }))),
+    );
     clients.forEach((c) => c.close());
     for (const work_id of items) {
       const mine = results.filter((x) => x.work_id === work_id);
@@ -44,10 +46,15 @@ describe('claim race', () => {
     const tokens = items.map((w) => status.state.work[w].data.fencing_token);
     expect(new Set(tokens).size).toBe(items.length);
     // The legacy file agrees once written (coalesced): wait for it.
-    await expect.poll(() => {
-      const claims = JSON.parse(readFileSync(path.join(d.dataDir, 'work_claims.json'), 'utf8')) as Array<{ work_item_id: string; agent_id: string }>;
-      return items.map((w) => claims.filter((c) => c.work_item_id === w).map((c) => c.agent_id));
-    }, { timeout: 5000 }).toEqual(items.map((w) => [status.state.work[w].data.agent_id]));
+    await expect
+      .poll(
+        () => {
+          const claims = JSON.parse(readFileSync(path.join(d.dataDir, 'work_claims.json'), 'utf8')) as Array<{ work_item_id: string; agent_id: string }>;
+          return items.map((w) => claims.filter((c) => c.work_item_id === w).map((c) => c.agent_id));
+        },
+        { timeout: 5000 },
+      )
+      .toEqual(items.map((w) => [status.state.work[w].data.agent_id]));
   });
 
   it('the same holder claiming again gets its claim back (idempotent, no new revision)', async () => {
@@ -64,7 +71,9 @@ describe('claim race', () => {
 
   it('separate OS processes (the CLI) racing for the same items: exit 0 for exactly one, 1 for the rest', async () => {
     const items = ['proc_item_a', 'proc_item_b', 'proc_item_c'];
-    const runs = items.flatMap((w) => Array.from({ length: 6 }, (_, i) => runCli(['claim', w, '--agent', `proc_agent_${i}`, '--url', d.url, '--json']).then((r) => ({ ...r, w, i }))));
+    const runs = items.flatMap((w) =>
+      Array.from({ length: 6 }, (_, i) => runCli(['claim', w, '--agent', `proc_agent_${i}`, '--url', d.url, '--json']).then((r) => ({ ...r, w, i }))),
+    );
     const results = await Promise.all(runs);
     for (const w of items) {
       const mine = results.filter((r) => r.w === w);

@@ -68,7 +68,16 @@ describe('POST /api/hooks/claude-code', () => {
 
     await at('SessionStart');
     let a = (await agentOf(c, s)).agent;
-    expect(a).toMatchObject({ agent_id: `cc_${s}`, source: 'claude-code', session_id: s, status: 'idle', cwd, model: 'claude-sonnet-4-6', subagents: [], last_event: 'SessionStart' });
+    expect(a).toMatchObject({
+      agent_id: `cc_${s}`,
+      source: 'claude-code',
+      session_id: s,
+      status: 'idle',
+      cwd,
+      model: 'claude-sonnet-4-6',
+      subagents: [],
+      last_event: 'SessionStart',
+    });
     expect(a.transcript_path).toMatch(/\.jsonl$/);
 
     await at('UserPromptSubmit');
@@ -95,10 +104,15 @@ describe('POST /api/hooks/claude-code', () => {
     expect(a.activity.tool).toBe('Edit');
     // The git top-level directory's name, from cwd: looked up once per directory, and a lookup that
     // takes longer than the request may wait lands with a later event.
-    await expect.poll(async () => {
-      await at('PostToolUse');
-      return (await agentOf(c, s)).agent.project;
-    }, { timeout: 10_000, interval: 100 }).toBe('webapp-repo');
+    await expect
+      .poll(
+        async () => {
+          await at('PostToolUse');
+          return (await agentOf(c, s)).agent.project;
+        },
+        { timeout: 10_000, interval: 100 },
+      )
+      .toBe('webapp-repo');
 
     await at('Notification.permission_prompt');
     a = (await agentOf(c, s)).agent;
@@ -179,7 +193,7 @@ describe('POST /api/hooks/claude-code', () => {
     expect((await c.get(`/api/work?status=completed&agent_id=cc_${s}`)).body.work.map((x: { work_item_id: string }) => x.work_item_id)).toEqual([workId]);
   });
 
-  it('SessionEnd releases the session\'s claims with reason session_ended', async () => {
+  it("SessionEnd releases the session's claims with reason session_ended", async () => {
     const s = newSession();
     await send(c, 'SessionStart', s);
     for (const id of [`end_a_${s}`, `end_b_${s}`]) expect((await c.post('/api/coordination/claim', { work_id: id, agent_id: `cc_${s}` })).status).toBe(200);
@@ -212,10 +226,14 @@ describe('POST /api/hooks/claude-code', () => {
     expect(await heartbeats()).toBe(beats + 2); // each hook event is a sign of life (NoHeartbeats stays quiet)
   });
 
-  it('takes a PostToolUse carrying a large tool response (above the other routes\' body limit) and keeps none of it', async () => {
+  it("takes a PostToolUse carrying a large tool response (above the other routes' body limit) and keeps none of it", async () => {
     const s = newSession();
     const big = 'line of output from a long file\n'.repeat(8000); // ~250 KB
-    await send(c, 'PostToolUse', s, { tool_name: 'Read', tool_input: { file_path: '/w/big.log' }, tool_response: { type: 'text', file: { filePath: '/w/big.log', content: big } } });
+    await send(c, 'PostToolUse', s, {
+      tool_name: 'Read',
+      tool_input: { file_path: '/w/big.log' },
+      tool_response: { type: 'text', file: { filePath: '/w/big.log', content: big } },
+    });
     const res = await c.get(`/api/agents/cc_${s}`);
     expect(res.body.agent.activity).toMatchObject({ tool: 'Read', target: '/w/big.log' });
     expect(JSON.stringify(res.body).length).toBeLessThan(4000);
@@ -330,7 +348,7 @@ describe('with a token', () => {
     const env: Record<string, string> = { AI_PROCESSOR_TOKEN: 'hook-secret', HOME: '/root' };
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(handler.headers as Record<string, string>)) {
-      headers[k] = v.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_m, name: string) => (handler.allowedEnvVars.includes(name) ? env[name] ?? '' : ''));
+      headers[k] = v.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_m, name: string) => (handler.allowedEnvVars.includes(name) ? (env[name] ?? '') : ''));
     }
     const s = newSession();
     const url = new URL(handler.url);

@@ -1,6 +1,16 @@
 // The pure mapping of Claude Code hook payloads onto a session's agent record.
 import { describe, expect, it } from 'vitest';
-import { MAX_SUBAGENTS, MAX_TARGET, agentIdFor, mapHookEvent, parseHookPayload, statusAfter, taskWorkId, toolTarget, type HookPayload } from '../shared/claude-code/hook-mapping.js';
+import {
+  MAX_SUBAGENTS,
+  MAX_TARGET,
+  agentIdFor,
+  mapHookEvent,
+  parseHookPayload,
+  statusAfter,
+  taskWorkId,
+  toolTarget,
+  type HookPayload,
+} from '../shared/claude-code/hook-mapping.js';
 import type { JsonObject } from '../shared/types.js';
 
 const S = '3f1c2a9e-5b7d-4c1e-9a2f-6d8e0b4c7a15';
@@ -18,7 +28,7 @@ describe('tool targets', () => {
     expect(toolTarget('Edit', 'not an object')).toBeNull();
   });
 
-  it('bounds every target, keeping a long path\'s tail', () => {
+  it("bounds every target, keeping a long path's tail", () => {
     const long = '/' + 'd/'.repeat(200) + 'file.ts';
     const t = toolTarget('Read', { file_path: long }) as string;
     expect(t.length).toBe(MAX_TARGET);
@@ -51,7 +61,15 @@ describe('payloads', () => {
 describe('mapHookEvent', () => {
   it('registers an unknown session as idle on an event that says nothing of its status', () => {
     const plan = mapHookEvent(ev('CwdChanged'), fresh(), { now: '2026-01-01T00:00:05Z' });
-    expect(plan.agent).toMatchObject({ source: 'claude-code', status: 'idle', session_id: S, project: null, subagents: [], last_event: 'CwdChanged', last_heartbeat: '2026-01-01T00:00:05Z' });
+    expect(plan.agent).toMatchObject({
+      source: 'claude-code',
+      status: 'idle',
+      session_id: S,
+      project: null,
+      subagents: [],
+      last_event: 'CwdChanged',
+      last_heartbeat: '2026-01-01T00:00:05Z',
+    });
     expect(plan.releaseClaims).toBe(false);
   });
 
@@ -83,9 +101,16 @@ describe('mapHookEvent', () => {
     const a = mapHookEvent(ev('SessionStart'), fresh(), { now: 'T', project: 'webapp' }).agent;
     expect(mapHookEvent(ev('Stop'), a, { now: 'T' }).agent.project).toBe('webapp');
     expect(mapHookEvent(ev('Stop'), a, { now: 'T', project: null }).agent.project).toBeNull();
-    expect(mapHookEvent(ev('TaskCreated', { task_id: '7', task_subject: 'Write docs' }), a, { now: 'T' }).task).toEqual({ kind: 'created', work_id: `cc_task_${S}_7`, description: 'Write docs' });
+    expect(mapHookEvent(ev('TaskCreated', { task_id: '7', task_subject: 'Write docs' }), a, { now: 'T' }).task).toEqual({
+      kind: 'created',
+      work_id: `cc_task_${S}_7`,
+      description: 'Write docs',
+    });
     expect(taskWorkId(ev('TaskCompleted', { task_id: '7', team_name: 'alpha' }))).toBe('cc_task_alpha_7');
     expect(taskWorkId(ev('TaskCompleted', { task_id: '../x' }))).toBeNull();
-    expect(mapHookEvent(ev('SessionEnd', { reason: 'logout' }), a, { now: 'T' })).toMatchObject({ releaseClaims: true, agent: { status: 'offline', ended_reason: 'logout' } });
+    expect(mapHookEvent(ev('SessionEnd', { reason: 'logout' }), a, { now: 'T' })).toMatchObject({
+      releaseClaims: true,
+      agent: { status: 'offline', ended_reason: 'logout' },
+    });
   });
 });

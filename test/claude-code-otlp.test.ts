@@ -53,7 +53,9 @@ async function agentOf(c: HttpClient, session: string) {
 async function metricValue(c: HttpClient, line: string): Promise<number> {
   const res = await c.get('/metrics');
   expect(res.status).toBe(200);
-  const found = String(res.body).split('\n').find((l) => l.startsWith(line + ' '));
+  const found = String(res.body)
+    .split('\n')
+    .find((l) => l.startsWith(line + ' '));
   return found ? Number(found.slice(line.length + 1)) : NaN;
 }
 
@@ -69,7 +71,7 @@ describe('OTLP/HTTP telemetry intake', () => {
     expect(await d.stop()).toBe(0);
   });
 
-  it('sums delta exports of the JSON exporter onto the session\'s agent, created by telemetry alone', async () => {
+  it("sums delta exports of the JSON exporter onto the session's agent, created by telemetry alone", async () => {
     const session = newSession();
     const exporter = new JsonExporter({ url: `${d.url}/v1/metrics`, headers: AUTH, temporalityPreference: AggregationTemporalityPreference.DELTA });
     const s = sdk(exporter, session);
@@ -86,7 +88,15 @@ describe('OTLP/HTTP telemetry intake', () => {
     let agent = await agentOf(c, session);
     expect(agent.source).toBe('claude-code');
     expect(agent.session_id).toBe(session);
-    expect(agent.usage).toEqual({ cost_usd: 0.25, tokens: { input: 1000, output: 200, cache_read: 5000, cache_creation: 0 }, active_s: 12.5, lines_added: 40, lines_removed: 7, commits: 1, pull_requests: 0 });
+    expect(agent.usage).toEqual({
+      cost_usd: 0.25,
+      tokens: { input: 1000, output: 200, cache_read: 5000, cache_creation: 0 },
+      active_s: 12.5,
+      lines_added: 40,
+      lines_removed: 7,
+      commits: 1,
+      pull_requests: 0,
+    });
 
     // A second interval adds to the first (delta points add).
     s.cost.add(0.5, attrs);
@@ -103,7 +113,14 @@ describe('OTLP/HTTP telemetry intake', () => {
 
   it('telemetry and hooks write the same agent: each keeps what the other wrote', async () => {
     const session = newSession();
-    const hook = (event: string) => c.post('/api/hooks/claude-code', { session_id: session, hook_event_name: event, cwd: '/tmp', transcript_path: '/tmp/t.jsonl', model: 'claude-sonnet-4-5' });
+    const hook = (event: string) =>
+      c.post('/api/hooks/claude-code', {
+        session_id: session,
+        hook_event_name: event,
+        cwd: '/tmp',
+        transcript_path: '/tmp/t.jsonl',
+        model: 'claude-sonnet-4-5',
+      });
     expect((await hook('SessionStart')).status).toBe(200);
     const s = sdk(new JsonExporter({ url: `${d.url}/v1/metrics`, headers: AUTH }), session);
     s.tokens.add(77, { 'session.id': session, type: 'output' });
@@ -118,7 +135,12 @@ describe('OTLP/HTTP telemetry intake', () => {
   it('counts a cumulative series of the protobuf exporter (gzip) by its latest value, not the sum of its exports', async () => {
     const session = newSession();
     const before = await metricValue(c, `claude_code_tokens_total{team="${TEAM}",type="output"}`);
-    const exporter = new ProtoExporter({ url: `${d.url}/v1/metrics`, headers: AUTH, compression: 'gzip' as never, temporalityPreference: AggregationTemporalityPreference.CUMULATIVE });
+    const exporter = new ProtoExporter({
+      url: `${d.url}/v1/metrics`,
+      headers: AUTH,
+      compression: 'gzip' as never,
+      temporalityPreference: AggregationTemporalityPreference.CUMULATIVE,
+    });
     const s = sdk(exporter, session);
     const attrs = { 'session.id': session, model: 'claude-opus-4-1' };
     s.cost.add(1.5, attrs);
@@ -177,22 +199,57 @@ describe('OTLP/HTTP telemetry intake', () => {
   it('answers partial_success for points it cannot take, and counts the others', async () => {
     const session = newSession();
     const now = `${Date.now()}000000`;
-    const point = (attrs: Array<{ key: string; value: { stringValue: string } }>, asDouble: number) => ({ attributes: attrs, startTimeUnixNano: now, timeUnixNano: now, asDouble });
+    const point = (attrs: Array<{ key: string; value: { stringValue: string } }>, asDouble: number) => ({
+      attributes: attrs,
+      startTimeUnixNano: now,
+      timeUnixNano: now,
+      asDouble,
+    });
     const body = {
-      resourceMetrics: [{
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'claude-code' } }] },
-        scopeMetrics: [{ scope: { name: 'com.anthropic.claude_code' }, metrics: [
-          { name: 'claude_code.cost.usage', sum: { aggregationTemporality: 1, isMonotonic: true, dataPoints: [
-            point([{ key: 'session.id', value: { stringValue: session } }], 0.3),
-            point([], 9), // no session: rejected
-          ] } },
-          { name: 'claude_code.token.usage', sum: { aggregationTemporality: 1, isMonotonic: true, dataPoints: [
-            // A year ahead: taken, it would make every later point of the series look like a replay.
-            { ...point([{ key: 'session.id', value: { stringValue: session } }, { key: 'type', value: { stringValue: 'input' } }], 5), timeUnixNano: `${Date.now() + 365 * 86_400_000}000000` },
-          ] } },
-          { name: 'claude_code.session.count', sum: { aggregationTemporality: 1, isMonotonic: true, dataPoints: [point([], 1)] } },
-        ] }],
-      }],
+      resourceMetrics: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'claude-code' } }] },
+          scopeMetrics: [
+            {
+              scope: { name: 'com.anthropic.claude_code' },
+              metrics: [
+                {
+                  name: 'claude_code.cost.usage',
+                  sum: {
+                    aggregationTemporality: 1,
+                    isMonotonic: true,
+                    dataPoints: [
+                      point([{ key: 'session.id', value: { stringValue: session } }], 0.3),
+                      point([], 9), // no session: rejected
+                    ],
+                  },
+                },
+                {
+                  name: 'claude_code.token.usage',
+                  sum: {
+                    aggregationTemporality: 1,
+                    isMonotonic: true,
+                    dataPoints: [
+                      // A year ahead: taken, it would make every later point of the series look like a replay.
+                      {
+                        ...point(
+                          [
+                            { key: 'session.id', value: { stringValue: session } },
+                            { key: 'type', value: { stringValue: 'input' } },
+                          ],
+                          5,
+                        ),
+                        timeUnixNano: `${Date.now() + 365 * 86_400_000}000000`,
+                      },
+                    ],
+                  },
+                },
+                { name: 'claude_code.session.count', sum: { aggregationTemporality: 1, isMonotonic: true, dataPoints: [point([], 1)] } },
+              ],
+            },
+          ],
+        },
+      ],
     };
     const res = await c.request('POST', '/v1/metrics', undefined, { 'content-type': 'application/json; charset=utf-8' }, JSON.stringify(body));
     expect(res.status).toBe(200);
@@ -220,7 +277,10 @@ describe('OTLP/HTTP telemetry intake', () => {
     for (const [path, headers, body, status] of cases) {
       // The oversized body is refused before it is read (by its content-length): asked as a client
       // uploading that much should ask, so the answer is not lost to the close that follows it.
-      const res = typeof body !== 'string' && body.length > 4 * 1024 * 1024 ? await rawPost(d.url, path, { ...headers, ...AUTH }, body) : await c.request('POST', path, undefined, headers, body);
+      const res =
+        typeof body !== 'string' && body.length > 4 * 1024 * 1024
+          ? await rawPost(d.url, path, { ...headers, ...AUTH }, body)
+          : await c.request('POST', path, undefined, headers, body);
       expect(res.status, `${path} ${JSON.stringify(headers)}: ${JSON.stringify(res.body)}`).toBe(status);
       expect(res.body).toEqual({ error: expect.any(String), message: expect.any(String) });
     }
@@ -323,7 +383,7 @@ describe('POST /v1/logs', () => {
     expect(await d.stop()).toBe(0);
   });
 
-  it('takes log events as the session\'s sign of life, never as usage (metrics count cost and tokens)', async () => {
+  it("takes log events as the session's sign of life, never as usage (metrics count cost and tokens)", async () => {
     const session = newSession();
     const at = Date.now() - 1000;
     const record = (name: string, attrs: Record<string, string>) => ({
@@ -331,10 +391,22 @@ describe('POST /v1/logs', () => {
       eventName: name,
       attributes: Object.entries({ 'event.name': name, 'session.id': session, ...attrs }).map(([key, v]) => ({ key, value: { stringValue: v } })),
     });
-    const body = { resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'claude-code' } }] }, scopeLogs: [{ scope: { name: 'com.anthropic.claude_code.events' }, logRecords: [
-      record('api_request', { cost_usd: '0.5', input_tokens: '100', output_tokens: '20', model: 'claude-sonnet-4-5' }),
-      { timeUnixNano: `${at}000000`, attributes: [{ key: 'event.name', value: { stringValue: 'user_prompt' } }] }, // no session: rejected
-    ] }] }] };
+    const body = {
+      resourceLogs: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'claude-code' } }] },
+          scopeLogs: [
+            {
+              scope: { name: 'com.anthropic.claude_code.events' },
+              logRecords: [
+                record('api_request', { cost_usd: '0.5', input_tokens: '100', output_tokens: '20', model: 'claude-sonnet-4-5' }),
+                { timeUnixNano: `${at}000000`, attributes: [{ key: 'event.name', value: { stringValue: 'user_prompt' } }] }, // no session: rejected
+              ],
+            },
+          ],
+        },
+      ],
+    };
     const res = await c.post('/v1/logs', body);
     expect(res.status).toBe(200);
     expect(res.body.partialSuccess.rejectedLogRecords).toBe('1');
@@ -353,8 +425,16 @@ describe('POST /v1/logs', () => {
 });
 
 describe('series accounting (the rules behind the totals)', () => {
-  const pt = (temporality: 'delta' | 'cumulative', start: bigint, time: bigint, value: number): UsagePoint =>
-    ({ agent_id: 'cc_s', session_id: 's', field: 'cost_usd', series: 'k', temporality, start, time, value });
+  const pt = (temporality: 'delta' | 'cumulative', start: bigint, time: bigint, value: number): UsagePoint => ({
+    agent_id: 'cc_s',
+    session_id: 's',
+    field: 'cost_usd',
+    series: 'k',
+    temporality,
+    start,
+    time,
+    value,
+  });
   it('cumulative: the difference since the last value; a lower value or a new start time starts over; older points are replays', () => {
     const cur: [string, string, number] = ['100', '200', 5];
     expect(contribution(pt('cumulative', 100n, 300n, 8), cur)).toEqual({ add: 3, fresh: true });
@@ -377,7 +457,10 @@ describe('budget settings', () => {
     writeFileSync(file, JSON.stringify({ budget_usd_per_agent: 2.5, budget_usd_per_team_day: 40 }));
     expect(loadConfig({}, {})).toMatchObject({ budget_usd_per_agent: 0, budget_usd_per_team_day: 0 });
     expect(loadConfig({ config_file: file }, {})).toMatchObject({ budget_usd_per_agent: 2.5, budget_usd_per_team_day: 40 });
-    expect(loadConfig({ config_file: file }, { AI_PROCESSOR_BUDGET_USD_PER_AGENT: '3' })).toMatchObject({ budget_usd_per_agent: 3, budget_usd_per_team_day: 40 });
+    expect(loadConfig({ config_file: file }, { AI_PROCESSOR_BUDGET_USD_PER_AGENT: '3' })).toMatchObject({
+      budget_usd_per_agent: 3,
+      budget_usd_per_team_day: 40,
+    });
     expect(loadConfig({ config_file: file, budget_usd_per_team_day: 7 }, {})).toMatchObject({ budget_usd_per_team_day: 7 });
     expect(() => loadConfig({ budget_usd_per_agent: -1 }, {})).toThrow(ConfigError);
   });
@@ -393,7 +476,7 @@ describe('after a daemon restart', () => {
     await s.provider.forceFlush();
     s.tokens.add(250, { 'session.id': session, type: 'input' });
     await s.provider.forceFlush();
-    const [first, second] = (memory.getMetrics()).map((rm) => Buffer.from(ProtobufMetricsSerializer.serializeRequest(rm) as Uint8Array));
+    const [first, second] = memory.getMetrics().map((rm) => Buffer.from(ProtobufMetricsSerializer.serializeRequest(rm) as Uint8Array));
     const post = (c: HttpClient, body: Buffer) => c.request('POST', '/v1/metrics', undefined, { 'content-type': 'application/x-protobuf' }, body);
 
     let d = await startDaemon({ dataDir });

@@ -3,7 +3,16 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HOOK_EVENTS, installHooks, installTelemetry, uninstallHooks, uninstallTelemetry, hooksStatus, SettingsError, TELEMETRY_MARK } from '../shared/claude-code/settings.js';
+import {
+  HOOK_EVENTS,
+  installHooks,
+  installTelemetry,
+  uninstallHooks,
+  uninstallTelemetry,
+  hooksStatus,
+  SettingsError,
+  TELEMETRY_MARK,
+} from '../shared/claude-code/settings.js';
 import { runCli, tempDir } from './helpers/daemon.js';
 
 const URL_ = 'http://127.0.0.1:4555';
@@ -57,7 +66,9 @@ describe('hooks install / uninstall (CLI)', () => {
     }
     expect(s.hooks.PermissionRequest).toBeUndefined();
     // Only http hooks were added: no command that could fail a session.
-    const commands = Object.values<HookGroup[]>(s.hooks).flatMap((groups) => groups.flatMap((g) => g.hooks)).filter((h: Hook) => h.type === 'command');
+    const commands = Object.values<HookGroup[]>(s.hooks)
+      .flatMap((groups) => groups.flatMap((g) => g.hooks))
+      .filter((h: Hook) => h.type === 'command');
     expect(commands).toHaveLength(2);
 
     const second = await runCli(['hooks', 'install', '--settings', file, '--url', URL_], NO_TOKEN);
@@ -108,7 +119,10 @@ describe('hooks install / uninstall (CLI)', () => {
 
   it('--telemetry with a token says how to give the exporter the token, and writes no token', async () => {
     const file = settingsFile('{}\n');
-    const r = await runCli(['hooks', 'install', '--telemetry', '--settings', file, '--url', URL_], { AI_PROCESSOR_TOKEN: 'sekrit-token-value', AI_PROCESSOR_URL: undefined });
+    const r = await runCli(['hooks', 'install', '--telemetry', '--settings', file, '--url', URL_], {
+      AI_PROCESSOR_TOKEN: 'sekrit-token-value',
+      AI_PROCESSOR_URL: undefined,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer $AI_PROCESSOR_TOKEN"');
     expect(readFileSync(file, 'utf8')).not.toContain('sekrit-token-value');
@@ -142,7 +156,13 @@ describe('hooks install / uninstall (CLI)', () => {
     const text = readFileSync(file, 'utf8');
     expect(text).not.toContain('sup3r-secret-token');
     const handler = JSON.parse(text).hooks.PreToolUse[0].hooks[0];
-    expect(handler).toEqual({ type: 'http', url: `${URL_}/api/hooks/claude-code`, timeout: 5, headers: { Authorization: 'Bearer $AI_PROCESSOR_TOKEN' }, allowedEnvVars: ['AI_PROCESSOR_TOKEN'] });
+    expect(handler).toEqual({
+      type: 'http',
+      url: `${URL_}/api/hooks/claude-code`,
+      timeout: 5,
+      headers: { Authorization: 'Bearer $AI_PROCESSOR_TOKEN' },
+      allowedEnvVars: ['AI_PROCESSOR_TOKEN'],
+    });
     // A later install without a token updates our handlers in place (one each, no duplicates).
     expect((await runCli(['hooks', 'install', '--settings', file, '--url', URL_, '--no-token'], { AI_PROCESSOR_TOKEN: 'sup3r-secret-token' })).code).toBe(0);
     const s = JSON.parse(readFileSync(file, 'utf8'));
@@ -197,7 +217,9 @@ describe('hooks install / uninstall (CLI)', () => {
 
     const status = await runCli(['hooks', 'status'], env);
     expect(status.code).toBe(0);
-    expect(status.stdout).toContain(`${path.join(home, '.claude', 'settings.json')}: installed on ${HOOK_EVENTS.length} event(s) -> http://127.0.0.1:4777/api/hooks/claude-code (no token)`);
+    expect(status.stdout).toContain(
+      `${path.join(home, '.claude', 'settings.json')}: installed on ${HOOK_EVENTS.length} event(s) -> http://127.0.0.1:4777/api/hooks/claude-code (no token)`,
+    );
     const projStatus = await runCli(['hooks', 'status', '--project', project], env);
     expect(projStatus.stdout).toContain(`installed on ${HOOK_EVENTS.length} event(s)`);
     expect((await runCli(['hooks', 'uninstall', '--project', project], env)).code).toBe(0);
@@ -229,8 +251,25 @@ describe('settings merge (pure)', () => {
     expect(new Set(st.installed.map((i) => i.url))).toEqual(new Set([`${URL_}/api/hooks/claude-code`]));
   });
 
-  it('removes ours from an event install no longer covers, keeping the user\'s group there', () => {
-    const text = JSON.stringify({ hooks: { PermissionRequest: [{ matcher: '', hooks: [{ type: 'http', url: `${URL_}/api/hooks/claude-code` }, { type: 'command', command: 'notify' }] }] } }, null, 2) + '\n';
+  it("removes ours from an event install no longer covers, keeping the user's group there", () => {
+    const text =
+      JSON.stringify(
+        {
+          hooks: {
+            PermissionRequest: [
+              {
+                matcher: '',
+                hooks: [
+                  { type: 'http', url: `${URL_}/api/hooks/claude-code` },
+                  { type: 'command', command: 'notify' },
+                ],
+              },
+            ],
+          },
+        },
+        null,
+        2,
+      ) + '\n';
     const out = JSON.parse(installHooks(text, opts).text);
     expect(out.hooks.PermissionRequest).toEqual([{ matcher: '', hooks: [{ type: 'command', command: 'notify' }] }]);
   });

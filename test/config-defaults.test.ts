@@ -32,8 +32,15 @@ describe('configuration defaults', () => {
     }
   });
 
-  it('the docs\' configuration tables give the same defaults', () => {
-    const docs = [path.join(ROOT, 'README.md'), ...(existsSync(path.join(ROOT, 'docs')) ? readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => path.join(ROOT, 'docs', f)) : [])];
+  it("the docs' configuration tables give the same defaults", () => {
+    const docs = [
+      path.join(ROOT, 'README.md'),
+      ...(existsSync(path.join(ROOT, 'docs'))
+        ? readdirSync(path.join(ROOT, 'docs'))
+            .filter((f) => f.endsWith('.md'))
+            .map((f) => path.join(ROOT, 'docs', f))
+        : []),
+    ];
     let checked = 0;
     for (const file of docs) {
       for (const line of readFileSync(file, 'utf8').split('\n')) {

@@ -47,12 +47,17 @@ describe.skipIf(!HAS_TMUX)('ai-console in a real terminal (tmux)', () => {
     for (const [i, team] of ['backend', 'frontend', 'qa'].entries()) {
       expect((await api.post('/api/agents', { agent_id: `e2e_agent_${i + 1}`, team })).status).toBe(201);
     }
-    for (const [work, agent] of [['work_e2e_1', 'e2e_agent_1'], ['work_e2e_2', 'e2e_agent_1'], ['work_e2e_3', 'e2e_agent_2']]) {
+    for (const [work, agent] of [
+      ['work_e2e_1', 'e2e_agent_1'],
+      ['work_e2e_2', 'e2e_agent_1'],
+      ['work_e2e_3', 'e2e_agent_2'],
+    ]) {
       expect((await api.post('/api/coordination/claim', { work_id: work, agent_id: agent, work_type: 'bug_fix' })).status).toBe(200);
     }
     // The console's exit status and the terminal mode after it are printed into the same pane.
-    const cmd = `env -u AI_PROCESSOR_TOKEN -u AI_PROCESSOR_URL -u NO_COLOR ${JSON.stringify(process.execPath)} ${JSON.stringify(CONSOLE_CLI)} --url ${daemon.url}; `
-      + `echo CONSOLE_EXITED=$?; stty -a | grep -oE -- '-?icanon'; sleep 60`;
+    const cmd =
+      `env -u AI_PROCESSOR_TOKEN -u AI_PROCESSOR_URL -u NO_COLOR ${JSON.stringify(process.execPath)} ${JSON.stringify(CONSOLE_CLI)} --url ${daemon.url}; ` +
+      `echo CONSOLE_EXITED=$?; stty -a | grep -oE -- '-?icanon'; sleep 60`;
     tmux('new-session', '-d', '-s', SESSION, '-x', '80', '-y', '24', cmd);
   });
 

@@ -149,7 +149,10 @@ describe('crash and damage', () => {
       return dir;
     };
     const meta = (dir: string, f: string) => path.join(dir, '.ai-processor', f);
-    const lines = (file: string) => readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+    const lines = (file: string) =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '');
 
     /** Either every acknowledged claim is there, or the start is refused naming `file`; the legacy file keeps its records either way. */
     async function outcome(dir: string, file: string): Promise<'refused' | 'started'> {

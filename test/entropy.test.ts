@@ -1,8 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
-  EntropyTracker, captureBaseline, compareToBaseline, conservationRatio, shannonEntropy, stateEntropy, valueEntropy,
-  type EntropyInput, type EntropyReport, type EntropySection,
+  EntropyTracker,
+  captureBaseline,
+  compareToBaseline,
+  conservationRatio,
+  shannonEntropy,
+  stateEntropy,
+  valueEntropy,
+  type EntropyInput,
+  type EntropyReport,
+  type EntropySection,
 } from '../shared/entropy.js';
 import { legacySpanValues, parseLegacySpans } from '../shared/legacy-spans.js';
 import type { CoordinationState, JsonObject } from '../shared/types.js';
@@ -39,7 +47,12 @@ describe('shannonEntropy / valueEntropy', () => {
   it('treats missing and null as one value, and compares values by canonical JSON', () => {
     expect(valueEntropy(['a', null, undefined, 'a'])).toBeCloseTo(1, 12); // {a:2, null:2}
     expect(valueEntropy([1, '1'])).toBeCloseTo(1, 12); // number 1 and string "1" differ
-    expect(valueEntropy([{ code: 'OK', m: 1 }, { m: 1, code: 'OK' }])).toBe(0); // key order irrelevant
+    expect(
+      valueEntropy([
+        { code: 'OK', m: 1 },
+        { m: 1, code: 'OK' },
+      ]),
+    ).toBe(0); // key order irrelevant
   });
 });
 
@@ -74,10 +87,11 @@ describe('EntropyTracker', () => {
     const t = new EntropyTracker();
     const live: EntropyInput = { work: [], agents: [], spans: [] };
     const sections: EntropySection[] = ['work', 'agents', 'spans'];
-    for (const s of sections) for (const d of input[s]) {
-      t.add(s, d);
-      live[s].push(d);
-    }
+    for (const s of sections)
+      for (const d of input[s]) {
+        t.add(s, d);
+        live[s].push(d);
+      }
     expectReportsClose(t.snapshot(), stateEntropy(live));
     // Churn: complete every third claim, drop every fifth agent, forget half the spans.
     live.work = live.work.map((d, i) => {

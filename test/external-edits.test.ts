@@ -18,7 +18,7 @@ afterEach(async () => {
   d = null;
 });
 
-const claimsOnDisk = (dir: string) => (JSON.parse(readFileSync(path.join(dir, 'work_claims.json'), 'utf8')) as Array<Record<string, unknown>>);
+const claimsOnDisk = (dir: string) => JSON.parse(readFileSync(path.join(dir, 'work_claims.json'), 'utf8')) as Array<Record<string, unknown>>;
 
 /** mkdir of a lock directory, retried while the daemon holds it (as a script's `until mkdir` loop does). */
 export async function takeLock(lock: string): Promise<void> {
@@ -34,14 +34,19 @@ export async function takeLock(lock: string): Promise<void> {
 }
 
 async function waitForFile(dir: string, ids: string[]): Promise<void> {
-  await expect.poll(() => {
-    try {
-      const onDisk = new Set(claimsOnDisk(dir).map((r) => r.work_item_id));
-      return ids.filter((id) => !onDisk.has(id));
-    } catch {
-      return ['<unreadable>'];
-    }
-  }, { timeout: 15_000, interval: 100 }).toEqual([]);
+  await expect
+    .poll(
+      () => {
+        try {
+          const onDisk = new Set(claimsOnDisk(dir).map((r) => r.work_item_id));
+          return ids.filter((id) => !onDisk.has(id));
+        } catch {
+          return ['<unreadable>'];
+        }
+      },
+      { timeout: 15_000, interval: 100 },
+    )
+    .toEqual([]);
 }
 
 describe.each(['lock', 'nolock'] as const)('a shell script appending claims (%s) while agents claim over HTTP', (mode) => {
@@ -61,10 +66,15 @@ describe.each(['lock', 'nolock'] as const)('a shell script appending claims (%s)
     }
     await script;
     const extIds = Array.from({ length: 25 }, (_, i) => `ext_${mode}_${i}`);
-    await expect.poll(async () => {
-      const state = (await c.get('/api/coordination/status')).body.state.work;
-      return [...apiIds, ...extIds].filter((id) => !state[id]);
-    }, { timeout: 15_000, interval: 100 }).toEqual([]);
+    await expect
+      .poll(
+        async () => {
+          const state = (await c.get('/api/coordination/status')).body.state.work;
+          return [...apiIds, ...extIds].filter((id) => !state[id]);
+        },
+        { timeout: 15_000, interval: 100 },
+      )
+      .toEqual([]);
     await waitForFile(d.dataDir, [...apiIds, ...extIds, 'seed']);
     const state = (await c.get('/api/coordination/status')).body.state.work;
     // The script's records kept their unknown fields; the API's kept the holder.
@@ -81,7 +91,10 @@ describe('unreadable and conflicting external edits', () => {
     d = await startDaemon({ args: ['--lease-ms', '3600000'] });
     const c = new HttpClient(d.url);
     for (let i = 0; i < 10; i++) await c.post('/api/coordination/claim', { work_id: `keep_${i}`, agent_id: 'a' });
-    await waitForFile(d.dataDir, Array.from({ length: 10 }, (_, i) => `keep_${i}`));
+    await waitForFile(
+      d.dataDir,
+      Array.from({ length: 10 }, (_, i) => `keep_${i}`),
+    );
     const before = (await c.get('/api/coordination/status')).body.revision;
     // Every change from here on, as streamed: none may be a deletion.
     const sc = new StreamClient({ url: d.url }).start();
@@ -124,7 +137,10 @@ describe('unreadable and conflicting external edits', () => {
     // The script takes the lock, so the daemon cannot write its own change in the meantime.
     await takeLock(file + '.lock');
     expect((await c.post('/api/coordination/progress', { work_id: 'contested', agent_id: 'api_agent', progress: 30 })).status).toBe(200);
-    await run('bash', ['-c', `sed -i 's/"work_item_id": "contested",/"work_item_id": "contested",\\n    "progress": 70,\\n    "reviewer": "shell",/' "${file}"`]);
+    await run('bash', [
+      '-c',
+      `sed -i 's/"work_item_id": "contested",/"work_item_id": "contested",\\n    "progress": 70,\\n    "reviewer": "shell",/' "${file}"`,
+    ]);
     rmdirSync(file + '.lock');
     await expect.poll(async () => (await c.get('/api/work/contested')).body.work.reviewer, { timeout: 10_000 }).toBe('shell');
     const work = (await c.get('/api/work/contested')).body.work;

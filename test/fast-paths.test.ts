@@ -13,7 +13,9 @@ function plainCanonical(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (Array.isArray(value)) return '[' + value.map((v) => plainCanonical(v === undefined ? null : v)).join(',') + ']';
   const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+  const keys = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined)
+    .sort();
   return '{' + keys.map((k) => JSON.stringify(k) + ':' + plainCanonical(obj[k])).join(',') + '}';
 }
 
@@ -29,19 +31,38 @@ function bytesOf(chunks: Iterable<Uint8Array>): string {
 
 describe('fast paths equal the plain definitions', () => {
   it('canonical JSON', () => {
-    fc.assert(fc.property(fc.jsonValue(), (v) => canonicalJson(v) === plainCanonical(v)), { numRuns: 3000 });
-    expect(canonicalJson({ b: 1, a: undefined, c: [undefined, { z: 1, y: '\u2028' }] })).toBe(plainCanonical({ b: 1, a: undefined, c: [undefined, { z: 1, y: '\u2028' }] }));
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => canonicalJson(v) === plainCanonical(v)),
+      { numRuns: 3000 },
+    );
+    expect(canonicalJson({ b: 1, a: undefined, c: [undefined, { z: 1, y: '\u2028' }] })).toBe(
+      plainCanonical({ b: 1, a: undefined, c: [undefined, { z: 1, y: '\u2028' }] }),
+    );
   });
 
   it('record formatting and file rendering, in chunks of any size', () => {
-    fc.assert(fc.property(record, (r) => formatRecord(r) === plainFormat(r)), { numRuns: 2000 });
-    const items = fc.array(fc.oneof(record.map((d) => ({ d })), fc.constantFrom({ t: '{"own":  "text", "n": 100.0}' }, { t: '{\n    "é": "😀"\n  }' })), { maxLength: 120 });
+    fc.assert(
+      fc.property(record, (r) => formatRecord(r) === plainFormat(r)),
+      { numRuns: 2000 },
+    );
+    const items = fc.array(
+      fc.oneof(
+        record.map((d) => ({ d })),
+        fc.constantFrom({ t: '{"own":  "text", "n": 100.0}' }, { t: '{\n    "é": "😀"\n  }' }),
+      ),
+      { maxLength: 120 },
+    );
     fc.assert(
       fc.property(items, fc.integer({ min: 16, max: 4096 }), (list, chunk) => {
         const expected = renderArray(list.map((x) => ('t' in x ? x.t : plainFormat(x.d))));
         return (
           bytesOf(renderRecordBuffers(list, (x) => ('t' in x ? x.t : x.d), chunk)) === expected &&
-          bytesOf(renderArrayBuffers(list.map((x) => ('t' in x ? x.t : plainFormat(x.d))), chunk)) === expected
+          bytesOf(
+            renderArrayBuffers(
+              list.map((x) => ('t' in x ? x.t : plainFormat(x.d))),
+              chunk,
+            ),
+          ) === expected
         );
       }),
       { numRuns: 500 },
@@ -50,7 +71,10 @@ describe('fast paths equal the plain definitions', () => {
   });
 
   it('record copies: same fields in the same order as a spread, and __proto__ stays a plain field', () => {
-    fc.assert(fc.property(record, record, (a, b) => JSON.stringify(withFields(a, b)) === JSON.stringify({ ...a, ...b })), { numRuns: 1000 });
+    fc.assert(
+      fc.property(record, record, (a, b) => JSON.stringify(withFields(a, b)) === JSON.stringify({ ...a, ...b })),
+      { numRuns: 1000 },
+    );
     const parsed = JSON.parse('{"a":1,"__proto__":{"x":1}}') as JsonObject;
     const copy = withFields(parsed, { b: 2 });
     expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);

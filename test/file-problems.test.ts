@@ -37,24 +37,28 @@ async function claim(c: HttpClient, id: string, agent = 'a'): Promise<void> {
 
 /** Waits until the daemon has written `id` to work_claims.json. */
 async function inFile(dir: string, id: string): Promise<void> {
-  await expect.poll(() => {
-    try {
-      return onDisk(dir).some((r) => r.work_item_id === id);
-    } catch {
-      return false;
-    }
-  }, POLL).toBe(true);
+  await expect
+    .poll(() => {
+      try {
+        return onDisk(dir).some((r) => r.work_item_id === id);
+      } catch {
+        return false;
+      }
+    }, POLL)
+    .toBe(true);
 }
 
 /** Waits until agent_status.json lists `agent`: proof that the daemon has written its files after a change. */
 async function agentInFile(dir: string, agent: string): Promise<void> {
-  await expect.poll(() => {
-    try {
-      return (JSON.parse(readFileSync(path.join(dir, 'agent_status.json'), 'utf8')) as Array<Record<string, unknown>>).some((r) => r.agent_id === agent);
-    } catch {
-      return false;
-    }
-  }, POLL).toBe(true);
+  await expect
+    .poll(() => {
+      try {
+        return (JSON.parse(readFileSync(path.join(dir, 'agent_status.json'), 'utf8')) as Array<Record<string, unknown>>).some((r) => r.agent_id === agent);
+      } catch {
+        return false;
+      }
+    }, POLL)
+    .toBe(true);
 }
 
 /** mkdir of a lock directory, retried while the daemon holds it (as a script's loop does). */
@@ -192,7 +196,9 @@ describe('legacy file problems are reported at once and cleared when gone', () =
     expect(text.length).toBeGreaterThan(4096);
     writeFileSync(file, text);
     await expect.poll(async () => (await problems(c)).map((p) => p.kind), POLL).toEqual(['too_large']);
-    expect((await problems(c))[0].error).toBe(`file is ${text.length} bytes, over the limit of 4096 (max_legacy_file_bytes): not read, not overwritten; shrink it or raise the limit`);
+    expect((await problems(c))[0].error).toBe(
+      `file is ${text.length} bytes, over the limit of 4096 (max_legacy_file_bytes): not read, not overwritten; shrink it or raise the limit`,
+    );
     await claim(c, 'later', 'b');
     await agentInFile(d.dataDir, 'b');
     expect(readFileSync(file, 'utf8')).toBe(text);
@@ -227,10 +233,14 @@ describe('locks', () => {
     const file = path.join(tempDir('aip-lock-'), 'work_claims.json');
     writeFileSync(file, '[]\n');
     const lost: string[] = [];
-    await withFileLock(file, async () => {
-      expect(statSync(file + '.lock').isDirectory()).toBe(true);
-      await new Promise((r) => setTimeout(r, 4_500));
-    }, { onLost: (why) => lost.push(why) });
+    await withFileLock(
+      file,
+      async () => {
+        expect(statSync(file + '.lock').isDirectory()).toBe(true);
+        await new Promise((r) => setTimeout(r, 4_500));
+      },
+      { onLost: (why) => lost.push(why) },
+    );
     expect(existsSync(file + '.lock')).toBe(false);
     expect(lost).toEqual([]);
   }, 15_000);
@@ -238,10 +248,14 @@ describe('locks', () => {
   it('a lock taken over by someone else while held is reported and left to them', async () => {
     const file = path.join(tempDir('aip-lock-'), 'work_claims.json');
     const lost: string[] = [];
-    await withFileLock(file, async () => {
-      rmSync(file + '.lock', { recursive: true });
-      mkdirSync(file + '.lock'); // a script's
-    }, { onLost: (why) => lost.push(why) });
+    await withFileLock(
+      file,
+      async () => {
+        rmSync(file + '.lock', { recursive: true });
+        mkdirSync(file + '.lock'); // a script's
+      },
+      { onLost: (why) => lost.push(why) },
+    );
     expect(existsSync(file + '.lock')).toBe(true);
     expect(lost).toEqual(['work_claims.json.lock was removed by someone else while held']);
   });

@@ -39,7 +39,22 @@ describe('information loss counters', () => {
     d = await startDaemon({ dataDir: copyReference('legacy'), args: ['--lease-ms', '2000'] });
     const c = new HttpClient(d.url);
     expect((await c.post('/api/entropy/baseline', {})).status).toBe(201);
-    const sim = await runCli(['simulate', '--url', d.url, '--agents', '8', '--rate', '40', '--duration', '8', '--seed', '5', '--silence-rate', '0.1', '--json']);
+    const sim = await runCli([
+      'simulate',
+      '--url',
+      d.url,
+      '--agents',
+      '8',
+      '--rate',
+      '40',
+      '--duration',
+      '8',
+      '--seed',
+      '5',
+      '--silence-rate',
+      '0.1',
+      '--json',
+    ]);
     expect(sim.code, sim.stderr).toBe(0);
     const summary = JSON.parse(sim.stdout) as { claims: number; completed: number };
     expect(summary.claims).toBeGreaterThan(10);

@@ -43,7 +43,7 @@ describe('describeJsonError', () => {
   });
 });
 
-describe('describeJsonError with the parser\'s own message', () => {
+describe("describeJsonError with the parser's own message", () => {
   it('takes the position JSON.parse gives, and scans when it gives none', () => {
     const text = '[\n  {"a": 1},\n  {"b": 1,}\n]';
     let message = '';

@@ -88,7 +88,9 @@ describe.skipIf(!LIB)('leases under wall-clock steps (libfaketime)', () => {
     expect(marker.status).toBe(200);
     await expect.poll(() => holder('fwd_marker'), { timeout: 15_000, interval: 100 }).toBeNull();
     expect(await holder('fwd_kept')).toBe('live_agent');
-    await expect.poll(() => d.logs.filter((l) => l.includes('lease expired')).map((l) => JSON.parse(l).agent_id), { timeout: 10_000 }).toEqual(['marker_agent']);
+    await expect
+      .poll(() => d.logs.filter((l) => l.includes('lease expired')).map((l) => JSON.parse(l).agent_id), { timeout: 10_000 })
+      .toEqual(['marker_agent']);
     // The answer's wall-clock deadline is on the daemon's (stepped) clock, a lease from now.
     const hb = await c.post('/api/agents/live_agent/heartbeat', {});
     const left = Date.parse(hb.body.lease_expires_at) - Date.parse(hb.body.agent.last_heartbeat);

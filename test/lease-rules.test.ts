@@ -32,7 +32,7 @@ describe('parseDuration', () => {
   });
 });
 
-describe('a claim\'s lease', () => {
+describe("a claim's lease", () => {
   it('from the estimate: 3x, at least the default, at most the maximum; unparseable counts as 30m', () => {
     expect(estimateLeaseMs('30m', limits)).toBe(90 * MIN);
     expect(estimateLeaseMs('10s', limits)).toBe(60_000);
@@ -57,7 +57,11 @@ describe('holders', () => {
     expect(h.checkAt).toBe(61_000);
     t.claimed('a', 10_000);
     expect(h.checkAt).toBe(11_000);
-    const claims = [{ id: 'short', leaseMs: 10_000 }, { id: 'plain', leaseMs: 60_000 }, { id: 'long', leaseMs: 90 * MIN }];
+    const claims = [
+      { id: 'short', leaseMs: 10_000 },
+      { id: 'plain', leaseMs: 60_000 },
+      { id: 'long', leaseMs: 90 * MIN },
+    ];
     expect(dueClaims(h, 10_999, claims).expired).toEqual([]);
     const due = dueClaims(h, 11_000, claims);
     expect(due.expired).toEqual(['short']);

@@ -75,10 +75,20 @@ describe('leases and fencing', () => {
     await expect.poll(async () => (await c.get('/api/work/fence_item')).body.work.status, EXPIRY_WAIT).toBe('released');
     const b = await c.post('/api/coordination/claim', { work_id: 'fence_item', agent_id: 'fence_agent' });
     expect(b.body.claim.fencing_token).toBeGreaterThan(a.body.claim.fencing_token);
-    const stale = await c.post('/api/coordination/progress', { work_id: 'fence_item', agent_id: 'fence_agent', progress: 50, fencing_token: a.body.claim.fencing_token });
+    const stale = await c.post('/api/coordination/progress', {
+      work_id: 'fence_item',
+      agent_id: 'fence_agent',
+      progress: 50,
+      fencing_token: a.body.claim.fencing_token,
+    });
     expect(stale.status).toBe(409);
     expect(stale.body.error).toBe('stale_fencing_token');
-    const fresh = await c.post('/api/coordination/progress', { work_id: 'fence_item', agent_id: 'fence_agent', progress: 50, fencing_token: b.body.claim.fencing_token });
+    const fresh = await c.post('/api/coordination/progress', {
+      work_id: 'fence_item',
+      agent_id: 'fence_agent',
+      progress: 50,
+      fencing_token: b.body.claim.fencing_token,
+    });
     expect(fresh.status).toBe(200);
   });
 });

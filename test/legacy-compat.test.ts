@@ -87,21 +87,41 @@ describe('coordination_helper.sh against the daemon', () => {
     expect(claim.lines).toContain(`✅ SUCCESS: Claimed work item ${workId} for team qa_team`);
     expect(claim.lines).toContain(`🔧 REGISTERED: Agent ${agentId} in team qa_team with 100% capacity`);
     const claimed = await inFile(dataDir, 'work_claims.json', (r) => r.find((w) => w.work_item_id === workId));
-    expect(claimed).toMatchObject({ agent_id: agentId, work_type: 'testing', description: 'legacy compat check', priority: 'high', team: 'qa_team', status: 'claimed' });
-    expect(await inFile(dataDir, 'agent_status.json', (r) => r.find((a) => a.agent_id === agentId))).toMatchObject({ team: 'qa_team', status: 'active', capacity: 100 });
+    expect(claimed).toMatchObject({
+      agent_id: agentId,
+      work_type: 'testing',
+      description: 'legacy compat check',
+      priority: 'high',
+      team: 'qa_team',
+      status: 'claimed',
+    });
+    expect(await inFile(dataDir, 'agent_status.json', (r) => r.find((a) => a.agent_id === agentId))).toMatchObject({
+      team: 'qa_team',
+      status: 'active',
+      capacity: 100,
+    });
 
     // Without AGENT_ID (the legacy helper's AGENT_ID never outlived its process) progress acts for the holder.
     const prog = await helper(d.url, ['progress', workId, '40', 'testing_phase']);
     expect(prog.code).toBe(0);
     expect(prog.lines).toContain(`📈 PROGRESS: Updated ${workId} to 40% (testing_phase)`);
-    expect(await inFile(dataDir, 'work_claims.json', (r) => r.find((w) => w.work_item_id === workId && w.progress === 40))).toMatchObject({ status: 'testing_phase' });
+    expect(await inFile(dataDir, 'work_claims.json', (r) => r.find((w) => w.work_item_id === workId && w.progress === 40))).toMatchObject({
+      status: 'testing_phase',
+    });
 
     const done = await helper(d.url, ['complete', workId, 'all good', '8'], { AGENT_ID: agentId });
     expect(done.code).toBe(0);
     expect(done.lines).toContain(`✅ COMPLETED: Released claim for ${workId} (all good) - 8 velocity points`);
     expect(done.lines).toContain('📊 VELOCITY: Added 8 points to team qa_team velocity');
-    expect(await inFile(dataDir, 'coordination_log.json', (r) => r.find((l) => l.work_item_id === workId))).toMatchObject({ agent_id: agentId, result: 'all good', velocity_points: 8 });
-    expect(await inFile(dataDir, 'work_claims.json', (r) => r.find((w) => w.work_item_id === workId && w.status === 'completed'))).toMatchObject({ result: 'all good', progress: 100 });
+    expect(await inFile(dataDir, 'coordination_log.json', (r) => r.find((l) => l.work_item_id === workId))).toMatchObject({
+      agent_id: agentId,
+      result: 'all good',
+      velocity_points: 8,
+    });
+    expect(await inFile(dataDir, 'work_claims.json', (r) => r.find((w) => w.work_item_id === workId && w.status === 'completed'))).toMatchObject({
+      result: 'all good',
+      progress: 100,
+    });
     // velocity_log.txt: the old line kept byte for byte, the new one appended.
     expect(await eventually(() => readText(dataDir, 'velocity_log.txt').split('\n').length === 3, 5000)).toBe(true);
     const velocity = readText(dataDir, 'velocity_log.txt');
@@ -123,23 +143,35 @@ describe('coordination_helper.sh against the daemon', () => {
     expect(await eventually(async () => (await countLog()) === logCount + 1, 5000)).toBe(true);
     // A completion through the API after it: the daemon appends velocity lines in commit order, so
     // once this one's line is there, a line for the script's entry would be there before it.
-    const post = (route: string, body: object) => fetch(`${d.url}/api/coordination/${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (route: string, body: object) =>
+      fetch(`${d.url}/api/coordination/${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect((await post('claim', { work_id: 'velocity_marker', agent_id: 'marker_agent', team: 'marker_team' })).status).toBe(200);
     expect((await post('complete', { work_id: 'velocity_marker', agent_id: 'marker_agent', result: 'ok', velocity_points: 0 })).status).toBe(200);
     expect(await eventually(() => readText(dataDir, 'velocity_log.txt').includes('Team marker_team +0 velocity points'), 5000)).toBe(true);
     const added = readText(dataDir, 'velocity_log.txt').slice(before.length).split('\n').filter(Boolean);
-    expect(added).toEqual(['2026-01-01T00:00:00Z: Team script_team +2 velocity points', expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: Team marker_team \+0 velocity points$/)]);
+    expect(added).toEqual([
+      '2026-01-01T00:00:00Z: Team script_team +2 velocity points',
+      expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: Team marker_team \+0 velocity points$/),
+    ]);
   });
 
   it('register <agent_id> [team] [capacity] [specialization]; AGENT_TEAM and AGENT_ROLE as defaults', async () => {
     const reg = await helper(d.url, ['register', 'reg_agent', 'backend', '80', 'api_dev']);
     expect(reg.code).toBe(0);
     expect(reg.stdout.trim()).toBe('🔧 REGISTERED: Agent reg_agent in team backend with 80% capacity');
-    expect(await inFile(dataDir, 'agent_status.json', (r) => r.find((a) => a.agent_id === 'reg_agent'))).toMatchObject({ team: 'backend', capacity: 80, specialization: 'api_dev', status: 'active' });
+    expect(await inFile(dataDir, 'agent_status.json', (r) => r.find((a) => a.agent_id === 'reg_agent'))).toMatchObject({
+      team: 'backend',
+      capacity: 80,
+      specialization: 'api_dev',
+      status: 'active',
+    });
 
     const byEnv = await helper(d.url, ['register', 'env_agent'], { AGENT_TEAM: 'platform', AGENT_ROLE: 'sre' });
     expect(byEnv.stdout.trim()).toBe('🔧 REGISTERED: Agent env_agent in team platform with 100% capacity');
-    expect(await inFile(dataDir, 'agent_status.json', (r) => r.find((a) => a.agent_id === 'env_agent'))).toMatchObject({ team: 'platform', specialization: 'sre' });
+    expect(await inFile(dataDir, 'agent_status.json', (r) => r.find((a) => a.agent_id === 'env_agent'))).toMatchObject({
+      team: 'platform',
+      specialization: 'sre',
+    });
   });
 
   it('a conflicting claim prints CONFLICT and exits 1 (the legacy helper exited 0); the holder keeps the item', async () => {
@@ -184,7 +216,10 @@ describe('coordination_helper.sh against the daemon', () => {
     const dashy = await helper(d.url, ['claim', 'docs', '--verbose', 'low'], { AGENT_ID: 'dash_agent' });
     expect(dashy.code).toBe(0);
     const wid = /claiming work: (work_\d+)/.exec(dashy.stdout)![1];
-    expect(await inFile(dataDir, 'work_claims.json', (r) => r.find((w) => w.work_item_id === wid))).toMatchObject({ description: '--verbose', priority: 'low' });
+    expect(await inFile(dataDir, 'work_claims.json', (r) => r.find((w) => w.work_item_id === wid))).toMatchObject({
+      description: '--verbose',
+      priority: 'low',
+    });
     const escaped = await helper(d.url, ['claim', '--', 'docs', '--json', 'low'], { AGENT_ID: 'dash_agent' });
     expect(escaped.code).toBe(0);
     const wid2 = /claiming work: (work_\d+)/.exec(escaped.stdout)![1];
@@ -206,7 +241,11 @@ describe('coordination_helper.sh against the daemon', () => {
   it('Claude helpers: priorities saved like the legacy, assignments, team and health analyses, pipe, stream, dashboard', async () => {
     const coordDir = path.join(tempDir('aip-coord-'), 'agent_coordination');
     const env = { COORDINATION_DIR: coordDir };
-    await fetch(`${d.url}/api/work`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ work_id: 'crit_1', work_type: 'incident', priority: 'critical', team: 'backend' }) });
+    await fetch(`${d.url}/api/work`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ work_id: 'crit_1', work_type: 'incident', priority: 'critical', team: 'backend' }),
+    });
 
     const pri = await helper(d.url, ['claude-priorities'], env);
     expect(pri.code).toBe(0);
@@ -275,7 +314,11 @@ describe('Scrum-at-Scale reports from the live state', () => {
   it('dashboard and friends report exactly what happened: velocity per team, throughput, load, blocked', async () => {
     const run = (args: string[], env: Record<string, string> = {}) => helper(d.url, args, env);
     await Promise.all([run(['register', 'r_a', 'red', '100']), run(['register', 'r_b', 'blue', '50'])]);
-    const items: Array<[string, string, string]> = [['r1', 'r_a', '3'], ['r2', 'r_a', '5'], ['r3', 'r_b', '13']];
+    const items: Array<[string, string, string]> = [
+      ['r1', 'r_a', '3'],
+      ['r2', 'r_a', '5'],
+      ['r3', 'r_b', '13'],
+    ];
     await Promise.all(
       items.map(async ([id, agent, points]) => {
         const team = agent === 'r_a' ? 'red' : 'blue';

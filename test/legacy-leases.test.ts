@@ -33,7 +33,10 @@ async function holder(c: HttpClient, workId: string): Promise<string | null> {
 
 /** The agents whose claims the daemon logged as expired (the log line may follow the change by a moment). */
 function expiredAgents(d: DaemonHandle): string[] {
-  return d.logs.filter((l) => l.includes('lease expired')).map((l) => JSON.parse(l).agent_id).sort();
+  return d.logs
+    .filter((l) => l.includes('lease expired'))
+    .map((l) => JSON.parse(l).agent_id)
+    .sort();
 }
 
 /** Claims `workId` for a silent agent with the default lease and waits until the sweeper released it. */
@@ -106,7 +109,11 @@ describe('imported legacy claims keep their estimate-sized lease from the takeov
       status: 'active',
       team: 'legacy_team',
     });
-    claims.push(crafted('imp_short', 'agent_imp_short', '6s'), crafted('imp_unparsed', 'agent_imp_unparsed', 'a while'), crafted('imp_none', 'agent_imp_none', undefined));
+    claims.push(
+      crafted('imp_short', 'agent_imp_short', '6s'),
+      crafted('imp_unparsed', 'agent_imp_unparsed', 'a while'),
+      crafted('imp_none', 'agent_imp_none', undefined),
+    );
     writeFileSync(file, JSON.stringify(claims, null, 2));
     d = await startDaemon({ dataDir: dir, args: ['--lease-ms', String(LEASE_MS)], env: { AI_PROCESSOR_SERVICES: '[]' } });
     started = Date.now();

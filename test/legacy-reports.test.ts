@@ -15,7 +15,7 @@ const H = 3_600_000;
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.000Z$/, 'Z');
 
 function section(records: JsonObject[], idField: string | null): Record<string, { v: number; rev: number; data: JsonObject }> {
-  return Object.fromEntries(records.map((data, i) => [idField && typeof data[idField] === 'string' ? (data[idField]) : String(i + 1), { v: 1, rev: 1, data }]));
+  return Object.fromEntries(records.map((data, i) => [idField && typeof data[idField] === 'string' ? data[idField] : String(i + 1), { v: 1, rev: 1, data }]));
 }
 
 /** A small fleet: three teams (gamma's only agent is offline), held, blocked, stale, open and finished work. */
@@ -27,15 +27,72 @@ function knownState(): CoordinationState {
     { agent_id: 'c1', team: 'gamma', capacity: 100, status: 'offline' },
   ];
   const work: JsonObject[] = [
-    { work_item_id: 'w1', agent_id: 'a1', team: 'alpha', status: 'in_progress', priority: 'high', work_type: 'feature', claimed_at: iso(NOW - 2 * H), last_update: iso(NOW - H), progress: 40 },
+    {
+      work_item_id: 'w1',
+      agent_id: 'a1',
+      team: 'alpha',
+      status: 'in_progress',
+      priority: 'high',
+      work_type: 'feature',
+      claimed_at: iso(NOW - 2 * H),
+      last_update: iso(NOW - H),
+      progress: 40,
+    },
     { work_item_id: 'w2', agent_id: 'a2', team: 'alpha', status: 'blocked_on_review', priority: 'medium', work_type: 'feature', claimed_at: iso(NOW - 3 * H) },
     { work_item_id: 'w3', agent_id: 'b1', team: 'beta', status: 'active', priority: 'medium', work_type: 'bugfix', claimed_at: iso(NOW - 30 * H) },
     { work_item_id: 'w4', agent_id: null, team: 'beta', status: 'pending', priority: 'critical', work_type: 'bugfix', created_at: iso(NOW - 5 * H) },
-    { work_item_id: 'w5', agent_id: null, team: 'gamma', status: 'pending', priority: 'low', work_type: 'refactor', description: 'tech debt cleanup', created_at: iso(NOW - 6 * H) },
-    { work_item_id: 'w6', agent_id: 'a1', team: 'alpha', status: 'completed', priority: 'high', work_type: 'feature', created_at: iso(NOW - 50 * H), claimed_at: iso(NOW - 48 * H), completed_at: iso(NOW - 36 * H) },
-    { work_item_id: 'w7', agent_id: 'b1', team: 'beta', status: 'completed', priority: 'medium', work_type: 'bugfix', created_at: iso(NOW - 10 * H), claimed_at: iso(NOW - 8 * H), completed_at: iso(NOW - 2 * H) },
-    { work_item_id: 'w8', agent_id: 'b1', team: 'beta', status: 'failed', priority: 'low', work_type: 'bugfix', claimed_at: iso(NOW - 100 * H), completed_at: iso(NOW - 96 * H) },
-    { work_item_id: 'w9', agent_id: null, team: 'alpha', status: 'released', priority: 'medium', work_type: 'docs', description: 'write docs', previous_agent_id: 'a2' },
+    {
+      work_item_id: 'w5',
+      agent_id: null,
+      team: 'gamma',
+      status: 'pending',
+      priority: 'low',
+      work_type: 'refactor',
+      description: 'tech debt cleanup',
+      created_at: iso(NOW - 6 * H),
+    },
+    {
+      work_item_id: 'w6',
+      agent_id: 'a1',
+      team: 'alpha',
+      status: 'completed',
+      priority: 'high',
+      work_type: 'feature',
+      created_at: iso(NOW - 50 * H),
+      claimed_at: iso(NOW - 48 * H),
+      completed_at: iso(NOW - 36 * H),
+    },
+    {
+      work_item_id: 'w7',
+      agent_id: 'b1',
+      team: 'beta',
+      status: 'completed',
+      priority: 'medium',
+      work_type: 'bugfix',
+      created_at: iso(NOW - 10 * H),
+      claimed_at: iso(NOW - 8 * H),
+      completed_at: iso(NOW - 2 * H),
+    },
+    {
+      work_item_id: 'w8',
+      agent_id: 'b1',
+      team: 'beta',
+      status: 'failed',
+      priority: 'low',
+      work_type: 'bugfix',
+      claimed_at: iso(NOW - 100 * H),
+      completed_at: iso(NOW - 96 * H),
+    },
+    {
+      work_item_id: 'w9',
+      agent_id: null,
+      team: 'alpha',
+      status: 'released',
+      priority: 'medium',
+      work_type: 'docs',
+      description: 'write docs',
+      previous_agent_id: 'a2',
+    },
   ];
   const log: JsonObject[] = [
     { work_item_id: 'w6', agent_id: 'a1', completed_at: iso(NOW - 36 * H), result: 'success', velocity_points: 5 },
@@ -53,7 +110,14 @@ describe('report figures', () => {
   const f = computeFigures(knownState(), { now: NOW });
 
   it('velocity: the sum of log points, per team through the work item (else the agent), and in the sprint', () => {
-    expect(f.velocity).toEqual({ total: 18, completions: 5, by_team: { alpha: 7, beta: 11 }, sprint: 16, sprint_by_team: { alpha: 5, beta: 11 }, avg_points_per_completion: 3.6 });
+    expect(f.velocity).toEqual({
+      total: 18,
+      completions: 5,
+      by_team: { alpha: 7, beta: 11 },
+      sprint: 16,
+      sprint_by_team: { alpha: 5, beta: 11 },
+      avg_points_per_completion: 3.6,
+    });
   });
 
   it('throughput: completions per UTC day over the window, zeros included', () => {
@@ -75,7 +139,13 @@ describe('report figures', () => {
 
   it('work counts, blocked and stale claims', () => {
     expect(f.work).toEqual({
-      total: 9, held: 3, open: 3, completed: 2, failed: 1, released: 1, other: 0,
+      total: 9,
+      held: 3,
+      open: 3,
+      completed: 2,
+      failed: 1,
+      released: 1,
+      other: 0,
       by_status: { active: 1, blocked_on_review: 1, completed: 2, failed: 1, in_progress: 1, pending: 2, released: 1 },
       open_by_priority: { critical: 1, low: 1, medium: 1 },
     });
@@ -89,9 +159,48 @@ describe('report figures', () => {
 
   it('team load: held claims against capacity (25 points an item), offline agents excluded', () => {
     expect(f.teams).toEqual([
-      { team: 'alpha', agents: 2, capacity_items: 6, held: 2, open: 1, utilization: 0.333, free_slots: 4, velocity: 7, sprint_velocity: 5, completions: 2, blocked: 1, stale: 0 },
-      { team: 'beta', agents: 1, capacity_items: 4, held: 1, open: 1, utilization: 0.25, free_slots: 3, velocity: 11, sprint_velocity: 11, completions: 3, blocked: 0, stale: 1 },
-      { team: 'gamma', agents: 0, capacity_items: 0, held: 0, open: 1, utilization: null, free_slots: 0, velocity: 0, sprint_velocity: 0, completions: 0, blocked: 0, stale: 0 },
+      {
+        team: 'alpha',
+        agents: 2,
+        capacity_items: 6,
+        held: 2,
+        open: 1,
+        utilization: 0.333,
+        free_slots: 4,
+        velocity: 7,
+        sprint_velocity: 5,
+        completions: 2,
+        blocked: 1,
+        stale: 0,
+      },
+      {
+        team: 'beta',
+        agents: 1,
+        capacity_items: 4,
+        held: 1,
+        open: 1,
+        utilization: 0.25,
+        free_slots: 3,
+        velocity: 11,
+        sprint_velocity: 11,
+        completions: 3,
+        blocked: 0,
+        stale: 1,
+      },
+      {
+        team: 'gamma',
+        agents: 0,
+        capacity_items: 0,
+        held: 0,
+        open: 1,
+        utilization: null,
+        free_slots: 0,
+        velocity: 0,
+        sprint_velocity: 0,
+        completions: 0,
+        blocked: 0,
+        stale: 0,
+      },
     ]);
     expect(f.agents).toEqual({ total: 4, available: 3, by_team: { alpha: 2, beta: 1, gamma: 1 } });
   });
@@ -156,7 +265,11 @@ describe('ceremony reports', () => {
 
   it('pi-planning: objectives by priority, capacity from sprint velocity, demand from open work', () => {
     const r = report('pi-planning');
-    expect(r.objectives).toEqual([{ priority: 'critical', items: ['w4'] }, { priority: 'medium', items: ['w9'] }, { priority: 'low', items: ['w5'] }]);
+    expect(r.objectives).toEqual([
+      { priority: 'critical', items: ['w4'] },
+      { priority: 'medium', items: ['w9'] },
+      { priority: 'low', items: ['w5'] },
+    ]);
     expect(r.capacity).toEqual([
       { team: 'alpha', agents: 2, sprint_velocity: 5, pi_capacity_points: 20, open_items: 1 },
       { team: 'beta', agents: 1, sprint_velocity: 11, pi_capacity_points: 44, open_items: 1 },
@@ -195,9 +308,17 @@ describe('ceremony reports', () => {
   it('inspect-adapt: PI results, velocity per sprint, problems, improvements', () => {
     const r = report('ia');
     expect(r.results).toEqual({ completions: 5, points: 18, failed: 1, predictability: 0.8 });
-    expect(r.velocity_trend.map((s: { items: number; points: number }) => [s.items, s.points])).toEqual([[0, 0], [0, 0], [1, 2], [4, 16]]);
+    expect(r.velocity_trend.map((s: { items: number; points: number }) => [s.items, s.points])).toEqual([
+      [0, 0],
+      [0, 0],
+      [1, 2],
+      [4, 16],
+    ]);
     expect(r.problems).toEqual({ blocked_by_status: { blocked_on_review: 1 }, stale: 1, overloaded_teams: [] });
-    expect(r.improvement_backlog).toEqual(['[Process] 1 held item in status "blocked_on_review": find the root cause', '[Flow] 1 stale claim (no activity for 24 h): release or finish them']);
+    expect(r.improvement_backlog).toEqual([
+      '[Process] 1 held item in status "blocked_on_review": find the root cause',
+      '[Flow] 1 stale claim (no activity for 24 h): release or finish them',
+    ]);
   });
 
   it('art-sync: risks, dependencies, health with the velocity change between sprints', () => {
@@ -266,7 +387,9 @@ describe('Claude helper views', () => {
   it('pipe views: priorities, bottlenecks, recommendations, general; another shape passes through', () => {
     expect(pipeView('priorities', analysis).actions).toHaveLength(3);
     expect((pipeView('priorities', analysis).actions as string[])[0]).toMatch(/^Claim w4 \(critical priority/);
-    expect(pipeView('bottlenecks', analysis).bottlenecks).toEqual([{ type: 'resource', team: 'gamma', severity: 'high', description: 'no available agent in this team' }]);
+    expect(pipeView('bottlenecks', analysis).bottlenecks).toEqual([
+      { type: 'resource', team: 'gamma', severity: 'high', description: 'no available agent in this team' },
+    ]);
     const recs = recommendationsOf(analysis);
     expect(recs.length).toBeGreaterThan(0);
     expect(pipeView('recommendations', analysis)).toMatchObject({ immediate: recs.slice(0, 2), short_term: recs.slice(2, 4) });
@@ -275,15 +398,31 @@ describe('Claude helper views', () => {
   });
 
   it('stream insights: legacy fields from the answer, else derived from the analysis', () => {
-    expect(streamInsight({ timestamp: 't', system_status: 'optimal', urgent_actions: ['x'], next_recommendation: 'y' }, 'perf')).toEqual({ timestamp: 't', focus_area: 'perf', system_status: 'optimal', urgent_actions: ['x'], next_recommendation: 'y' });
+    expect(streamInsight({ timestamp: 't', system_status: 'optimal', urgent_actions: ['x'], next_recommendation: 'y' }, 'perf')).toEqual({
+      timestamp: 't',
+      focus_area: 'perf',
+      system_status: 'optimal',
+      urgent_actions: ['x'],
+      next_recommendation: 'y',
+    });
     const s = streamInsight(analysis, 'perf', NOW);
     expect(s.system_status).toBe('warning'); // the gamma bottleneck, nothing unassigned
     expect(s.next_recommendation).toBe(recommendationsOf(analysis)[0]);
-    expect(streamInsight(null, 'x', NOW)).toEqual({ timestamp: new Date(NOW).toISOString(), focus_area: 'x', system_status: 'unknown', urgent_actions: [], next_recommendation: 'continue monitoring' });
+    expect(streamInsight(null, 'x', NOW)).toEqual({
+      timestamp: new Date(NOW).toISOString(),
+      focus_area: 'x',
+      system_status: 'unknown',
+      urgent_actions: [],
+      next_recommendation: 'continue monitoring',
+    });
   });
 
   it('assignments for a team: its work or its agents', () => {
-    const teams = new Map([['a1', 'alpha'], ['a2', 'alpha'], ['b1', 'beta']]);
+    const teams = new Map([
+      ['a1', 'alpha'],
+      ['a2', 'alpha'],
+      ['b1', 'beta'],
+    ]);
     const all = assignmentsFor(analysis, null, teams).assignments;
     expect(all.length).toBe(analysis.assignments.length);
     const gamma = assignmentsFor(analysis, 'gamma', teams).assignments;

@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import {
-  countSpanRecords, formatLegacySpan, joinSpanSegments, legacySpanValues, parseLegacySpans,
-} from '../shared/legacy-spans.js';
+import { countSpanRecords, formatLegacySpan, joinSpanSegments, legacySpanValues, parseLegacySpans } from '../shared/legacy-spans.js';
 
 const REF = new URL('./fixtures/', import.meta.url);
 const read = (copy: string): string => readFileSync(new URL(`${copy}/telemetry_spans.jsonl`, REF), 'utf8');
@@ -47,7 +45,10 @@ describe('parseLegacySpans on synthetic input', () => {
   it('reads one-line JSONL', () => {
     const text = '{"trace_id":"a","n":1}\n{"trace_id":"b","n":2}\n';
     const p = parseLegacySpans(text);
-    expect(legacySpanValues(p)).toEqual([{ trace_id: 'a', n: 1 }, { trace_id: 'b', n: 2 }]);
+    expect(legacySpanValues(p)).toEqual([
+      { trace_id: 'a', n: 1 },
+      { trace_id: 'b', n: 2 },
+    ]);
     expect(p.segments.map((s) => s.line)).toEqual([1, 2]);
     expect(countSpanRecords(text)).toEqual({ records: 2, valid: 2, invalid: 0, stray: 0, lines: 2 });
     expect(joinSpanSegments(p)).toBe(text);

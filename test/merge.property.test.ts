@@ -8,7 +8,10 @@ import type { Json, JsonObject } from '../shared/types.js';
 
 const key = fc.constantFrom('status', 'progress', 'agent_id', 'team', 'priority', 'result', 'telemetry', 'x', 'y');
 const scalar: fc.Arbitrary<Json> = fc.oneof(fc.string({ maxLength: 6 }), fc.integer({ min: -5, max: 100 }), fc.boolean(), fc.constant(null));
-const value: fc.Arbitrary<Json> = fc.oneof({ weight: 4, arbitrary: scalar }, { weight: 1, arbitrary: fc.dictionary(fc.constantFrom('a', 'b', 'c'), scalar, { maxKeys: 3 }) });
+const value: fc.Arbitrary<Json> = fc.oneof(
+  { weight: 4, arbitrary: scalar },
+  { weight: 1, arbitrary: fc.dictionary(fc.constantFrom('a', 'b', 'c'), scalar, { maxKeys: 3 }) },
+);
 const record = fc.dictionary(key, value, { maxKeys: 6 }) as fc.Arbitrary<JsonObject>;
 /** An edit of a record: some fields set, some removed. */
 const edit = (base: JsonObject) =>
@@ -22,7 +25,13 @@ const scenario = record.chain((base) => fc.tuple(fc.constant(base), edit(base), 
 const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
 
 /** Every value either side holds for a field is in the merged record or recorded as a conflict. */
-function valuesKept(side: JsonObject, base: JsonObject, merged: JsonObject, conflicts: Array<{ field: string; other: Json | null; kept: Json }>, prefix = ''): boolean {
+function valuesKept(
+  side: JsonObject,
+  base: JsonObject,
+  merged: JsonObject,
+  conflicts: Array<{ field: string; other: Json | null; kept: Json }>,
+  prefix = '',
+): boolean {
   for (const [k, v] of Object.entries(side)) {
     if (k === CONFLICTS_FIELD) continue;
     const m = merged[k];
@@ -31,7 +40,7 @@ function valuesKept(side: JsonObject, base: JsonObject, merged: JsonObject, conf
     if (conflicts.some((c) => c.field === field && (same(c.other, v) || same(c.kept, v)))) continue;
     // Nested objects are merged key by key.
     if (v && typeof v === 'object' && !Array.isArray(v) && m && typeof m === 'object' && !Array.isArray(m)) {
-      const b = base[k] && typeof base[k] === 'object' && !Array.isArray(base[k]) ? (base[k]) : {};
+      const b = base[k] && typeof base[k] === 'object' && !Array.isArray(base[k]) ? base[k] : {};
       if (valuesKept(v, b, m, conflicts, field + '.')) continue;
     }
     // A value removed by the other side while this side left it as in the base is a legitimate deletion.

@@ -123,7 +123,12 @@ describe('createMetrics() registers every name the configs use', () => {
       .values.map((v) => v.labels.outcome)
       .sort();
     expect(outcomes).toEqual(['conflict', 'idempotent', 'won']);
-    expect(byName.get('coordination_claim_next_total')!.values.map((v) => v.labels.outcome).sort()).toEqual(['claimed', 'disconnected', 'empty', 'timeout']);
+    expect(
+      byName
+        .get('coordination_claim_next_total')!
+        .values.map((v) => v.labels.outcome)
+        .sort(),
+    ).toEqual(['claimed', 'disconnected', 'empty', 'timeout']);
     const reasons = byName
       .get('state_sync_failures_total')!
       .values.map((v) => v.labels.reason)

@@ -47,8 +47,14 @@ describe('node flags', () => {
     // What npm links as the bins: sh runs their first lines, node reads them as comments.
     const startBin = async (env: Record<string, string>) => {
       const dataDir = tempDir('aip-ops-bin-');
-      const proc = spawn('/bin/sh', [CLI, 'start', '--data-dir', dataDir, '--port', '0'], { env: { ...process.env, ...NO_SERVICES, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      cleanup.push(() => { proc.kill('SIGTERM'); return new Promise((r) => proc.once('exit', r)); });
+      const proc = spawn('/bin/sh', [CLI, 'start', '--data-dir', dataDir, '--port', '0'], {
+        env: { ...process.env, ...NO_SERVICES, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      cleanup.push(() => {
+        proc.kill('SIGTERM');
+        return new Promise((r) => proc.once('exit', r));
+      });
       let out = '';
       proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
       await expect.poll(() => out.includes('"listening"'), { timeout: 20_000 }).toBe(true);
@@ -165,7 +171,9 @@ describe('one daemon per data directory', () => {
 
     const second = await runCli(['start', '--port', '0', '--data-dir', d.dataDir], NO_SERVICES);
     expect(second.code).toBe(1);
-    expect(second.stderr).toMatch(new RegExp(`data directory ${d.dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another ai-processor \\(pid ${d.proc.pid}\\)`));
+    expect(second.stderr).toMatch(
+      new RegExp(`data directory ${d.dataDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another ai-processor \\(pid ${d.proc.pid}\\)`),
+    );
     expect(second.stdout).not.toContain('"msg":"listening"');
 
     // The first one still serves the same state, owns its lock and its files.
@@ -213,7 +221,15 @@ describe('SIGHUP reload', () => {
 
     // 1: what can change, and what cannot (host, view_flush_ms).
     const echo = path.join(ROOT, 'test/fixtures/analyzer-echo.sh');
-    writeConfig({ services: [{ name: 'web', url: webUrl, interval_ms: 60_000 }], lease_ms: 7000, rate_limit_per_s: 5, analyzer_mode: 'command', analyzer_command: echo, host: '127.0.0.9', view_flush_ms: 5 });
+    writeConfig({
+      services: [{ name: 'web', url: webUrl, interval_ms: 60_000 }],
+      lease_ms: 7000,
+      rate_limit_per_s: 5,
+      analyzer_mode: 'command',
+      analyzer_command: echo,
+      host: '127.0.0.9',
+      view_flush_ms: 5,
+    });
     d.proc.kill('SIGHUP');
     const first = await reloads(1);
     expect(first.ok).toBe(true);
@@ -238,10 +254,20 @@ describe('SIGHUP reload', () => {
     expect(burst.filter((r) => r.status === 429).length).toBeGreaterThan(0);
 
     // 2: a token appears (file), the rate limit goes, the log level rises.
-    writeConfig({ services: [{ name: 'web', url: webUrl, interval_ms: 60_000 }], lease_ms: 7000, rate_limit_per_s: 0, analyzer_mode: 'command', analyzer_command: echo, token_file: tokenFile, log_level: 'warn' });
+    writeConfig({
+      services: [{ name: 'web', url: webUrl, interval_ms: 60_000 }],
+      lease_ms: 7000,
+      rate_limit_per_s: 0,
+      analyzer_mode: 'command',
+      analyzer_command: echo,
+      token_file: tokenFile,
+      log_level: 'warn',
+    });
     d.proc.kill('SIGHUP');
     await expect.poll(async () => (await c.post('/api/agents', { agent_id: 'needs-token' })).status, { timeout: 10_000 }).toBe(401);
-    const afterToken = await Promise.all(Array.from({ length: 30 }, (_, i) => c.post('/api/agents', { agent_id: `free_${i}` }, { authorization: `Bearer ${token}` })));
+    const afterToken = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => c.post('/api/agents', { agent_id: `free_${i}` }, { authorization: `Bearer ${token}` })),
+    );
     expect(afterToken.map((r) => r.status).filter((s) => s !== 201)).toEqual([]);
     const refusedUpgrade = await new Promise<number>((resolve) => {
       const ws = new WebSocket(d.url.replace(/^http/, 'ws') + STREAM_PATH);

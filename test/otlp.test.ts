@@ -69,7 +69,13 @@ async function startReceiver(): Promise<{ port: number; spans: ReceivedSpan[]; r
   const state = { spans: [] as ReceivedSpan[], requests: 0 };
   const server = new grpc.Server();
   server.addService(pkg.opentelemetry.proto.collector.trace.v1.TraceService.service, {
-    Export: (call: grpc.ServerUnaryCall<{ resource_spans: Array<{ resource: { attributes: KeyValue[] }; scope_spans: Array<{ scope: { name: string }; spans: OtlpSpan[] }> }> }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+    Export: (
+      call: grpc.ServerUnaryCall<
+        { resource_spans: Array<{ resource: { attributes: KeyValue[] }; scope_spans: Array<{ scope: { name: string }; spans: OtlpSpan[] }> }> },
+        unknown
+      >,
+      cb: grpc.sendUnaryData<unknown>,
+    ) => {
       state.requests++;
       for (const rs of call.request.resource_spans) {
         const resource = attrs(rs.resource?.attributes);
@@ -95,7 +101,9 @@ async function startReceiver(): Promise<{ port: number; spans: ReceivedSpan[]; r
       cb(null, {});
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
   return {
     port,
     spans: state.spans,
@@ -140,10 +148,14 @@ describe('OTLP gRPC export', () => {
     await receiver?.close();
   });
 
-  it('continues the caller\'s traceparent: same trace, caller span as parent, answered on the response', async () => {
+  it("continues the caller's traceparent: same trace, caller span as parent, answered on the response", async () => {
     const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
     const callerSpan = '00f067aa0ba902b7';
-    const res = await http.post('/api/coordination/claim', { work_id: 'otlp_w1', agent_id: 'otlp_a1', work_type: 'bugfix', team: 'otel' }, { traceparent: `00-${traceId}-${callerSpan}-01` });
+    const res = await http.post(
+      '/api/coordination/claim',
+      { work_id: 'otlp_w1', agent_id: 'otlp_a1', work_type: 'bugfix', team: 'otel' },
+      { traceparent: `00-${traceId}-${callerSpan}-01` },
+    );
     expect(res.status).toBe(200);
     // The response carries our span in the caller's trace.
     const tp = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(String(res.headers.traceparent));
@@ -164,7 +176,15 @@ describe('OTLP gRPC export', () => {
     expect(claim.kind).toBe('SPAN_KIND_SERVER');
     expect(claim.status).not.toBe('STATUS_CODE_ERROR');
     expect(claim.end > claim.start).toBe(true);
-    expect(claim.attributes).toMatchObject({ 's2s.work_item_id': 'otlp_w1', 's2s.agent_id': 'otlp_a1', 's2s.work_type': 'bugfix', 's2s.team': 'otel', 's2s.status': 'success', 'http.route': '/api/coordination/claim', 'http.response.status_code': 200 });
+    expect(claim.attributes).toMatchObject({
+      's2s.work_item_id': 'otlp_w1',
+      's2s.agent_id': 'otlp_a1',
+      's2s.work_type': 'bugfix',
+      's2s.team': 'otel',
+      's2s.status': 'success',
+      'http.route': '/api/coordination/claim',
+      'http.response.status_code': 200,
+    });
     expect(typeof claim.attributes['s2s.revision']).toBe('number');
     expect(claim.resource['service.name']).toBe('ai-processor');
     expect(claim.resource['service.version']).toMatch(/^\d+\.\d+\.\d+/);
@@ -178,7 +198,7 @@ describe('OTLP gRPC export', () => {
     expect(fsync.start >= claim.start && fsync.end <= claim.end).toBe(true);
   });
 
-  it('accepts the seed\'s x-trace-id / x-span-id headers and answers them', async () => {
+  it("accepts the seed's x-trace-id / x-span-id headers and answers them", async () => {
     const traceId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
     const callerSpan = '1122334455667788';
     const res = await http.post('/api/agents', { agent_id: 'otlp_a2', team: 'otel' }, { 'x-trace-id': traceId, 'x-span-id': callerSpan });
@@ -214,7 +234,11 @@ describe('OTLP gRPC export', () => {
 
   it('a caller that does not sample (flag 00) gets no recorded span, but a traceparent back', async () => {
     const traceId = '11111111111111111111111111111111';
-    const res = await http.post('/api/coordination/progress', { work_id: 'otlp_w1', agent_id: 'otlp_a1', progress: 10 }, { traceparent: `00-${traceId}-2222222222222222-00` });
+    const res = await http.post(
+      '/api/coordination/progress',
+      { work_id: 'otlp_w1', agent_id: 'otlp_a1', progress: 10 },
+      { traceparent: `00-${traceId}-2222222222222222-00` },
+    );
     expect(res.status).toBe(200);
     const tp = /^00-([0-9a-f]{32})-([0-9a-f]{16})-00$/.exec(String(res.headers.traceparent));
     expect(tp, String(res.headers.traceparent)).not.toBeNull();

@@ -38,7 +38,9 @@ describe.skipIf(!available)('PostgreSQL store', () => {
     const clients = Array.from({ length: 36 }, (_, i) => new HttpClient(i % 2 ? a.url : b.url));
     const attempts = clients.flatMap((c, i) => items.map((work_id) => ({ c, agent: `pg_agent_${i}`, work_id })));
     attempts.sort(() => Math.random() - 0.5);
-    const results = await Promise.all(attempts.map(({ c, agent, work_id }) => c.post('/api/coordination/claim', { work_id, agent_id: agent }).then((r) => ({ r, agent, work_id }))));
+    const results = await Promise.all(
+      attempts.map(({ c, agent, work_id }) => c.post('/api/coordination/claim', { work_id, agent_id: agent }).then((r) => ({ r, agent, work_id }))),
+    );
     clients.forEach((c) => c.close());
     for (const work_id of items) {
       const mine = results.filter((x) => x.work_id === work_id);
@@ -51,7 +53,9 @@ describe.skipIf(!available)('PostgreSQL store', () => {
     // Revisions are gap-free and both daemons converge on the same state.
     const revs = (await query<{ revision: string }>(url, 'SELECT revision FROM aip_events ORDER BY revision')).map((r) => Number(r.revision));
     expect(revs).toEqual(Array.from({ length: revs.length }, (_, i) => i + 1));
-    await expect.poll(async () => (await new HttpClient(a.url).get('/api/coordination/status')).body.checksum, { timeout: 5000 }).toBe((await new HttpClient(b.url).get('/api/coordination/status')).body.checksum);
+    await expect
+      .poll(async () => (await new HttpClient(a.url).get('/api/coordination/status')).body.checksum, { timeout: 5000 })
+      .toBe((await new HttpClient(b.url).get('/api/coordination/status')).body.checksum);
   });
 
   it('a console on daemon A sees changes made through daemon B, verified and gap-free', async () => {
@@ -98,48 +102,62 @@ describe.skipIf(!available)('PostgreSQL store', () => {
     const keys = new Set((await query<{ key: string }>(url, "SELECT key FROM aip_records WHERE section = 'work'")).map((r) => r.key));
     for (const id of acked) expect(keys.has(id)).toBe(true);
     // A's agents never heartbeat again: B expires each of them exactly once.
-    await expect.poll(async () => (await query<{ n: string }>(url, "SELECT count(*) AS n FROM aip_events WHERE cause->>'op' = 'lease_expired' AND cause->>'agent_id' LIKE 'kill_agent_a%'"))[0].n, { timeout: 20_000, interval: 250 }).toBe('6');
+    await expect
+      .poll(
+        async () =>
+          (
+            await query<{ n: string }>(
+              url,
+              "SELECT count(*) AS n FROM aip_events WHERE cause->>'op' = 'lease_expired' AND cause->>'agent_id' LIKE 'kill_agent_a%'",
+            )
+          )[0].n,
+        { timeout: 20_000, interval: 250 },
+      )
+      .toBe('6');
     const held = await query<{ n: string }>(url, "SELECT count(*) AS n FROM aip_records WHERE section = 'work' AND data->>'agent_id' LIKE 'kill_agent_a%'");
     expect(held[0].n).toBe('0');
   });
 
-  it.skipIf(!requireTool('pg_ctlcluster'))('the database restarted under load: not ready, then recovered; nothing acknowledged that was not committed', async () => {
-    const { url, a, b } = await pair(['--lease-ms', '3600000']);
-    const acked: string[] = [];
-    const refused: number[] = [];
-    let stop = false;
-    const loop = async (base: string, tag: string) => {
-      const c = new HttpClient(base);
-      for (let i = 0; !stop; i++) {
-        const r = await c.post('/api/coordination/claim', { work_id: `db_${tag}_${i}`, agent_id: `db_agent_${tag}` }).catch(() => null);
-        if (r?.status === 200) acked.push(`db_${tag}_${i}`);
-        else if (r) {
-          refused.push(r.status);
-          await new Promise((res) => setTimeout(res, 20));
+  it.skipIf(!requireTool('pg_ctlcluster'))(
+    'the database restarted under load: not ready, then recovered; nothing acknowledged that was not committed',
+    async () => {
+      const { url, a, b } = await pair(['--lease-ms', '3600000']);
+      const acked: string[] = [];
+      const refused: number[] = [];
+      let stop = false;
+      const loop = async (base: string, tag: string) => {
+        const c = new HttpClient(base);
+        for (let i = 0; !stop; i++) {
+          const r = await c.post('/api/coordination/claim', { work_id: `db_${tag}_${i}`, agent_id: `db_agent_${tag}` }).catch(() => null);
+          if (r?.status === 200) acked.push(`db_${tag}_${i}`);
+          else if (r) {
+            refused.push(r.status);
+            await new Promise((res) => setTimeout(res, 20));
+          }
         }
-      }
-      c.close();
-    };
-    const loops = [loop(a.url, 'a'), loop(b.url, 'b')];
-    await expect.poll(() => acked.length, { timeout: 20_000 }).toBeGreaterThan(30);
-    const cluster = readdirSync('/etc/postgresql')[0];
-    execFileSync('pg_ctlcluster', [cluster, 'main', 'stop', '-m', 'fast']);
-    await expect.poll(async () => (await new HttpClient(a.url).get('/ready')).status, { timeout: 15_000 }).toBe(503);
-    await new Promise((r) => setTimeout(r, 500));
-    execFileSync('pg_ctlcluster', [cluster, 'main', 'start']);
-    await expect.poll(async () => (await new HttpClient(a.url).get('/ready')).status, { timeout: 30_000, interval: 250 }).toBe(200);
-    await expect.poll(async () => (await new HttpClient(b.url).get('/ready')).status, { timeout: 30_000, interval: 250 }).toBe(200);
-    const before = acked.length;
-    await expect.poll(() => acked.length, { timeout: 20_000 }).toBeGreaterThan(before + 20); // writes flow again
-    stop = true;
-    await Promise.all(loops);
-    expect(refused.filter((s) => s === 503).length).toBeGreaterThan(0);
-    expect(refused.every((s) => s === 503)).toBe(true);
-    const keys = new Set((await query<{ key: string }>(url, "SELECT key FROM aip_records WHERE section = 'work'")).map((r) => r.key));
-    for (const id of acked) expect(keys.has(id)).toBe(true);
-    const statusA = (await new HttpClient(a.url).get('/api/coordination/status')).body;
-    await expect.poll(async () => (await new HttpClient(b.url).get('/api/coordination/status')).body.checksum, { timeout: 5000 }).toBe(statusA.checksum);
-  });
+        c.close();
+      };
+      const loops = [loop(a.url, 'a'), loop(b.url, 'b')];
+      await expect.poll(() => acked.length, { timeout: 20_000 }).toBeGreaterThan(30);
+      const cluster = readdirSync('/etc/postgresql')[0];
+      execFileSync('pg_ctlcluster', [cluster, 'main', 'stop', '-m', 'fast']);
+      await expect.poll(async () => (await new HttpClient(a.url).get('/ready')).status, { timeout: 15_000 }).toBe(503);
+      await new Promise((r) => setTimeout(r, 500));
+      execFileSync('pg_ctlcluster', [cluster, 'main', 'start']);
+      await expect.poll(async () => (await new HttpClient(a.url).get('/ready')).status, { timeout: 30_000, interval: 250 }).toBe(200);
+      await expect.poll(async () => (await new HttpClient(b.url).get('/ready')).status, { timeout: 30_000, interval: 250 }).toBe(200);
+      const before = acked.length;
+      await expect.poll(() => acked.length, { timeout: 20_000 }).toBeGreaterThan(before + 20); // writes flow again
+      stop = true;
+      await Promise.all(loops);
+      expect(refused.filter((s) => s === 503).length).toBeGreaterThan(0);
+      expect(refused.every((s) => s === 503)).toBe(true);
+      const keys = new Set((await query<{ key: string }>(url, "SELECT key FROM aip_records WHERE section = 'work'")).map((r) => r.key));
+      for (const id of acked) expect(keys.has(id)).toBe(true);
+      const statusA = (await new HttpClient(a.url).get('/api/coordination/status')).body;
+      await expect.poll(async () => (await new HttpClient(b.url).get('/api/coordination/status')).body.checksum, { timeout: 5000 }).toBe(statusA.checksum);
+    },
+  );
 
   it('migration file store → PostgreSQL → file store keeps every record and file of the legacy data byte for byte', async () => {
     const db = await createDatabase();

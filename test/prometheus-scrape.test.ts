@@ -82,7 +82,11 @@ describe.skipIf(!requireTool('prometheus'))('Prometheus scrapes the daemon', () 
         '',
       ].join('\n'),
     );
-    prom = spawn('prometheus', [`--config.file=${config}`, `--web.listen-address=127.0.0.1:${port}`, `--storage.tsdb.path=${path.join(dir, 'tsdb')}`, '--log.level=warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    prom = spawn(
+      'prometheus',
+      [`--config.file=${config}`, `--web.listen-address=127.0.0.1:${port}`, `--storage.tsdb.path=${path.join(dir, 'tsdb')}`, '--log.level=warn'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     prom.stdout!.on('data', (c) => (promLog += c));
     prom.stderr!.on('data', (c) => (promLog += c));
     promHttp = new HttpClient(promUrl);

@@ -44,7 +44,8 @@ describe.skipIf(!requireTool('promtool'))('promtool', () => {
 describe('alert unit-test coverage', () => {
   // Pure text checks: no promtool needed.
   const alerts = extractRuleExpressions(readFileSync(new URL('alerts.yml', REPO_ROOT), 'utf8'))
-    .filter((r) => r.kind === 'alert').map((r) => r.name);
+    .filter((r) => r.kind === 'alert')
+    .map((r) => r.name);
   const testText = readFileSync(new URL('prometheus/alerts.test.yml', REPO_ROOT), 'utf8');
   const cases = new Map<string, { firing: number; silent: number }>();
   const lines = testText.split('\n');

@@ -38,7 +38,8 @@ function routesInSources(): string[] {
       const file = path.join(dir, name);
       if (statSync(file).isDirectory()) walk(file);
       else if (name.endsWith('.ts')) {
-        for (const m of readFileSync(file, 'utf8').matchAll(/\bapp\.(post|put|patch|delete)(?:<[^>]*>)?\(\s*['"`]([^'"`]+)['"`]/g)) found.push(`${m[1].toUpperCase()} ${m[2]}`);
+        for (const m of readFileSync(file, 'utf8').matchAll(/\bapp\.(post|put|patch|delete)(?:<[^>]*>)?\(\s*['"`]([^'"`]+)['"`]/g))
+          found.push(`${m[1].toUpperCase()} ${m[2]}`);
       }
     }
   };
@@ -49,7 +50,10 @@ function routesInSources(): string[] {
 const fill = (url: string) => url.replace(/:(\w+)/g, (_m, name: string) => `sec-${name.replace(/_/g, '-')}`);
 
 /** Opens a WebSocket; resolves with the HTTP status of a refused upgrade, or 'open' and the first message. */
-function upgrade(url: string, opts: WebSocket.ClientOptions = {}): Promise<{ status: number | 'open'; body?: string; first?: { type: string; revision: number } }> {
+function upgrade(
+  url: string,
+  opts: WebSocket.ClientOptions = {},
+): Promise<{ status: number | 'open'; body?: string; first?: { type: string; revision: number } }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, opts);
     ws.on('unexpected-response', (req, res) => {
@@ -98,17 +102,35 @@ describe('bearer token', () => {
     const inSources = routesInSources();
     expect(inSources.length).toBeGreaterThanOrEqual(10);
     for (const r of inSources) expect(declared, `${r} is in the sources but not in the app`).toContain(r);
-    for (const core of ['POST /api/agents', 'POST /api/work', 'POST /api/coordination/claim', 'POST /api/coordination/complete', 'POST /api/claude/analyze-priorities', 'POST /api/entropy/baseline']) {
+    for (const core of [
+      'POST /api/agents',
+      'POST /api/work',
+      'POST /api/coordination/claim',
+      'POST /api/coordination/complete',
+      'POST /api/claude/analyze-priorities',
+      'POST /api/entropy/baseline',
+    ]) {
       expect(declared).toContain(core);
     }
-    expect(appRoutes.filter((r) => r.websocket).map((r) => r.url).sort()).toEqual([STREAM_PATH, TELEMETRY_STREAM_PATH].sort());
+    expect(
+      appRoutes
+        .filter((r) => r.websocket)
+        .map((r) => r.url)
+        .sort(),
+    ).toEqual([STREAM_PATH, TELEMETRY_STREAM_PATH].sort());
   });
 
   it('every mutating route answers 401 {error, message} without the token, or with a wrong one; nothing changes', async () => {
     const before = (await c.get('/api/coordination/status')).body;
     const mutating = appRoutes.filter((r) => MUTATING.has(r.method));
     expect(mutating.length).toBeGreaterThanOrEqual(10);
-    const wrong: Array<Record<string, string> | undefined> = [undefined, { authorization: 'Bearer wrong' }, { authorization: `Bearer ${TOKEN}x` }, { authorization: TOKEN }, { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` }];
+    const wrong: Array<Record<string, string> | undefined> = [
+      undefined,
+      { authorization: 'Bearer wrong' },
+      { authorization: `Bearer ${TOKEN}x` },
+      { authorization: TOKEN },
+      { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` },
+    ];
     for (const r of mutating) {
       for (const headers of wrong) {
         const res = await c.request(r.method, fill(r.url), { work_id: 'sec-w', agent_id: 'sec-a', work_type: 't', events: [] }, headers);
@@ -229,7 +251,27 @@ describe.skipIf(!requireTool('openssl'))('TLS', () => {
     dir = tempDir('aip-tls-');
     cert = path.join(dir, 'cert.pem');
     const key = path.join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
+      { stdio: 'ignore' },
+    );
     ca = readFileSync(cert);
     t = await startDaemon({ args: ['--tls-cert', cert, '--tls-key', key], env: { AI_PROCESSOR_TOKEN: TOKEN, AI_PROCESSOR_SERVICES: '[]' } });
   });
@@ -239,11 +281,15 @@ describe.skipIf(!requireTool('openssl'))('TLS', () => {
 
   const request = (method: string, p: string, opts: https.RequestOptions = {}, body?: unknown): Promise<{ status: number; body: unknown }> =>
     new Promise((resolve, reject) => {
-      const req = https.request(new URL(p, t.url), { method, ca, ...opts, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...opts.headers } }, (res) => {
-        let text = '';
-        res.on('data', (ch) => (text += ch));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
-      });
+      const req = https.request(
+        new URL(p, t.url),
+        { method, ca, ...opts, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...opts.headers } },
+        (res) => {
+          let text = '';
+          res.on('data', (ch) => (text += ch));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+        },
+      );
       req.on('error', reject);
       req.end(body ? JSON.stringify(body) : undefined);
     });

@@ -96,7 +96,12 @@ describe('ServiceMonitor', () => {
     expect(again.consecutive_failures).toBe(2);
     expect(again.since).toBe(gone.since); // down since the first failed probe
 
-    expect(changes).toEqual([['unknown', 'up'], ['up', 'down'], ['down', 'up'], ['up', 'down']]);
+    expect(changes).toEqual([
+      ['unknown', 'up'],
+      ['up', 'down'],
+      ['down', 'up'],
+      ['up', 'down'],
+    ]);
     expect(checks).toBe(6);
   });
 
@@ -122,7 +127,13 @@ describe('ServiceMonitor', () => {
   });
 
   it('validates its configuration and ships XAVOS as the example', () => {
-    expect(() => new ServiceMonitor([{ name: 'a', url: 'http://x' }, { name: 'a', url: 'http://y' }])).toThrow(/unique/);
+    expect(
+      () =>
+        new ServiceMonitor([
+          { name: 'a', url: 'http://x' },
+          { name: 'a', url: 'http://y' },
+        ]),
+    ).toThrow(/unique/);
     expect(() => new ServiceMonitor([{ name: 'a', url: 'not a url' }])).toThrow(/invalid url/);
     expect(() => new ServiceMonitor([{ name: 'a', url: 'file:///etc/passwd' }])).toThrow(/only http/);
     expect(() => new ServiceMonitor([{ name: 'a', url: 'http://x', timeout_ms: 0 }])).toThrow(/positive/);
@@ -133,7 +144,10 @@ describe('ServiceMonitor', () => {
 describe('GET /api/services', () => {
   it('lists the statuses, refreshes on ?refresh=1, and answers one service or 404', async () => {
     const svc = await serve(200);
-    const m = monitor([{ name: 'xavos', url: svc.url }, { name: 'ghost', url: 'http://127.0.0.1:9/health', timeout_ms: 1000 }]);
+    const m = monitor([
+      { name: 'xavos', url: svc.url },
+      { name: 'ghost', url: 'http://127.0.0.1:9/health', timeout_ms: 1000 },
+    ]);
     const app = await testApp(servicesRoutes(m));
     try {
       const before = (await app.inject({ method: 'GET', url: '/api/services' })).json();
@@ -143,7 +157,18 @@ describe('GET /api/services', () => {
       const res = await app.inject({ method: 'GET', url: '/api/services?refresh=1' });
       expect(res.statusCode).toBe(200);
       const [xavos, ghost] = res.json().services;
-      expect(Object.keys(xavos).sort()).toEqual(['consecutive_failures', 'http_status', 'last_checked_at', 'last_error', 'latency_ms', 'name', 'probe_ms', 'since', 'status', 'url']);
+      expect(Object.keys(xavos).sort()).toEqual([
+        'consecutive_failures',
+        'http_status',
+        'last_checked_at',
+        'last_error',
+        'latency_ms',
+        'name',
+        'probe_ms',
+        'since',
+        'status',
+        'url',
+      ]);
       expect(xavos).toMatchObject({ name: 'xavos', url: svc.url, status: 'up', http_status: 200 });
       expect(ghost).toMatchObject({ name: 'ghost', status: 'down' });
       expect(svc.hits).toBe(1);

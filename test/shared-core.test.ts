@@ -22,7 +22,14 @@ describe('canonical JSON and checksums', () => {
     for (let i = 0; i < 50; i++) changes.push({ section: 'work', key: `w${i}`, op: 'put', entry: { v: 1, rev: i + 1, data: { work_item_id: `w${i}`, n: i } } });
     applyChanges(state, changes, digest);
     expect(digest.hex()).toBe(stateChecksum(state));
-    applyChanges(state, [{ section: 'work', key: 'w3', op: 'del' }, { section: 'agents', key: 'a', op: 'put', entry: { v: 1, rev: 60, data: { agent_id: 'a' } } }], digest);
+    applyChanges(
+      state,
+      [
+        { section: 'work', key: 'w3', op: 'del' },
+        { section: 'agents', key: 'a', op: 'put', entry: { v: 1, rev: 60, data: { agent_id: 'a' } } },
+      ],
+      digest,
+    );
     expect(digest.hex()).toBe(stateChecksum(state));
     const other = structuredClone(state);
     other.work.w7.data.n = 8;
@@ -30,11 +37,14 @@ describe('canonical JSON and checksums', () => {
     // Order of insertion does not matter, content does.
     const reversed = emptyState();
     applyChanges(reversed, [...changes].reverse());
-    applyChanges(reversed, [{ section: 'work', key: 'w3', op: 'del' }, { section: 'agents', key: 'a', op: 'put', entry: { v: 1, rev: 60, data: { agent_id: 'a' } } }]);
+    applyChanges(reversed, [
+      { section: 'work', key: 'w3', op: 'del' },
+      { section: 'agents', key: 'a', op: 'put', entry: { v: 1, rev: 60, data: { agent_id: 'a' } } },
+    ]);
     expect(stateChecksum(reversed)).toBe(stateChecksum(state));
   });
 
-  it('the 32-bit limb sum is the sum mod 2^256 of the records\' sha256 (checked against BigInt)', () => {
+  it("the 32-bit limb sum is the sum mod 2^256 of the records' sha256 (checked against BigInt)", () => {
     const MOD = 1n << 256n;
     const digest = new StateDigest();
     let ref = 0n;
@@ -43,7 +53,11 @@ describe('canonical JSON and checksums', () => {
     for (let i = 0; i < 300; i++) {
       const entry = { v: 1, rev: i, data: { work_item_id: `w${i}`, text: 'x'.repeat(i % 7) } };
       const t = entryTerm('work', `w${i}`, entry);
-      expect(termHex(t)).toBe(createHash('sha256').update(canonicalJson(['work', `w${i}`, entry])).digest('hex'));
+      expect(termHex(t)).toBe(
+        createHash('sha256')
+          .update(canonicalJson(['work', `w${i}`, entry]))
+          .digest('hex'),
+      );
       terms.push(t);
       digest.add(t);
       ref = (ref + BigInt('0x' + termHex(t))) % MOD;

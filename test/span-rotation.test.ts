@@ -22,7 +22,8 @@ const spansOf = (file: string) => (existsSync(file) ? legacySpanValues(parseLega
 const ops = (file: string) => spansOf(file).map((s) => textOf(s.operation_name));
 
 async function claims(c: HttpClient, prefix: string, n: number): Promise<void> {
-  for (let i = 0; i < n; i++) expect((await c.post('/api/coordination/claim', { work_id: `${prefix}_${i}`, agent_id: 'rot_agent', work_type: 'rotation' })).status).toBe(200);
+  for (let i = 0; i < n; i++)
+    expect((await c.post('/api/coordination/claim', { work_id: `${prefix}_${i}`, agent_id: 'rot_agent', work_type: 'rotation' })).status).toBe(200);
 }
 
 /**
@@ -73,7 +74,9 @@ describe('span file rotation', () => {
     expect(stats.telemetry.file.rotations).toBeGreaterThanOrEqual(3);
 
     // Every span seen stays counted (the rotated-away ones too), across a restart.
-    await expect.poll(async () => ((await c.get('/api/entropy')).body as { counts: { spans: number } }).counts.spans, { timeout: 5_000, interval: 200 }).toBeGreaterThan(22 + 3 * n);
+    await expect
+      .poll(async () => ((await c.get('/api/entropy')).body as { counts: { spans: number } }).counts.spans, { timeout: 5_000, interval: 200 })
+      .toBeGreaterThan(22 + 3 * n);
     const before = (await c.get('/api/entropy')).body as { counts: { spans: number }; entropy: { components: { telemetry: number } } };
     c.close();
     await d.stop();
@@ -97,13 +100,15 @@ describe('span file rotation', () => {
     const second = await c.post('/api/coordination/claim', { work_id: 'age_2', agent_id: 'rot_agent' });
     expect(second.status).toBe(200);
     const rotated = path.join(dataDir, 'telemetry_spans.1.jsonl');
-    await expect.poll(() => existsSync(live) && readFileSync(live, 'utf8').includes(String(second.headers['x-span-id'])), { timeout: 15_000, interval: 100 }).toBe(true);
+    await expect
+      .poll(() => existsSync(live) && readFileSync(live, 'utf8').includes(String(second.headers['x-span-id'])), { timeout: 15_000, interval: 100 })
+      .toBe(true);
     expect(readFileSync(rotated, 'utf8')).toContain(String(first.headers['x-span-id']));
     expect(readFileSync(live, 'utf8')).not.toContain(String(first.headers['x-span-id']));
     c.close();
   });
 
-  it('writes the daemon\'s own steps only when asked, and never counts them as fleet telemetry', async () => {
+  it("writes the daemon's own steps only when asked, and never counts them as fleet telemetry", async () => {
     const dataDir = tempDir();
     d = await startDaemon({ dataDir, env: { AI_PROCESSOR_TELEMETRY_INTERNAL_SPANS: 'true' } });
     const c = new HttpClient(d.url);
@@ -137,7 +142,9 @@ describe('SpanFile rotation by itself', () => {
     const logger = { info: () => {}, warn: () => {} };
     const f = new SpanFile({ file, indexFile: path.join(dir, 'index.json'), logger, maxBytes: 1000, keep: 10, flushMs: 60_000 });
     await f.open(0);
-    const lines = Array.from({ length: 40 }, (_, i) => JSON.stringify({ operation_name: 's2s.work.claim', status: 'ok', n: i, pad: 'x'.repeat(60 + (i % 7) * 10) }));
+    const lines = Array.from({ length: 40 }, (_, i) =>
+      JSON.stringify({ operation_name: 's2s.work.claim', status: 'ok', n: i, pad: 'x'.repeat(60 + (i % 7) * 10) }),
+    );
     for (const l of lines) expect(f.append(l, 's2s.work.claim', 'ok')).toBe(true);
     await f.flush(); // one write of every line
     await f.close();

@@ -113,7 +113,7 @@ describe.runIf(hasJq()).each(['lock', 'nolock'] as const)('a script writing back
     sc.stop();
   });
 
-  it('a stale copy missing a record added since: the record is kept, the copy\'s own change taken', async () => {
+  it("a stale copy missing a record added since: the record is kept, the copy's own change taken", async () => {
     d = await startDaemon({ args: ['--lease-ms', '3600000'] });
     c = new HttpClient(d.url);
     await ok(c.post('/api/coordination/claim', { work_id: 'old', agent_id: 'agent_1' }));
@@ -170,7 +170,7 @@ describe.runIf(hasJq()).each(['lock', 'nolock'] as const)('a script writing back
     expect(await d.stop()).toBe(0);
     d = await startDaemon({ dataDir: dir, args: ['--lease-ms', '3600000'] });
     c = new HttpClient(d.url);
-    expect((await work('r3'))).toBeUndefined();
+    expect(await work('r3')).toBeUndefined();
     const ws = new WebSocket(`${d.url.replace('http', 'ws')}/api/coordination/stream?since=${before}`);
     const messages: Array<{ type: string; revision?: number; cause?: DeltaMessage['cause']; changes?: DeltaMessage['changes'] }> = [];
     ws.on('message', (m) => messages.push(JSON.parse(wsText(m))));

@@ -84,12 +84,19 @@ const running = (pid: number): boolean => {
 /** Runs start.js in a fresh tmux server; the pane then prints its exit code and the terminal mode. */
 async function startScript(args: string[] = [], port?: number): Promise<Run> {
   const home = tempDir('aip-start-home-');
-  const run: Run = { socket: `aip-start-${process.pid}-${runs.length}-${Date.now().toString(36)}`, home, stateHome: path.join(home, 'state'), tmp: path.join(home, 'tmp'), port: port ?? (await freePort()) };
+  const run: Run = {
+    socket: `aip-start-${process.pid}-${runs.length}-${Date.now().toString(36)}`,
+    home,
+    stateHome: path.join(home, 'state'),
+    tmp: path.join(home, 'tmp'),
+    port: port ?? (await freePort()),
+  };
   runs.push(run);
   mkdirSync(run.tmp, { recursive: true });
   const q = JSON.stringify;
-  const cmd = `cd ${q(ROOT)} && env HOME=${q(home)} XDG_STATE_HOME=${q(run.stateHome)} TMPDIR=${q(run.tmp)} AI_PROCESSOR_PORT=${args.includes('--demo') ? 0 : run.port} `
-    + `${q(process.execPath)} ${q(START)} ${args.join(' ')}; echo START_EXITED=$?; stty -a | grep -oE -- '-?icanon'; sleep 120`;
+  const cmd =
+    `cd ${q(ROOT)} && env HOME=${q(home)} XDG_STATE_HOME=${q(run.stateHome)} TMPDIR=${q(run.tmp)} AI_PROCESSOR_PORT=${args.includes('--demo') ? 0 : run.port} ` +
+    `${q(process.execPath)} ${q(START)} ${args.join(' ')}; echo START_EXITED=$?; stty -a | grep -oE -- '-?icanon'; sleep 120`;
   tmux(run, 'new-session', '-d', '-s', 'start', '-x', '100', '-y', '30', cmd);
   return run;
 }
@@ -152,7 +159,7 @@ describe.skipIf(!HAS_TMUX)('npm start in a real terminal', () => {
     expect(after).not.toContain('q:quit');
   });
 
-  it('exits non-zero with the daemon\'s message when it cannot start (port taken)', async () => {
+  it("exits non-zero with the daemon's message when it cannot start (port taken)", async () => {
     const taken = net.createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
     try {
@@ -172,7 +179,11 @@ describe.skipIf(!HAS_TMUX)('npm start in a real terminal', () => {
     const rev1 = revision(first);
     await waitForScreen(run, (x) => revision(x) > rev1, 'the revision to move');
     tmux(run, 'send-keys', '-t', 'start', '2');
-    await waitForScreen(run, (x) => /Claims \/ work \(\d+\)/.test(x) && /sim_agent_\d+ +(claimed|in_progress|completed|failed)/.test(x), 'claims held by simulated agents');
+    await waitForScreen(
+      run,
+      (x) => /Claims \/ work \(\d+\)/.test(x) && /sim_agent_\d+ +(claimed|in_progress|completed|failed)/.test(x),
+      'claims held by simulated agents',
+    );
     const demoDirs = readdirSync(run.tmp).filter((f) => f.startsWith('ai-processor-demo-'));
     expect(demoDirs).toHaveLength(1);
     const pid = Number(readFileSync(path.join(run.tmp, demoDirs[0], '.ai-processor/daemon.pid'), 'utf8').trim());

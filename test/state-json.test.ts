@@ -16,7 +16,8 @@ function filled(n: number): Tables {
   const t = new Tables();
   for (let i = 0; i < n; i++) t.set('work', `w${i}`, { v: 1, rev: i + 1, data: { work_item_id: `w${i}`, description: 'x'.repeat(i % 50), n: i } });
   // Keys JSON must escape, and ones a plain object would swallow.
-  for (const key of ['__proto__', 'a"b', 'ünï\\code', 'constructor']) t.set('agents', key, { v: 2, rev: 7, data: { agent_id: key, nested: { a: [1, null, 'x'] } } });
+  for (const key of ['__proto__', 'a"b', 'ünï\\code', 'constructor'])
+    t.set('agents', key, { v: 2, rev: 7, data: { agent_id: key, nested: { a: [1, null, 'x'] } } });
   t.set('log', '1', { v: 1, rev: 9, data: { work_item_id: 'w1', velocity_points: 100.5 } });
   return t;
 }

@@ -55,7 +55,18 @@ describe('hostile frames', () => {
   });
 
   it('frames that are not a client message close that client with 1007; the daemon stays up', async () => {
-    const bad = ['null', '1', '[]', '"x"', '{"type":null}', '{}', 'not json', '{"type":"resync","reason":"nope"}', '{"type":"resync","reason":"gap","revision":-1}', '{"type":"other"}'];
+    const bad = [
+      'null',
+      '1',
+      '[]',
+      '"x"',
+      '{"type":null}',
+      '{}',
+      'not json',
+      '{"type":"resync","reason":"nope"}',
+      '{"type":"resync","reason":"gap","revision":-1}',
+      '{"type":"other"}',
+    ];
     for (const frame of bad) {
       const { ws, closed } = await open(wsUrl(d));
       ws.send(frame);
@@ -130,7 +141,8 @@ describe('stream client cap', () => {
     const d = await startDaemon({ args: ['--max-stream-clients', String(cap), '--lease-ms', '3600000'] });
     const c = new HttpClient(d.url);
     try {
-      for (let i = 0; i < 200; i++) expect((await c.post('/api/work', { work_id: `cap_${i}`, work_type: 'bulk', description: 'd'.repeat(200) })).status).toBe(201);
+      for (let i = 0; i < 200; i++)
+        expect((await c.post('/api/work', { work_id: `cap_${i}`, work_type: 'bulk', description: 'd'.repeat(200) })).status).toBe(201);
       const extra = 4;
       const attempts = Array.from({ length: cap + extra }, () => tryOpen(wsUrl(d)));
       const claim = c.post('/api/coordination/claim', { work_id: 'cap_7', agent_id: 'cap_agent' });
@@ -148,11 +160,15 @@ describe('stream client cap', () => {
       expect(stillOpen.length).toBeLessThanOrEqual(cap);
       expect(refused.length + closedAtOnce.length).toBeGreaterThanOrEqual(extra);
       for (const r of stillOpen) r.ws.close();
-      await expect.poll(async () => /websocket_clients\{stream="coordination"\} 0\b/.test(String((await c.get('/metrics')).body)), { timeout: 10_000 }).toBe(true);
+      await expect
+        .poll(async () => /websocket_clients\{stream="coordination"\} 0\b/.test(String((await c.get('/metrics')).body)), { timeout: 10_000 })
+        .toBe(true);
 
       // A full house of verifying clients, connecting at once, all converge while claims go on.
       const clients = Array.from({ length: cap }, () => new StreamClient({ url: d.url }).start());
-      const claims = await Promise.all(Array.from({ length: 20 }, (_, i) => c.post('/api/coordination/claim', { work_id: `cap_${100 + i}`, agent_id: `cap_agent_${i % 3}` })));
+      const claims = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => c.post('/api/coordination/claim', { work_id: `cap_${100 + i}`, agent_id: `cap_agent_${i % 3}` })),
+      );
       for (const r of claims) expect(r.status).toBe(200);
       const status = (await c.get('/api/coordination/status')).body;
       await Promise.all(clients.map((sc) => sc.waitForRevision(status.revision)));

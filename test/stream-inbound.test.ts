@@ -7,14 +7,31 @@ import { guardInbound, TokenBucket } from '../daemon/stream/inbound.js';
 
 describe('parseClientMessage', () => {
   it('accepts resync requests and keeps only the known fields', () => {
-    expect(parseClientMessage('{"type":"resync","reason":"gap","revision":12,"pad":"zzz"}')).toEqual({ ok: true, value: { type: 'resync', reason: 'gap', revision: 12 } });
+    expect(parseClientMessage('{"type":"resync","reason":"gap","revision":12,"pad":"zzz"}')).toEqual({
+      ok: true,
+      value: { type: 'resync', reason: 'gap', revision: 12 },
+    });
     expect(parseClientMessage('{"type":"resync","reason":"manual"}')).toEqual({ ok: true, value: { type: 'resync', reason: 'manual' } });
   });
 
   it('refuses everything else with an error that quotes nothing of the frame', () => {
-    const bad = ['', 'null', '1', '[]', '"x"', 'true', '{"type":null}', '{}', '{"type":"resync"}', '{"type":"resync","reason":"toString"}',
-      '{"type":"resync","reason":"gap","revision":-1}', '{"type":"resync","reason":"gap","revision":1.5}', '{"type":"resync","reason":"gap","revision":"1"}',
-      '{"__proto__":{"type":"resync"},"reason":"gap"}', JSON.stringify({ type: 'resync', reason: 'q'.repeat(60_000) })];
+    const bad = [
+      '',
+      'null',
+      '1',
+      '[]',
+      '"x"',
+      'true',
+      '{"type":null}',
+      '{}',
+      '{"type":"resync"}',
+      '{"type":"resync","reason":"toString"}',
+      '{"type":"resync","reason":"gap","revision":-1}',
+      '{"type":"resync","reason":"gap","revision":1.5}',
+      '{"type":"resync","reason":"gap","revision":"1"}',
+      '{"__proto__":{"type":"resync"},"reason":"gap"}',
+      JSON.stringify({ type: 'resync', reason: 'q'.repeat(60_000) }),
+    ];
     for (const text of bad) {
       const r = parseClientMessage(text);
       expect(r.ok, text.slice(0, 60)).toBe(false);
@@ -43,7 +60,15 @@ describe('guardInbound on a real socket', () => {
     const logged: string[] = [];
     const logger = { info: () => {}, warn: () => {}, error: (_o: object | string, msg?: string) => void logged.push(String(msg)) };
     wss.on('connection', (socket) =>
-      guardInbound(socket, { stream: 'coordination', logger, rejected: () => {}, onMessage: () => { throw new Error('boom'); } }));
+      guardInbound(socket, {
+        stream: 'coordination',
+        logger,
+        rejected: () => {},
+        onMessage: () => {
+          throw new Error('boom');
+        },
+      }),
+    );
     const port = (wss.address() as { port: number }).port;
     const ws = new WebSocket(`ws://127.0.0.1:${port}`);
     await new Promise((r) => ws.on('open', r));

@@ -38,7 +38,11 @@ function rawClient(url: string): Promise<{ ws: WebSocket; messages: ServerMessag
 async function makeChanges(n: number, prefix: string): Promise<number> {
   let last = 0;
   for (let i = 0; i < n; i += 10) {
-    const batch = await Promise.all(Array.from({ length: Math.min(10, n - i) }, (_, j) => c.post('/api/coordination/claim', { work_id: `${prefix}_${i + j}`, agent_id: `${prefix}_agent_${(i + j) % 7}` })));
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(10, n - i) }, (_, j) =>
+        c.post('/api/coordination/claim', { work_id: `${prefix}_${i + j}`, agent_id: `${prefix}_agent_${(i + j) % 7}` }),
+      ),
+    );
     for (const r of batch) {
       expect(r.status).toBe(200);
       last = Math.max(last, r.body.revision);
@@ -166,11 +170,14 @@ describe('coordination stream', () => {
     const snapFile = path.join(meta, 'snapshot.json');
     const [head, ...rows] = readFileSync(snapFile, 'utf8').split('\n');
     expect(JSON.parse(head).format).toBe(3);
-    const old = rows.filter((line) => line && !line.startsWith('{"end":')).map((line) => { // the trailer is not a row
-      const [section, key, entry, term, text] = JSON.parse(line) as [string, string, unknown, string, string?];
-      expect(term).toMatch(/^[0-9a-f]{64}$/);
-      return JSON.stringify(text === undefined ? [section, key, entry] : [section, key, entry, text]);
-    });
+    const old = rows
+      .filter((line) => line && !line.startsWith('{"end":'))
+      .map((line) => {
+        // the trailer is not a row
+        const [section, key, entry, term, text] = JSON.parse(line) as [string, string, unknown, string, string?];
+        expect(term).toMatch(/^[0-9a-f]{64}$/);
+        return JSON.stringify(text === undefined ? [section, key, entry] : [section, key, entry, text]);
+      });
     writeFileSync(snapFile, [JSON.stringify({ ...JSON.parse(head), format: 2, trailer: undefined }), ...old].join('\n') + '\n');
     d2 = await startDaemon({ dataDir });
     const c4 = new HttpClient(d2.url);

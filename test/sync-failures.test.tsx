@@ -82,7 +82,9 @@ describe('sync failures', () => {
     const big = 'x'.repeat(4000);
     const dropped = async () => /reason="slow_client"\} [1-9]/.test(String((await c.get('/metrics')).body));
     for (let i = 0; i < 8000 && (i % 500 !== 0 || !(await dropped())); i += 50) {
-      const batch = await Promise.all(Array.from({ length: 50 }, (_, j) => c.post('/api/work', { work_id: `sf_${i + j}`, work_type: 'bulk', description: big })));
+      const batch = await Promise.all(
+        Array.from({ length: 50 }, (_, j) => c.post('/api/work', { work_id: `sf_${i + j}`, work_type: 'bulk', description: big })),
+      );
       for (const b of batch) expect(b.status).toBe(201);
     }
     (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();

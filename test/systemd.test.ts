@@ -27,7 +27,10 @@ function directives(unit: string): Array<[string, string]> {
     .filter((l) => /^[A-Za-z]+=/.test(l))
     .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]);
 }
-const value = (unit: string, key: string) => directives(unit).filter(([k]) => k === key).map(([, v]) => v);
+const value = (unit: string, key: string) =>
+  directives(unit)
+    .filter(([k]) => k === key)
+    .map(([, v]) => v);
 
 /** systemd-analyze verify on `unit` saved as ai-processor.service; returns its exit status and output. */
 function verify(unit: string, user = false): { status: number | null; output: string } {
@@ -36,7 +39,10 @@ function verify(unit: string, user = false): { status: number | null; output: st
   writeFileSync(file, unit);
   const runtime = path.join(dir, 'runtime');
   mkdirSync(runtime, { mode: 0o700 });
-  const r = spawnSync('systemd-analyze', [...(user ? ['--user'] : []), 'verify', file], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: runtime, SYSTEMD_LOG_COLOR: '0' } });
+  const r = spawnSync('systemd-analyze', [...(user ? ['--user'] : []), 'verify', file], {
+    encoding: 'utf8',
+    env: { ...process.env, XDG_RUNTIME_DIR: runtime, SYSTEMD_LOG_COLOR: '0' },
+  });
   return { status: r.status, output: (r.stdout + r.stderr).trim() };
 }
 
@@ -46,7 +52,9 @@ describe('the shipped unit', () => {
   const shipped = readFileSync(SHIPPED, 'utf8');
 
   it('is what install-service renders for a global npm install (one source, no drift)', () => {
-    expect(shipped, 'regenerate daemon/ai-processor.service from renderUnit({ execStart: SHIPPED_EXEC_START })').toBe(renderUnit({ execStart: SHIPPED_EXEC_START }));
+    expect(shipped, 'regenerate daemon/ai-processor.service from renderUnit({ execStart: SHIPPED_EXEC_START })').toBe(
+      renderUnit({ execStart: SHIPPED_EXEC_START }),
+    );
   });
 
   it('has readiness, restart, reload, state directory and hardening', () => {
@@ -70,7 +78,7 @@ describe('the shipped unit', () => {
     expect(Number(value(shipped, 'TimeoutStopSec')[0])).toBeGreaterThan(25); // above the daemon's own shutdown bound
   });
 
-  it('ExecStart is the installed bin of this package, whose target is the compiled CLI, launched by sh with node\'s flags', () => {
+  it("ExecStart is the installed bin of this package, whose target is the compiled CLI, launched by sh with node's flags", () => {
     const [exec, ...args] = value(shipped, 'ExecStart')[0].split(' ');
     expect(args).toEqual(['start']);
     // npm installs bin entries as <prefix>/bin/<name> -> <prefix>/lib/node_modules/<package>/<file>.
@@ -99,7 +107,7 @@ describe('the shipped unit', () => {
 });
 
 describe('install-service', () => {
-  it('--dry-run prints the unit with this installation\'s absolute node and dist/daemon/cli.js', async () => {
+  it("--dry-run prints the unit with this installation's absolute node and dist/daemon/cli.js", async () => {
     const r = await runCli(['install-service', '--dry-run']);
     expect(r.code).toBe(0);
     expect(value(r.stdout, 'ExecStart')).toEqual([`${here.node} ${here.cli} start`]);
@@ -111,8 +119,19 @@ describe('install-service', () => {
     const plain = await runCli(['install-service', '--dry-run']);
     expect(verify(plain.stdout)).toEqual({ status: 0, output: '' });
     const dir = tempDir('aip-svc-');
-    const withAll = await runCli(['install-service', '--dry-run', '--config', path.join(dir, 'config.json'), '--token-file', path.join(dir, 'token'), '--data-dir', path.join(dir, 'data dir')]);
-    expect(value(withAll.stdout, 'ExecStart')[0]).toBe(`${here.node} ${here.cli} start --config ${dir}/config.json --data-dir "${dir}/data dir" --token-file %d/token`);
+    const withAll = await runCli([
+      'install-service',
+      '--dry-run',
+      '--config',
+      path.join(dir, 'config.json'),
+      '--token-file',
+      path.join(dir, 'token'),
+      '--data-dir',
+      path.join(dir, 'data dir'),
+    ]);
+    expect(value(withAll.stdout, 'ExecStart')[0]).toBe(
+      `${here.node} ${here.cli} start --config ${dir}/config.json --data-dir "${dir}/data dir" --token-file %d/token`,
+    );
     expect(value(withAll.stdout, 'LoadCredential')).toEqual([`token:${dir}/token`]);
     expect(value(withAll.stdout, 'ReadWritePaths')).toEqual([`"${dir}/data dir"`]);
     expect(verify(withAll.stdout)).toEqual({ status: 0, output: '' });
@@ -131,7 +150,8 @@ describe('install-service', () => {
     expect(readFileSync(file, 'utf8')).toBe((await runCli(['install-service', '--dry-run'])).stdout);
     expect(statSync(file).mode & 0o777).toBe(0o644);
     expect(r.stdout).toContain(`wrote ${file}`);
-    for (const cmd of [`systemctl link ${file}`, 'systemctl daemon-reload', 'systemctl enable --now ai-processor.service', 'systemctl reload ai-processor']) expect(r.stdout).toContain(cmd);
+    for (const cmd of [`systemctl link ${file}`, 'systemctl daemon-reload', 'systemctl enable --now ai-processor.service', 'systemctl reload ai-processor'])
+      expect(r.stdout).toContain(cmd);
     const userRun = await runCli(['install-service', '--user', '--prefix', dir + '-user']);
     expect(userRun.stdout).toContain('systemctl --user enable --now ai-processor.service');
     const notADir = path.join(dir + '-user', 'ai-processor.service'); // a file: nothing can be created under it
@@ -140,11 +160,14 @@ describe('install-service', () => {
     expect(denied.stderr).toMatch(/cannot write/);
   });
 
-  it('its ExecStart starts this checkout\'s daemon, which stops with 0 on SIGTERM', async () => {
+  it("its ExecStart starts this checkout's daemon, which stops with 0 on SIGTERM", async () => {
     const unit = (await runCli(['install-service', '--dry-run'])).stdout;
     const [exec, ...args] = value(unit, 'ExecStart')[0].split(' ');
     const dataDir = tempDir();
-    const proc = spawn(exec, [...args, '--port', '0', '--data-dir', dataDir], { env: cleanEnv({ AI_PROCESSOR_SERVICES: '[]' }), stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(exec, [...args, '--port', '0', '--data-dir', dataDir], {
+      env: cleanEnv({ AI_PROCESSOR_SERVICES: '[]' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
     cleanup.push(() => proc.exitCode === null && proc.kill('SIGKILL'));
     const url = await new Promise<string>((resolve, reject) => {
@@ -231,7 +254,9 @@ describe.skipIf(!requireTool('systemd-notify') || !findTool('python3'))('readine
     proc.kill('SIGTERM');
     expect(await exited).toBe(0);
     await expect.poll(() => messages.some((m) => m.split('\n').includes('STOPPING=1')), { timeout: 20_000 }).toBe(true);
-    const order = messages.filter((m) => m !== 'bound' && !m.startsWith('BARRIER')).map((m) => (m.includes('READY=1') ? 'ready' : m.includes('STOPPING=1') ? 'stopping' : 'status'));
+    const order = messages
+      .filter((m) => m !== 'bound' && !m.startsWith('BARRIER'))
+      .map((m) => (m.includes('READY=1') ? 'ready' : m.includes('STOPPING=1') ? 'stopping' : 'status'));
     expect(order).toEqual(['ready', 'status', 'stopping']);
   });
 });

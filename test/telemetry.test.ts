@@ -36,8 +36,15 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | u
 
 describe('trace context headers', () => {
   it('parses W3C traceparent and refuses invalid ones', () => {
-    expect(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toEqual({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', sampled: true });
-    expect(parseTraceparent('00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-00')).toMatchObject({ sampled: false, traceId: '4bf92f3577b34da6a3ce929d0e0e4736' });
+    expect(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toEqual({
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      sampled: true,
+    });
+    expect(parseTraceparent('00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-00')).toMatchObject({
+      sampled: false,
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    });
     expect(parseTraceparent('00-00000000000000000000000000000000-00f067aa0ba902b7-01')).toBeNull(); // zero trace
     expect(parseTraceparent('00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01')).toBeNull(); // zero span
     expect(parseTraceparent('ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01')).toBeNull(); // forbidden version
@@ -47,12 +54,25 @@ describe('trace context headers', () => {
   });
 
   it('falls back to the seed headers, padding 64-bit trace ids', () => {
-    expect(extractIncoming({ 'x-trace-id': 'deadbeefcafef00d', 'x-span-id': '1122334455667788' })).toEqual({ traceId: '0000000000000000deadbeefcafef00d', spanId: '1122334455667788', sampled: true, source: 'x-trace-id' });
+    expect(extractIncoming({ 'x-trace-id': 'deadbeefcafef00d', 'x-span-id': '1122334455667788' })).toEqual({
+      traceId: '0000000000000000deadbeefcafef00d',
+      spanId: '1122334455667788',
+      sampled: true,
+      source: 'x-trace-id',
+    });
     expect(extractIncoming({ 'x-trace-id': 'a'.repeat(32), 'x-parent-span-id': 'b'.repeat(16) })).toMatchObject({ spanId: 'b'.repeat(16) });
     expect(extractIncoming({ 'x-trace-id': 'not-hex' })).toBeNull();
     // A valid traceparent wins over the seed headers.
-    expect(extractIncoming({ traceparent: `00-${'c'.repeat(32)}-${'d'.repeat(16)}-01`, 'x-trace-id': 'a'.repeat(32) })).toMatchObject({ traceId: 'c'.repeat(32), source: 'traceparent' });
-    expect(responseHeaders('c'.repeat(32), 'e'.repeat(16), true, 'd'.repeat(16))).toEqual({ traceparent: `00-${'c'.repeat(32)}-${'e'.repeat(16)}-01`, 'x-trace-id': 'c'.repeat(32), 'x-span-id': 'e'.repeat(16), 'x-parent-span-id': 'd'.repeat(16) });
+    expect(extractIncoming({ traceparent: `00-${'c'.repeat(32)}-${'d'.repeat(16)}-01`, 'x-trace-id': 'a'.repeat(32) })).toMatchObject({
+      traceId: 'c'.repeat(32),
+      source: 'traceparent',
+    });
+    expect(responseHeaders('c'.repeat(32), 'e'.repeat(16), true, 'd'.repeat(16))).toEqual({
+      traceparent: `00-${'c'.repeat(32)}-${'e'.repeat(16)}-01`,
+      'x-trace-id': 'c'.repeat(32),
+      'x-span-id': 'e'.repeat(16),
+      'x-parent-span-id': 'd'.repeat(16),
+    });
   });
 
   it('names API operations like the legacy helper, and never traces the measuring endpoints', () => {
@@ -61,7 +81,8 @@ describe('trace context headers', () => {
     expect(ruleFor('POST', '/api/coordination/complete')).toMatchObject({ name: 's2s.work.complete' });
     expect(ruleFor('POST', '/api/agents/:agent_id/heartbeat')).toMatchObject({ name: 's2s.agent.heartbeat' });
     expect(ruleFor('GET', '/api/work')).toMatchObject({ record: 'asked' });
-    for (const r of ['/metrics', '/health', '/api/telemetry/spans', '/api/entropy', '/api/entropy/baseline', '/api/coordination/stream']) expect(ruleFor('GET', r).record).toBe('never');
+    for (const r of ['/metrics', '/health', '/api/telemetry/spans', '/api/entropy', '/api/entropy/baseline', '/api/coordination/stream'])
+      expect(ruleFor('GET', r).record).toBe('never');
     expect(ruleFor('POST', '/api/entropy/baseline').record).toBe('never');
   });
 });
@@ -69,10 +90,16 @@ describe('trace context headers', () => {
 describe('legacy line format of SDK spans', () => {
   it('legacyLineFormatter gives exactly formatLegacySpan(toLegacySpan(span))', async () => {
     const ended: ReadableSpan[] = [];
-    const provider = new NodeTracerProvider({ spanProcessors: [{ onStart() {}, onEnd: (s: ReadableSpan) => void ended.push(s), forceFlush: async () => {}, shutdown: async () => {} }] });
+    const provider = new NodeTracerProvider({
+      spanProcessors: [{ onStart() {}, onEnd: (s: ReadableSpan) => void ended.push(s), forceFlush: async () => {}, shutdown: async () => {} }],
+    });
     const tracer = provider.getTracer('t');
     const parent = trace.setSpanContext(ROOT_CONTEXT, { traceId: 'ab'.repeat(16), spanId: 'cd'.repeat(8), traceFlags: TraceFlags.SAMPLED, isRemote: true });
-    const a = tracer.startSpan('s2s.work.claim', { kind: SpanKind.SERVER, attributes: { 's2s.work_item_id': 'w "quoted"\n', 's2s.revision': 7, 's2s.conflict': false } }, parent);
+    const a = tracer.startSpan(
+      's2s.work.claim',
+      { kind: SpanKind.SERVER, attributes: { 's2s.work_item_id': 'w "quoted"\n', 's2s.revision': 7, 's2s.conflict': false } },
+      parent,
+    );
     a.setStatus({ code: SpanStatusCode.ERROR, message: 'work_already_claimed' });
     a.end();
     tracer.startSpan('s2s.journal.fsync', { attributes: {} }, ROOT_CONTEXT).end();
@@ -86,7 +113,12 @@ describe('legacy line format of SDK spans', () => {
       expect(JSON.parse(line)).toEqual(legacy);
       expect(line).not.toContain('\n');
     }
-    expect(toLegacySpan(ended[0], service, resource)).toMatchObject({ parent_span_id: 'cd'.repeat(8), span_kind: 'server', status: 'error', trace_id: 'ab'.repeat(16) });
+    expect(toLegacySpan(ended[0], service, resource)).toMatchObject({
+      parent_span_id: 'cd'.repeat(8),
+      span_kind: 'server',
+      status: 'error',
+      trace_id: 'ab'.repeat(16),
+    });
     expect(toLegacySpan(ended[1], service, resource)).toMatchObject({ parent_span_id: '', span_kind: 'internal', status: 'ok' });
     expect(toLegacySpan(ended[0], service, resource).start_time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     await provider.shutdown();
@@ -97,7 +129,11 @@ describe('SpanRing', () => {
   it('always holds the most recent spans, in order, through many wraps of its byte buffer', () => {
     let seed = 7;
     const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
-    for (const [entries, bytes] of [[50, 4000], [10, 100_000], [1000, 20_000]]) {
+    for (const [entries, bytes] of [
+      [50, 4000],
+      [10, 100_000],
+      [1000, 20_000],
+    ]) {
       const ring = new SpanRing(entries, bytes);
       const pushed: string[] = [];
       let minKept = Infinity;
@@ -159,7 +195,16 @@ describe('SpanFile: counting, the startup index, appends', () => {
     copyFileSync(path.join(REFERENCE, 'original/telemetry_spans.jsonl'), file);
     const first = new SpanFile({ file, indexFile, logger: quietLogger });
     expect((await first.open(10)).counts.reduce((n, c) => n + c.count, 0)).toBe(22);
-    const line = formatLegacySpan({ trace_id: 'a'.repeat(32), span_id: 'b'.repeat(16), parent_span_id: '', operation_name: 's2s.work.claim', span_kind: 'server', status: 'ok', start_time: '2026-01-01T00:00:00.000000Z', duration_ms: 1 });
+    const line = formatLegacySpan({
+      trace_id: 'a'.repeat(32),
+      span_id: 'b'.repeat(16),
+      parent_span_id: '',
+      operation_name: 's2s.work.claim',
+      span_kind: 'server',
+      status: 'ok',
+      start_time: '2026-01-01T00:00:00.000000Z',
+      duration_ms: 1,
+    });
     expect(first.append(line, 's2s.work.claim', 'ok')).toBe(true);
     await first.close();
     expect(readFileSync(file).subarray(0, ORIGINAL.length).equals(ORIGINAL)).toBe(true);
@@ -221,7 +266,7 @@ describe('telemetry_spans.jsonl, the spans endpoint and the stream', () => {
     await daemon?.stop();
   });
 
-  it('starts with the file\'s spans: the ring is filled from it and the entropy counts them', async () => {
+  it("starts with the file's spans: the ring is filled from it and the entropy counts them", async () => {
     const original = legacySpanValues(parseLegacySpans(ORIGINAL.toString('utf8')));
     expect(original).toHaveLength(22); // 27 records, 5 of them invalid JSON
     const res = await http.get('/api/telemetry/spans?limit=100');
@@ -268,7 +313,9 @@ describe('telemetry_spans.jsonl, the spans endpoint and the stream', () => {
     const claim = await http.post('/api/coordination/claim', { work_id: 'tel_w1', agent_id: 'tel_a1', work_type: 'docs', priority: 'high', team: 'tel' }, tp);
     expect(claim.status).toBe(200);
     const claimSpanId = String(claim.headers['x-span-id']);
-    expect((await http.post('/api/coordination/progress', { work_id: 'tel_w1', agent_id: 'tel_a1', progress: 40, status: 'in_progress' }, tp)).status).toBe(200);
+    expect((await http.post('/api/coordination/progress', { work_id: 'tel_w1', agent_id: 'tel_a1', progress: 40, status: 'in_progress' }, tp)).status).toBe(
+      200,
+    );
     expect((await http.post('/api/coordination/complete', { work_id: 'tel_w1', agent_id: 'tel_a1', result: 'done' }, tp)).status).toBe(200);
     expect((await http.post('/api/agents/tel_a1/heartbeat', {}, tp)).status).toBe(200);
     expect((await http.post('/api/coordination/claim', { work_id: 'tel_w2', agent_id: 'tel_a1' }, tp)).status).toBe(200);
@@ -282,11 +329,28 @@ describe('telemetry_spans.jsonl, the spans endpoint and the stream', () => {
       return server.length >= 8 ? (r.body.spans as LegacySpan[]) : undefined;
     });
     const server = ours.filter((s) => s.span_kind === 'server');
-    expect(server.map((s) => s.operation_name)).toEqual(['s2s.agent.register', 's2s.work.claim', 's2s.work.progress', 's2s.work.complete', 's2s.agent.heartbeat', 's2s.work.claim', 's2s.work.claim', 's2s.work.release']);
+    expect(server.map((s) => s.operation_name)).toEqual([
+      's2s.agent.register',
+      's2s.work.claim',
+      's2s.work.progress',
+      's2s.work.complete',
+      's2s.agent.heartbeat',
+      's2s.work.claim',
+      's2s.work.claim',
+      's2s.work.release',
+    ]);
     expect(server.every((s) => s.parent_span_id === P && s.trace_id === T)).toBe(true);
     const claimSpan = server[1];
     expect(claimSpan).toMatchObject({ span_id: claimSpanId, status: 'ok', service: { name: 'ai-processor' } });
-    expect(claimSpan.span_attributes).toMatchObject({ 's2s.work_item_id': 'tel_w1', 's2s.agent_id': 'tel_a1', 's2s.work_type': 'docs', 's2s.priority': 'high', 's2s.team': 'tel', 's2s.operation': 'work_claim', 's2s.status': 'success' });
+    expect(claimSpan.span_attributes).toMatchObject({
+      's2s.work_item_id': 'tel_w1',
+      's2s.agent_id': 'tel_a1',
+      's2s.work_type': 'docs',
+      's2s.priority': 'high',
+      's2s.team': 'tel',
+      's2s.operation': 'work_claim',
+      's2s.status': 'success',
+    });
     expect(server[2].span_attributes).toMatchObject({ 's2s.progress_percent': 40, 's2s.operation': 'progress_update' });
     expect(server[6]).toMatchObject({ status: 'error', span_attributes: { 's2s.status': 'conflict', 's2s.error': 'work_already_claimed' } });
     // The journal fsyncs of those changes sit inside the same trace, under the request spans.
@@ -304,7 +368,7 @@ describe('telemetry_spans.jsonl, the spans endpoint and the stream', () => {
 
     // The file: the original bytes untouched, then one JSON object per line in the legacy format.
     // Every server span of the trace is in the file before it is read (internal spans are not written by default).
-    await waitFor('the trace\'s server spans in the file', () => {
+    await waitFor("the trace's server spans in the file", () => {
       const text = readFileSync(file, 'utf8');
       return server.every((s) => text.includes(s.span_id)) ? true : undefined;
     });
@@ -316,11 +380,21 @@ describe('telemetry_spans.jsonl, the spans endpoint and the stream', () => {
     for (const line of lines) {
       const value = JSON.parse(line);
       expect(formatLegacySpan(value)).toBe(line);
-      expect(Object.keys(value).slice(0, 8)).toEqual(['trace_id', 'span_id', 'parent_span_id', 'operation_name', 'span_kind', 'status', 'start_time', 'duration_ms']);
+      expect(Object.keys(value).slice(0, 8)).toEqual([
+        'trace_id',
+        'span_id',
+        'parent_span_id',
+        'operation_name',
+        'span_kind',
+        'status',
+        'start_time',
+        'duration_ms',
+      ]);
     }
     expect(parseLegacySpans(added).segments.every((s) => s.kind === 'span')).toBe(true);
     const ops = new Set(lines.map((l) => JSON.parse(l).operation_name));
-    for (const op of ['s2s.agent.register', 's2s.work.claim', 's2s.work.progress', 's2s.work.complete', 's2s.agent.heartbeat', 's2s.work.release']) expect(ops).toContain(op);
+    for (const op of ['s2s.agent.register', 's2s.work.claim', 's2s.work.progress', 's2s.work.complete', 's2s.agent.heartbeat', 's2s.work.release'])
+      expect(ops).toContain(op);
     // The daemon's own steps are listed and streamed (above) but not written: not fleet telemetry.
     for (const op of ['s2s.journal.fsync', 's2s.legacy.write']) expect(ops).not.toContain(op);
   });
@@ -342,7 +416,20 @@ describe('telemetry_spans.jsonl, the spans endpoint and the stream', () => {
   it('spans other writers append are picked up, and a missing final newline is repaired before ours', async () => {
     const before = await quiescent();
     // A legacy-helper style record: pretty-printed, and the writer did not end it with a newline.
-    const external = JSON.stringify({ trace_id: 'e'.repeat(32), span_id: 'f'.repeat(16), parent_span_id: '', operation_name: 's2s.work.synthetic', span_kind: 'internal', status: 'ok', start_time: '2025-06-16T08:06:12.6042Z', duration_ms: 5 }, null, 2);
+    const external = JSON.stringify(
+      {
+        trace_id: 'e'.repeat(32),
+        span_id: 'f'.repeat(16),
+        parent_span_id: '',
+        operation_name: 's2s.work.synthetic',
+        span_kind: 'internal',
+        status: 'ok',
+        start_time: '2025-06-16T08:06:12.6042Z',
+        duration_ms: 5,
+      },
+      null,
+      2,
+    );
     appendFileSync(file, external);
     const res = await http.post('/api/coordination/claim', { work_id: 'tel_w3', agent_id: 'tel_a1' }, tp);
     expect(res.status).toBe(200);

@@ -203,7 +203,7 @@ describe('derived data kept across frames', () => {
     expect([...m.held.counts.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   });
 
-  it('adopts a verifying client\'s copy without cloning it, indexing its deltas', () => {
+  it("adopts a verifying client's copy without cloning it, indexing its deltas", () => {
     const snap = genSnapshot({ agents: 5, work: 30, seed: 2 });
     const gen = new DeltaGen(snap, 5);
     const clientState = structuredClone(snap.state);
@@ -422,7 +422,10 @@ describe('Connection: side channels (stand-in daemon)', () => {
       res.setHeader('content-type', 'application/json');
       if (req.url === '/api/stats') res.end(JSON.stringify(genStats()));
       else if (req.url?.startsWith('/api/telemetry/spans')) res.end(JSON.stringify({ spans: genSpans(5) }));
-      else { res.statusCode = 404; res.end('{}'); }
+      else {
+        res.statusCode = 404;
+        res.end('{}');
+      }
     });
     const wss = new WebSocketServer({ server });
     wss.on('connection', (ws, req) => {
@@ -455,7 +458,7 @@ describe('Connection: side channels (stand-in daemon)', () => {
     }
   };
 
-  it('fills spans and stats, and shows the stream client\'s resync after a gap as unverified', async () => {
+  it("fills spans and stats, and shows the stream client's resync after a gap as unverified", async () => {
     const snap = genSnapshot({ agents: 5, work: 12 });
     const gen = new DeltaGen(snap);
     const fake = await fakeDaemon((ws, url) => {

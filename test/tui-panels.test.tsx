@@ -91,7 +91,10 @@ describe('agents panel', () => {
   it('moves the selection with j/k and arrows', async () => {
     const { frame, press } = mount();
     await tick();
-    const selected = (): string => frame().split('\n').find((l) => l.startsWith('> '))!;
+    const selected = (): string =>
+      frame()
+        .split('\n')
+        .find((l) => l.startsWith('> '))!;
     const first = selected();
     await press('j');
     const second = selected();
@@ -104,7 +107,12 @@ describe('agents panel', () => {
     await press('k'); // stops at the top
     expect(selected()).toBe(first);
     await press('jjj'); // one chunk, as fast typing or key repeat over SSH delivers it
-    expect(frame().split('\n').filter((l) => l.startsWith('  agent_') || l.startsWith('> agent_')).findIndex((l) => l.startsWith('> '))).toBe(3);
+    expect(
+      frame()
+        .split('\n')
+        .filter((l) => l.startsWith('  agent_') || l.startsWith('> agent_'))
+        .findIndex((l) => l.startsWith('> ')),
+    ).toBe(3);
     await press('G');
     expect(rowsOf(frame(), 'agent_').pop()!.startsWith('> ')).toBe(true);
   });
@@ -112,7 +120,11 @@ describe('agents panel', () => {
   it('drills into an agent and back', async () => {
     const { frame, press, snap } = mount();
     await tick();
-    const id = frame().split('\n').find((l) => l.startsWith('> '))!.slice(2).split(/\s+/)[0];
+    const id = frame()
+      .split('\n')
+      .find((l) => l.startsWith('> '))!
+      .slice(2)
+      .split(/\s+/)[0];
     await press(KEY.enter);
     expect(frame()).toContain(`Agent ${id}`);
     expect(frame()).toContain('specialization');
@@ -133,7 +145,9 @@ describe('claims panel', () => {
     expect(f).toContain(`${held} held`);
     const rows = rowsOf(f, 'work_');
     expect(rows.length).toBe(30 - 1 - 5 - 2); // fills the body: 30 rows - spare - chrome (header 3, footer 2) - title/header
-    const inProgress = Object.values(snap.state.work).map((e) => e.data).find((d) => d.status === 'in_progress')!;
+    const inProgress = Object.values(snap.state.work)
+      .map((e) => e.data)
+      .find((d) => d.status === 'in_progress')!;
     await press('/', inProgress.work_item_id as string, KEY.enter);
     const line = rowsOf(frame(), 'work_')[0];
     expect(line).toContain(inProgress.work_item_id as string);
@@ -184,14 +198,24 @@ describe('claims panel', () => {
     const setup = makeModel();
     const { frame, press, model, snap } = mount({}, setup);
     await press('2', 'j', 'j');
-    const id = frame().split('\n').find((l) => l.startsWith('> '))!.slice(2).split(/\s+/)[0];
+    const id = frame()
+      .split('\n')
+      .find((l) => l.startsWith('> '))!
+      .slice(2)
+      .split(/\s+/)[0];
     // A new, newest work item lands on top of the age-sorted list.
     const gen = new DeltaGen(snap);
-    model.applyDelta(gen.put('work', 'work_1999999999999999999', { work_item_id: 'work_1999999999999999999', status: 'pending', created_at: new Date(GEN_NOW).toISOString() }));
+    model.applyDelta(
+      gen.put('work', 'work_1999999999999999999', { work_item_id: 'work_1999999999999999999', status: 'pending', created_at: new Date(GEN_NOW).toISOString() }),
+    );
     // Polled, not slept: a loaded machine may take longer than one frame to redraw.
     for (let waited = 0; !rowsOf(frame(), 'work_')[0]?.includes('work_1999999999999999999') && waited < 5000; waited += 20) await tick(20);
     expect(rowsOf(frame(), 'work_')[0]).toContain('work_1999999999999999999');
-    expect(frame().split('\n').find((l) => l.startsWith('> '))).toContain(id);
+    expect(
+      frame()
+        .split('\n')
+        .find((l) => l.startsWith('> ')),
+    ).toContain(id);
   });
 });
 
@@ -214,7 +238,9 @@ describe('write actions', () => {
   it('release a held claim after y, and do nothing after n', async () => {
     const actions = fakeActions();
     const { frame, press, snap } = mount({ actions, allowWrite: true });
-    const held = Object.values(snap.state.work).map((e) => e.data).find((d) => d.status === 'in_progress')!;
+    const held = Object.values(snap.state.work)
+      .map((e) => e.data)
+      .find((d) => d.status === 'in_progress')!;
     await press('2', '/', held.work_item_id as string, KEY.enter, 'r');
     expect(frame()).toContain(`Release ${held.work_item_id as string} held by ${held.agent_id as string}? [y/n]`);
     await press('n');
@@ -229,7 +255,11 @@ describe('write actions', () => {
     const actions = fakeActions();
     const { frame, press } = mount({ actions, allowWrite: true });
     await tick();
-    const id = frame().split('\n').find((l) => l.startsWith('> '))!.slice(2).split(/\s+/)[0];
+    const id = frame()
+      .split('\n')
+      .find((l) => l.startsWith('> '))!
+      .slice(2)
+      .split(/\s+/)[0];
     await press('o');
     expect(frame()).toContain(`Mark agent ${id} offline? [y/n]`);
     await press('y');

@@ -73,7 +73,14 @@ describe('validate-critical-paths', () => {
   });
 
   it('names the dependent service that is down (and only that path fails); exit 1', async () => {
-    const d = await startDaemon({ env: { AI_PROCESSOR_SERVICES: JSON.stringify([{ name: 'web', url: webUrl }, { name: 'billing', url: 'http://127.0.0.1:9/health', timeout_ms: 1000 }]) } });
+    const d = await startDaemon({
+      env: {
+        AI_PROCESSOR_SERVICES: JSON.stringify([
+          { name: 'web', url: webUrl },
+          { name: 'billing', url: 'http://127.0.0.1:9/health', timeout_ms: 1000 },
+        ]),
+      },
+    });
     try {
       const { code, report } = await validate(d.url);
       expect(failing(report)).toEqual(['services']);

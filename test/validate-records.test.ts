@@ -31,7 +31,9 @@ describe('validate judges records', () => {
     daemons.push(d);
     const c = new HttpClient(d.url);
     const out = await baseline(d.url);
-    expect((await c.post('/api/coordination/claim', { work_id: 'new_work', agent_id: 'new_agent', work_type: 'fresh_type', team: 'fresh_team' })).status).toBe(200);
+    expect((await c.post('/api/coordination/claim', { work_id: 'new_work', agent_id: 'new_agent', work_type: 'fresh_type', team: 'fresh_team' })).status).toBe(
+      200,
+    );
     expect((await c.post('/api/coordination/complete', { work_id: 'new_work', agent_id: 'new_agent', result: 'done' })).status).toBe(200);
 
     const r = await runCli(['validate', '--url', d.url, '--baseline', out, '--requests', '0', '--json']);
@@ -77,6 +79,13 @@ describe('validate judges records', () => {
     expect(r.stdout).toContain(`FIELDS VANISHED work ${trimmed}: description`);
     expect(r.stdout).toMatch(/journal since the baseline unavailable/);
     const j = JSON.parse((await runCli(['validate', '--url', b.url, '--baseline', out, '--requests', '0', '--json'])).stdout);
-    expect(j).toMatchObject({ ok: false, records: { journal: 'unavailable', vanished: [{ section: 'work', key: gone }], fields_vanished: [{ section: 'work', key: trimmed, fields: ['description'] }] } });
+    expect(j).toMatchObject({
+      ok: false,
+      records: {
+        journal: 'unavailable',
+        vanished: [{ section: 'work', key: gone }],
+        fields_vanished: [{ section: 'work', key: trimmed, fields: ['description'] }],
+      },
+    });
   });
 });

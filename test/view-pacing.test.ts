@@ -33,7 +33,11 @@ describe('legacy view pacing', () => {
     const dataDir = seedDataDir(RECORDS);
     dirs.push(dataDir);
     // A short configured pause, so what spaces the rewrites is their own duration.
-    let d: DaemonHandle | null = await startDaemon({ dataDir, args: ['--lease-ms', '3600000'], env: { AI_PROCESSOR_VIEW_FLUSH_MS: '20', AI_PROCESSOR_TELEMETRY_INTERNAL_SPANS: 'true' } });
+    let d: DaemonHandle | null = await startDaemon({
+      dataDir,
+      args: ['--lease-ms', '3600000'],
+      env: { AI_PROCESSOR_VIEW_FLUSH_MS: '20', AI_PROCESSOR_TELEMETRY_INTERNAL_SPANS: 'true' },
+    });
     const clients = Array.from({ length: 8 }, () => new HttpClient(d!.url));
     let changes = 0;
     // Load goes on until the file has been replaced at least four times:

@@ -42,7 +42,7 @@ describe('write history (stale-copy checks)', () => {
     expect(h.isStale(`w${6_000 % 500}`, textHash('v6000'), now)).toBe(false); // 39.99 s ago
   });
 
-  it('fingerprints are the hash\'s first 48 bits', () => {
+  it("fingerprints are the hash's first 48 bits", () => {
     expect(hashFingerprint('AAAAAAAB')).toBe(1);
     expect(hashFingerprint('________')).toBe(2 ** 48 - 1);
     const a = hashFingerprint(textHash('x'));

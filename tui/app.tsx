@@ -96,7 +96,10 @@ export function App(props: AppProps): ReactElement {
   const ui = useRef<Ui>({
     panel: props.initialPanel ?? 'agents',
     panels: { agents: freshPanel(), claims: freshPanel(), latency: freshPanel(), entropy: freshPanel(), traces: freshPanel(), health: freshPanel() },
-    help: false, draft: null, confirm: null, message: null,
+    help: false,
+    draft: null,
+    confirm: null,
+    message: null,
   });
   const memo = useRef<{ key: string; value: Derived } | null>(null);
 
@@ -158,7 +161,11 @@ export function App(props: AppProps): ReactElement {
       const agentId = entry?.data.agent_id;
       const held = claimsOf(model.state, typeof agentId === 'string' ? agentId : d);
       const summary = entry ? sessionLines(entry.data, now) : [];
-      return { kind: 'record', title: `${summary.length ? 'Claude Code session' : 'Agent'} ${d}`, lines: [...summary, ...recordLines(entry, [{ field: '(claims held)', value: held.length ? held.join(', ') : 'none' }])] };
+      return {
+        kind: 'record',
+        title: `${summary.length ? 'Claude Code session' : 'Agent'} ${d}`,
+        lines: [...summary, ...recordLines(entry, [{ field: '(claims held)', value: held.length ? held.join(', ') : 'none' }])],
+      };
     }
     if (u.panel === 'claims') return { kind: 'record', title: `Work ${d}`, lines: recordLines(model.state.work[d]) };
     return null;
@@ -248,7 +255,10 @@ export function App(props: AppProps): ReactElement {
       if (input === 'y' || input === 'Y') {
         const { run } = u.confirm;
         update(() => ({ confirm: null, message: { text: 'working…', tone: 'dim', at: clock() } }));
-        run().then((r) => say(r.message, r.ok ? 'ok' : 'error'), (e: unknown) => say(`failed: ${e instanceof Error ? e.message : String(e)}`, 'error'));
+        run().then(
+          (r) => say(r.message, r.ok ? 'ok' : 'error'),
+          (e: unknown) => say(`failed: ${e instanceof Error ? e.message : String(e)}`, 'error'),
+        );
       } else if (input === 'n' || input === 'N' || key.escape) update(() => ({ confirm: null, message: { text: 'cancelled', tone: 'dim', at: clock() } }));
       return;
     }
@@ -305,28 +315,60 @@ export function App(props: AppProps): ReactElement {
   const selected = selectedIndex(p, d.keys);
   const detail = detailOf(u);
   const view: ListView = {
-    selected, width, height: bodyHeight, filter: p.filter, desc: p.desc, now,
-    sort: SORTS[u.panel]?.[p.sort]?.key ?? '', total: 'total' in d ? d.total : 0,
-    empty: !model.hasSnapshot && u.panel !== 'traces' ? 'waiting for the daemon\'s state…' : undefined,
+    selected,
+    width,
+    height: bodyHeight,
+    filter: p.filter,
+    desc: p.desc,
+    now,
+    sort: SORTS[u.panel]?.[p.sort]?.key ?? '',
+    total: 'total' in d ? d.total : 0,
+    empty: !model.hasSnapshot && u.panel !== 'traces' ? "waiting for the daemon's state…" : undefined,
   };
 
   let body: ReactElement;
   if (u.help) body = <HelpOverlay width={width} height={bodyHeight} />;
-  else if (detail?.kind === 'trace') body = <TraceDetail traceId={detail.traceId} nodes={detail.nodes} selected={Math.min(p.detailSel, detail.nodes.length - 1)} width={width} height={bodyHeight} />;
-  else if (detail?.kind === 'record') body = <RecordDetail title={detail.title} lines={detail.lines} selected={Math.min(p.detailSel, detail.lines.length - 1)} width={width} height={bodyHeight} />;
+  else if (detail?.kind === 'trace')
+    body = (
+      <TraceDetail traceId={detail.traceId} nodes={detail.nodes} selected={Math.min(p.detailSel, detail.nodes.length - 1)} width={width} height={bodyHeight} />
+    );
+  else if (detail?.kind === 'record')
+    body = (
+      <RecordDetail title={detail.title} lines={detail.lines} selected={Math.min(p.detailSel, detail.lines.length - 1)} width={width} height={bodyHeight} />
+    );
   else if (d.kind === 'agents') body = <AgentsPanel rows={d.rows} view={view} sessions={model.statuses.snapshot().sessions > 0} />;
   else if (d.kind === 'claims') body = <ClaimsPanel rows={d.rows} view={view} />;
   else if (d.kind === 'traces') body = <TracesPanel rows={d.rows} view={view} />;
   else if (d.kind === 'latency') {
-    body = <LatencyPanel rows={d.rows} worst={d.worst} selected={selected} width={width} height={bodyHeight}
-      statsAgeMs={model.statsAt === null ? null : now - model.statsAt} statsError={model.statsError} sampleEveryMs={2000} />;
+    body = (
+      <LatencyPanel
+        rows={d.rows}
+        worst={d.worst}
+        selected={selected}
+        width={width}
+        height={bodyHeight}
+        statsAgeMs={model.statsAt === null ? null : now - model.statsAt}
+        statsError={model.statsError}
+        sampleEveryMs={2000}
+      />
+    );
   } else if (u.panel === 'entropy') {
-    body = <EntropyPanel view={entropyView(model.stats, model.samples.toArray())} hasStats={model.stats !== null} fields={model.stats?.entropy.fields} width={width} height={bodyHeight} />;
+    body = (
+      <EntropyPanel
+        view={entropyView(model.stats, model.samples.toArray())}
+        hasStats={model.stats !== null}
+        fields={model.stats?.entropy.fields}
+        width={width}
+        height={bodyHeight}
+      />
+    );
   } else body = <HealthPanel model={model} url={url} now={now} width={width} height={bodyHeight} />;
 
   const listPanel = FILTERABLE.includes(u.panel);
   const keys = [
-    'q:quit', '?:help', 'tab/1-6:panel',
+    'q:quit',
+    '?:help',
+    'tab/1-6:panel',
     ...(detail ? ['esc:back', 'j/k:scroll'] : listPanel ? ['j/k:move', '/:filter', 's:sort', 'enter:open'] : u.panel === 'latency' ? ['j/k:move'] : []),
     ...(allowWrite && u.panel === 'claims' ? ['r:release'] : []),
     ...(allowWrite && u.panel === 'agents' ? ['o:offline'] : []),
@@ -337,7 +379,9 @@ export function App(props: AppProps): ReactElement {
     <ThemeContext.Provider value={{ noColor }}>
       <Box flexDirection="column" width={width} height={size.rows - 1} overflowY="hidden">
         <Header model={model} url={url} active={u.panel} allowWrite={allowWrite} now={now} />
-        <Box flexDirection="column" height={bodyHeight} overflowY="hidden">{body}</Box>
+        <Box flexDirection="column" height={bodyHeight} overflowY="hidden">
+          {body}
+        </Box>
         <Footer filterDraft={u.draft} confirm={u.confirm?.question ?? null} message={message} keys={' ' + keys} />
       </Box>
     </ThemeContext.Provider>

@@ -109,7 +109,10 @@ async function main(): Promise<number> {
   const conn = new Connection({ url, token: resolveToken(values.token) ?? undefined, model });
   conn.start();
   const [{ render, renderToString }, React, { App }, { noColorFromEnv }] = await Promise.all([
-    import('ink'), import('react'), import('./app.js'), import('./layout/theme.js'),
+    import('ink'),
+    import('react'),
+    import('./app.js'),
+    import('./layout/theme.js'),
   ]);
   const props = { model, url, allowWrite: values['allow-write'], noColor: noColorFromEnv(), actions: conn };
 
@@ -136,7 +139,9 @@ async function main(): Promise<number> {
   }
 
   let resolveCode: (code: number) => void = () => {};
-  const exitCode = new Promise<number>((r) => { resolveCode = r; });
+  const exitCode = new Promise<number>((r) => {
+    resolveCode = r;
+  });
   const quit = (code: number): void => {
     if (quitting) return;
     quitting = true;
@@ -163,7 +168,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    process.stderr.write(`ai-console: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.stderr.write(`ai-console: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exit(1);
   },
 );

@@ -9,8 +9,15 @@ import { otlpRoutes, usageStats } from './otlp-routes.js';
 export function installClaudeCode(ctx: DaemonContext): { usage: ReturnType<typeof usageStats> } {
   const projects = new ProjectResolver();
   const { leases, locator } = installPathLeases(ctx, projects);
-  const paths = { leases, locator, enforcement: () => ctx.config.path_leases, onConflict: (action: 'denied' | 'warned') => ctx.metrics.pathConflicts.inc({ action }) };
-  void ctx.app.register(claudeCodeRoutes({ service: ctx.service, logger: ctx.logger.child({ component: 'claude-code' }), projects, traceOf: (r) => ctx.traceOf(r), paths }));
+  const paths = {
+    leases,
+    locator,
+    enforcement: () => ctx.config.path_leases,
+    onConflict: (action: 'denied' | 'warned') => ctx.metrics.pathConflicts.inc({ action }),
+  };
+  void ctx.app.register(
+    claudeCodeRoutes({ service: ctx.service, logger: ctx.logger.child({ component: 'claude-code' }), projects, traceOf: (r) => ctx.traceOf(r), paths }),
+  );
   void ctx.app.register(otlpRoutes(ctx));
   return { usage: usageStats(ctx) };
 }

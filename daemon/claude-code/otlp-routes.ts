@@ -33,7 +33,9 @@ interface RawBody {
 /** The body as sent, inflated when gzip: the handler decodes it for its signal. */
 function rawParser(encoding: RawBody['encoding']) {
   return (req: FastifyRequest, body: Buffer, done: (err: Error | null, body?: RawBody) => void) => {
-    const coding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+    const coding = String(req.headers['content-encoding'] ?? 'identity')
+      .trim()
+      .toLowerCase();
     if (coding === 'identity' || coding === '') return done(null, { encoding, bytes: body });
     if (coding !== 'gzip') return done(new ApiError('unsupported_media_type', `Content-Encoding ${coding} is not supported: send gzip or none`));
     try {
@@ -63,7 +65,10 @@ function read<T>(fn: () => T): T {
 
 function answer(reply: FastifyReply, signal: Signal, raw: RawBody, partial: PartialSuccess | null) {
   const body = encodeResponse(signal, raw.encoding, partial);
-  return reply.code(200).type(raw.encoding === 'json' ? JSON_TYPE : PROTOBUF_TYPE).send(body);
+  return reply
+    .code(200)
+    .type(raw.encoding === 'json' ? JSON_TYPE : PROTOBUF_TYPE)
+    .send(body);
 }
 
 function groupByAgent<T extends { agent_id: string }>(items: Iterable<T>): Map<string, T[]> {
@@ -79,7 +84,14 @@ function groupByAgent<T extends { agent_id: string }>(items: Iterable<T>): Map<s
 /** A session's agent as telemetry first sees it, when no hook announced it. */
 function newSessionAgent(agentId: string, sessionId: string, now: string): JsonObject {
   // The fields a hook-registered session starts with, so a later hook finds a session it knows.
-  return withFields(newAgentData({ specialization: 'claude-code' }, now, agentId), { source: SOURCE, session_id: sessionId, status: 'idle', project: null, model: null, subagents: [] });
+  return withFields(newAgentData({ specialization: 'claude-code' }, now, agentId), {
+    source: SOURCE,
+    session_id: sessionId,
+    status: 'idle',
+    project: null,
+    model: null,
+    subagents: [],
+  });
 }
 
 const isoDay = (iso: string) => iso.slice(0, 10);
@@ -107,15 +119,17 @@ export function otlpRoutes(ctx: DaemonContext): FastifyPluginAsync {
     let duplicates = 0;
     const teams = new Set<string>();
     // The sessions' changes are committed concurrently: the journal writes them in one group commit.
-    const steps = await Promise.all([...groupByAgent(points)].map(async ([agentId, list]) => {
-      const out = await service.apply(OTLP_OPERATION, agentId, (op) => {
-        const current = op.view.get('agents', agentId)?.data ?? newSessionAgent(agentId, list[0].session_id, op.now);
-        const step = applyUsage(current, list, { now: op.now, budgets: { usd_per_agent: ctx.config.budget_usd_per_agent } });
-        // Nothing new (a retried export): no write at all.
-        return { changes: step.counted > 0 ? [{ section: 'agents' as const, key: agentId, op: 'put' as const, data: step.agent }] : [], result: step };
-      });
-      return [agentId, out.result] as const;
-    }));
+    const steps = await Promise.all(
+      [...groupByAgent(points)].map(async ([agentId, list]) => {
+        const out = await service.apply(OTLP_OPERATION, agentId, (op) => {
+          const current = op.view.get('agents', agentId)?.data ?? newSessionAgent(agentId, list[0].session_id, op.now);
+          const step = applyUsage(current, list, { now: op.now, budgets: { usd_per_agent: ctx.config.budget_usd_per_agent } });
+          // Nothing new (a retried export): no write at all.
+          return { changes: step.counted > 0 ? [{ section: 'agents' as const, key: agentId, op: 'put' as const, data: step.agent }] : [], result: step };
+        });
+        return [agentId, out.result] as const;
+      }),
+    );
     for (const [agentId, step] of steps) {
       counted += step.counted;
       duplicates += step.duplicates;
@@ -127,7 +141,13 @@ export function otlpRoutes(ctx: DaemonContext): FastifyPluginAsync {
       }
       for (const type of TOKEN_LABELS) if (step.added[type]) m.claudeCodeTokens.inc({ team, type }, step.added[type]);
       if (step.crossed_budget) {
-        const detail = { scope: 'agent', agent_id: agentId, team, cost_usd: (step.agent.usage as JsonObject).cost_usd, budget_usd: ctx.config.budget_usd_per_agent };
+        const detail = {
+          scope: 'agent',
+          agent_id: agentId,
+          team,
+          cost_usd: (step.agent.usage as JsonObject).cost_usd,
+          budget_usd: ctx.config.budget_usd_per_agent,
+        };
         logger.warn(detail, 'claude-code: agent over budget');
         ctx.events.emit('event', 'budget_exceeded', detail);
       }
@@ -149,17 +169,19 @@ export function otlpRoutes(ctx: DaemonContext): FastifyPluginAsync {
   }
 
   async function ingestLogs(seen: ReturnType<typeof readLogs>['seen']): Promise<void> {
-    await Promise.all([...seen].map(([agentId, s]) =>
-      service.apply(OTLP_OPERATION, agentId, (op) => {
-        const existing = op.view.get('agents', agentId)?.data;
-        const current = existing ?? newSessionAgent(agentId, s.session_id, op.now);
-        const at = s.at_ms > 0 ? new Date(Math.min(s.at_ms, Date.parse(op.now))).toISOString() : op.now;
-        const last = existing && typeof existing.telemetry_at === 'string' ? Date.parse(existing.telemetry_at) : NaN;
-        // Log exports come every few seconds: the agent's record moves at most once per LOG_SEEN_STEP_MS.
-        if (Date.parse(at) - last < LOG_SEEN_STEP_MS) return { changes: [], result: null };
-        return { changes: [{ section: 'agents' as const, key: agentId, op: 'put' as const, data: withFields(current, { telemetry_at: at }) }], result: null };
-      }),
-    ));
+    await Promise.all(
+      [...seen].map(([agentId, s]) =>
+        service.apply(OTLP_OPERATION, agentId, (op) => {
+          const existing = op.view.get('agents', agentId)?.data;
+          const current = existing ?? newSessionAgent(agentId, s.session_id, op.now);
+          const at = s.at_ms > 0 ? new Date(Math.min(s.at_ms, Date.parse(op.now))).toISOString() : op.now;
+          const last = existing && typeof existing.telemetry_at === 'string' ? Date.parse(existing.telemetry_at) : NaN;
+          // Log exports come every few seconds: the agent's record moves at most once per LOG_SEEN_STEP_MS.
+          if (Date.parse(at) - last < LOG_SEEN_STEP_MS) return { changes: [], result: null };
+          return { changes: [{ section: 'agents' as const, key: agentId, op: 'put' as const, data: withFields(current, { telemetry_at: at }) }], result: null };
+        }),
+      ),
+    );
   }
 
   return async (app: FastifyInstance) => {
@@ -192,5 +214,9 @@ export function otlpRoutes(ctx: DaemonContext): FastifyPluginAsync {
 
 /** The usage part of GET /api/stats (StatsResponse.usage). */
 export function usageStats(ctx: DaemonContext) {
-  return () => usageTotals([...ctx.store.tables.maps.agents.values()].map((e) => e.data), new Date().toISOString());
+  return () =>
+    usageTotals(
+      [...ctx.store.tables.maps.agents.values()].map((e) => e.data),
+      new Date().toISOString(),
+    );
 }

@@ -44,7 +44,11 @@ function sameHost(req: FastifyRequest): boolean {
 }
 
 /** The file an edit names, placed in its repository; null for other events, or a path that cannot be leased (the edit goes on). */
-async function editTarget(locator: PathLocator, payload: { hook_event_name: string; cwd?: string; tool_name?: unknown; tool_input?: unknown }, req: FastifyRequest): Promise<PathTarget | null> {
+async function editTarget(
+  locator: PathLocator,
+  payload: { hook_event_name: string; cwd?: string; tool_name?: unknown; tool_input?: unknown },
+  req: FastifyRequest,
+): Promise<PathTarget | null> {
   const edited = editedPath(payload);
   if (!edited) return null;
   const abs = path.isAbsolute(edited) ? edited : payload.cwd && path.isAbsolute(payload.cwd) ? path.join(payload.cwd, edited) : null;
@@ -105,23 +109,31 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
       const enforcement = paths?.enforcement() ?? 'off';
       const target = paths && enforcement !== 'off' ? await editTarget(paths.locator, payload, req) : null;
       let decision: EditDecision | null = null;
-      const apply = service.apply<HookPlan>(HOOK_OPERATION, agentId, (ctx) => {
-        const current = ctx.view.get('agents', agentId)?.data ?? newAgentData({ specialization: 'claude-code' }, ctx.now, agentId);
-        const plan = mapHookEvent(payload, current, { now: ctx.now, project });
-        // SessionEnd: the session's path leases end with it, in the same change.
-        if (plan.releaseClaims) delete plan.agent[PATH_LEASES_FIELD];
-        if (paths && target) {
-          decision = paths.leases.decideEdit(ctx.view, agentId, target, target.path, ctx.now);
-          if (decision.add) {
-            // Replaces the session's own lease at that path (a shared one, or one taken in another worktree).
-            const add = decision.add;
-            const list = Array.isArray(current[PATH_LEASES_FIELD]) ? (current[PATH_LEASES_FIELD] as JsonObject[]) : [];
-            plan.agent[PATH_LEASES_FIELD] = [...list.filter((l) => l === null || typeof l !== 'object' || l.repo !== add.repo || l.path !== add.path), leaseRecord(add)];
-            paths.leases.index.setAgent(agentId, [...paths.leases.index.ofAgent(agentId), decision.add]);
+      const apply = service.apply<HookPlan>(
+        HOOK_OPERATION,
+        agentId,
+        (ctx) => {
+          const current = ctx.view.get('agents', agentId)?.data ?? newAgentData({ specialization: 'claude-code' }, ctx.now, agentId);
+          const plan = mapHookEvent(payload, current, { now: ctx.now, project });
+          // SessionEnd: the session's path leases end with it, in the same change.
+          if (plan.releaseClaims) delete plan.agent[PATH_LEASES_FIELD];
+          if (paths && target) {
+            decision = paths.leases.decideEdit(ctx.view, agentId, target, target.path, ctx.now);
+            if (decision.add) {
+              // Replaces the session's own lease at that path (a shared one, or one taken in another worktree).
+              const add = decision.add;
+              const list = Array.isArray(current[PATH_LEASES_FIELD]) ? (current[PATH_LEASES_FIELD] as JsonObject[]) : [];
+              plan.agent[PATH_LEASES_FIELD] = [
+                ...list.filter((l) => l === null || typeof l !== 'object' || l.repo !== add.repo || l.path !== add.path),
+                leaseRecord(add),
+              ];
+              paths.leases.index.setAgent(agentId, [...paths.leases.index.ofAgent(agentId), decision.add]);
+            }
           }
-        }
-        return { changes: [{ section: 'agents', key: agentId, op: 'put', data: plan.agent }], result: plan };
-      }, trace);
+          return { changes: [{ section: 'agents', key: agentId, op: 'put', data: plan.agent }], result: plan };
+        },
+        trace,
+      );
       const out = await (paths ? paths.leases.settled(agentId, apply) : apply);
       const plan = out.result;
       if (plan.releaseClaims) await releaseAll(agentId, trace);
@@ -131,14 +143,21 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
         const file = target.path;
         if (d.deny.length > 0 && enforcement === 'enforce') {
           paths.onConflict('denied');
-          logger.info({ agent_id: agentId, repo: target.repo, path: file, holders: d.deny.map((h) => h.agent_id) }, 'claude-code: edit refused, the file is leased');
-          return reply.code(200).send(denyAnswer(`Another agent is editing ${file}: ${holdersText(d.deny)}. Pick other work, or wait until that agent is done with the file.`));
+          logger.info(
+            { agent_id: agentId, repo: target.repo, path: file, holders: d.deny.map((h) => h.agent_id) },
+            'claude-code: edit refused, the file is leased',
+          );
+          return reply
+            .code(200)
+            .send(denyAnswer(`Another agent is editing ${file}: ${holdersText(d.deny)}. Pick other work, or wait until that agent is done with the file.`));
         }
         const others = [...d.deny, ...d.warn];
         if (others.length > 0) {
           paths.onConflict('warned');
           const where = d.deny.length > 0 ? '' : ' in another worktree of this repository';
-          return reply.code(200).send(contextAnswer(`Another agent is also editing ${file}${where}: ${holdersText(others)}. Expect a merge conflict unless you coordinate.`));
+          return reply
+            .code(200)
+            .send(contextAnswer(`Another agent is also editing ${file}${where}: ${holdersText(others)}. Expect a merge conflict unless you coordinate.`));
         }
       }
       return reply.code(200).send({});

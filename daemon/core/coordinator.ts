@@ -137,7 +137,9 @@ export interface ClaimResult {
 export function claim(ctx: OpContext, input: ClaimInput, limits: LeaseLimits): OpResult<ClaimResult> {
   if (input.lease_ms !== undefined && input.lease_from_estimate) throw new ApiError('invalid_request', 'give lease_ms or lease_from_estimate, not both');
   if (input.lease_ms !== undefined && input.lease_ms > limits.maxMs) {
-    throw new ApiError('lease_too_long', `lease_ms ${input.lease_ms} is over the daemon's maximum of ${limits.maxMs} ms (--max-lease-ms)`, { max_lease_ms: limits.maxMs });
+    throw new ApiError('lease_too_long', `lease_ms ${input.lease_ms} is over the daemon's maximum of ${limits.maxMs} ms (--max-lease-ms)`, {
+      max_lease_ms: limits.maxMs,
+    });
   }
   const changes: ProposedChange[] = [];
   const existing = ctx.view.get('work', input.work_id);
@@ -164,7 +166,13 @@ export function claim(ctx: OpContext, input: ClaimInput, limits: LeaseLimits): O
   const leaseMs = input.lease_ms ?? (input.lease_from_estimate ? estimateLeaseMs(base.estimated_duration ?? input.estimated_duration, limits) : undefined);
   if (leaseMs !== undefined) data.lease_ms = leaseMs;
   else delete data.lease_ms;
-  if (ctx.trace) data.telemetry = withFields(isObj(base.telemetry) ? base.telemetry : {}, { trace_id: ctx.trace.trace_id, span_id: ctx.trace.span_id, operation: 's2s.work.claim', service: 'ai-processor' });
+  if (ctx.trace)
+    data.telemetry = withFields(isObj(base.telemetry) ? base.telemetry : {}, {
+      trace_id: ctx.trace.trace_id,
+      span_id: ctx.trace.span_id,
+      operation: 's2s.work.claim',
+      service: 'ai-processor',
+    });
   changes.push({ section: 'work', key: input.work_id, op: 'put', data });
   return { changes, result: { claim: data, idempotent: false } };
 }
@@ -197,7 +205,10 @@ export function progress(ctx: OpContext, input: HolderInput & { progress: number
   return { changes: [{ section: 'work', key: input.work_id, op: 'put', data }], result: { work: data } };
 }
 
-export function complete(ctx: OpContext, input: HolderInput & { result?: string; velocity_points?: number; status?: 'completed' | 'failed' }): OpResult<{ work: JsonObject; log: JsonObject }> {
+export function complete(
+  ctx: OpContext,
+  input: HolderInput & { result?: string; velocity_points?: number; status?: 'completed' | 'failed' },
+): OpResult<{ work: JsonObject; log: JsonObject }> {
   const existing = holderCheck(ctx, input);
   const status = input.status ?? 'completed';
   const result = input.result ?? (status === 'completed' ? 'success' : 'failed');

@@ -56,7 +56,11 @@ export interface HolderLease {
 }
 
 /** One holder's claims at a check: which expired, the shortest lease of the others, when to look again. */
-export function dueClaims(h: HolderLease, now: number, claims: Iterable<{ id: string; leaseMs: number }>): { expired: string[]; shortestMs: number; checkAt: number } {
+export function dueClaims(
+  h: HolderLease,
+  now: number,
+  claims: Iterable<{ id: string; leaseMs: number }>,
+): { expired: string[]; shortestMs: number; checkAt: number } {
   const expired: string[] = [];
   let shortestMs = Infinity;
   // Look again within one default period at most: claims may join the holder without a call here.

@@ -183,7 +183,12 @@ export class CoordinationService extends EventEmitter<ServiceEvents> {
   }
 
   /** Runs one operation as a store transaction and reports it ('op'); public for feature modules (claim-next). */
-  async run<T>(operation: string, cause: ChangeCause, fn: (ctx: rules.OpContext) => rules.OpResult<T>, trace?: Trace): Promise<{ result: T; revision: number | null }> {
+  async run<T>(
+    operation: string,
+    cause: ChangeCause,
+    fn: (ctx: rules.OpContext) => rules.OpResult<T>,
+    trace?: Trace,
+  ): Promise<{ result: T; revision: number | null }> {
     const started = process.hrtime.bigint();
     const startedNs = BigInt(Date.now()) * 1_000_000n;
     // Objects built field by field, not spread: a spread copy gets a hidden class of its own in V8.
@@ -191,13 +196,33 @@ export class CoordinationService extends EventEmitter<ServiceEvents> {
     if (trace) full.trace_id = trace.trace_id;
     try {
       const out = await this.store.transact((view: ReadView) => fn({ view, now: isoSeconds(), trace }), full);
-      const event: OpEvent = { operation, outcome: out.revision === null ? 'idempotent' : 'ok', seconds: Number(process.hrtime.bigint() - started) / 1e9, error: undefined, revision: out.revision, agent_id: cause.agent_id, work_id: cause.work_id, trace, started_ns: startedNs };
+      const event: OpEvent = {
+        operation,
+        outcome: out.revision === null ? 'idempotent' : 'ok',
+        seconds: Number(process.hrtime.bigint() - started) / 1e9,
+        error: undefined,
+        revision: out.revision,
+        agent_id: cause.agent_id,
+        work_id: cause.work_id,
+        trace,
+        started_ns: startedNs,
+      };
       this.emit('op', event);
       return out;
     } catch (err) {
       const code = err instanceof ApiError ? err.code : 'internal_error';
       const outcome = err instanceof ApiError && err.status === 409 ? 'conflict' : 'error';
-      const event: OpEvent = { operation, outcome, seconds: Number(process.hrtime.bigint() - started) / 1e9, error: code, revision: null, agent_id: cause.agent_id, work_id: cause.work_id, trace, started_ns: startedNs };
+      const event: OpEvent = {
+        operation,
+        outcome,
+        seconds: Number(process.hrtime.bigint() - started) / 1e9,
+        error: code,
+        revision: null,
+        agent_id: cause.agent_id,
+        work_id: cause.work_id,
+        trace,
+        started_ns: startedNs,
+      };
       this.emit('op', event);
       throw err;
     }
@@ -227,7 +252,13 @@ export class CoordinationService extends EventEmitter<ServiceEvents> {
   }
 
   /** A claim decided inside the transaction (claim by id, claim-next): the same lease and bookkeeping whichever chose the item. */
-  claimChosen<T extends { claim: JsonObject; idempotent: boolean } | null>(operation: string, agentId: string, workId: string | undefined, fn: (ctx: rules.OpContext, limits: LeaseLimits) => rules.OpResult<T>, trace?: Trace) {
+  claimChosen<T extends { claim: JsonObject; idempotent: boolean } | null>(
+    operation: string,
+    agentId: string,
+    workId: string | undefined,
+    fn: (ctx: rules.OpContext, limits: LeaseLimits) => rules.OpResult<T>,
+    trace?: Trace,
+  ) {
     const limits = this.limits;
     this.touch(agentId); // proof of life even when the claim is refused
     return this.run(operation, { op: operation, source: 'api', agent_id: agentId, work_id: workId }, (ctx) => fn(ctx, limits), trace).then((r) => {
@@ -321,17 +352,20 @@ export class CoordinationService extends EventEmitter<ServiceEvents> {
       };
       let extrasEnded = false;
       try {
-        const out = await this.store.transact((view) => {
-          const now = isoSeconds();
-          const claims = rules.expireLease({ view, now }, agent, stillExpired);
-          if (!extrasExpired()) return claims;
-          for (const x of this.extras) {
-            const changes = x.expire(view, agent, now);
-            if (changes.length) extrasEnded = true;
-            claims.changes.push(...changes);
-          }
-          return claims;
-        }, { op: 'lease_expired', source: 'lease', agent_id: agent });
+        const out = await this.store.transact(
+          (view) => {
+            const now = isoSeconds();
+            const claims = rules.expireLease({ view, now }, agent, stillExpired);
+            if (!extrasExpired()) return claims;
+            for (const x of this.extras) {
+              const changes = x.expire(view, agent, now);
+              if (changes.length) extrasEnded = true;
+              claims.changes.push(...changes);
+            }
+            return claims;
+          },
+          { op: 'lease_expired', source: 'lease', agent_id: agent },
+        );
         if (out.revision !== null && extrasEnded) this.opts.logger.warn({ agent_id: agent, revision: out.revision }, 'lease expired: path leases ended');
         if (out.result.released.length > 0) {
           expired += out.result.released.length;

@@ -38,14 +38,18 @@ export async function coordinationRoutes(app: FastifyInstance, opts: Coordinatio
     const { agent_id } = req.params as { agent_id: string };
     const entry = store.get('agents', agent_id);
     if (!entry) throw new ApiError('unknown_agent', `no agent ${agent_id}`);
-    return { agent: entry.data, version: entry.v, claims: [...store.heldIndex().get(agent_id) ?? []] };
+    return { agent: entry.data, version: entry.v, claims: [...(store.heldIndex().get(agent_id) ?? [])] };
   });
 
   app.post('/api/agents/:agent_id/heartbeat', { schema: { params: S.agentParams, body: S.heartbeatBody } }, async (req, reply) => {
     const { agent_id } = req.params as { agent_id: string };
     const out = await service.heartbeat(agent_id, (req.body as { status?: string; current_workload?: number } | null) ?? {}, traceOf(req));
     const deadline = service.leaseDeadline(agent_id);
-    return reply.send({ agent: out.result.agent, revision: out.revision ?? store.revision, lease_expires_at: deadline ? new Date(deadline).toISOString() : null });
+    return reply.send({
+      agent: out.result.agent,
+      revision: out.revision ?? store.revision,
+      lease_expires_at: deadline ? new Date(deadline).toISOString() : null,
+    });
   });
 
   app.post('/api/work', { schema: { body: S.createWorkBody } }, async (req: Body<Parameters<CoordinationService['createWork']>[0]>, reply) => {
@@ -73,14 +77,21 @@ export async function coordinationRoutes(app: FastifyInstance, opts: Coordinatio
     const entry = store.get('work', work_id);
     if (!entry) throw new ApiError('unknown_work', `no work item ${work_id}`);
     // Items with prerequisites also say whether they are ready, waiting or blocked (docs/work-graph.md).
-    if (dependsOn(entry.data).length) return { work: entry.data, version: entry.v, revision: entry.rev, readiness: readiness(entry.data, (id) => store.get('work', id)?.data) };
+    if (dependsOn(entry.data).length)
+      return { work: entry.data, version: entry.v, revision: entry.rev, readiness: readiness(entry.data, (id) => store.get('work', id)?.data) };
     return { work: entry.data, version: entry.v, revision: entry.rev };
   });
 
   app.post('/api/coordination/claim', { schema: { body: S.claimBody } }, async (req: Body<Parameters<CoordinationService['claim']>[0]>) => {
     const out = await service.claim(req.body, traceOf(req));
     const entry = store.get('work', req.body.work_id);
-    return { claim: out.result.claim, version: entry?.v ?? null, revision: out.revision ?? store.revision, idempotent: out.result.idempotent, ...service.claimLease(req.body.work_id) };
+    return {
+      claim: out.result.claim,
+      version: entry?.v ?? null,
+      revision: out.revision ?? store.revision,
+      idempotent: out.result.idempotent,
+      ...service.claimLease(req.body.work_id),
+    };
   });
 
   app.post('/api/coordination/progress', { schema: { body: S.progressBody } }, async (req: Body<Parameters<CoordinationService['progress']>[0]>) => {

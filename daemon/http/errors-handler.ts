@@ -5,7 +5,8 @@ import { ApiError, ERRORS } from '../errors.js';
 export function describeValidation(err: FastifyError): { code: 'invalid_request' | 'invalid_id'; message: string } {
   const first = err.validation?.[0];
   const field = (first?.instancePath || '').replace(/^\//, '') || (first?.params as { missingProperty?: string } | undefined)?.missingProperty || '';
-  const isId = /(^|_)id$/.test(field) && (first?.keyword === 'pattern' || first?.keyword === 'not' || first?.keyword === 'maxLength' || first?.keyword === 'minLength');
+  const isId =
+    /(^|_)id$/.test(field) && (first?.keyword === 'pattern' || first?.keyword === 'not' || first?.keyword === 'maxLength' || first?.keyword === 'minLength');
   if (isId) return { code: 'invalid_id', message: `${field}: ${ERRORS.invalid_id.message}` };
   return { code: 'invalid_request', message: `${err.validationContext ?? 'body'}${field ? '/' + field : ''} ${first?.message ?? err.message}`.trim() };
 }
@@ -30,7 +31,9 @@ export function installErrorHandling(app: FastifyInstance, logger?: { error(obj:
     }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) logger?.error({ err: err.message, stack: err.stack, url: request.url }, 'unhandled error');
-    return reply.code(status).send({ error: status === 500 ? 'internal_error' : 'invalid_request', message: status === 500 ? ERRORS.internal_error.message : err.message });
+    return reply
+      .code(status)
+      .send({ error: status === 500 ? 'internal_error' : 'invalid_request', message: status === 500 ? ERRORS.internal_error.message : err.message });
   });
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });

@@ -57,4 +57,3 @@ export function isBaseline(v: unknown): v is Baseline {
     Array.isArray(b.keys.log)
   );
 }
-

@@ -43,7 +43,8 @@ export class EntropyBaselines {
     try {
       text = await fsp.readFile(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.ctx.logger.warn({ file: this.file, err: (err as Error).message }, 'cannot read the entropy baseline; running without one');
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.ctx.logger.warn({ file: this.file, err: (err as Error).message }, 'cannot read the entropy baseline; running without one');
       return;
     }
     try {

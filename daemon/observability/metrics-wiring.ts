@@ -74,7 +74,12 @@ export function installMetrics(ctx: DaemonContext): void {
   store.on('loss', (l) => {
     if (l.fields) m.fieldsLost.inc({ cause: l.cause }, l.fields.length);
     else m.recordsLost.inc({ cause: l.cause });
-    ctx.logger.warn({ section: l.section, key: l.key, cause: l.cause, fields: l.fields, revision: l.revision }, l.fields ? 'information lost: fields of a record vanished in an external edit' : 'information lost: a record was deleted by an external edit made on a stale copy');
+    ctx.logger.warn(
+      { section: l.section, key: l.key, cause: l.cause, fields: l.fields, revision: l.revision },
+      l.fields
+        ? 'information lost: fields of a record vanished in an external edit'
+        : 'information lost: a record was deleted by an external edit made on a stale copy',
+    );
     ctx.events.emit('event', 'information_loss', { ...l });
   });
   store.on('problem', (p) => ctx.syncFailures.record(/write failed/.test(p.error) ? 'write_failed' : 'unparseable_file'));
@@ -87,7 +92,11 @@ export function installMetrics(ctx: DaemonContext): void {
     setEntropyGauges(m, ctx.entropy.snapshot());
     m.agentsLongestWait.set(longestWaitSeconds(store.tables.maps.agents.values(), Date.now()));
     m.agentsHeartbeating.set(heartbeaters.count());
-    const over = overBudgetCounts([...store.tables.maps.agents.values()].map((e) => e.data), new Date().toISOString(), ctx.config.budget_usd_per_team_day);
+    const over = overBudgetCounts(
+      [...store.tables.maps.agents.values()].map((e) => e.data),
+      new Date().toISOString(),
+      ctx.config.budget_usd_per_team_day,
+    );
     m.claudeCodeOverBudget.set({ scope: 'agent' }, over.agent);
     m.claudeCodeOverBudget.set({ scope: 'team_day' }, over.team_day);
     reply.header('content-type', m.registry.contentType);

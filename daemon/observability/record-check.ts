@@ -80,7 +80,16 @@ export function judgeRecords(base: RecordFingerprints, now: CoordinationState, d
   for (const d of deltas ?? []) {
     for (const c of d.changes) last.set(c.section + '\u0000' + c.key, { revision: d.revision, cause: d.cause?.op ?? null, op: c.op, data: c.entry?.data });
   }
-  const out: RecordJudgement = { checked: 0, intact: 0, changed: 0, deleted: [], vanished: [], fields_removed: [], fields_vanished: [], journal: deltas ? 'used' : 'unavailable' };
+  const out: RecordJudgement = {
+    checked: 0,
+    intact: 0,
+    changed: 0,
+    deleted: [],
+    vanished: [],
+    fields_removed: [],
+    fields_vanished: [],
+    journal: deltas ? 'used' : 'unavailable',
+  };
   for (const section of RECORD_SECTIONS) {
     for (const [key, [hash, set]] of Object.entries(base.records[section] ?? {})) {
       out.checked++;

@@ -166,7 +166,10 @@ export class SpanFile {
       const now = Date.now();
       if (now - this.lastDropWarn > 60_000) {
         this.lastDropWarn = now;
-        this.opts.logger.warn({ file: this.opts.file, dropped: this.stats.dropped, pending_bytes: this.pendingBytes }, 'span file cannot keep up; dropping spans');
+        this.opts.logger.warn(
+          { file: this.opts.file, dropped: this.stats.dropped, pending_bytes: this.pendingBytes },
+          'span file cannot keep up; dropping spans',
+        );
       }
       return false;
     }
@@ -474,7 +477,6 @@ export class SpanFile {
     this.indexedOffset = offset;
   }
 }
-
 
 /** telemetry_spans.jsonl -> telemetry_spans.<n>.jsonl */
 export function rotatedName(file: string, n: number): string {

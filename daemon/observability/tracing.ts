@@ -19,9 +19,30 @@
 // spans live in byte buffers (nothing for the GC to trace); fsync spans are one per journal batch.
 // OTEL_TRACES_SAMPLER=parentbased_traceidratio with OTEL_TRACES_SAMPLER_ARG lowers the cost further.
 import path from 'node:path';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, diag, DiagLogLevel, trace, type Attributes, type Context, type Link, type Span, type SpanContext, type DiagLogger } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  diag,
+  DiagLogLevel,
+  trace,
+  type Attributes,
+  type Context,
+  type Link,
+  type Span,
+  type SpanContext,
+  type DiagLogger,
+} from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
-import { NodeTracerProvider, BatchSpanProcessor, RandomIdGenerator, type IdGenerator, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-node';
+import {
+  NodeTracerProvider,
+  BatchSpanProcessor,
+  RandomIdGenerator,
+  type IdGenerator,
+  type ReadableSpan,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-node';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { LegacySpan } from '../../shared/protocol.js';
@@ -79,7 +100,12 @@ export function ruleFor(method: string, route: string | undefined): RouteRule {
   if (known) return { name: known[0], operation: known[1], record: 'always', route };
   if (NEVER.some((re) => re.test(route))) return { name: `${method} ${route}`, operation: 'internal', record: 'never', route };
   const mutating = method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
-  return { name: `${method} ${route}`, operation: `${method.toLowerCase()}_${route.replace(/^\/api\//, '').replace(/[^a-z0-9]+/gi, '_')}`, record: mutating ? 'always' : 'asked', route };
+  return {
+    name: `${method} ${route}`,
+    operation: `${method.toLowerCase()}_${route.replace(/^\/api\//, '').replace(/[^a-z0-9]+/gi, '_')}`,
+    record: mutating ? 'always' : 'asked',
+    route,
+  };
 }
 
 /** The trace of one request; also what ctx.traceOf returns (the service stamps it into claim records). */
@@ -111,7 +137,13 @@ class ForcingIdGenerator implements IdGenerator {
   }
 }
 
-const KIND_NAMES: Record<number, string> = { [SpanKind.INTERNAL]: 'internal', [SpanKind.SERVER]: 'server', [SpanKind.CLIENT]: 'client', [SpanKind.PRODUCER]: 'producer', [SpanKind.CONSUMER]: 'consumer' };
+const KIND_NAMES: Record<number, string> = {
+  [SpanKind.INTERNAL]: 'internal',
+  [SpanKind.SERVER]: 'server',
+  [SpanKind.CLIENT]: 'client',
+  [SpanKind.PRODUCER]: 'producer',
+  [SpanKind.CONSUMER]: 'consumer',
+};
 
 let isoSecond = -1;
 let isoPrefix = '';
@@ -212,30 +244,41 @@ function fieldAttributes(attrs: Attributes, source: unknown): void {
 const OUTCOME_WORD: Record<Outcome | 'error', string> = { ok: 'success', idempotent: 'idempotent', conflict: 'conflict', error: 'error' };
 
 function endpointConfigured(env: NodeJS.ProcessEnv): boolean {
-  if ((env.OTEL_TRACES_EXPORTER ?? '').split(',').map((s) => s.trim()).includes('none')) return false;
+  if (
+    (env.OTEL_TRACES_EXPORTER ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .includes('none')
+  )
+    return false;
   return !!(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim());
 }
 
 /** OTel's own diagnostics (export failures...) into our log, each distinct message at most once a minute. */
 function diagToLogger(logger: DaemonContext['logger']): DiagLogger {
   const last = new Map<string, number>();
-  const log = (level: 'warn' | 'error') => (message: string, ...args: unknown[]) => {
-    // The SDK's error handler passes errors as JSON ({message, stack, ...}): keep the message.
-    let text = message;
-    try {
-      const parsed = JSON.parse(message) as { message?: unknown };
-      if (parsed && typeof parsed.message === 'string') text = parsed.message;
-    } catch {
-      /* plain text */
-    }
-    text = text.slice(0, 300);
-    const now = Date.now();
-    if ((last.get(text) ?? 0) > now - 60_000) return;
-    if (last.size > 100) last.clear();
-    last.set(text, now);
-    const detail = args.map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : JSON.stringify(a))).join(' ').slice(0, 300);
-    logger[level]({ ...(detail ? { detail } : {}) }, `opentelemetry: ${text} (repeats are logged at most once a minute)`);
-  };
+  const log =
+    (level: 'warn' | 'error') =>
+    (message: string, ...args: unknown[]) => {
+      // The SDK's error handler passes errors as JSON ({message, stack, ...}): keep the message.
+      let text = message;
+      try {
+        const parsed = JSON.parse(message) as { message?: unknown };
+        if (parsed && typeof parsed.message === 'string') text = parsed.message;
+      } catch {
+        /* plain text */
+      }
+      text = text.slice(0, 300);
+      const now = Date.now();
+      if ((last.get(text) ?? 0) > now - 60_000) return;
+      if (last.size > 100) last.clear();
+      last.set(text, now);
+      const detail = args
+        .map((a) => (a instanceof Error ? a.message : typeof a === 'string' ? a : JSON.stringify(a)))
+        .join(' ')
+        .slice(0, 300);
+      logger[level]({ ...(detail ? { detail } : {}) }, `opentelemetry: ${text} (repeats are logged at most once a minute)`);
+    };
   const noop = () => {};
   return { error: log('error'), warn: log('warn'), info: noop, debug: noop, verbose: noop };
 }
@@ -282,7 +325,16 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
   const opened = await file.open(sink.ring.capacity);
   for (const { record, count } of opened.counts) for (let i = 0; i < count; i++) ctx.entropy.add('spans', record);
   sink.fill(opened.recent);
-  logger.info({ file: SPAN_FILE, spans: opened.counts.reduce((n, c) => n + c.count, 0), scanned_bytes: opened.scannedBytes, indexed: opened.indexed, ms: Date.now() - started }, 'telemetry spans loaded');
+  logger.info(
+    {
+      file: SPAN_FILE,
+      spans: opened.counts.reduce((n, c) => n + c.count, 0),
+      scanned_bytes: opened.scannedBytes,
+      indexed: opened.indexed,
+      ms: Date.now() - started,
+    },
+    'telemetry spans loaded',
+  );
 
   const processors: SpanProcessor[] = [new LegacySpanProcessor(sink, file, legacyService, legacyResource, ctx.config.telemetry_internal_spans)];
   const exporting = endpointConfigured(env);
@@ -294,7 +346,11 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
   const ids = new ForcingIdGenerator();
   const provider = new NodeTracerProvider({ resource, idGenerator: ids, spanProcessors: processors });
   const tracer = provider.getTracer('ai-processor', VERSION);
-  if (exporting) logger.info({ endpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT, service_name: serviceName }, 'exporting traces over OTLP gRPC');
+  if (exporting)
+    logger.info(
+      { endpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT, service_name: serviceName },
+      'exporting traces over OTLP gRPC',
+    );
 
   const parentContext = (inc: IncomingContext | null): Context => {
     if (!inc) return ROOT_CONTEXT;
@@ -336,7 +392,13 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
   };
   const onError = (req: FastifyRequest, _reply: FastifyReply, err: Error, done: () => void): void => {
     const t = req.aipTrace;
-    if (t) t.error = err instanceof ApiError ? err.code : (err as { validation?: unknown }).validation ? 'invalid_request' : ((err as { code?: string }).code ?? 'internal_error');
+    if (t)
+      t.error =
+        err instanceof ApiError
+          ? err.code
+          : (err as { validation?: unknown }).validation
+            ? 'invalid_request'
+            : ((err as { code?: string }).code ?? 'internal_error');
     done();
   };
   const onResponse = (req: FastifyRequest, reply: FastifyReply, done: () => void): void => {
@@ -349,7 +411,8 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
     if (t?.span) finish(t, req, null, true);
     done();
   };
-  const prepend = <H>(hook: H, existing: H | H[] | undefined): H[] => (existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])]);
+  const prepend = <H>(hook: H, existing: H | H[] | undefined): H[] =>
+    existing === undefined ? [hook] : [hook, ...(Array.isArray(existing) ? existing : [existing])];
   app.decorateRequest('aipTrace', null);
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -389,7 +452,11 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
 
   // ---- internal steps --------------------------------------------------------------------
   const internal = (name: string, startMs: number, endMs: number, attributes: Attributes, parent?: SpanContext, links?: Link[]): void => {
-    const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL, startTime: startMs, attributes, ...(links?.length ? { links } : {}) }, parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT);
+    const span = tracer.startSpan(
+      name,
+      { kind: SpanKind.INTERNAL, startTime: startMs, attributes, ...(links?.length ? { links } : {}) },
+      parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT,
+    );
     span.end(endMs);
   };
 
@@ -404,7 +471,14 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
     if (!b) return;
     const parent = b.traced[0];
     const links = b.traced.slice(1).map((context) => ({ context }));
-    internal('s2s.journal.fsync', b.endMs - b.seconds * 1000, b.endMs, { 's2s.operation': 'journal_fsync', 's2s.journal.lines': b.lines, 's2s.journal.traced_operations': b.n }, parent, links);
+    internal(
+      's2s.journal.fsync',
+      b.endMs - b.seconds * 1000,
+      b.endMs,
+      { 's2s.operation': 'journal_fsync', 's2s.journal.lines': b.lines, 's2s.journal.traced_operations': b.n },
+      parent,
+      links,
+    );
   };
   store.on('fsync', (e) => {
     closeBatch();
@@ -422,19 +496,34 @@ export async function installTracing(ctx: DaemonContext, env: NodeJS.ProcessEnv 
   });
   store.on('view_written', (e) => {
     const end = Date.now();
-    internal('s2s.legacy.write', end - e.seconds * 1000, end, { 's2s.operation': 'legacy_file_write', 's2s.file': e.file, 's2s.records': e.records, 's2s.bytes': e.bytes });
+    internal('s2s.legacy.write', end - e.seconds * 1000, end, {
+      's2s.operation': 'legacy_file_write',
+      's2s.file': e.file,
+      's2s.records': e.records,
+      's2s.bytes': e.bytes,
+    });
   });
   store.on('commit', (d) => {
     if (d.cause?.source !== 'file') return;
     const start = Number(BigInt(d.timestamp_ns) / 1_000_000n);
-    const attrs: Attributes = { 's2s.operation': 'external_edit_merge', 's2s.revision': d.revision, 's2s.changes': d.changes.length, 's2s.conflict': !!d.cause.conflict };
+    const attrs: Attributes = {
+      's2s.operation': 'external_edit_merge',
+      's2s.revision': d.revision,
+      's2s.changes': d.changes.length,
+      's2s.conflict': !!d.cause.conflict,
+    };
     const sections = [...new Set(d.changes.map((c) => c.section))];
     if (sections.length) attrs['s2s.sections'] = sections.join(',');
     internal('s2s.legacy.merge', Math.min(start, Date.now()), Date.now(), attrs);
   });
   service.on('lease_expired', (e) => {
     const now = Date.now();
-    internal('s2s.work.lease_expired', now, now, { 's2s.operation': 'lease_expired', 's2s.agent_id': e.agent_id, 's2s.released': e.work_ids.length, ...(e.revision !== null ? { 's2s.revision': e.revision } : {}) });
+    internal('s2s.work.lease_expired', now, now, {
+      's2s.operation': 'lease_expired',
+      's2s.agent_id': e.agent_id,
+      's2s.released': e.work_ids.length,
+      ...(e.revision !== null ? { 's2s.revision': e.revision } : {}),
+    });
   });
 
   await telemetryRoutes(ctx, sink);

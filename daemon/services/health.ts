@@ -73,7 +73,10 @@ export class ServiceMonitor extends EventEmitter<ServiceMonitorEvents> {
   private running = false;
   private stopper = new AbortController();
 
-  constructor(services: ServiceConfig[], private readonly opts: MonitorOptions = {}) {
+  constructor(
+    services: ServiceConfig[],
+    private readonly opts: MonitorOptions = {},
+  ) {
     super();
     this.fetch = opts.fetch ?? globalThis.fetch;
     this.probes = this.makeProbes(services);
@@ -98,7 +101,18 @@ export class ServiceMonitor extends EventEmitter<ServiceMonitorEvents> {
         interval_ms: positive(s.interval_ms, opts.intervalMs ?? DEFAULT_INTERVAL_MS, `${s.name}.interval_ms`),
         timeout_ms: positive(s.timeout_ms, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, `${s.name}.timeout_ms`),
         slow_ms: positive(s.slow_ms, opts.slowMs ?? DEFAULT_SLOW_MS, `${s.name}.slow_ms`),
-        state: { name: s.name, url: s.url, status: 'unknown', latency_ms: null, probe_ms: null, last_error: null, last_checked_at: null, http_status: null, since: null, consecutive_failures: 0 },
+        state: {
+          name: s.name,
+          url: s.url,
+          status: 'unknown',
+          latency_ms: null,
+          probe_ms: null,
+          last_error: null,
+          last_checked_at: null,
+          http_status: null,
+          since: null,
+          consecutive_failures: 0,
+        },
       };
       return probe;
     });
@@ -221,7 +235,10 @@ export class ServiceMonitor extends EventEmitter<ServiceMonitorEvents> {
     const snapshot = { ...p.state };
     if (next.status !== previous) {
       const level = next.status === 'down' ? 'warn' : 'info';
-      this.opts.logger?.[level]({ service: p.name, url: p.url, status: next.status, previous, last_error: next.last_error }, `service ${p.name} is ${next.status}`);
+      this.opts.logger?.[level](
+        { service: p.name, url: p.url, status: next.status, previous, last_error: next.last_error },
+        `service ${p.name} is ${next.status}`,
+      );
       this.emit('change', snapshot, previous);
     }
     this.emit('check', snapshot);

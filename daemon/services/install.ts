@@ -8,7 +8,9 @@ import { servicesRoutes } from './routes.js';
 
 /** Its part of GET /api/stats. */
 export function servicesStats(monitor: ServiceMonitor): StatsResponse['services'] {
-  return monitor.list().map((s) => ({ name: s.name, url: s.url, status: s.status, latency_ms: s.latency_ms, last_error: s.last_error, last_checked_at: s.last_checked_at }));
+  return monitor
+    .list()
+    .map((s) => ({ name: s.name, url: s.url, status: s.status, latency_ms: s.latency_ms, last_error: s.last_error, last_checked_at: s.last_checked_at }));
 }
 
 export function installServices(ctx: DaemonContext): ServiceMonitor {

@@ -57,7 +57,7 @@ async function readOwner(dir: string): Promise<Owner | null> {
   }
   try {
     const o = JSON.parse(text) as unknown;
-    return o && typeof o === 'object' ? (o) : {};
+    return o && typeof o === 'object' ? o : {};
   } catch {
     return {}; // empty or cut short: a daemon was killed while writing it
   }
@@ -164,7 +164,11 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>, waitOr
     if (owner?.token === token) {
       await removeLockDir(dir).catch((err: Error) => opts.onLost?.(`cannot remove ${path.basename(dir)}: ${err.message}`));
     } else {
-      opts.onLost?.(owner === null ? `${path.basename(dir)} was removed by someone else while held` : `${path.basename(dir)} was taken over by another writer while held; left to it`);
+      opts.onLost?.(
+        owner === null
+          ? `${path.basename(dir)} was removed by someone else while held`
+          : `${path.basename(dir)} was taken over by another writer while held; left to it`,
+      );
     }
   }
 }

@@ -41,7 +41,11 @@ export interface AtomicWriteOptions {
  * Writes `data` (a string, or chunks written one by one so a large file never blocks the event
  * loop for long; a chunk may be a reused buffer: each is written before the next is asked for) atomically. Returns the sha256 of what was written, or null if abandoned.
  */
-export async function writeFileAtomic(file: string, data: string | Buffer | Iterable<string | Uint8Array>, opts: AtomicWriteOptions = {}): Promise<string | null> {
+export async function writeFileAtomic(
+  file: string,
+  data: string | Buffer | Iterable<string | Uint8Array>,
+  opts: AtomicWriteOptions = {},
+): Promise<string | null> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const hash = createHash('sha256');
@@ -88,7 +92,7 @@ export async function writeFileAtomic(file: string, data: string | Buffer | Iter
  * loop, a short write was fsynced and renamed into place as if whole.
  */
 async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
-  for (let off = 0; off < bytes.length; ) {
+  for (let off = 0; off < bytes.length;) {
     const { bytesWritten } = await handle.write(bytes, off, bytes.length - off);
     if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device (short write)'), { code: 'ENOSPC' });
     off += bytesWritten;

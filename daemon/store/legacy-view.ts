@@ -218,7 +218,10 @@ export class LegacyView {
       this.stat = st;
       this.clearProblem();
       this.compareWithState();
-      this.host.logger.debug?.({ file: this.name, records: meta.records.length, revision: meta.revision }, 'legacy file as last written: base taken from the meta');
+      this.host.logger.debug?.(
+        { file: this.name, records: meta.records.length, revision: meta.revision },
+        'legacy file as last written: base taken from the meta',
+      );
       return;
     }
     metaBase();
@@ -248,8 +251,7 @@ export class LegacyView {
         // formatting every record again (and holding two copies).
         this.adopt(sha, keys, items, mine.rev);
         this.writtenRevision = mine.rev;
-      }
-      else {
+      } else {
         this.sha = sha;
         this.setBase(this.logBase(items));
         this.clearProblem();
@@ -411,10 +413,13 @@ export class LegacyView {
     const e = err as NodeJS.ErrnoException;
     // System errors name the file and the call, never its content; anything else is named by its kind only.
     const error =
-      err instanceof LockBusyError ? err.message
-      : e instanceof RangeError ? 'a record is too deeply nested to process'
-      : typeof e?.code === 'string' ? `${kind === 'write_failed' ? 'write failed' : 'cannot read'}: ${e.code}${e.syscall ? ` (${e.syscall})` : ''}`
-      : `cannot process: ${e?.name ?? 'error'}`;
+      err instanceof LockBusyError
+        ? err.message
+        : e instanceof RangeError
+          ? 'a record is too deeply nested to process'
+          : typeof e?.code === 'string'
+            ? `${kind === 'write_failed' ? 'write failed' : 'cannot read'}: ${e.code}${e.syscall ? ` (${e.syscall})` : ''}`
+            : `cannot process: ${e?.name ?? 'error'}`;
     this.unreadable(error, kind, true);
   }
 
@@ -423,7 +428,11 @@ export class LegacyView {
     const max = this.host.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     if (!st || st.size <= max) return false;
     this.problemStat = st;
-    this.unreadable(`file is ${st.size} bytes, over the limit of ${max} (max_legacy_file_bytes): not read, not overwritten; shrink it or raise the limit`, 'too_large', true);
+    this.unreadable(
+      `file is ${st.size} bytes, over the limit of ${max} (max_legacy_file_bytes): not read, not overwritten; shrink it or raise the limit`,
+      'too_large',
+      true,
+    );
     return true;
   }
 
@@ -477,10 +486,13 @@ export class LegacyView {
     this.failures++;
     if (this.failures <= RETRY_DELAYS_MS.length) {
       if (!this.retry) {
-        this.retry = setTimeout(() => {
-          this.retry = null;
-          void this.check().catch(() => {});
-        }, RETRY_DELAYS_MS[this.failures - 1]);
+        this.retry = setTimeout(
+          () => {
+            this.retry = null;
+            void this.check().catch(() => {});
+          },
+          RETRY_DELAYS_MS[this.failures - 1],
+        );
         this.retry.unref();
       }
       if (!now) return;
@@ -520,7 +532,13 @@ export class LegacyView {
     });
     const cause: ChangeCause = { op: 'external_edit', source: 'file', ...(result.conflicts.length ? { conflict: true } : {}) };
     // Judged before the commit, against the records as they were (see losses.ts).
-    const losses = detectLosses({ section: this.section, changes: result.changes, items, current: (key) => tables.slot(this.section, key)?.data, isStale: this.isStale });
+    const losses = detectLosses({
+      section: this.section,
+      changes: result.changes,
+      items,
+      current: (key) => tables.slot(this.section, key)?.data,
+      isStale: this.isStale,
+    });
     const revision = await this.host.commit(result.changes, cause);
     for (const l of losses) this.host.emit('loss', { ...l, revision });
     // The file as it is now is the base for the next diff.
@@ -528,7 +546,15 @@ export class LegacyView {
     this.setBase(this.section === 'log' ? this.logBase(items) : this.fileBase(keyItems(this.section, items), items));
     this.clearProblem();
     for (const c of result.conflicts) {
-      this.host.emit('conflict', { revision: revision ?? this.host.revision(), section: this.section, key: c.key, field: c.field, kept: c.kept, other: c.other, source: c.source });
+      this.host.emit('conflict', {
+        revision: revision ?? this.host.revision(),
+        section: this.section,
+        key: c.key,
+        field: c.field,
+        kept: c.kept,
+        other: c.other,
+        source: c.source,
+      });
     }
     if (revision !== null || result.conflicts.length) {
       this.host.logger.info({ file: this.name, revision, changes: result.changes.length, conflicts: result.conflicts.length }, 'picked up external edit');
@@ -577,73 +603,90 @@ export class LegacyView {
   private async flushLocked(waitMs?: number): Promise<void> {
     if (!this.dirty) return;
     try {
-      await withFileLock(this.file, async () => {
-        // External edits first, so they are merged rather than overwritten.
-        let seen = await statOf(this.file);
-        if (this.problem && CONTENT_PROBLEMS.has(this.problem.kind) && this.problemStat && sameStat(seen, this.problemStat)) return; // still wrong: neither read again nor overwritten
-        if (!this.stat || !sameStat(seen, this.stat)) {
-          if (!(await this.detect())) return; // never overwrite a file we cannot read: it may be mid-write
-          seen = this.stat; // taken before the content was read: a replacement since then aborts the rename
-        }
-        if (!this.dirty) return;
-        this.dirty = false;
-        // Taken synchronously: the file's records (slots are never changed, a change makes a new
-        // one), and which keys the base must be updated for once they are written. Records that
-        // changed since the last write are formatted and hashed while the file is written, a chunk
-        // at a time, not here in one go.
-        const map = this.host.tables.maps[this.section];
-        const slots: Slot[] = new Array(map.size);
-        let n = 0;
-        for (const slot of map.values()) slots[n++] = slot;
-        const changed = this.changed;
-        this.changed = new Set();
-        const pending = this.pendingUpdates(changed);
-        const drops = this.unexplainedDrops(pending);
-        if (drops.length > 0) {
-          this.unchanged(changed);
-          this.dirty = true;
-          throw new Error(`refusing to rewrite it without ${drops.length} record(s) it holds that no change deleted (first: ${JSON.stringify(drops[0].slice(0, 64))}): the state may be partial; left untouched`);
-        }
-        const revision = this.host.revision();
-        const started = process.hrtime.bigint();
-        let sha: string | null = null;
-        const put: { stat: Stat } = { stat: null };
-        try {
-          // A lock-less writer that replaced the file since we looked wins: we re-read and retry.
-          sha = await writeFileAtomic(this.file, renderRecordBuffers(slots, (slot) => this.forWrite(slot), VIEW_CHUNK_BYTES), {
-            // Noted in the journal first: a crash after the rename still knows the file is ours.
-            beforeRename: (digest) => this.host.markWritten(this.name, digest, revision),
-            // A lock-less writer that replaced the file since we read it wins: checked synchronously
-            // right before the rename, so the window is two system calls.
-            renameIf: () => sameStat(statSyncOf(this.file), seen),
-            // What we put in place, not the path's stat later: an edit made right after our rename
-            // would otherwise pass for our own write and never be read.
-            renamed: (st) => (put.stat = st),
-            pace: VIEW_PACE,
+      await withFileLock(
+        this.file,
+        async () => {
+          // External edits first, so they are merged rather than overwritten.
+          let seen = await statOf(this.file);
+          if (this.problem && CONTENT_PROBLEMS.has(this.problem.kind) && this.problemStat && sameStat(seen, this.problemStat)) return; // still wrong: neither read again nor overwritten
+          if (!this.stat || !sameStat(seen, this.stat)) {
+            if (!(await this.detect())) return; // never overwrite a file we cannot read: it may be mid-write
+            seen = this.stat; // taken before the content was read: a replacement since then aborts the rename
+          }
+          if (!this.dirty) return;
+          this.dirty = false;
+          // Taken synchronously: the file's records (slots are never changed, a change makes a new
+          // one), and which keys the base must be updated for once they are written. Records that
+          // changed since the last write are formatted and hashed while the file is written, a chunk
+          // at a time, not here in one go.
+          const map = this.host.tables.maps[this.section];
+          const slots: Slot[] = new Array(map.size);
+          let n = 0;
+          for (const slot of map.values()) slots[n++] = slot;
+          const changed = this.changed;
+          this.changed = new Set();
+          const pending = this.pendingUpdates(changed);
+          const drops = this.unexplainedDrops(pending);
+          if (drops.length > 0) {
+            this.unchanged(changed);
+            this.dirty = true;
+            throw new Error(
+              `refusing to rewrite it without ${drops.length} record(s) it holds that no change deleted (first: ${JSON.stringify(drops[0].slice(0, 64))}): the state may be partial; left untouched`,
+            );
+          }
+          const revision = this.host.revision();
+          const started = process.hrtime.bigint();
+          let sha: string | null = null;
+          const put: { stat: Stat } = { stat: null };
+          try {
+            // A lock-less writer that replaced the file since we looked wins: we re-read and retry.
+            sha = await writeFileAtomic(
+              this.file,
+              renderRecordBuffers(slots, (slot) => this.forWrite(slot), VIEW_CHUNK_BYTES),
+              {
+                // Noted in the journal first: a crash after the rename still knows the file is ours.
+                beforeRename: (digest) => this.host.markWritten(this.name, digest, revision),
+                // A lock-less writer that replaced the file since we read it wins: checked synchronously
+                // right before the rename, so the window is two system calls.
+                renameIf: () => sameStat(statSyncOf(this.file), seen),
+                // What we put in place, not the path's stat later: an edit made right after our rename
+                // would otherwise pass for our own write and never be read.
+                renamed: (st) => (put.stat = st),
+                pace: VIEW_PACE,
+              },
+            );
+          } finally {
+            if (sha === null) this.unchanged(changed);
+          }
+          if (sha === null) {
+            this.dirty = true;
+            this.stat = null;
+            this.host.scheduleFlush();
+            return;
+          }
+          this.applyBase(pending.map(([key, slot]) => [key, slot && this.asBase(slot)]));
+          for (const [key, slot] of pending) if (slot === null) this.deletedByChange.delete(key);
+          this.sha = sha;
+          this.noteWrite(sha, Date.now());
+          this.stat = put.stat;
+          this.writtenRevision = revision;
+          this.clearProblem();
+          await this.maybeWriteMeta();
+          this.host.emit('view_written', {
+            file: this.name,
+            records: slots.length,
+            bytes: this.stat?.size ?? 0,
+            seconds: Number(process.hrtime.bigint() - started) / 1e9,
           });
-        } finally {
-          if (sha === null) this.unchanged(changed);
-        }
-        if (sha === null) {
-          this.dirty = true;
-          this.stat = null;
-          this.host.scheduleFlush();
-          return;
-        }
-        this.applyBase(pending.map(([key, slot]) => [key, slot && this.asBase(slot)]));
-        for (const [key, slot] of pending) if (slot === null) this.deletedByChange.delete(key);
-        this.sha = sha;
-        this.noteWrite(sha, Date.now());
-        this.stat = put.stat;
-        this.writtenRevision = revision;
-        this.clearProblem();
-        await this.maybeWriteMeta();
-        this.host.emit('view_written', { file: this.name, records: slots.length, bytes: this.stat?.size ?? 0, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
-      }, this.lockOptions(waitMs));
+        },
+        this.lockOptions(waitMs),
+      );
     } catch (err) {
       this.dirty = true;
-      if (err instanceof LockBusyError || (err as NodeJS.ErrnoException)?.code !== undefined) this.report(err instanceof LockBusyError ? 'locked' : 'write_failed', err);
-      else this.unreadable(`write failed: ${err instanceof RangeError ? 'a record is too deeply nested to write' : (err as Error).message}`, 'write_failed', true);
+      if (err instanceof LockBusyError || (err as NodeJS.ErrnoException)?.code !== undefined)
+        this.report(err instanceof LockBusyError ? 'locked' : 'write_failed', err);
+      else
+        this.unreadable(`write failed: ${err instanceof RangeError ? 'a record is too deeply nested to write' : (err as Error).message}`, 'write_failed', true);
     }
   }
 

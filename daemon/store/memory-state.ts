@@ -212,7 +212,14 @@ export abstract class MemoryState extends EventEmitter<StoreEvents> {
   protected applyPrepared(p: PreparedChange, cause: ChangeCause | undefined, timestampNs = nowNs().toString(), checksum?: string): DeltaMessage {
     p.changes.forEach((c, i) => this.tables.set(c.section, c.key, c.op === 'put' ? c.entry : undefined, p.texts.get(i)));
     this.revision = p.revision;
-    const delta: DeltaMessage = { type: 'delta', revision: p.revision, changes: p.changes, timestamp_ns: timestampNs, checksum: checksum ?? this.tables.digest.hex(), cause };
+    const delta: DeltaMessage = {
+      type: 'delta',
+      revision: p.revision,
+      changes: p.changes,
+      timestamp_ns: timestampNs,
+      checksum: checksum ?? this.tables.digest.hex(),
+      cause,
+    };
     this.remember(delta);
     return delta;
   }

@@ -33,7 +33,8 @@ export async function dirToPg(dir: string, url: string, force = false): Promise<
     try {
       await client.query('BEGIN');
       const existing = await client.query<{ n: string }>('SELECT count(*) AS n FROM aip_records');
-      if (Number(existing.rows[0].n) > 0 && !force) throw new Error(`${redactUrl(url)} already holds ${existing.rows[0].n} records; use --force to replace them`);
+      if (Number(existing.rows[0].n) > 0 && !force)
+        throw new Error(`${redactUrl(url)} already holds ${existing.rows[0].n} records; use --force to replace them`);
       await client.query('DELETE FROM aip_records; DELETE FROM aip_events; DELETE FROM aip_files');
       let records = 0;
       for (const section of SECTIONS) {
@@ -78,7 +79,9 @@ export async function pgToDir(url: string, dir: string, force = false): Promise<
   if (present.length > 0 && !force) throw new Error(`${dir} is not empty; use --force to overwrite its files`);
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   try {
-    const rows = await pool.query<{ section: Section; data: Record<string, never>; text: string | null }>('SELECT section, data, text FROM aip_records ORDER BY ord');
+    const rows = await pool.query<{ section: Section; data: Record<string, never>; text: string | null }>(
+      'SELECT section, data, text FROM aip_records ORDER BY ord',
+    );
     const texts: Record<Section, string[]> = { work: [], agents: [], log: [] };
     for (const r of rows.rows) texts[r.section].push(r.text ?? formatRecord(r.data));
     for (const section of SECTIONS) await writeFileAtomic(path.join(dir, VIEW_FILES[section]), renderArray(texts[section]));
@@ -89,4 +92,3 @@ export async function pgToDir(url: string, dir: string, force = false): Promise<
     await pool.end();
   }
 }
-

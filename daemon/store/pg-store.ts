@@ -14,7 +14,16 @@ import { nowNs } from '../../shared/ids.js';
 import type { DeltaMessage } from '../../shared/protocol.js';
 import type { ChangeCause, Entry, RecordChange, Section } from '../../shared/types.js';
 import { ApiError } from '../errors.js';
-import { MemoryState, type CoordinationStore, type Logger, type PreparedChange, type ReadView, type StoreProblem, type TransactFn, type TransactResult } from './memory-state.js';
+import {
+  MemoryState,
+  type CoordinationStore,
+  type Logger,
+  type PreparedChange,
+  type ReadView,
+  type StoreProblem,
+  type TransactFn,
+  type TransactResult,
+} from './memory-state.js';
 import type { ProposedChange } from './ingest.js';
 import { migrate } from './pg-schema.js';
 
@@ -105,7 +114,9 @@ export class PgStore extends MemoryState implements CoordinationStore {
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const rev = await client.query<{ value: string }>("SELECT value FROM aip_meta WHERE name = 'revision'");
-      const rows = await client.query<{ section: Section; key: string; v: number; rev: string; data: Entry['data']; text: string | null }>('SELECT section, key, v, rev, data, text FROM aip_records ORDER BY ord');
+      const rows = await client.query<{ section: Section; key: string; v: number; rev: string; data: Entry['data']; text: string | null }>(
+        'SELECT section, key, v, rev, data, text FROM aip_records ORDER BY ord',
+      );
       await client.query('COMMIT');
       for (const s of ['work', 'agents', 'log'] as const) for (const key of [...this.tables.maps[s].keys()]) this.tables.set(s, key, undefined);
       for (const r of rows.rows) this.tables.set(r.section, r.key, { v: r.v, rev: Number(r.rev), data: r.data }, r.text ?? undefined);
@@ -174,7 +185,10 @@ export class PgStore extends MemoryState implements CoordinationStore {
     this.catchingUp ??= (async () => {
       try {
         for (;;) {
-          const res = await this.pool.query<EventRow>('SELECT revision, ts_ns, changes, cause, checksum FROM aip_events WHERE revision > $1 ORDER BY revision LIMIT 1000', [this.revision]);
+          const res = await this.pool.query<EventRow>(
+            'SELECT revision, ts_ns, changes, cause, checksum FROM aip_events WHERE revision > $1 ORDER BY revision LIMIT 1000',
+            [this.revision],
+          );
           for (const row of res.rows) this.applyEvent(row);
           if (res.rows.length < 1000) break;
         }
@@ -212,7 +226,9 @@ export class PgStore extends MemoryState implements CoordinationStore {
     if (this.checksumsToFill.length === 0) return;
     const rows = this.checksumsToFill.splice(0).map(([r, c]) => ({ r, c }));
     this.pool
-      .query('UPDATE aip_events e SET checksum = x.c FROM json_to_recordset($1::json) AS x(r bigint, c text) WHERE e.revision = x.r AND e.checksum IS NULL', [JSON.stringify(rows)])
+      .query('UPDATE aip_events e SET checksum = x.c FROM json_to_recordset($1::json) AS x(r bigint, c text) WHERE e.revision = x.r AND e.checksum IS NULL', [
+        JSON.stringify(rows),
+      ])
       .catch(() => {});
   }
 
@@ -226,7 +242,10 @@ export class PgStore extends MemoryState implements CoordinationStore {
       this.draining = true;
       setImmediate(() => void this.drain());
     }
-    this.lastDurable = done.then(() => {}, () => {});
+    this.lastDurable = done.then(
+      () => {},
+      () => {},
+    );
     return done;
   }
 
@@ -293,7 +312,9 @@ export class PgStore extends MemoryState implements CoordinationStore {
     const payload = items.map((it) => ({
       ts: nowNs().toString(),
       cause: it.p.cause ?? null,
-      event: it.changes.map((c) => (c.op === 'put' ? { section: c.section, key: c.key, op: 'put', entry: c.entry } : { section: c.section, key: c.key, op: 'del' })),
+      event: it.changes.map((c) =>
+        c.op === 'put' ? { section: c.section, key: c.key, op: 'put', entry: c.entry } : { section: c.section, key: c.key, op: 'del' },
+      ),
       changes: it.changes.map((c, i) => ({
         section: c.section,
         key: c.key,
@@ -336,9 +357,19 @@ export class PgStore extends MemoryState implements CoordinationStore {
     if (inMemory) return inMemory;
     if (since < 0 || since > this.revision) return null;
     const upTo = this.revision;
-    const res = await this.pool.query<EventRow>('SELECT revision, ts_ns, changes, cause, checksum FROM aip_events WHERE revision > $1 AND revision <= $2 ORDER BY revision', [since, upTo]);
+    const res = await this.pool.query<EventRow>(
+      'SELECT revision, ts_ns, changes, cause, checksum FROM aip_events WHERE revision > $1 AND revision <= $2 ORDER BY revision',
+      [since, upTo],
+    );
     if (res.rows.length !== upTo - since || res.rows.some((r) => !r.checksum)) return null;
-    return res.rows.map((r) => ({ type: 'delta', revision: Number(r.revision), changes: r.changes.map((c) => (c.op === 'put' && c.entry ? { ...c, entry: { ...c.entry, rev: Number(r.revision) } } : c)), timestamp_ns: r.ts_ns, checksum: r.checksum!, cause: r.cause ?? undefined }));
+    return res.rows.map((r) => ({
+      type: 'delta',
+      revision: Number(r.revision),
+      changes: r.changes.map((c) => (c.op === 'put' && c.entry ? { ...c, entry: { ...c.entry, rev: Number(r.revision) } } : c)),
+      timestamp_ns: r.ts_ns,
+      checksum: r.checksum!,
+      cause: r.cause ?? undefined,
+    }));
   }
 
   problems(): StoreProblem[] {

@@ -146,7 +146,10 @@ export function installCoordinationStream(ctx: DaemonContext, maxBuffered = DEFA
   });
 
   const full = (): boolean => clients.size >= ctx.config.max_stream_clients;
-  const tooMany = () => ({ error: 'too_many_clients', message: `The coordination stream has ${clients.size} clients (limit ${ctx.config.max_stream_clients}): retry later` });
+  const tooMany = () => ({
+    error: 'too_many_clients',
+    message: `The coordination stream has ${clients.size} clients (limit ${ctx.config.max_stream_clients}): retry later`,
+  });
 
   const onMessage = (client: Client, msg: ClientMessage): void => {
     if (msg.type !== 'resync') return;
@@ -184,34 +187,37 @@ export function installCoordinationStream(ctx: DaemonContext, maxBuffered = DEFA
     const since = sinceRaw !== undefined && /^\d+$/.test(sinceRaw) ? Number(sinceRaw) : null;
     if (since === null) return snapshot(client);
     client.live = false;
-    void store.replaySince(since).then(async (deltas) => {
-      if (deltas === null) {
-        // Too far behind for a replay: a snapshot instead (it supersedes what was queued).
-        client.queue = [];
-        client.queuedBytes = 0;
-        client.live = true;
-        client.snapshotNext = false;
-        return snapshot(client);
-      }
-      // Paced like a snapshot: a replay read from the journal can be larger than maxBuffered, and
-      // sending it in one loop would drop the client it is meant for.
-      for (const d of deltas) {
-        if (d.revision <= client.sent) continue;
-        for (let waited = 0; socket.bufferedAmount > SNAPSHOT_BUFFERED && socket.readyState === socket.OPEN; waited += 5) {
-          if (waited > SNAPSHOT_STALL_MS) return drop(client, 'stream client does not take its replay; dropped');
-          await sleep(5);
+    void store
+      .replaySince(since)
+      .then(async (deltas) => {
+        if (deltas === null) {
+          // Too far behind for a replay: a snapshot instead (it supersedes what was queued).
+          client.queue = [];
+          client.queuedBytes = 0;
+          client.live = true;
+          client.snapshotNext = false;
+          return snapshot(client);
         }
-        if (!send(client, JSON.stringify(d))) return;
-        client.sent = d.revision;
-      }
-      if (!send(client, JSON.stringify({ type: 'replayed', from: since, to: client.sent || since }))) return;
-      if (client.sent === 0) client.sent = since;
-      goLive(client);
-    }).catch((err: Error) => {
-      // A journal that cannot be read back: this client resyncs, the daemon stays up.
-      ctx.logger.error({ error: err.message, since }, 'stream replay failed');
-      socket.close(CLOSE_RESYNC, 'resync: replay failed');
-    });
+        // Paced like a snapshot: a replay read from the journal can be larger than maxBuffered, and
+        // sending it in one loop would drop the client it is meant for.
+        for (const d of deltas) {
+          if (d.revision <= client.sent) continue;
+          for (let waited = 0; socket.bufferedAmount > SNAPSHOT_BUFFERED && socket.readyState === socket.OPEN; waited += 5) {
+            if (waited > SNAPSHOT_STALL_MS) return drop(client, 'stream client does not take its replay; dropped');
+            await sleep(5);
+          }
+          if (!send(client, JSON.stringify(d))) return;
+          client.sent = d.revision;
+        }
+        if (!send(client, JSON.stringify({ type: 'replayed', from: since, to: client.sent || since }))) return;
+        if (client.sent === 0) client.sent = since;
+        goLive(client);
+      })
+      .catch((err: Error) => {
+        // A journal that cannot be read back: this client resyncs, the daemon stays up.
+        ctx.logger.error({ error: err.message, since }, 'stream replay failed');
+        socket.close(CLOSE_RESYNC, 'resync: replay failed');
+      });
   });
 
   return {

@@ -51,11 +51,14 @@ export function agentIdFor(sessionId: string): string | null {
 
 /** Checks the fields the mapping relies on; everything else passes through untouched. */
 export function parseHookPayload(body: unknown): ParseResult {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return { ok: false, message: 'the body must be a JSON object (a Claude Code hook payload)' };
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    return { ok: false, message: 'the body must be a JSON object (a Claude Code hook payload)' };
   const b = body as Record<string, unknown>;
   if (typeof b.session_id !== 'string' || b.session_id === '') return { ok: false, message: 'session_id: a non-empty string is required' };
-  if (agentIdFor(b.session_id) === null) return { ok: false, message: `session_id: at most ${128 - AGENT_PREFIX.length} characters of letters, digits, _ - . : and never ".."` };
-  if (typeof b.hook_event_name !== 'string' || !EVENT_NAME.test(b.hook_event_name)) return { ok: false, message: 'hook_event_name: an event name (letters, digits, _; at most 64) is required' };
+  if (agentIdFor(b.session_id) === null)
+    return { ok: false, message: `session_id: at most ${128 - AGENT_PREFIX.length} characters of letters, digits, _ - . : and never ".."` };
+  if (typeof b.hook_event_name !== 'string' || !EVENT_NAME.test(b.hook_event_name))
+    return { ok: false, message: 'hook_event_name: an event name (letters, digits, _; at most 64) is required' };
   for (const [field, max] of OPTIONAL_STRINGS) {
     const v = b[field];
     if (v === undefined || v === null) continue;

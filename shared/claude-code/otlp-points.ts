@@ -4,7 +4,8 @@
 import { agentIdFor } from './hook-mapping.js';
 
 /** The usage figures a Claude Code metric feeds, by metric name (and its `type` attribute). */
-export type UsageField = 'cost_usd' | 'input' | 'output' | 'cache_read' | 'cache_creation' | 'active_s' | 'lines_added' | 'lines_removed' | 'commits' | 'pull_requests';
+export type UsageField =
+  'cost_usd' | 'input' | 'output' | 'cache_read' | 'cache_creation' | 'active_s' | 'lines_added' | 'lines_removed' | 'commits' | 'pull_requests';
 
 export const TOKEN_TYPES: Record<string, UsageField> = { input: 'input', output: 'output', cacheRead: 'cache_read', cacheCreation: 'cache_creation' };
 const LINE_TYPES: Record<string, UsageField> = { added: 'lines_added', removed: 'lines_removed' };
@@ -15,11 +16,11 @@ function fieldOf(metric: string, type: string | undefined): UsageField | null | 
     case 'claude_code.cost.usage':
       return 'cost_usd';
     case 'claude_code.token.usage':
-      return (type && Object.hasOwn(TOKEN_TYPES, type) ? TOKEN_TYPES[type] : null);
+      return type && Object.hasOwn(TOKEN_TYPES, type) ? TOKEN_TYPES[type] : null;
     case 'claude_code.active_time.total':
       return 'active_s';
     case 'claude_code.lines_of_code.count':
-      return (type && Object.hasOwn(LINE_TYPES, type) ? LINE_TYPES[type] : null);
+      return type && Object.hasOwn(LINE_TYPES, type) ? LINE_TYPES[type] : null;
     case 'claude_code.commit.count':
       return 'commits';
     case 'claude_code.pull_request.count':
@@ -200,7 +201,16 @@ export function readMetrics(body: unknown, nowMs: number = Date.now()): MetricsR
             continue;
           }
           const id = pairs.sort().join('\u0001');
-          out.points.push({ agent_id: agent, session_id: session, field, series: seriesKey(`${name}\u0000${session}\u0000${id}`), temporality, start, time, value });
+          out.points.push({
+            agent_id: agent,
+            session_id: session,
+            field,
+            series: seriesKey(`${name}\u0000${session}\u0000${id}`),
+            temporality,
+            start,
+            time,
+            value,
+          });
         }
       }
     }

@@ -250,7 +250,7 @@ function envOf(settings: JsonObject, file: string): JsonObject | null {
 }
 
 function markedKeys(env: JsonObject): string[] {
-  return typeof env[TELEMETRY_MARK] === 'string' ? (env[TELEMETRY_MARK]).split(',').filter(Boolean) : [];
+  return typeof env[TELEMETRY_MARK] === 'string' ? env[TELEMETRY_MARK].split(',').filter(Boolean) : [];
 }
 
 /**
@@ -268,13 +268,17 @@ export function installTelemetry(text: string | null, opts: { url: string }, fil
     const have = env[key];
     if (have === value) continue;
     if (have !== undefined && !ours.has(key)) {
-      throw new SettingsError(`${file}: env.${key} is already ${JSON.stringify(have)} (telemetry set up for another collector?); left untouched: remove it, or leave out --telemetry`);
+      throw new SettingsError(
+        `${file}: env.${key} is already ${JSON.stringify(have)} (telemetry set up for another collector?); left untouched: remove it, or leave out --telemetry`,
+      );
     }
     env[key] = value;
     ours.add(key);
     changedKeys.push(key);
   }
-  const mark = Object.keys(wanted).filter((k) => ours.has(k)).join(',');
+  const mark = Object.keys(wanted)
+    .filter((k) => ours.has(k))
+    .join(',');
   if (changedKeys.length === 0 && (env[TELEMETRY_MARK] ?? '') === mark) return { text: text ?? '', changed: false, events: [] };
   if (mark) env[TELEMETRY_MARK] = mark;
   else delete env[TELEMETRY_MARK];

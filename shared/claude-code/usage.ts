@@ -48,7 +48,15 @@ export interface UsageStep {
 const TOKEN_FIELDS = new Set<UsageField>(['input', 'output', 'cache_read', 'cache_creation']);
 
 export function emptyUsage(): Usage {
-  return { cost_usd: 0, tokens: { input: 0, output: 0, cache_read: 0, cache_creation: 0 }, active_s: 0, lines_added: 0, lines_removed: 0, commits: 0, pull_requests: 0 };
+  return {
+    cost_usd: 0,
+    tokens: { input: 0, output: 0, cache_read: 0, cache_creation: 0 },
+    active_s: 0,
+    lines_added: 0,
+    lines_removed: 0,
+    commits: 0,
+    pull_requests: 0,
+  };
 }
 
 const num = (v: Json | undefined): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
@@ -145,7 +153,12 @@ export function applyUsage(current: JsonObject, points: readonly UsagePoint[], c
   const day = { date, cost_usd: round(costOnDay(current, date) + (added.cost_usd ?? 0), 10) };
   const wasOver = current.over_budget === true;
   const over = ctx.budgets.usd_per_agent > 0 && usage.cost_usd >= ctx.budgets.usd_per_agent;
-  const agent = withFields(current, { usage: usage as unknown as JsonObject, usage_series: cursors as unknown as JsonObject, usage_day: day, telemetry_at: ctx.now });
+  const agent = withFields(current, {
+    usage: usage as unknown as JsonObject,
+    usage_series: cursors as unknown as JsonObject,
+    usage_day: day,
+    telemetry_at: ctx.now,
+  });
   if (over) agent.over_budget = true;
   else if ('over_budget' in agent) delete agent.over_budget;
   return { agent, added, counted, duplicates, crossed_budget: over && !wasOver };

@@ -12,8 +12,6 @@ export { rng, type Rand };
 
 export const GEN_NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 
-
-
 const int = (r: Rand, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];
 const hex = (r: Rand, n: number): string => Array.from({ length: n }, () => Math.floor(r() * 16).toString(16)).join('');
@@ -21,7 +19,15 @@ const hex = (r: Rand, n: number): string => Array.from({ length: n }, () => Math
 export const isoSeconds = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export const TEAMS = ['coordination_team', 'development_team', 'integration_team', 'verification_team', 'autonomous_team', 'observability_team'] as const;
-export const WORK_TYPES = ['coordination_optimization', 'performance_enhancement', 'claude_verification', 'sprint_planning', 'observability_infrastructure', 'test_arithmetic_fix', 'autonomous_validation'] as const;
+export const WORK_TYPES = [
+  'coordination_optimization',
+  'performance_enhancement',
+  'claude_verification',
+  'sprint_planning',
+  'observability_infrastructure',
+  'test_arithmetic_fix',
+  'autonomous_validation',
+] as const;
 const SPECIALIZATIONS = ['general_development', 'scrum_master', 'backend_developer', 'developer', 'observability'] as const;
 export const WORK_STATUSES = ['pending', 'claimed', 'in_progress', 'completed'] as const;
 
@@ -38,7 +44,13 @@ export interface GenStateOptions {
 
 /** Statuses of generated sessions, in turn: needs_input, working, idle, working, offline, ... */
 export const SESSION_STATUSES = ['needs_input', 'working', 'idle', 'working', 'offline'] as const;
-const TOOLS = [['Edit', 'src/db.ts'], ['Bash', 'npm test'], ['Read', 'README.md'], ['Grep', 'TODO'], ['WebFetch', 'https://example.com/docs']] as const;
+const TOOLS = [
+  ['Edit', 'src/db.ts'],
+  ['Bash', 'npm test'],
+  ['Read', 'README.md'],
+  ['Grep', 'TODO'],
+  ['WebFetch', 'https://example.com/docs'],
+] as const;
 const PROJECTS = ['webapp', 'billing-api', 'infra', 'mobile'] as const;
 
 export interface GenSessionOptions {
@@ -75,12 +87,22 @@ export function genSessionAgent(r: Rand, opts: GenSessionOptions = {}): { key: s
     last_event_at: isoSeconds(beat),
     last_heartbeat: isoSeconds(beat),
     activity: { tool, target: target.includes('/') && !target.startsWith('http') ? `${cwd}/${target}` : target, at: isoSeconds(at) },
-    subagents: [{ agent_id: `sub_${hex(r, 6)}`, agent_type: 'Explore', started_at: isoSeconds(at - 60_000), stopped_at: r() < 0.5 ? null : isoSeconds(at - 5000) }],
+    subagents: [
+      { agent_id: `sub_${hex(r, 6)}`, agent_type: 'Explore', started_at: isoSeconds(at - 60_000), stopped_at: r() < 0.5 ? null : isoSeconds(at - 5000) },
+    ],
   };
   if (status === 'needs_input') data.needs_input = { message: `Claude needs your permission to use ${tool}`, since: isoSeconds(beat) };
   if (cost !== null) {
     const input = int(r, 1000, 90_000);
-    data.usage = { cost_usd: cost, tokens: { input, output: Math.floor(input / 4), cache_read: input * 3, cache_creation: Math.floor(input / 2) }, active_s: int(r, 10, 3600), lines_added: int(r, 0, 400), lines_removed: int(r, 0, 100), commits: int(r, 0, 3), pull_requests: 0 };
+    data.usage = {
+      cost_usd: cost,
+      tokens: { input, output: Math.floor(input / 4), cache_read: input * 3, cache_creation: Math.floor(input / 2) },
+      active_s: int(r, 10, 3600),
+      lines_added: int(r, 0, 400),
+      lines_removed: int(r, 0, 100),
+      commits: int(r, 0, 3),
+      pull_requests: 0,
+    };
     data.usage_day = { date: new Date(now).toISOString().slice(0, 10), cost_usd: cost };
   }
   if (opts.overBudget) data.over_budget = true;
@@ -209,7 +231,11 @@ export class DeltaGen {
   private readonly r: Rand;
   private tick = 0;
 
-  constructor(snapshot: SnapshotMessage, seed = 7, private readonly now = GEN_NOW) {
+  constructor(
+    snapshot: SnapshotMessage,
+    seed = 7,
+    private readonly now = GEN_NOW,
+  ) {
     this.state = structuredClone(snapshot.state);
     this.revision = snapshot.revision;
     this.digest = StateDigest.of(this.state);
@@ -221,7 +247,14 @@ export class DeltaGen {
     this.revision++;
     applyChanges(this.state, structuredClone(changes), this.digest);
     const ts = BigInt(this.now + ++this.tick) * 1_000_000n;
-    return { type: 'delta', revision: this.revision, changes: structuredClone(changes), timestamp_ns: ts.toString(), checksum: this.digest.hex(), ...(cause ? { cause } : {}) };
+    return {
+      type: 'delta',
+      revision: this.revision,
+      changes: structuredClone(changes),
+      timestamp_ns: ts.toString(),
+      checksum: this.digest.hex(),
+      ...(cause ? { cause } : {}),
+    };
   }
 
   /** Put a record (merging `patch` into its current data), as the daemon's change for one record. */
@@ -313,21 +346,36 @@ export function genStats(opts: GenStatsOptions = {}): StatsResponse {
   }
   const components = { coordination: 4 + r() * 8, agents: 2 + r() * 4, telemetry: 3 + r() * 6 };
   const total = components.coordination + components.agents + components.telemetry;
-  const baseline = ratio == null ? null : {
-    total: total / ratio,
-    components: Object.fromEntries(Object.entries(components).map(([k, v]) => [k, v / ratio])),
-    created_at: isoSeconds(GEN_NOW - 3600_000),
-  };
+  const baseline =
+    ratio == null
+      ? null
+      : {
+          total: total / ratio,
+          components: Object.fromEntries(Object.entries(components).map(([k, v]) => [k, v / ratio])),
+          created_at: isoSeconds(GEN_NOW - 3600_000),
+        };
   return {
     revision,
     uptime_s: 3725,
     rss_bytes: 87 * 1024 * 1024,
     latency,
     entropy: { components, total, baseline, ratio },
-    sync: { clients: 2, sync_failures: 0, sync_failures_by_reason: { checksum: 0, gap: 0, unparseable_file: 0, slow_client: 0, write_failed: 0 }, last_file_error: null },
+    sync: {
+      clients: 2,
+      sync_failures: 0,
+      sync_failures_by_reason: { checksum: 0, gap: 0, unparseable_file: 0, slow_client: 0, write_failed: 0 },
+      last_file_error: null,
+    },
     services: [
       { name: 'jaeger', url: 'http://127.0.0.1:4317', status: 'up', latency_ms: 3, last_error: null, last_checked_at: isoSeconds(GEN_NOW) },
-      { name: 'xavos', url: 'http://127.0.0.1:4002/health', status: 'down', latency_ms: null, last_error: 'ECONNREFUSED', last_checked_at: isoSeconds(GEN_NOW) },
+      {
+        name: 'xavos',
+        url: 'http://127.0.0.1:4002/health',
+        status: 'down',
+        latency_ms: null,
+        last_error: 'ECONNREFUSED',
+        last_checked_at: isoSeconds(GEN_NOW),
+      },
     ],
     analyzer: { mode: 'fallback', command: null, running: 0, queued: 0, last_outcome: 'fallback' },
     lease_ms: 60_000,
@@ -337,6 +385,16 @@ export function genStats(opts: GenStatsOptions = {}): StatsResponse {
 
 /** /api/stats `usage` with the fleet's cost today and nothing else. */
 export function genUsageStats(costToday: number, overBudget = 0): StatsResponse['usage'] {
-  const totals = { cost_usd: costToday, tokens: { input: 0, output: 0, cache_read: 0, cache_creation: 0 }, active_s: 0, lines_added: 0, lines_removed: 0, commits: 0, pull_requests: 0, sessions: 0, cost_today_usd: costToday };
+  const totals = {
+    cost_usd: costToday,
+    tokens: { input: 0, output: 0, cache_read: 0, cache_creation: 0 },
+    active_s: 0,
+    lines_added: 0,
+    lines_removed: 0,
+    commits: 0,
+    pull_requests: 0,
+    sessions: 0,
+    cost_today_usd: costToday,
+  };
   return { fleet: totals, teams: {}, over_budget: overBudget };
 }

@@ -85,13 +85,26 @@ export function dashboardExpressions(dashboard: unknown): DashboardQuery[] {
 
 /** Replaces Grafana's variables with values PromQL accepts, for parsing outside Grafana. */
 export function substituteGrafanaVariables(expr: string): string {
-  return expr
-    .replace(/\$__(rate_interval|interval|range)\b/g, (_m, v: string) => (v === 'range' ? '1h' : '1m'))
-    .replace(/\$\{?(\w+)(?::\w+)?\}?/g, '.*');
+  return expr.replace(/\$__(rate_interval|interval|range)\b/g, (_m, v: string) => (v === 'range' ? '1h' : '1m')).replace(/\$\{?(\w+)(?::\w+)?\}?/g, '.*');
 }
 
 const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'atan2', 'inf', 'nan']);
-const AGGREGATORS = new Set(['sum', 'min', 'max', 'avg', 'group', 'stddev', 'stdvar', 'count', 'count_values', 'bottomk', 'topk', 'quantile', 'limitk', 'limit_ratio']);
+const AGGREGATORS = new Set([
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'group',
+  'stddev',
+  'stdvar',
+  'count',
+  'count_values',
+  'bottomk',
+  'topk',
+  'quantile',
+  'limitk',
+  'limit_ratio',
+]);
 const GROUPING = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right']);
 
 /**
@@ -123,9 +136,12 @@ export function metricNamesInPromQL(expr: string): string[] {
   while (i < s.length) {
     const c = s[i];
     if (c === '"' || c === "'" || c === '`') i = skipString(i) + 1;
-    else if (c === '{') i = skipBalanced(i, '{', '}'); // label matchers
-    else if (c === '[') i = skipBalanced(i, '[', ']'); // ranges, subqueries
-    else if (c === '$') i = /^\$\{?\w+(:\w+)?\}?/.exec(s.slice(i))![0].length + i; // Grafana variable
+    else if (c === '{')
+      i = skipBalanced(i, '{', '}'); // label matchers
+    else if (c === '[')
+      i = skipBalanced(i, '[', ']'); // ranges, subqueries
+    else if (c === '$')
+      i = /^\$\{?\w+(:\w+)?\}?/.exec(s.slice(i))![0].length + i; // Grafana variable
     else if (/[0-9.]/.test(c)) {
       // number or duration (0.95, 1e-9, 0x1f, 5m, 1h30m)
       i++;

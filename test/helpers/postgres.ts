@@ -10,7 +10,14 @@ export const PG_URL = process.env.AI_PROCESSOR_TEST_PG ?? 'postgres://postgres:p
 /** True when the server answers; checked once, synchronously, at collection time. */
 export function postgresAvailable(): boolean {
   try {
-    execFileSync(process.execPath, ['-e', `const pg=require('pg');const c=new pg.Client(${JSON.stringify(PG_URL)});c.connect().then(()=>c.end()).then(()=>process.exit(0),()=>process.exit(1))`], { stdio: 'ignore', timeout: 5000 });
+    execFileSync(
+      process.execPath,
+      [
+        '-e',
+        `const pg=require('pg');const c=new pg.Client(${JSON.stringify(PG_URL)});c.connect().then(()=>c.end()).then(()=>process.exit(0),()=>process.exit(1))`,
+      ],
+      { stdio: 'ignore', timeout: 5000 },
+    );
     return true;
   } catch {
     const reason = `PostgreSQL not reachable at ${PG_URL.replace(/:[^:@/]*@/, ':***@')} (set AI_PROCESSOR_TEST_PG; .ci/run installs and starts Debian's postgresql)`;

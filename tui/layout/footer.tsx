@@ -17,13 +17,25 @@ export function Footer({ filterDraft, confirm, message, keys }: FooterProps): Re
   const tone = useTone();
   let line: ReactElement;
   if (confirm !== null) line = <ConfirmPrompt question={confirm} />;
-  else if (filterDraft !== null) line = <Text wrap="truncate" bold>/{filterDraft}_  <Text>(enter apply, esc clear)</Text></Text>;
-  else if (message) line = <Text wrap="truncate" {...tone(message.tone)}>{message.text}</Text>;
+  else if (filterDraft !== null)
+    line = (
+      <Text wrap="truncate" bold>
+        /{filterDraft}_ <Text>(enter apply, esc clear)</Text>
+      </Text>
+    );
+  else if (message)
+    line = (
+      <Text wrap="truncate" {...tone(message.tone)}>
+        {message.text}
+      </Text>
+    );
   else line = <Text> </Text>;
   return (
     <Box flexDirection="column">
       {line}
-      <Text wrap="truncate" inverse>{keys}</Text>
+      <Text wrap="truncate" inverse>
+        {keys}
+      </Text>
     </Box>
   );
 }

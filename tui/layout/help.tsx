@@ -21,7 +21,10 @@ export function HelpOverlay({ width, height }: { width: number; height: number }
     <Box flexDirection="column" borderStyle="single" width={Math.min(width, 76)} height={Math.min(height, KEYS.length + 3)} paddingX={1} overflow="hidden">
       <Text bold>Keys (? or esc to close)</Text>
       {KEYS.map(([k, what]) => (
-        <Text key={k} wrap="truncate"><Text bold>{k.padEnd(16)}</Text>{what}</Text>
+        <Text key={k} wrap="truncate">
+          <Text bold>{k.padEnd(16)}</Text>
+          {what}
+        </Text>
       ))}
     </Box>
   );

@@ -29,7 +29,10 @@ const GUTTER = 2;
 export function layoutColumns(cols: readonly Pick<Column<unknown>, 'width' | 'min' | 'grow' | 'optional'>[], width: number): number[] {
   const avail = Math.max(0, width - GUTTER);
   const w = cols.map((c) => c.width);
-  const total = (): number => { const shown = w.filter((x) => x > 0); return shown.reduce((a, b) => a + b, 0) + Math.max(0, shown.length - 1); };
+  const total = (): number => {
+    const shown = w.filter((x) => x > 0);
+    return shown.reduce((a, b) => a + b, 0) + Math.max(0, shown.length - 1);
+  };
   for (let i = cols.length - 1; i >= 0 && total() > avail; i--) if (cols[i].optional) w[i] = 0;
   let over = total() - avail;
   while (over > 0) {
@@ -43,8 +46,14 @@ export function layoutColumns(cols: readonly Pick<Column<unknown>, 'width' | 'mi
       const cut = Math.min(slack, over, Math.max(1, Math.ceil(slack / 2)));
       w[best] -= cut;
     } else {
-      const last = w.map((x, i) => (x > 0 ? i : -1)).filter((i) => i > 0).pop();
-      if (last === undefined) { w[0] = Math.min(w[0], avail); break; }
+      const last = w
+        .map((x, i) => (x > 0 ? i : -1))
+        .filter((i) => i > 0)
+        .pop();
+      if (last === undefined) {
+        w[0] = Math.min(w[0], avail);
+        break;
+      }
       w[last] = 0;
     }
     over = total() - avail;
@@ -82,7 +91,9 @@ export function Table<R>({ columns, rows, rowKey, selected, width, height, rowTo
   const header = ' '.repeat(GUTTER) + shown.map(({ c, w }) => fit(c.title, w, c.align)).join(' ');
   return (
     <Box flexDirection="column" width={width} height={height} overflowY="hidden">
-      <Text bold wrap="truncate">{header}</Text>
+      <Text bold wrap="truncate">
+        {header}
+      </Text>
       {rows.length === 0 ? <Text wrap="truncate">{'  ' + empty}</Text> : null}
       {rows.slice(start, start + visible).map((r, i) => {
         const sel = start + i === selected;
@@ -90,7 +101,9 @@ export function Table<R>({ columns, rows, rowKey, selected, width, height, rowTo
           <Text key={rowKey(r, start + i)} inverse={sel} wrap="truncate" {...tone(rowTone?.(r))}>
             {sel ? '> ' : '  '}
             {shown.map(({ c, w }, j) => (
-              <Text key={j} {...tone(c.tone?.(r))}>{(j ? ' ' : '') + fit(c.get(r), w, c.align, c.ellipsis)}</Text>
+              <Text key={j} {...tone(c.tone?.(r))}>
+                {(j ? ' ' : '') + fit(c.get(r), w, c.align, c.ellipsis)}
+              </Text>
             ))}
           </Text>
         );

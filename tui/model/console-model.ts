@@ -103,11 +103,17 @@ export class ConsoleModel {
     if (!msg || typeof msg !== 'object') return;
     const m = msg as { type?: unknown };
     switch (m.type) {
-      case 'snapshot': return this.applySnapshot(msg as SnapshotMessage);
-      case 'delta': this.applyDelta(msg as DeltaMessage); return;
-      case 'event': return this.addEvent(msg as EventMessage);
-      case 'span': return this.addSpans([(msg as { span: LegacySpan }).span]);
-      default: this.lastMessageAt = this.now(); // replayed, or types newer than us
+      case 'snapshot':
+        return this.applySnapshot(msg as SnapshotMessage);
+      case 'delta':
+        this.applyDelta(msg as DeltaMessage);
+        return;
+      case 'event':
+        return this.addEvent(msg as EventMessage);
+      case 'span':
+        return this.addSpans([(msg as { span: LegacySpan }).span]);
+      default:
+        this.lastMessageAt = this.now(); // replayed, or types newer than us
     }
   }
 

@@ -44,7 +44,12 @@ export function parseTime(v: Json | undefined): number | null {
 /** Filter (whitespace-separated terms, all must occur, case-insensitive) then sort. */
 export function query<R>(rows: R[], text: (r: R) => string, sorts: readonly SortSpec<R>[], q: ListQuery): R[] {
   const terms = (q.filter ?? '').toLowerCase().split(/\s+/).filter(Boolean);
-  const out = terms.length ? rows.filter((r) => { const t = text(r).toLowerCase(); return terms.every((x) => t.includes(x)); }) : rows.slice();
+  const out = terms.length
+    ? rows.filter((r) => {
+        const t = text(r).toLowerCase();
+        return terms.every((x) => t.includes(x));
+      })
+    : rows.slice();
   const spec = sorts[(q.sort ?? 0) % sorts.length];
   if (spec) out.sort(q.desc ? (a, b) => spec.cmp(b, a) : spec.cmp);
   return out;
@@ -157,8 +162,14 @@ function agentRow(key: string, e: Entry, now: number, staleMs: number, claims: n
   const age = heartbeatAt === null ? null : Math.max(0, now - heartbeatAt);
   const since = hit ? hit.row.waitingSince : waitingSince(d);
   const row: AgentRow = {
-    key, id, team: str(d.team), status, workload: num(d.current_workload), capacity: num(d.capacity),
-    heartbeatAt, heartbeatAgeMs: age,
+    key,
+    id,
+    team: str(d.team),
+    status,
+    workload: num(d.current_workload),
+    capacity: num(d.capacity),
+    heartbeatAt,
+    heartbeatAgeMs: age,
     // A session waiting for a human keeps its claims however long it waits: not stale.
     stale: age !== null && age > staleMs && status !== 'offline' && status !== NEEDS_INPUT,
     claims,
@@ -176,13 +187,18 @@ function agentRow(key: string, e: Entry, now: number, staleMs: number, claims: n
 }
 
 /** `held`: claims per agent when already known (HeldIndex); otherwise counted here. */
-export function agentRows(state: CoordinationState, opts: ListQuery & { now: number; staleMs: number }, held: ReadonlyMap<string, number> = heldByAgent(state)): AgentRow[] {
+export function agentRows(
+  state: CoordinationState,
+  opts: ListQuery & { now: number; staleMs: number },
+  held: ReadonlyMap<string, number> = heldByAgent(state),
+): AgentRow[] {
   const rows: AgentRow[] = [];
   for (const key in state.agents) {
     const e = state.agents[key];
     rows.push(agentRow(key, e, opts.now, opts.staleMs, held.get(str(e.data.agent_id) ?? key) ?? 0));
   }
-  const text = (r: AgentRow): string => `${r.id} ${r.team ?? ''} ${r.status ?? ''}${r.stale ? ' stale' : ''}${r.status === NEEDS_INPUT ? ' needs input' : ''} ${r.project ?? ''} ${r.activity ?? ''}`;
+  const text = (r: AgentRow): string =>
+    `${r.id} ${r.team ?? ''} ${r.status ?? ''}${r.stale ? ' stale' : ''}${r.status === NEEDS_INPUT ? ' needs input' : ''} ${r.project ?? ''} ${r.activity ?? ''}`;
   return attentionFirst(query(rows, text, AGENT_SORTS, opts));
 }
 
@@ -218,9 +234,15 @@ export interface WorkRow {
   data: JsonObject;
 }
 
-const prioRank = (p: string | null): number => { const i = PRIORITIES.indexOf(p as never); return i < 0 ? -1 : i; };
+const prioRank = (p: string | null): number => {
+  const i = PRIORITIES.indexOf(p as never);
+  return i < 0 ? -1 : i;
+};
 const STATUS_ORDER = ['in_progress', 'claimed', 'active', 'pending', 'released'];
-const statusRank = (s: string | null): number => { const i = STATUS_ORDER.indexOf(s ?? ''); return i < 0 ? STATUS_ORDER.length : i; };
+const statusRank = (s: string | null): number => {
+  const i = STATUS_ORDER.indexOf(s ?? '');
+  return i < 0 ? STATUS_ORDER.length : i;
+};
 
 export const WORK_SORTS: readonly SortSpec<WorkRow>[] = [
   // Newest first, like k9s' age column.
@@ -241,9 +263,17 @@ function workRow(key: string, e: Entry): WorkRow {
   if (hit && hit.key === key) return hit;
   const d = e.data;
   const row: WorkRow = {
-    key, id: str(d.work_item_id) ?? key, type: str(d.work_type), priority: str(d.priority), holder: str(d.agent_id),
-    status: str(d.status), progress: num(d.progress), team: str(d.team), since: parseTime(d.claimed_at) ?? parseTime(d.created_at),
-    held: isHeld(d), data: d,
+    key,
+    id: str(d.work_item_id) ?? key,
+    type: str(d.work_type),
+    priority: str(d.priority),
+    holder: str(d.agent_id),
+    status: str(d.status),
+    progress: num(d.progress),
+    team: str(d.team),
+    since: parseTime(d.claimed_at) ?? parseTime(d.created_at),
+    held: isHeld(d),
+    data: d,
   };
   workCache.set(e, row);
   return row;
@@ -263,7 +293,9 @@ export function workRows(state: CoordinationState, opts: ListQuery): WorkRow[] {
 
 /** Work records an agent holds, for the agent drill-down. */
 export function claimsOf(state: CoordinationState, agentId: string): string[] {
-  return Object.entries(state.work).filter(([, e]) => e.data.agent_id === agentId && isHeld(e.data)).map(([k, e]) => str(e.data.work_item_id) ?? k);
+  return Object.entries(state.work)
+    .filter(([, e]) => e.data.agent_id === agentId && isHeld(e.data))
+    .map(([k, e]) => str(e.data.work_item_id) ?? k);
 }
 
 // ---- spans and traces
@@ -343,7 +375,11 @@ export function latencyRows(stats: StatsResponse | null, samples: StatsSample[])
   const latency = stats?.latency ?? {};
   const rows = Object.entries(latency)
     .map(([op, l]): LatencyRow => ({
-      op, count: l.count, p50: l.p50_ms, p95: l.p95_ms, p99: l.p99_ms,
+      op,
+      count: l.count,
+      p50: l.p50_ms,
+      p95: l.p95_ms,
+      p99: l.p99_ms,
       history: samples.map((s) => s.stats.latency?.[op]?.p99_ms ?? NaN),
       over: l.p99_ms > LATENCY_TARGET_MS,
     }))
@@ -384,7 +420,10 @@ export function entropyView(stats: StatsResponse | null, samples: StatsSample[] 
   const total = e?.total ?? null;
   const ratio = e?.ratio ?? (total !== null && base?.total ? total / base.total : null);
   return {
-    rows, total, baselineTotal: base?.total ?? null, ratio,
+    rows,
+    total,
+    baselineTotal: base?.total ?? null,
+    ratio,
     conserved: ratio === null ? null : ratio >= CONSERVED_MIN && ratio <= CONSERVED_MAX,
     history: samples.map((s) => s.stats.entropy?.total ?? NaN),
   };

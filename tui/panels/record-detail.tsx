@@ -27,7 +27,19 @@ const COLUMNS: Column<DetailLine>[] = [
   { title: 'VALUE', width: 20, grow: true, get: (l) => l.value },
 ];
 
-export function RecordDetail({ title, lines, selected, width, height }: { title: string; lines: DetailLine[]; selected: number; width: number; height: number }): ReactElement {
+export function RecordDetail({
+  title,
+  lines,
+  selected,
+  width,
+  height,
+}: {
+  title: string;
+  lines: DetailLine[];
+  selected: number;
+  width: number;
+  height: number;
+}): ReactElement {
   return (
     <Box flexDirection="column">
       <PanelTitle title={title} extra="esc back" />

@@ -28,8 +28,15 @@ export function ClaimsPanel({ rows, view }: { rows: WorkRow[]; view: ListView })
   return (
     <Box flexDirection="column">
       <PanelTitle title="Claims / work" shown={rows.length} total={view.total} sort={view.sort} desc={view.desc} filter={view.filter} extra={`${held} held`} />
-      <Table columns={workColumns(view.now)} rows={rows} rowKey={(r) => r.key} selected={view.selected} width={view.width} height={view.height - 1}
-        empty={view.empty ?? (view.filter ? 'no work item matches the filter' : 'no work items')} />
+      <Table
+        columns={workColumns(view.now)}
+        rows={rows}
+        rowKey={(r) => r.key}
+        selected={view.selected}
+        width={view.width}
+        height={view.height - 1}
+        empty={view.empty ?? (view.filter ? 'no work item matches the filter' : 'no work items')}
+      />
     </Box>
   );
 }

@@ -32,26 +32,51 @@ export interface EntropyPanelProps {
 export function EntropyPanel({ view, hasStats, fields = {}, width, height }: EntropyPanelProps): ReactElement {
   const tone = useTone();
   const rows: EntropyRow[] = view.rows.length
-    ? [...view.rows, { name: 'total', bits: view.total, baseline: view.baselineTotal, delta: view.total !== null && view.baselineTotal !== null ? view.total - view.baselineTotal : null, ratio: view.ratio }]
+    ? [
+        ...view.rows,
+        {
+          name: 'total',
+          bits: view.total,
+          baseline: view.baselineTotal,
+          delta: view.total !== null && view.baselineTotal !== null ? view.total - view.baselineTotal : null,
+          ratio: view.ratio,
+        },
+      ]
     : [];
   const range = `${CONSERVED_MIN}–${CONSERVED_MAX}`;
-  const verdict = view.conserved === null
-    ? <Text wrap="truncate">{hasStats ? 'no baseline captured: conservation ratio unavailable' : 'waiting for /api/stats…'}</Text>
-    : view.conserved
-      ? <Text wrap="truncate" {...tone('ok')}>{`conservation ratio ${ratioText(view.ratio)} within ${range}: information conserved`}</Text>
-      : <Text wrap="truncate" inverse {...tone('error')}>{`WARNING: conservation ratio ${ratioText(view.ratio)} outside ${range}: information NOT conserved`}</Text>;
+  const verdict =
+    view.conserved === null ? (
+      <Text wrap="truncate">{hasStats ? 'no baseline captured: conservation ratio unavailable' : 'waiting for /api/stats…'}</Text>
+    ) : view.conserved ? (
+      <Text wrap="truncate" {...tone('ok')}>{`conservation ratio ${ratioText(view.ratio)} within ${range}: information conserved`}</Text>
+    ) : (
+      <Text
+        wrap="truncate"
+        inverse
+        {...tone('error')}
+      >{`WARNING: conservation ratio ${ratioText(view.ratio)} outside ${range}: information NOT conserved`}</Text>
+    );
   const tableH = Math.min(height - 3, rows.length + 1 || 2);
-  const fieldLines = Object.entries(fields).map(([comp, fs]) => `${comp}: ` + Object.entries(fs).map(([f, b]) => `${f} ${fmtBits(b)}`).join(' · '));
+  const fieldLines = Object.entries(fields).map(
+    ([comp, fs]) =>
+      `${comp}: ` +
+      Object.entries(fs)
+        .map(([f, b]) => `${f} ${fmtBits(b)}`)
+        .join(' · '),
+  );
   const room = Math.max(0, height - 3 - tableH - 1);
   return (
     <Box flexDirection="column">
       <PanelTitle title="Entropy" extra="Shannon entropy in bits, against the captured baseline" />
       {verdict}
       <Text wrap="truncate">{`total trend ${sparkline(view.history, Math.max(0, width - 14))}`}</Text>
-      <Table columns={COLUMNS} rows={rows} rowKey={(r) => r.name} selected={-1} width={width} height={tableH}
-        empty="no entropy figures yet" />
+      <Table columns={COLUMNS} rows={rows} rowKey={(r) => r.name} selected={-1} width={width} height={tableH} empty="no entropy figures yet" />
       {room > 0 && fieldLines.length ? <Text bold>fields (bits)</Text> : null}
-      {fieldLines.slice(0, room).map((l) => <Text key={l} wrap="truncate">{'  ' + l}</Text>)}
+      {fieldLines.slice(0, room).map((l) => (
+        <Text key={l} wrap="truncate">
+          {'  ' + l}
+        </Text>
+      ))}
     </Box>
   );
 }

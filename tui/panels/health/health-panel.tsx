@@ -25,15 +25,34 @@ const nsClock = (ns: string): string => (/^\d{7,}$/.test(ns) ? fmtClock(Number(n
 
 /** The reasons behind the sync failures, as state_sync_failures_total has them: " (gap 2, slow_client 1)". */
 function failureReasons(sync: StatsResponse['sync']): string {
-  const parts = Object.entries(sync.sync_failures_by_reason ?? {}).filter(([, n]) => n > 0).map(([r, n]) => `${r} ${n}`);
+  const parts = Object.entries(sync.sync_failures_by_reason ?? {})
+    .filter(([, n]) => n > 0)
+    .map(([r, n]) => `${r} ${n}`);
   return parts.length ? ` (${parts.join(', ')})` : '';
 }
 
 function Row({ label, children }: { label: string; children: ReactElement | string | (ReactElement | string)[] }): ReactElement {
-  return <Text wrap="truncate"><Text bold>{label.padEnd(10)}</Text>{children}</Text>;
+  return (
+    <Text wrap="truncate">
+      <Text bold>{label.padEnd(10)}</Text>
+      {children}
+    </Text>
+  );
 }
 
-export function HealthPanel({ model, url, now, width, height }: { model: ConsoleModel; url: string; now: number; width: number; height: number }): ReactElement {
+export function HealthPanel({
+  model,
+  url,
+  now,
+  width,
+  height,
+}: {
+  model: ConsoleModel;
+  url: string;
+  now: number;
+  width: number;
+  height: number;
+}): ReactElement {
   const tone = useTone();
   const s = model.stats;
   const conn = connectionText(model);
@@ -45,9 +64,12 @@ export function HealthPanel({ model, url, now, width, height }: { model: Console
     <Box flexDirection="column">
       <PanelTitle title="Health" extra={model.statsError ? `stats error: ${model.statsError}` : `stats ${ago(model.statsAt)}`} />
       <Row label="Daemon">
-        {url}{' '}<Text {...tone(conn.tone)}>{conn.text}</Text>{` · last message ${ago(model.lastMessageAt)}`}
+        {url} <Text {...tone(conn.tone)}>{conn.text}</Text>
+        {` · last message ${ago(model.lastMessageAt)}`}
       </Row>
-      <Row label="">{s ? `up ${fmtAge(s.uptime_s * 1000)} · rss ${fmtBytes(s.rss_bytes)} · lease ${fmtAge(s.lease_ms)} · daemon revision ${s.revision}` : 'no stats yet'}</Row>
+      <Row label="">
+        {s ? `up ${fmtAge(s.uptime_s * 1000)} · rss ${fmtBytes(s.rss_bytes)} · lease ${fmtAge(s.lease_ms)} · daemon revision ${s.revision}` : 'no stats yet'}
+      </Row>
       <Row label="Sync">
         {`revision ${model.revision} · checksum verified `}
         <Text {...tone(model.verified ? 'ok' : 'warn')}>{model.verified ? 'yes' : 'no'}</Text>
@@ -55,13 +77,22 @@ export function HealthPanel({ model, url, now, width, height }: { model: Console
       </Row>
       <Row label="">
         {s ? `stream clients ${s.sync.clients} · sync failures ${s.sync.sync_failures}${failureReasons(s.sync)} · last file error: ` : 'last file error: '}
-        <Text {...tone(s?.sync.last_file_error ? 'error' : undefined)}>{s ? s.sync.last_file_error ?? 'none' : '-'}</Text>
+        <Text {...tone(s?.sync.last_file_error ? 'error' : undefined)}>{s ? (s.sync.last_file_error ?? 'none') : '-'}</Text>
       </Row>
-      <Row label="Analyzer">{s ? `mode ${s.analyzer.mode} · running ${s.analyzer.running} · queued ${s.analyzer.queued} · last outcome ${s.analyzer.last_outcome ?? '-'}` : '-'}</Row>
+      <Row label="Analyzer">
+        {s ? `mode ${s.analyzer.mode} · running ${s.analyzer.running} · queued ${s.analyzer.queued} · last outcome ${s.analyzer.last_outcome ?? '-'}` : '-'}
+      </Row>
       <Row label="">{`command ${s?.analyzer.command ?? '-'}`}</Row>
       <Text bold>Services</Text>
-      <Table columns={SERVICE_COLUMNS} rows={services} rowKey={(x) => x.name} selected={-1} width={width}
-        height={Math.max(2, Math.min(services.length + 1, height - fixed))} empty={s ? 'no dependent services configured' : 'waiting for /api/stats…'} />
+      <Table
+        columns={SERVICE_COLUMNS}
+        rows={services}
+        rowKey={(x) => x.name}
+        selected={-1}
+        width={width}
+        height={Math.max(2, Math.min(services.length + 1, height - fixed))}
+        empty={s ? 'no dependent services configured' : 'waiting for /api/stats…'}
+      />
       {events.length ? <Text bold>Recent events</Text> : null}
       {events.map((e, i) => (
         <Text key={i} wrap="truncate">{`  ${nsClock(e.timestamp_ns)} ${e.event} ${JSON.stringify(e.detail)}`}</Text>

@@ -39,14 +39,19 @@ export function LatencyPanel({ rows, worst, selected, width, height, statsAgeMs,
   const now = worst.length ? worst[worst.length - 1] : null;
   const over = now !== null && now > LATENCY_TARGET_MS;
   const span = fmtAge(worst.length * sampleEveryMs);
-  const source = statsError ? `stats error: ${statsError}${statsAgeMs !== null ? ` (last ok ${fmtAge(statsAgeMs)} ago)` : ''}`
-    : statsAgeMs === null ? 'waiting for /api/stats…' : `updated ${fmtAge(statsAgeMs)} ago`;
+  const source = statsError
+    ? `stats error: ${statsError}${statsAgeMs !== null ? ` (last ok ${fmtAge(statsAgeMs)} ago)` : ''}`
+    : statsAgeMs === null
+      ? 'waiting for /api/stats…'
+      : `updated ${fmtAge(statsAgeMs)} ago`;
   return (
     <Box flexDirection="column">
       <PanelTitle title="Latency" extra={`target p99 < ${LATENCY_TARGET_MS} ms · ${source}`} />
       <Text wrap="truncate">
         {'worst p99 '}
-        <Text {...tone(now === null ? undefined : over ? 'error' : 'ok')}>{now === null ? '-' : `${fmtMs(now)} ${over ? 'OVER TARGET' : 'within target'}`}</Text>
+        <Text {...tone(now === null ? undefined : over ? 'error' : 'ok')}>
+          {now === null ? '-' : `${fmtMs(now)} ${over ? 'OVER TARGET' : 'within target'}`}
+        </Text>
         {`  last ${span} `}
         {sparkline(worst, Math.max(0, width - 48))}
       </Text>

@@ -16,7 +16,19 @@ function waterfall(n: TraceNode, span: number): string {
   return ' '.repeat(from) + '█'.repeat(Math.min(len, BAR_WIDTH - from));
 }
 
-export function TraceDetail({ traceId, nodes, selected, width, height }: { traceId: string; nodes: TraceNode[]; selected: number; width: number; height: number }): ReactElement {
+export function TraceDetail({
+  traceId,
+  nodes,
+  selected,
+  width,
+  height,
+}: {
+  traceId: string;
+  nodes: TraceNode[];
+  selected: number;
+  width: number;
+  height: number;
+}): ReactElement {
   const end = Math.max(0, ...nodes.map((n) => (n.offsetMs ?? 0) + n.span.duration_ms));
   const errors = nodes.filter((n) => n.span.status === 'error').length;
   const columns: Column<TraceNode>[] = [
@@ -29,9 +41,19 @@ export function TraceDetail({ traceId, nodes, selected, width, height }: { trace
   ];
   return (
     <Box flexDirection="column">
-      <PanelTitle title={`Trace ${traceId}`} extra={`${nodes.length} span${nodes.length === 1 ? '' : 's'} · ${fmtMs(end)} · ${errors} error${errors === 1 ? '' : 's'} · esc back`} />
-      <Table columns={columns} rows={nodes} rowKey={(_, i) => String(i)} selected={selected} width={width} height={height - 1}
-        empty="trace no longer in the span buffer" />
+      <PanelTitle
+        title={`Trace ${traceId}`}
+        extra={`${nodes.length} span${nodes.length === 1 ? '' : 's'} · ${fmtMs(end)} · ${errors} error${errors === 1 ? '' : 's'} · esc back`}
+      />
+      <Table
+        columns={columns}
+        rows={nodes}
+        rowKey={(_, i) => String(i)}
+        selected={selected}
+        width={width}
+        height={height - 1}
+        empty="trace no longer in the span buffer"
+      />
     </Box>
   );
 }

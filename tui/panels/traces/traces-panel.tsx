@@ -8,7 +8,10 @@ import { Table } from '../../layout/table.js';
 import { PanelTitle } from '../../layout/title.js';
 import type { ListView } from '../list-view.js';
 
-const time = (s: string): string => { const t = parseTime(s); return t === null ? '?' : fmtClock(t); };
+const time = (s: string): string => {
+  const t = parseTime(s);
+  return t === null ? '?' : fmtClock(t);
+};
 
 export const SPAN_COLUMNS: Column<SpanRow>[] = [
   { title: 'TIME', width: 8, get: (r) => time(r.span.start_time) },
@@ -23,9 +26,25 @@ export function TracesPanel({ rows, view }: { rows: SpanRow[]; view: ListView })
   const errors = rows.filter((r) => r.span.status === 'error').length;
   return (
     <Box flexDirection="column">
-      <PanelTitle title="Traces" shown={rows.length} total={view.total} sort={view.sort} desc={view.desc} filter={view.filter} extra={`${errors} errors · enter: trace tree`} />
-      <Table columns={SPAN_COLUMNS} rows={rows} rowKey={(r) => String(r.seq)} selected={view.selected} width={view.width} height={view.height - 1}
-        rowTone={(r) => (r.span.status === 'error' ? 'error' : undefined)} empty={view.empty ?? (view.filter ? 'no span matches the filter' : 'no spans yet')} />
+      <PanelTitle
+        title="Traces"
+        shown={rows.length}
+        total={view.total}
+        sort={view.sort}
+        desc={view.desc}
+        filter={view.filter}
+        extra={`${errors} errors · enter: trace tree`}
+      />
+      <Table
+        columns={SPAN_COLUMNS}
+        rows={rows}
+        rowKey={(r) => String(r.seq)}
+        selected={view.selected}
+        width={view.width}
+        height={view.height - 1}
+        rowTone={(r) => (r.span.status === 'error' ? 'error' : undefined)}
+        empty={view.empty ?? (view.filter ? 'no span matches the filter' : 'no spans yet')}
+      />
     </Box>
   );
 }
