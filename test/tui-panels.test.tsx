@@ -91,7 +91,10 @@ describe('agents panel', () => {
   it('moves the selection with j/k and arrows', async () => {
     const { frame, press } = mount();
     await tick();
-    const selected = (): string => frame().split('\n').find((l) => l.startsWith('> '))!;
+    const selected = (): string =>
+      frame()
+        .split('\n')
+        .find((l) => l.startsWith('> '))!;
     const first = selected();
     await press('j');
     const second = selected();
@@ -104,7 +107,12 @@ describe('agents panel', () => {
     await press('k'); // stops at the top
     expect(selected()).toBe(first);
     await press('jjj'); // one chunk, as fast typing or key repeat over SSH delivers it
-    expect(frame().split('\n').filter((l) => l.startsWith('  agent_') || l.startsWith('> agent_')).findIndex((l) => l.startsWith('> '))).toBe(3);
+    expect(
+      frame()
+        .split('\n')
+        .filter((l) => l.startsWith('  agent_') || l.startsWith('> agent_'))
+        .findIndex((l) => l.startsWith('> ')),
+    ).toBe(3);
     await press('G');
     expect(rowsOf(frame(), 'agent_').pop()!.startsWith('> ')).toBe(true);
   });
@@ -112,7 +120,11 @@ describe('agents panel', () => {
   it('drills into an agent and back', async () => {
     const { frame, press, snap } = mount();
     await tick();
-    const id = frame().split('\n').find((l) => l.startsWith('> '))!.slice(2).split(/\s+/)[0];
+    const id = frame()
+      .split('\n')
+      .find((l) => l.startsWith('> '))!
+      .slice(2)
+      .split(/\s+/)[0];
     await press(KEY.enter);
     expect(frame()).toContain(`Agent ${id}`);
     expect(frame()).toContain('specialization');
@@ -133,7 +145,9 @@ describe('claims panel', () => {
     expect(f).toContain(`${held} held`);
     const rows = rowsOf(f, 'work_');
     expect(rows.length).toBe(30 - 1 - 5 - 2); // fills the body: 30 rows - spare - chrome (header 3, footer 2) - title/header
-    const inProgress = Object.values(snap.state.work).map((e) => e.data).find((d) => d.status === 'in_progress')!;
+    const inProgress = Object.values(snap.state.work)
+      .map((e) => e.data)
+      .find((d) => d.status === 'in_progress')!;
     await press('/', inProgress.work_item_id as string, KEY.enter);
     const line = rowsOf(frame(), 'work_')[0];
     expect(line).toContain(inProgress.work_item_id as string);
@@ -184,14 +198,24 @@ describe('claims panel', () => {
     const setup = makeModel();
     const { frame, press, model, snap } = mount({}, setup);
     await press('2', 'j', 'j');
-    const id = frame().split('\n').find((l) => l.startsWith('> '))!.slice(2).split(/\s+/)[0];
+    const id = frame()
+      .split('\n')
+      .find((l) => l.startsWith('> '))!
+      .slice(2)
+      .split(/\s+/)[0];
     // A new, newest work item lands on top of the age-sorted list.
     const gen = new DeltaGen(snap);
-    model.applyDelta(gen.put('work', 'work_1999999999999999999', { work_item_id: 'work_1999999999999999999', status: 'pending', created_at: new Date(GEN_NOW).toISOString() }));
+    model.applyDelta(
+      gen.put('work', 'work_1999999999999999999', { work_item_id: 'work_1999999999999999999', status: 'pending', created_at: new Date(GEN_NOW).toISOString() }),
+    );
     // Polled, not slept: a loaded machine may take longer than one frame to redraw.
     for (let waited = 0; !rowsOf(frame(), 'work_')[0]?.includes('work_1999999999999999999') && waited < 5000; waited += 20) await tick(20);
     expect(rowsOf(frame(), 'work_')[0]).toContain('work_1999999999999999999');
-    expect(frame().split('\n').find((l) => l.startsWith('> '))).toContain(id);
+    expect(
+      frame()
+        .split('\n')
+        .find((l) => l.startsWith('> ')),
+    ).toContain(id);
   });
 });
 
@@ -214,7 +238,9 @@ describe('write actions', () => {
   it('release a held claim after y, and do nothing after n', async () => {
     const actions = fakeActions();
     const { frame, press, snap } = mount({ actions, allowWrite: true });
-    const held = Object.values(snap.state.work).map((e) => e.data).find((d) => d.status === 'in_progress')!;
+    const held = Object.values(snap.state.work)
+      .map((e) => e.data)
+      .find((d) => d.status === 'in_progress')!;
     await press('2', '/', held.work_item_id as string, KEY.enter, 'r');
     expect(frame()).toContain(`Release ${held.work_item_id as string} held by ${held.agent_id as string}? [y/n]`);
     await press('n');
@@ -229,7 +255,11 @@ describe('write actions', () => {
     const actions = fakeActions();
     const { frame, press } = mount({ actions, allowWrite: true });
     await tick();
-    const id = frame().split('\n').find((l) => l.startsWith('> '))!.slice(2).split(/\s+/)[0];
+    const id = frame()
+      .split('\n')
+      .find((l) => l.startsWith('> '))!
+      .slice(2)
+      .split(/\s+/)[0];
     await press('o');
     expect(frame()).toContain(`Mark agent ${id} offline? [y/n]`);
     await press('y');
@@ -331,6 +361,62 @@ describe('chrome and keys', () => {
     await press('?');
     expect(frame()).not.toContain('Keys (? or esc to close)');
     await press('?', KEY.esc);
+    expect(frame()).toContain('Agents (12)');
+  });
+
+  it('fits the help overlay in a 60x15 terminal: one entry per line, wrapped not overlapped, and scrolls to the rest', async () => {
+    const { frame, press } = mount({ size: { columns: 60, rows: 15 } });
+    await tick();
+    await press('?');
+    const expected: [string, string][] = [
+      ['↑/↓  j/k', 'move selection'],
+      ['PgUp/PgDn  g/G', 'page up/down, top, bottom'],
+      ['tab  shift-tab', 'next / previous panel'],
+      ['1-6', 'agents, claims, latency, entropy, traces, health'],
+      ['/', 'filter: type, enter applies, esc clears'],
+      ['s  S', 'cycle sort column, reverse order'],
+      ['enter', 'drill down (agent, work item, trace tree)'],
+      ['esc', 'back, or clear the filter'],
+      ['r', 'release the selected claim (claims, --allow-write)'],
+      ['o', 'mark the selected agent offline (agents, --allow-write)'],
+      ['?', 'toggle this help'],
+      ['q  ctrl-c', 'quit'],
+    ];
+    // Every help line seen, by its index in the whole help text (the title says which lines are shown).
+    const seen = new Map<number, string>();
+    let total = 0;
+    for (let step = 0; step < 40; step++) {
+      const lines = frame().split('\n');
+      expect(lines.length).toBeLessThanOrEqual(15);
+      for (const l of lines) expect([...l].length).toBeLessThanOrEqual(60);
+      const box = lines.filter((l) => l.startsWith('│')).map((l) => l.replace(/^│ ?/, '').replace(/ ?│$/, '').trimEnd());
+      const m = /^Keys (\d+)-(\d+)\/(\d+) /.exec(box[0] ?? '');
+      expect(m, `title of a scrolling overlay in:\n${frame()}`).not.toBeNull();
+      const [from, to] = [Number(m![1]), Number(m![2])];
+      total = Number(m![3]);
+      expect(box.length - 1).toBe(to - from + 1);
+      box.slice(1).forEach((l, i) => seen.set(from - 1 + i, l));
+      if (to === total) break;
+      await press('j');
+    }
+    expect(total).toBeGreaterThan(expected.length); // really scrolled: more lines than fit
+    expect([...seen.keys()].sort((a, b) => a - b)).toEqual([...Array(total).keys()]);
+    // Rebuild the entries: a line starting with text starts an entry, an indented one continues its description.
+    const entries: [string, string][] = [];
+    for (let i = 0; i < total; i++) {
+      const l = seen.get(i)!;
+      if (/^\S/.test(l)) {
+        const key = expected.find(([k]) => l.startsWith(k + ' ') || l === k)?.[0] ?? l;
+        entries.push([key, l.slice(key.length).trim()]);
+      } else entries[entries.length - 1][1] = `${entries[entries.length - 1][1]} ${l.trim()}`.trim();
+    }
+    expect(entries).toEqual(expected);
+    // G and g jump to the ends; esc closes.
+    await press('g');
+    expect(frame()).toMatch(new RegExp(`Keys 1-\\d+/${total} `));
+    await press('G');
+    expect(frame()).toMatch(new RegExp(`Keys \\d+-${total}/${total} `));
+    await press(KEY.esc);
     expect(frame()).toContain('Agents (12)');
   });
 

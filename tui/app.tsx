@@ -11,7 +11,7 @@ import type { AgentRow, LatencyRow, SpanRow, TraceNode, WorkRow } from './model/
 import { AGENT_SORTS, agentRows, claimsOf, entropyView, latencyRows, SPAN_SORTS, spanRows, traceTree, WORK_SORTS, workRows } from './model/selectors.js';
 import { Footer } from './layout/footer.js';
 import { Header } from './layout/header.js';
-import { HelpOverlay } from './layout/help.js';
+import { HelpOverlay, helpMaxTop, helpRows } from './layout/help.js';
 import type { Tone } from './layout/theme.js';
 import { ThemeContext } from './layout/theme.js';
 import type { Size } from './layout/use-terminal-size.js';
@@ -64,6 +64,8 @@ interface Ui {
   panel: PanelId;
   panels: Record<PanelId, PanelUi>;
   help: boolean;
+  /** First help line shown: the overlay scrolls on screens too short for it. */
+  helpTop: number;
   /** Filter being typed, null when not in filter mode. */
   draft: string | null;
   confirm: { question: string; run: () => Promise<ActionResult> } | null;
@@ -96,7 +98,11 @@ export function App(props: AppProps): ReactElement {
   const ui = useRef<Ui>({
     panel: props.initialPanel ?? 'agents',
     panels: { agents: freshPanel(), claims: freshPanel(), latency: freshPanel(), entropy: freshPanel(), traces: freshPanel(), health: freshPanel() },
-    help: false, draft: null, confirm: null, message: null,
+    help: false,
+    helpTop: 0,
+    draft: null,
+    confirm: null,
+    message: null,
   });
   const memo = useRef<{ key: string; value: Derived } | null>(null);
 
@@ -158,7 +164,11 @@ export function App(props: AppProps): ReactElement {
       const agentId = entry?.data.agent_id;
       const held = claimsOf(model.state, typeof agentId === 'string' ? agentId : d);
       const summary = entry ? sessionLines(entry.data, now) : [];
-      return { kind: 'record', title: `${summary.length ? 'Claude Code session' : 'Agent'} ${d}`, lines: [...summary, ...recordLines(entry, [{ field: '(claims held)', value: held.length ? held.join(', ') : 'none' }])] };
+      return {
+        kind: 'record',
+        title: `${summary.length ? 'Claude Code session' : 'Agent'} ${d}`,
+        lines: [...summary, ...recordLines(entry, [{ field: '(claims held)', value: held.length ? held.join(', ') : 'none' }])],
+      };
     }
     if (u.panel === 'claims') return { kind: 'record', title: `Work ${d}`, lines: recordLines(model.state.work[d]) };
     return null;
@@ -248,7 +258,10 @@ export function App(props: AppProps): ReactElement {
       if (input === 'y' || input === 'Y') {
         const { run } = u.confirm;
         update(() => ({ confirm: null, message: { text: 'working…', tone: 'dim', at: clock() } }));
-        run().then((r) => say(r.message, r.ok ? 'ok' : 'error'), (e: unknown) => say(`failed: ${e instanceof Error ? e.message : String(e)}`, 'error'));
+        run().then(
+          (r) => say(r.message, r.ok ? 'ok' : 'error'),
+          (e: unknown) => say(`failed: ${e instanceof Error ? e.message : String(e)}`, 'error'),
+        );
       } else if (input === 'n' || input === 'N' || key.escape) update(() => ({ confirm: null, message: { text: 'cancelled', tone: 'dim', at: clock() } }));
       return;
     }
@@ -262,14 +275,22 @@ export function App(props: AppProps): ReactElement {
       return;
     }
     if (u.help) {
+      const maxTop = helpMaxTop(size.columns, bodyHeight);
+      const scroll = (to: number): void => update(() => ({ helpTop: Math.min(maxTop, Math.max(0, to)) }));
       if (input === '?' || key.escape) update(() => ({ help: false }));
       else if (input === 'q') quit();
+      else if (key.upArrow || input === 'k') scroll(u.helpTop - 1);
+      else if (key.downArrow || input === 'j') scroll(u.helpTop + 1);
+      else if (key.pageUp) scroll(u.helpTop - helpRows(bodyHeight));
+      else if (key.pageDown) scroll(u.helpTop + helpRows(bodyHeight));
+      else if (key.home || input === 'g') scroll(0);
+      else if (key.end || input === 'G') scroll(maxTop);
       return;
     }
     const idx = PANELS.findIndex((p) => p.id === u.panel);
     const page = Math.max(1, bodyHeight - 3);
     if (input === 'q') quit();
-    else if (input === '?') update(() => ({ help: true }));
+    else if (input === '?') update(() => ({ help: true, helpTop: 0 }));
     else if (key.tab) switchPanel(PANELS[(idx + (key.shift ? PANELS.length - 1 : 1)) % PANELS.length].id);
     else if (/^[1-6]$/.test(input)) switchPanel(PANELS[Number(input) - 1].id);
     else if (key.upArrow || input === 'k') move(-1);
@@ -305,28 +326,60 @@ export function App(props: AppProps): ReactElement {
   const selected = selectedIndex(p, d.keys);
   const detail = detailOf(u);
   const view: ListView = {
-    selected, width, height: bodyHeight, filter: p.filter, desc: p.desc, now,
-    sort: SORTS[u.panel]?.[p.sort]?.key ?? '', total: 'total' in d ? d.total : 0,
-    empty: !model.hasSnapshot && u.panel !== 'traces' ? 'waiting for the daemon\'s state…' : undefined,
+    selected,
+    width,
+    height: bodyHeight,
+    filter: p.filter,
+    desc: p.desc,
+    now,
+    sort: SORTS[u.panel]?.[p.sort]?.key ?? '',
+    total: 'total' in d ? d.total : 0,
+    empty: !model.hasSnapshot && u.panel !== 'traces' ? "waiting for the daemon's state…" : undefined,
   };
 
   let body: ReactElement;
-  if (u.help) body = <HelpOverlay width={width} height={bodyHeight} />;
-  else if (detail?.kind === 'trace') body = <TraceDetail traceId={detail.traceId} nodes={detail.nodes} selected={Math.min(p.detailSel, detail.nodes.length - 1)} width={width} height={bodyHeight} />;
-  else if (detail?.kind === 'record') body = <RecordDetail title={detail.title} lines={detail.lines} selected={Math.min(p.detailSel, detail.lines.length - 1)} width={width} height={bodyHeight} />;
+  if (u.help) body = <HelpOverlay width={width} height={bodyHeight} top={u.helpTop} />;
+  else if (detail?.kind === 'trace')
+    body = (
+      <TraceDetail traceId={detail.traceId} nodes={detail.nodes} selected={Math.min(p.detailSel, detail.nodes.length - 1)} width={width} height={bodyHeight} />
+    );
+  else if (detail?.kind === 'record')
+    body = (
+      <RecordDetail title={detail.title} lines={detail.lines} selected={Math.min(p.detailSel, detail.lines.length - 1)} width={width} height={bodyHeight} />
+    );
   else if (d.kind === 'agents') body = <AgentsPanel rows={d.rows} view={view} sessions={model.statuses.snapshot().sessions > 0} />;
   else if (d.kind === 'claims') body = <ClaimsPanel rows={d.rows} view={view} />;
   else if (d.kind === 'traces') body = <TracesPanel rows={d.rows} view={view} />;
   else if (d.kind === 'latency') {
-    body = <LatencyPanel rows={d.rows} worst={d.worst} selected={selected} width={width} height={bodyHeight}
-      statsAgeMs={model.statsAt === null ? null : now - model.statsAt} statsError={model.statsError} sampleEveryMs={2000} />;
+    body = (
+      <LatencyPanel
+        rows={d.rows}
+        worst={d.worst}
+        selected={selected}
+        width={width}
+        height={bodyHeight}
+        statsAgeMs={model.statsAt === null ? null : now - model.statsAt}
+        statsError={model.statsError}
+        sampleEveryMs={2000}
+      />
+    );
   } else if (u.panel === 'entropy') {
-    body = <EntropyPanel view={entropyView(model.stats, model.samples.toArray())} hasStats={model.stats !== null} fields={model.stats?.entropy.fields} width={width} height={bodyHeight} />;
+    body = (
+      <EntropyPanel
+        view={entropyView(model.stats, model.samples.toArray())}
+        hasStats={model.stats !== null}
+        fields={model.stats?.entropy.fields}
+        width={width}
+        height={bodyHeight}
+      />
+    );
   } else body = <HealthPanel model={model} url={url} now={now} width={width} height={bodyHeight} />;
 
   const listPanel = FILTERABLE.includes(u.panel);
   const keys = [
-    'q:quit', '?:help', 'tab/1-6:panel',
+    'q:quit',
+    '?:help',
+    'tab/1-6:panel',
     ...(detail ? ['esc:back', 'j/k:scroll'] : listPanel ? ['j/k:move', '/:filter', 's:sort', 'enter:open'] : u.panel === 'latency' ? ['j/k:move'] : []),
     ...(allowWrite && u.panel === 'claims' ? ['r:release'] : []),
     ...(allowWrite && u.panel === 'agents' ? ['o:offline'] : []),
@@ -337,7 +390,9 @@ export function App(props: AppProps): ReactElement {
     <ThemeContext.Provider value={{ noColor }}>
       <Box flexDirection="column" width={width} height={size.rows - 1} overflowY="hidden">
         <Header model={model} url={url} active={u.panel} allowWrite={allowWrite} now={now} />
-        <Box flexDirection="column" height={bodyHeight} overflowY="hidden">{body}</Box>
+        <Box flexDirection="column" height={bodyHeight} overflowY="hidden">
+          {body}
+        </Box>
         <Footer filterDraft={u.draft} confirm={u.confirm?.question ?? null} message={message} keys={' ' + keys} />
       </Box>
     </ThemeContext.Provider>
