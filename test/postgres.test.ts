@@ -184,6 +184,33 @@ describe.skipIf(!available)('PostgreSQL store', () => {
     expect(again.stderr).toMatch(/already holds 341 records/);
   });
 
+  it('two daemons started at the same moment on a fresh database: both serve, the schema is created once, and they share state', async () => {
+    const db = await createDatabase();
+    drops.push(db.drop);
+    // Started together: both connect and migrate the empty database at the same time.
+    const started = await Promise.allSettled([0, 1].map(() => startDaemon({ args: ['--store', db.url, '--lease-ms', '600000'] })));
+    for (const r of started) if (r.status === 'fulfilled') daemons.push(r.value);
+    expect(started.map((r) => (r.status === 'rejected' ? String(r.reason) : 'started'))).toEqual(['started', 'started']);
+    const [a, b] = daemons.slice(-2);
+
+    // Each migration applied once, by one of the two.
+    const versions = await query<{ version: number }>(db.url, 'SELECT version FROM aip_schema ORDER BY version');
+    expect(versions.map((r) => r.version)).toEqual([1, 2]);
+    expect(await query(db.url, "SELECT value FROM aip_meta WHERE name = 'revision'")).toHaveLength(1);
+    const migrated = [...a.logs, ...b.logs].filter((l) => l.includes('database schema migrated'));
+    expect(migrated.map((l) => (JSON.parse(l) as { version: number }).version).sort()).toEqual([1, 2]);
+
+    // A claim through one daemon is seen through the other.
+    const ha = new HttpClient(a.url);
+    const hb = new HttpClient(b.url);
+    expect((await ha.post('/api/agents', { agent_id: 'mig_agent', team: 'backend' })).status).toBe(201);
+    expect((await ha.post('/api/coordination/claim', { work_id: 'work_mig', agent_id: 'mig_agent', work_type: 'bug_fix' })).status).toBe(200);
+    await expect.poll(async () => (await hb.get('/api/work/work_mig')).body.work?.agent_id, { timeout: 15_000, interval: 100 }).toBe('mig_agent');
+    // And the other way round.
+    expect((await hb.post('/api/coordination/claim', { work_id: 'work_mig_2', agent_id: 'mig_agent', work_type: 'bug_fix' })).status).toBe(200);
+    await expect.poll(async () => (await ha.get('/api/work/work_mig_2')).body.work?.agent_id, { timeout: 15_000, interval: 100 }).toBe('mig_agent');
+  });
+
   it('an unreachable database at start is a clear error, not a hang', async () => {
     const r = await runCli(['start', '--store', 'postgres://nobody:x@127.0.0.1:1/none', '--port', '0', '--data-dir', tempDir()]);
     expect(r.code).toBe(3);

@@ -364,6 +364,62 @@ describe('chrome and keys', () => {
     expect(frame()).toContain('Agents (12)');
   });
 
+  it('fits the help overlay in a 60x15 terminal: one entry per line, wrapped not overlapped, and scrolls to the rest', async () => {
+    const { frame, press } = mount({ size: { columns: 60, rows: 15 } });
+    await tick();
+    await press('?');
+    const expected: [string, string][] = [
+      ['↑/↓  j/k', 'move selection'],
+      ['PgUp/PgDn  g/G', 'page up/down, top, bottom'],
+      ['tab  shift-tab', 'next / previous panel'],
+      ['1-6', 'agents, claims, latency, entropy, traces, health'],
+      ['/', 'filter: type, enter applies, esc clears'],
+      ['s  S', 'cycle sort column, reverse order'],
+      ['enter', 'drill down (agent, work item, trace tree)'],
+      ['esc', 'back, or clear the filter'],
+      ['r', 'release the selected claim (claims, --allow-write)'],
+      ['o', 'mark the selected agent offline (agents, --allow-write)'],
+      ['?', 'toggle this help'],
+      ['q  ctrl-c', 'quit'],
+    ];
+    // Every help line seen, by its index in the whole help text (the title says which lines are shown).
+    const seen = new Map<number, string>();
+    let total = 0;
+    for (let step = 0; step < 40; step++) {
+      const lines = frame().split('\n');
+      expect(lines.length).toBeLessThanOrEqual(15);
+      for (const l of lines) expect([...l].length).toBeLessThanOrEqual(60);
+      const box = lines.filter((l) => l.startsWith('│')).map((l) => l.replace(/^│ ?/, '').replace(/ ?│$/, '').trimEnd());
+      const m = /^Keys (\d+)-(\d+)\/(\d+) /.exec(box[0] ?? '');
+      expect(m, `title of a scrolling overlay in:\n${frame()}`).not.toBeNull();
+      const [from, to] = [Number(m![1]), Number(m![2])];
+      total = Number(m![3]);
+      expect(box.length - 1).toBe(to - from + 1);
+      box.slice(1).forEach((l, i) => seen.set(from - 1 + i, l));
+      if (to === total) break;
+      await press('j');
+    }
+    expect(total).toBeGreaterThan(expected.length); // really scrolled: more lines than fit
+    expect([...seen.keys()].sort((a, b) => a - b)).toEqual([...Array(total).keys()]);
+    // Rebuild the entries: a line starting with text starts an entry, an indented one continues its description.
+    const entries: [string, string][] = [];
+    for (let i = 0; i < total; i++) {
+      const l = seen.get(i)!;
+      if (/^\S/.test(l)) {
+        const key = expected.find(([k]) => l.startsWith(k + ' ') || l === k)?.[0] ?? l;
+        entries.push([key, l.slice(key.length).trim()]);
+      } else entries[entries.length - 1][1] = `${entries[entries.length - 1][1]} ${l.trim()}`.trim();
+    }
+    expect(entries).toEqual(expected);
+    // G and g jump to the ends; esc closes.
+    await press('g');
+    expect(frame()).toMatch(new RegExp(`Keys 1-\\d+/${total} `));
+    await press('G');
+    expect(frame()).toMatch(new RegExp(`Keys \\d+-${total}/${total} `));
+    await press(KEY.esc);
+    expect(frame()).toContain('Agents (12)');
+  });
+
   it('quits on q and ctrl-c, but q inside the filter is text', async () => {
     const onQuit = vi.fn();
     const { press, frame } = mount({ onQuit });

@@ -11,7 +11,7 @@ import type { AgentRow, LatencyRow, SpanRow, TraceNode, WorkRow } from './model/
 import { AGENT_SORTS, agentRows, claimsOf, entropyView, latencyRows, SPAN_SORTS, spanRows, traceTree, WORK_SORTS, workRows } from './model/selectors.js';
 import { Footer } from './layout/footer.js';
 import { Header } from './layout/header.js';
-import { HelpOverlay } from './layout/help.js';
+import { HelpOverlay, helpMaxTop, helpRows } from './layout/help.js';
 import type { Tone } from './layout/theme.js';
 import { ThemeContext } from './layout/theme.js';
 import type { Size } from './layout/use-terminal-size.js';
@@ -64,6 +64,8 @@ interface Ui {
   panel: PanelId;
   panels: Record<PanelId, PanelUi>;
   help: boolean;
+  /** First help line shown: the overlay scrolls on screens too short for it. */
+  helpTop: number;
   /** Filter being typed, null when not in filter mode. */
   draft: string | null;
   confirm: { question: string; run: () => Promise<ActionResult> } | null;
@@ -97,6 +99,7 @@ export function App(props: AppProps): ReactElement {
     panel: props.initialPanel ?? 'agents',
     panels: { agents: freshPanel(), claims: freshPanel(), latency: freshPanel(), entropy: freshPanel(), traces: freshPanel(), health: freshPanel() },
     help: false,
+    helpTop: 0,
     draft: null,
     confirm: null,
     message: null,
@@ -272,14 +275,22 @@ export function App(props: AppProps): ReactElement {
       return;
     }
     if (u.help) {
+      const maxTop = helpMaxTop(size.columns, bodyHeight);
+      const scroll = (to: number): void => update(() => ({ helpTop: Math.min(maxTop, Math.max(0, to)) }));
       if (input === '?' || key.escape) update(() => ({ help: false }));
       else if (input === 'q') quit();
+      else if (key.upArrow || input === 'k') scroll(u.helpTop - 1);
+      else if (key.downArrow || input === 'j') scroll(u.helpTop + 1);
+      else if (key.pageUp) scroll(u.helpTop - helpRows(bodyHeight));
+      else if (key.pageDown) scroll(u.helpTop + helpRows(bodyHeight));
+      else if (key.home || input === 'g') scroll(0);
+      else if (key.end || input === 'G') scroll(maxTop);
       return;
     }
     const idx = PANELS.findIndex((p) => p.id === u.panel);
     const page = Math.max(1, bodyHeight - 3);
     if (input === 'q') quit();
-    else if (input === '?') update(() => ({ help: true }));
+    else if (input === '?') update(() => ({ help: true, helpTop: 0 }));
     else if (key.tab) switchPanel(PANELS[(idx + (key.shift ? PANELS.length - 1 : 1)) % PANELS.length].id);
     else if (/^[1-6]$/.test(input)) switchPanel(PANELS[Number(input) - 1].id);
     else if (key.upArrow || input === 'k') move(-1);
@@ -327,7 +338,7 @@ export function App(props: AppProps): ReactElement {
   };
 
   let body: ReactElement;
-  if (u.help) body = <HelpOverlay width={width} height={bodyHeight} />;
+  if (u.help) body = <HelpOverlay width={width} height={bodyHeight} top={u.helpTop} />;
   else if (detail?.kind === 'trace')
     body = (
       <TraceDetail traceId={detail.traceId} nodes={detail.nodes} selected={Math.min(p.detailSel, detail.nodes.length - 1)} width={width} height={bodyHeight} />
