@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Section } from './bench.js';
+import type { Section } from './report.js';
 import { LoadConnection } from './load-client.js';
 import { spawnDaemon } from './proc.js';
 import { percentile } from './report.js';

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REFERENCE, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
-import { HttpClient } from './helpers/http.js';
+import { HttpClient, postAnnouncingBody } from './helpers/http.js';
 
 const HOOK = '/api/hooks/claude-code';
 const FIXTURES = path.join(REFERENCE, 'claude-code/hooks');
@@ -259,7 +259,11 @@ describe('POST /api/hooks/claude-code', () => {
       ['a body of 3 MB', JSON.stringify({ ...good, tool_response: 'x'.repeat(3 * 1024 * 1024) }), 413],
     ];
     for (const [what, raw, status] of cases) {
-      const res = await c.request('POST', HOOK, undefined, { 'content-type': 'application/json' }, raw);
+      // The oversized body is refused by its content-length, before it is read.
+      const big = Buffer.byteLength(raw) > 2 * 1024 * 1024;
+      const res = big
+        ? await postAnnouncingBody(d.url, HOOK, { 'content-type': 'application/json' }, Buffer.byteLength(raw))
+        : await c.request('POST', HOOK, undefined, { 'content-type': 'application/json' }, raw);
       expect(res.status, what).toBe(status);
       expect(typeof res.body.error, what).toBe('string');
       expect(typeof res.body.message, what).toBe('string');

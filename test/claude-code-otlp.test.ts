@@ -2,7 +2,6 @@
 // protobuf, delta and cumulative) to a real daemon, under the claude_code.* names with session.id;
 // the session's agent, /api/stats and /metrics read back after each flush.
 import { gzipSync } from 'node:zlib';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality } from '@opentelemetry/sdk-metrics';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -18,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../daemon/config.js';
 import { startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
-import { HttpClient } from './helpers/http.js';
+import { HttpClient, postAnnouncingBody } from './helpers/http.js';
 import { wsText } from '../client/ws-text.js';
 
 const TOKEN = 'otlp-test-token';
@@ -279,7 +278,7 @@ describe('OTLP/HTTP telemetry intake', () => {
       // uploading that much should ask, so the answer is not lost to the close that follows it.
       const res =
         typeof body !== 'string' && body.length > 4 * 1024 * 1024
-          ? await rawPost(d.url, path, { ...headers, ...AUTH }, body)
+          ? await postAnnouncingBody(d.url, path, { ...headers, ...AUTH }, body.length)
           : await c.request('POST', path, undefined, headers, body);
       expect(res.status, `${path} ${JSON.stringify(headers)}: ${JSON.stringify(res.body)}`).toBe(status);
       expect(res.body).toEqual({ error: expect.any(String), message: expect.any(String) });
@@ -500,38 +499,3 @@ describe('after a daemon restart', () => {
     await s.provider.shutdown();
   });
 });
-
-/** A POST announcing a body over the size limit, over a plain socket: the status and JSON body of the answer. */
-function rawPost(base: string, path: string, headers: Record<string, string>, body: Buffer): Promise<{ status: number; body: unknown }> {
-  const url = new URL(base);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(url.port), url.hostname);
-    let text = '';
-    const answer = (): { status: number; body: unknown } | null => {
-      text = text.replace(/^HTTP\/1\.1 100 Continue\r\n\r\n/, ''); // an interim answer, not the answer
-      const end = text.indexOf('\r\n\r\n');
-      const length = Number(/\r\ncontent-length: (\d+)/i.exec(text)?.[1] ?? NaN);
-      if (end < 0 || !(text.length >= end + 4 + length)) return null;
-      const json = text.slice(end + 4, end + 4 + length);
-      return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), body: JSON.parse(json) as unknown };
-    };
-    socket.on('data', (c: Buffer) => {
-      text += c.toString('utf8');
-      const a = answer();
-      if (a) {
-        socket.destroy();
-        resolve(a);
-      }
-    });
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE' && err.code !== 'ECONNRESET') reject(err);
-    });
-    socket.on('close', () => reject(new Error(`connection closed without a complete answer: ${JSON.stringify(text.slice(0, 200))}`)));
-    const head = Object.entries({ host: url.host, 'content-length': String(body.length), ...headers })
-      .map(([k, v]) => `${k}: ${v}`)
-      .join('\r\n');
-    // As curl does for large uploads: headers first with `expect: 100-continue`; a server that
-    // refuses the size answers at once, and the body is never sent.
-    socket.write(`POST ${path} HTTP/1.1\r\n${head}\r\nexpect: 100-continue\r\n\r\n`);
-  });
-}

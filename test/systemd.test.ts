@@ -238,8 +238,10 @@ describe.skipIf(!requireTool('systemd-notify') || !findTool('python3'))('readine
     await expect.poll(() => messages.some((m) => m.includes('READY=1')), { timeout: 20_000 }).toBe(true);
     const ready = messages.find((m) => m.includes('READY=1'))!;
     // At the moment systemd hears READY=1, the daemon answers and its store is open.
-    const url = /"url":"([^"]+)"[^\n]*"msg":"listening"/.exec(out)?.[1];
-    expect(url).toBeDefined();
+    // The 'listening' line was written before READY=1, but the pipe may deliver it after the datagram.
+    const listening = () => /"url":"([^"]+)"[^\n]*"msg":"listening"/.exec(out)?.[1];
+    await expect.poll(listening, { timeout: 20_000 }).toBeDefined();
+    const url = listening();
     const c = new HttpClient(url!);
     cleanup.push(() => c.close());
     expect((await c.get('/ready')).status).toBe(200);
