@@ -1,52 +1,32 @@
 // Claude Code sessions in ai-console, end to end: recorded hook payloads POSTed to a real daemon, the
 // compiled console in tmux (read with capture-pane), and its output bytes recorded with pipe-pane to
 // count the bells (--bell) a session starting to wait rings.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../client/api.js';
 import { CONSOLE_CLI, ROOT, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { requireTool } from './helpers/system-tools.js';
+import { Terminal } from './helpers/terminal.js';
 
 const HAS_TMUX = requireTool('tmux');
-const SOCKET = `aic-cc-${process.pid}-${Date.now().toString(36)}`;
-const SESSION = 'console';
+const term = new Terminal('aic-cc');
+const SOCKET = term.socket;
+const SESSION = term.session;
 const FIXTURES = path.join(ROOT, 'test/fixtures/claude-code/hooks');
 
 // The working session's id sorts before the waiting one's: only the attention order puts the waiting one on top.
 const WORKING = '0a0a0a0a-1111-4111-8111-000000000001';
 const WAITING = 'f0f0f0f0-2222-4222-8222-000000000002';
 
-function tmux(...args: string[]): string {
-  return execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm-256color' } });
-}
-
-const screen = (): string => tmux('capture-pane', '-p', '-t', SESSION);
+const tmux = (...args: string[]): string => term.tmux(...args);
 const lines = (s: string): string[] => s.split('\n');
 // Ids are shortened in the middle on screen; their last digits survive.
 const rowOf = (s: string, sessionId: string): number =>
   lines(s).findIndex((l) => (l.startsWith('  cc_') || l.startsWith('> cc_') ? l.includes(sessionId.slice(-6)) : false));
 
-async function waitFor<T>(probe: () => T | undefined | false, what: string, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; screen:\n${screen()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const waitForScreen = (pred: (s: string) => boolean, what: string, ms?: number): Promise<string> =>
-  waitFor(
-    () => {
-      const s = screen();
-      return pred(s) ? s : undefined;
-    },
-    what,
-    ms,
-  );
+const waitFor = <T>(probe: () => T | undefined | false, what: string, ms = 20_000): Promise<T> => term.waitFor(probe, what, ms);
+const waitForScreen = (pred: (s: string) => boolean, what: string, ms?: number): Promise<string> => term.waitForScreen(pred, what, ms);
 
 describe.skipIf(!HAS_TMUX)('ai-console with Claude Code sessions (tmux, real daemon)', () => {
   let daemon: DaemonHandle;
@@ -113,13 +93,7 @@ describe.skipIf(!HAS_TMUX)('ai-console with Claude Code sessions (tmux, real dae
   });
 
   afterAll(async () => {
-    try {
-      const socketPath = tmux('display-message', '-p', '#{socket_path}').trim();
-      tmux('kill-server');
-      if (socketPath) rmSync(socketPath, { force: true });
-    } catch {
-      // already gone
-    }
+    term.close();
     await daemon?.stop('SIGKILL');
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });

@@ -2,38 +2,19 @@
 // the test reads the screen with capture-pane. It covers what a fake terminal cannot: raw mode, the
 // first frame, live updates, SIGWINCH on resize, the daemon dying and coming back on the same port,
 // and quitting with the terminal handed back in a usable state.
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../client/api.js';
 import { CONSOLE_CLI, startDaemon, type DaemonHandle } from './helpers/daemon.js';
 import { requireTool } from './helpers/system-tools.js';
+import { Terminal } from './helpers/terminal.js';
 
 const HAS_TMUX = requireTool('tmux');
-const SOCKET = `aic-e2e-${process.pid}-${Date.now().toString(36)}`;
-const SESSION = 'console';
-
-function tmux(...args: string[]): string {
-  return execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm-256color' } });
-}
-
-const screen = (): string => tmux('capture-pane', '-p', '-t', SESSION);
-const paneSize = (): string => tmux('display-message', '-p', '-t', SESSION, '#{pane_width}x#{pane_height}').trim();
-
-/** Polls the screen until `pred` holds; fails with the last screen in the message. */
-async function waitForScreen(pred: (s: string) => boolean, what: string, ms = 10_000): Promise<string> {
-  const end = Date.now() + ms;
-  let last: string;
-  for (;;) {
-    last = screen();
-    if (pred(last)) {
-      if (process.env.E2E_SHOW_SCREENS === '1') process.stderr.write(`--- ${what} (${paneSize()})\n${last}\n`);
-      return last;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; screen:\n${last}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const term = new Terminal('aic-e2e');
+const SESSION = term.session;
+const tmux = (...args: string[]): string => term.tmux(...args);
+const screen = (): string => term.screen();
+const paneSize = (): string => term.paneSize();
+const waitForScreen = (pred: (s: string) => boolean, what: string, ms = 10_000): Promise<string> => term.waitForScreen(pred, what, ms);
 
 const lineWith = (s: string, needle: string): string => s.split('\n').find((l) => l.includes(needle)) ?? '';
 
@@ -62,14 +43,7 @@ describe.skipIf(!HAS_TMUX)('ai-console in a real terminal (tmux)', () => {
   });
 
   afterAll(async () => {
-    try {
-      // tmux 3.3 leaves its socket file behind on kill-server: remove it too.
-      const socketPath = tmux('display-message', '-p', '#{socket_path}').trim();
-      tmux('kill-server');
-      if (socketPath) rmSync(socketPath, { force: true });
-    } catch {
-      // already gone
-    }
+    term.close();
     await daemon?.stop('SIGKILL');
   });
 

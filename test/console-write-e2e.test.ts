@@ -1,41 +1,19 @@
 // The console's write actions against a real daemon, in a real terminal (tmux): `r` releases the selected
 // claim and `o` marks the selected agent offline, each after a y/n confirmation, and the daemon's API shows
 // the effect (an operator release is recorded with reason released_by_operator).
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../client/api.js';
 import { CONSOLE_CLI, startDaemon, type DaemonHandle } from './helpers/daemon.js';
 import { requireTool } from './helpers/system-tools.js';
+import { Terminal } from './helpers/terminal.js';
 
 const HAS_TMUX = requireTool('tmux');
-const SOCKET = `aic-write-${process.pid}-${Date.now().toString(36)}`;
-const SESSION = 'console';
-
-function tmux(...args: string[]): string {
-  return execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8', env: { ...process.env, TERM: 'xterm-256color' } });
-}
-const screen = (): string => tmux('capture-pane', '-p', '-t', SESSION);
-/** Keys one at a time, as typed (a single send-keys string would arrive as one chunk). */
-const keys = (...k: string[]): void => {
-  for (const key of k) tmux('send-keys', '-t', SESSION, key);
-};
-
-/** Polls until `probe` returns a value; fails with the last screen in the message. */
-async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; screen:\n${screen()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-const waitForScreen = (pred: (s: string) => boolean, what: string): Promise<string> =>
-  waitFor(() => {
-    const s = screen();
-    return pred(s) ? s : undefined;
-  }, what);
+const term = new Terminal('aic-write');
+const SESSION = term.session;
+const tmux = (...args: string[]): string => term.tmux(...args);
+const keys = (...k: string[]): void => term.keys(...k);
+const waitFor = <T>(probe: () => T | undefined | Promise<T | undefined>, what: string): Promise<T> => term.waitFor(probe, what);
+const waitForScreen = (pred: (s: string) => boolean, what: string): Promise<string> => term.waitForScreen(pred, what);
 
 /** The table row of an id (not the header line, which may show the same id as the filter). */
 const rowOf = (s: string, id: string): string => s.split('\n').find((l) => l.startsWith(`> ${id} `) || l.startsWith(`  ${id} `)) ?? '';
@@ -88,13 +66,7 @@ describe.skipIf(!HAS_TMUX)('ai-console write actions (--allow-write) against a r
   });
 
   afterAll(async () => {
-    try {
-      const socketPath = tmux('display-message', '-p', '#{socket_path}').trim();
-      tmux('kill-server');
-      if (socketPath) rmSync(socketPath, { force: true });
-    } catch {
-      // already gone
-    }
+    term.close();
     await daemon?.stop('SIGKILL');
   });
 

@@ -44,12 +44,10 @@ export async function telemetryRoutes(ctx: DaemonContext, sink: TelemetrySink): 
   const full = (): boolean => sink.clientCount >= ctx.config.max_stream_clients;
   const preHandler = async (_req: unknown, reply: { code(n: number): { send(b: unknown): unknown } }) => {
     if (full())
-      return reply
-        .code(503)
-        .send({
-          error: 'too_many_clients',
-          message: `The telemetry stream has ${sink.clientCount} clients (limit ${ctx.config.max_stream_clients}): retry later`,
-        });
+      return reply.code(503).send({
+        error: 'too_many_clients',
+        message: `The telemetry stream has ${sink.clientCount} clients (limit ${ctx.config.max_stream_clients}): retry later`,
+      });
   };
 
   app.get(TELEMETRY_STREAM_PATH, { websocket: true, preHandler }, (socket: WebSocket, req) => {
