@@ -7,6 +7,7 @@ import type { EntropyReport } from '../shared/entropy.js';
 import { LOSS_CAUSES } from './store/losses.js';
 import { SYNC_FAILURE_REASONS } from '../shared/protocol.js';
 import { FRAME_REJECTIONS } from './stream/inbound.js';
+import { StuckPairs } from './observability/stuck-pairs.js';
 
 export const AGENT_STATUSES = ['active', 'idle', 'busy', 'needs_input', 'offline', 'stale', 'other'] as const;
 export const WORK_STATUSES = ['pending', 'claimed', 'in_progress', 'completed', 'failed', 'released', 'other'] as const;
@@ -67,6 +68,7 @@ export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const pathRefusals = new StuckPairs();
 
   const m = {
     registry,
@@ -137,6 +139,17 @@ export function createMetrics() {
       help: 'Path lease conflicts: claims and edits refused (denied), edits allowed with a warning (warned)',
       labelNames: ['action'] as const,
       registers,
+    }),
+    /** The refusals behind coordination_path_stuck_pairs: record() each refused (agent, path). */
+    pathRefusals,
+    // alerts.yml's PathLeaseStuckPair. No labels: a path or an agent id would be an unbounded series.
+    pathStuckPairs: new Gauge({
+      name: 'coordination_path_stuck_pairs',
+      help: `(agent, path) pairs refused at least ${pathRefusals.threshold} times within the last ${pathRefusals.windowMs / 60_000} minutes`,
+      registers,
+      collect() {
+        this.set(pathRefusals.stuck(Date.now()));
+      },
     }),
     agentsLongestWait: new Gauge({
       name: 'coordination_agents_longest_wait_seconds',

@@ -2,6 +2,7 @@
 // WebSocket JSON text frames on /api/coordination/stream and /api/telemetry/stream.
 import type { ChangeCause, CoordinationState, RecordChange } from './types.js';
 import type { UsageStats } from './claude-code/usage.js';
+import type { LeaseMode } from './path-leases.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:4001';
 export const DEFAULT_PORT = 4001;
@@ -56,6 +57,72 @@ export interface EventMessage {
 }
 
 export type ServerMessage = SnapshotMessage | DeltaMessage | ReplayedMessage | EventMessage;
+
+/** EventMessage.event of a path lease conflict: an edit or a path claim refused, or an edit allowed with a warning. */
+export const PATH_CONFLICT_EVENT = 'path_conflict';
+
+/** A lease that stood in the way, as a path_conflict event names it. */
+export interface PathConflictHolder {
+  agent_id: string;
+  path: string;
+  mode: LeaseMode;
+  work_id: string | null;
+  since: string;
+}
+
+/** EventMessage.detail of a path_conflict event. */
+export interface PathConflictDetail {
+  action: 'denied' | 'warned';
+  /** edit: Claude Code's PreToolUse; claim: POST /api/paths/claim (the CLI, shell agents). */
+  source: 'edit' | 'claim';
+  agent_id: string;
+  repo: string;
+  /** The (first) path refused. */
+  path: string;
+  /** Paths refused in the request (a claim names several). */
+  paths: number;
+  holders: PathConflictHolder[];
+  /** Refusals of this agent on this path within the daemon's stuck-pair window (0 for a warning). */
+  refusals: number;
+  /** The pair reached the stuck-pair threshold (coordination_path_stuck_pairs counts it). */
+  stuck: boolean;
+  /** ISO UTC. */
+  at: string;
+}
+
+/** Most holders a path_conflict event names (a directory claim can meet many). */
+export const MAX_CONFLICT_HOLDERS = 10;
+
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** The detail of a path_conflict event, checked field by field (null for another event, or a malformed one). */
+export function parsePathConflict(m: Pick<EventMessage, 'event' | 'detail'>): PathConflictDetail | null {
+  if (m.event !== PATH_CONFLICT_EVENT || m.detail === null || typeof m.detail !== 'object') return null;
+  const d = m.detail;
+  if ((d.action !== 'denied' && d.action !== 'warned') || (d.source !== 'edit' && d.source !== 'claim')) return null;
+  if (!isStr(d.agent_id) || !isStr(d.repo) || !isStr(d.path) || !isStr(d.at) || !isCount(d.paths) || !isCount(d.refusals) || !Array.isArray(d.holders))
+    return null;
+  const holders: PathConflictHolder[] = [];
+  for (const h of d.holders as unknown[]) {
+    if (h === null || typeof h !== 'object') return null;
+    const x = h as Record<string, unknown>;
+    if (!isStr(x.agent_id) || !isStr(x.path) || !isStr(x.since) || (x.mode !== 'exclusive' && x.mode !== 'shared')) return null;
+    holders.push({ agent_id: x.agent_id, path: x.path, mode: x.mode, work_id: isStr(x.work_id) ? x.work_id : null, since: x.since });
+  }
+  return {
+    action: d.action,
+    source: d.source,
+    agent_id: d.agent_id,
+    repo: d.repo,
+    path: d.path,
+    paths: d.paths,
+    holders,
+    refusals: d.refusals,
+    stuck: d.stuck === true,
+    at: d.at,
+  };
+}
 
 /** Client → daemon. `resync` asks for a fresh snapshot (after a gap or a checksum mismatch). */
 export interface ResyncRequest {

@@ -8,13 +8,8 @@ import { otlpRoutes, usageStats } from './otlp-routes.js';
 /** Returns its part of GET /api/stats: the Claude Code usage totals. */
 export function installClaudeCode(ctx: DaemonContext): { usage: ReturnType<typeof usageStats> } {
   const projects = new ProjectResolver();
-  const { leases, locator } = installPathLeases(ctx, projects);
-  const paths = {
-    leases,
-    locator,
-    enforcement: () => ctx.config.path_leases,
-    onConflict: (action: 'denied' | 'warned') => ctx.metrics.pathConflicts.inc({ action }),
-  };
+  const { leases, locator, report } = installPathLeases(ctx, projects);
+  const paths = { leases, locator, enforcement: () => ctx.config.path_leases, onConflict: report };
   void ctx.app.register(
     claudeCodeRoutes({ service: ctx.service, logger: ctx.logger.child({ component: 'claude-code' }), projects, traceOf: (r) => ctx.traceOf(r), paths }),
   );

@@ -10,7 +10,7 @@ import { isClaimable, isHeld, type JsonObject } from '../../shared/types.js';
 import { PATH_LEASES_FIELD, leaseRecord, type PathLeaseEnforcement } from '../../shared/path-leases.js';
 import { contextAnswer, denyAnswer, editedPath } from '../../shared/claude-code/pre-tool-use.js';
 import { isLoopback } from '../config.js';
-import { describeHolder, type EditDecision, type Holder, type PathLeases, type PathTarget } from '../core/path-leases.js';
+import { describeHolder, type EditDecision, type Holder, type PathConflict, type PathLeases, type PathTarget } from '../core/path-leases.js';
 import type { PathLocator } from '../http/path-routes.js';
 import { newAgentData } from '../core/coordinator.js';
 import type { CoordinationService, Trace } from '../core/service.js';
@@ -28,7 +28,7 @@ export interface ClaudeCodeRouteOptions {
   projects: ProjectResolver;
   traceOf: (request: FastifyRequest) => Trace | undefined;
   /** Path leases at edits (PreToolUse of Edit, Write, MultiEdit, NotebookEdit). */
-  paths?: { leases: PathLeases; locator: PathLocator; enforcement: () => PathLeaseEnforcement; onConflict: (action: 'denied' | 'warned') => void };
+  paths?: { leases: PathLeases; locator: PathLocator; enforcement: () => PathLeaseEnforcement; onConflict: (c: PathConflict) => void };
 }
 
 /** How long an edit waits for its repository's first lookup (then cached). */
@@ -142,7 +142,7 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
       if (paths && d && target) {
         const file = target.path;
         if (d.deny.length > 0 && enforcement === 'enforce') {
-          paths.onConflict('denied');
+          paths.onConflict({ action: 'denied', source: 'edit', agent_id: agentId, targets: [target], holders: d.deny });
           logger.info(
             { agent_id: agentId, repo: target.repo, path: file, holders: d.deny.map((h) => h.agent_id) },
             'claude-code: edit refused, the file is leased',
@@ -153,7 +153,7 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
         }
         const others = [...d.deny, ...d.warn];
         if (others.length > 0) {
-          paths.onConflict('warned');
+          paths.onConflict({ action: 'warned', source: 'edit', agent_id: agentId, targets: [target], holders: others });
           const where = d.deny.length > 0 ? '' : ' in another worktree of this repository';
           return reply
             .code(200)

@@ -76,7 +76,17 @@ export interface PathLeaseOptions {
   crossWorktree: () => CrossWorktreeAction;
   /** Longest TTL a lease may ask for (ms). */
   maxTtlMs: () => number;
-  onConflict?: (action: 'denied' | 'warned') => void;
+  onConflict?: (c: PathConflict) => void;
+}
+
+/** A conflict as it happens (for the metrics and the stream): who was refused or warned, on what, by whom. */
+export interface PathConflict {
+  action: 'denied' | 'warned';
+  source: 'edit' | 'claim';
+  agent_id: string;
+  /** The paths refused (or warned about), in request order. */
+  targets: PathTarget[];
+  holders: Holder[];
 }
 
 export class PathLeases {
@@ -187,21 +197,26 @@ export class PathLeases {
           }
           const blocking: PathLease[] = [];
           const warnings: PathLease[] = [];
+          const refused: PathTarget[] = [];
+          const warned: PathTarget[] = [];
           for (const t of input.targets) {
             const c = this.conflicts(input.agent_id, t, t.path, input.mode, ctx.view, nowMs);
             blocking.push(...c.deny);
             warnings.push(...c.warn);
+            if (c.deny.length) refused.push(t);
+            else if (c.warn.length) warned.push(t);
           }
           if (blocking.length > 0) {
-            this.opts.onConflict?.('denied');
             const holders = uniqueHolders(blocking).map((l) => this.holder(l, ctx.view));
+            this.opts.onConflict?.({ action: 'denied', source: 'claim', agent_id: input.agent_id, targets: refused, holders });
             throw new ApiError(
               'path_held',
               `${holders.length === 1 ? 'a path is' : `${holders.length} paths are`} held by other agents: ${holders.map(describeHolder).join('; ')}`,
               { holders },
             );
           }
-          if (warnings.length > 0) this.opts.onConflict?.('warned');
+          const warnHolders = uniqueHolders(warnings).map((l) => this.holder(l, ctx.view));
+          if (warnHolders.length > 0) this.opts.onConflict?.({ action: 'warned', source: 'claim', agent_id: input.agent_id, targets: warned, holders: warnHolders });
           const existing = ctx.view.get('agents', input.agent_id);
           const base = existing?.data ?? newAgentData({}, ctx.now, input.agent_id);
           const own = new Map(leasesOf(input.agent_id, base).map((l) => [leaseKey(l.repo, l.path), l]));
@@ -231,7 +246,7 @@ export class PathLeases {
             granted.push(next);
             changed = true;
           }
-          const result = { leases: granted.map(publicLease), warnings: uniqueHolders(warnings).map((l) => this.holder(l, ctx.view)) };
+          const result = { leases: granted.map(publicLease), warnings: warnHolders };
           if (!changed) return { changes: [], result };
           const all = [...own.values()];
           // Seen by the next decision at once, even one made before this change is applied (a store that commits in batches).

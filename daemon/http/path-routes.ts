@@ -7,10 +7,12 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { MAX_PATHS_PER_REQUEST, MAX_PATH_CHARS, MAX_REPO_CHARS, normalizeAbsPath, normalizeOrigin, normalizeRelPath } from '../../shared/path-leases.js';
 import { isLoopback } from '../config.js';
 import type { DaemonContext } from '../context.js';
-import { PathLeases, type PathTarget } from '../core/path-leases.js';
+import { PathLeases, type PathConflict, type PathTarget } from '../core/path-leases.js';
 import { ApiError } from '../errors.js';
 import type { ProjectResolver } from '../claude-code/project.js';
 import { idSchema } from './schemas.js';
+import { MAX_CONFLICT_HOLDERS, PATH_CONFLICT_EVENT, type PathConflictDetail } from '../../shared/protocol.js';
+import type { StuckPairs } from '../observability/stuck-pairs.js';
 
 /** How long a lease waits for its repository's first lookup (then cached): a wrong place would miss a conflict. */
 const LOCATE_WAIT_MS = 2000;
@@ -122,13 +124,44 @@ export class PathLocator {
   }
 }
 
-/** Wires path leases: the service (with the sweeper's part), its routes, its metrics. */
-export function installPathLeases(ctx: DaemonContext, projects: ProjectResolver): { leases: PathLeases; locator: PathLocator } {
+/**
+ * A conflict as stream clients get it: refusals are tallied per (agent, path) first, so the event
+ * says how often this agent met this path in the stuck-pair window (the most, over a claim's paths).
+ */
+export function conflictDetail(c: PathConflict, refusals: StuckPairs, nowMs: number): PathConflictDetail {
+  let count = 0;
+  if (c.action === 'denied') for (const t of c.targets) count = Math.max(count, refusals.record(c.agent_id, t.repo, t.path, nowMs));
+  const first = c.targets[0];
+  return {
+    action: c.action,
+    source: c.source,
+    agent_id: c.agent_id,
+    repo: first?.repo ?? '',
+    path: first?.path ?? '',
+    paths: c.targets.length,
+    holders: c.holders
+      .slice(0, MAX_CONFLICT_HOLDERS)
+      .map((h) => ({ agent_id: h.agent_id, path: h.path, mode: h.mode, work_id: h.work_id, since: h.since })),
+    refusals: count,
+    stuck: count >= refusals.threshold,
+    at: new Date(nowMs).toISOString(),
+  };
+}
+
+/** Wires path leases: the service (with the sweeper's part), its routes, its metrics, its conflict events. */
+export function installPathLeases(
+  ctx: DaemonContext,
+  projects: ProjectResolver,
+): { leases: PathLeases; locator: PathLocator; report: (c: PathConflict) => void } {
+  const report = (c: PathConflict): void => {
+    ctx.metrics.pathConflicts.inc({ action: c.action });
+    ctx.events.emit('event', PATH_CONFLICT_EVENT, { ...conflictDetail(c, ctx.metrics.pathRefusals, Date.now()) });
+  };
   const leases = new PathLeases(ctx.service, {
     logger: ctx.logger.child({ component: 'path-leases' }),
     crossWorktree: () => ctx.config.path_conflicts_across_worktrees,
     maxTtlMs: () => ctx.service.maxLeaseMs,
-    onConflict: (action) => ctx.metrics.pathConflicts.inc({ action }),
+    onConflict: report,
   });
   const locator = new PathLocator(projects);
   leases.start();
@@ -164,5 +197,5 @@ export function installPathLeases(ctx: DaemonContext, projects: ProjectResolver)
       return { leases: leases.list({ agent_id: q.agent_id, prefix: q.prefix, repo }), revision: ctx.store.revision };
     });
   });
-  return { leases, locator };
+  return { leases, locator, report };
 }
