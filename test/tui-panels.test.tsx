@@ -348,7 +348,11 @@ describe('chrome and keys', () => {
     await press('6');
     expect(frame()).toContain('Analyzer');
     await press(KEY.tab);
+    expect(frame()).toContain('Files: path leases');
+    await press(KEY.tab);
     expect(frame()).toContain('Agents (12)'); // wraps around
+    await press('7');
+    expect(frame()).toContain('Files: path leases');
   });
 
   it('toggles the help overlay with ? and closes it with esc', async () => {
@@ -372,10 +376,10 @@ describe('chrome and keys', () => {
       ['↑/↓  j/k', 'move selection'],
       ['PgUp/PgDn  g/G', 'page up/down, top, bottom'],
       ['tab  shift-tab', 'next / previous panel'],
-      ['1-6', 'agents, claims, latency, entropy, traces, health'],
+      ['1-7', 'agents, claims, latency, entropy, traces, health, files (path leases)'],
       ['/', 'filter: type, enter applies, esc clears'],
       ['s  S', 'cycle sort column, reverse order'],
-      ['enter', 'drill down (agent, work item, trace tree)'],
+      ['enter', "drill down (agent, work item, trace tree, a lease's holder)"],
       ['esc', 'back, or clear the filter'],
       ['r', 'release the selected claim (claims, --allow-write)'],
       ['o', 'mark the selected agent offline (agents, --allow-write)'],

@@ -19,6 +19,10 @@ import { useTerminalSize } from './layout/use-terminal-size.js';
 import { AgentsPanel } from './panels/agents/agents-panel.js';
 import { sessionLines } from './panels/agents/session-detail.js';
 import { ClaimsPanel } from './panels/claims/claims-panel.js';
+import { FilesPanel } from './panels/files/files-panel.js';
+import type { ConflictRow, LeaseRow } from './model/path-selectors.js';
+import { conflictRows, LEASE_SORTS, leaseCount, leaseLines, leaseRows } from './model/path-selectors.js';
+import { fmtClock } from './layout/format.js';
 import { EntropyPanel } from './panels/entropy/entropy-panel.js';
 import { HealthPanel } from './panels/health/health-panel.js';
 import { LatencyPanel } from './panels/latency/latency-panel.js';
@@ -72,8 +76,8 @@ interface Ui {
   message: { text: string; tone: Tone; at: number } | null;
 }
 
-const SORTS: Partial<Record<PanelId, readonly { key: string }[]>> = { agents: AGENT_SORTS, claims: WORK_SORTS, traces: SPAN_SORTS };
-const FILTERABLE: readonly PanelId[] = ['agents', 'claims', 'traces'];
+const SORTS: Partial<Record<PanelId, readonly { key: string }[]>> = { agents: AGENT_SORTS, claims: WORK_SORTS, traces: SPAN_SORTS, files: LEASE_SORTS };
+const FILTERABLE: readonly PanelId[] = ['agents', 'claims', 'traces', 'files'];
 const MESSAGE_MS = 8000;
 const CHROME_LINES = 5; // header 3 + footer 2
 
@@ -83,6 +87,7 @@ type Derived =
   | { kind: 'agents'; rows: AgentRow[]; keys: string[]; total: number }
   | { kind: 'claims'; rows: WorkRow[]; keys: string[]; total: number }
   | { kind: 'traces'; rows: SpanRow[]; keys: string[]; total: number }
+  | { kind: 'files'; rows: LeaseRow[]; conflicts: ConflictRow[]; keys: string[]; total: number }
   | { kind: 'latency'; rows: LatencyRow[]; keys: string[]; worst: number[] }
   | { kind: 'static'; keys: string[] };
 
@@ -97,7 +102,15 @@ export function App(props: AppProps): ReactElement {
   const [, force] = useReducer((x: number) => x + 1, 0);
   const ui = useRef<Ui>({
     panel: props.initialPanel ?? 'agents',
-    panels: { agents: freshPanel(), claims: freshPanel(), latency: freshPanel(), entropy: freshPanel(), traces: freshPanel(), health: freshPanel() },
+    panels: {
+      agents: freshPanel(),
+      claims: freshPanel(),
+      latency: freshPanel(),
+      entropy: freshPanel(),
+      traces: freshPanel(),
+      health: freshPanel(),
+      files: freshPanel(),
+    },
     help: false,
     helpTop: 0,
     draft: null,
@@ -143,6 +156,12 @@ export function App(props: AppProps): ReactElement {
         value = { kind: 'traces', rows, keys: rows.map(spanKey), total: model.spans.size };
         break;
       }
+      case 'files': {
+        const rows = leaseRows(model.state, q);
+        const conflicts = conflictRows(model.pathConflicts.toArray(), p.filter);
+        value = { kind: 'files', rows, conflicts, keys: rows.map((r) => r.key), total: leaseCount(model.state) };
+        break;
+      }
       case 'latency': {
         const { rows, worst } = latencyRows(model.stats, model.samples.toArray());
         value = { kind: 'latency', rows, keys: rows.map((r) => r.op), worst };
@@ -167,7 +186,10 @@ export function App(props: AppProps): ReactElement {
       return {
         kind: 'record',
         title: `${summary.length ? 'Claude Code session' : 'Agent'} ${d}`,
-        lines: [...summary, ...recordLines(entry, [{ field: '(claims held)', value: held.length ? held.join(', ') : 'none' }])],
+        lines: [
+          ...summary,
+          ...recordLines(entry, [{ field: '(claims held)', value: held.length ? held.join(', ') : 'none' }, ...leaseLines(model.state, d, fmtClock)]),
+        ],
       };
     }
     if (u.panel === 'claims') return { kind: 'record', title: `Work ${d}`, lines: recordLines(model.state.work[d]) };
@@ -217,6 +239,11 @@ export function App(props: AppProps): ReactElement {
     const i = selectedIndex(p, d.keys);
     if (i < 0) return;
     if (d.kind === 'agents' || d.kind === 'claims') updatePanel(() => ({ detail: d.rows[i].key, detailSel: 0 }));
+    else if (d.kind === 'files') {
+      // A lease opens its holder: the agents panel's drill-down, which lists all its leases.
+      const agent = d.rows[i].agent;
+      update((v) => ({ panel: 'agents', panels: { ...v.panels, agents: { ...v.panels.agents, detail: agent, detailSel: 0 } } }));
+    }
     else if (d.kind === 'traces') updatePanel(() => ({ detail: d.rows[i].span.trace_id, detailSel: 0 }));
   };
 
@@ -292,7 +319,7 @@ export function App(props: AppProps): ReactElement {
     if (input === 'q') quit();
     else if (input === '?') update(() => ({ help: true, helpTop: 0 }));
     else if (key.tab) switchPanel(PANELS[(idx + (key.shift ? PANELS.length - 1 : 1)) % PANELS.length].id);
-    else if (/^[1-6]$/.test(input)) switchPanel(PANELS[Number(input) - 1].id);
+    else if (new RegExp(`^[1-${PANELS.length}]$`).test(input)) switchPanel(PANELS[Number(input) - 1].id);
     else if (key.upArrow || input === 'k') move(-1);
     else if (key.downArrow || input === 'j') move(1);
     else if (key.pageUp) move(-page);
@@ -350,6 +377,7 @@ export function App(props: AppProps): ReactElement {
   else if (d.kind === 'agents') body = <AgentsPanel rows={d.rows} view={view} sessions={model.statuses.snapshot().sessions > 0} />;
   else if (d.kind === 'claims') body = <ClaimsPanel rows={d.rows} view={view} />;
   else if (d.kind === 'traces') body = <TracesPanel rows={d.rows} view={view} />;
+  else if (d.kind === 'files') body = <FilesPanel leases={d.rows} conflicts={d.conflicts} view={view} />;
   else if (d.kind === 'latency') {
     body = (
       <LatencyPanel
@@ -379,7 +407,7 @@ export function App(props: AppProps): ReactElement {
   const keys = [
     'q:quit',
     '?:help',
-    'tab/1-6:panel',
+    `tab/1-${PANELS.length}:panel`,
     ...(detail ? ['esc:back', 'j/k:scroll'] : listPanel ? ['j/k:move', '/:filter', 's:sort', 'enter:open'] : u.panel === 'latency' ? ['j/k:move'] : []),
     ...(allowWrite && u.panel === 'claims' ? ['r:release'] : []),
     ...(allowWrite && u.panel === 'agents' ? ['o:offline'] : []),

@@ -27,7 +27,7 @@ Options:
   -h, --help      show this help
   -v, --version   show the version
 
-Keys: arrows/j/k move, tab/1-6 panels, / filter, s sort, enter drill down, esc back, ? help, q quit.
+Keys: arrows/j/k move, tab/1-7 panels, / filter, s sort, enter drill down, esc back, ? help, q quit.
 Honours NO_COLOR.`;
 
 function version(): string {

@@ -3,7 +3,8 @@
 // and verifies its own copy (adopt / markSync); applySnapshot / applyDelta verify here instead, for
 // feeds that do not (tests, generators). Changes are coalesced: listeners hear about them at most once per `throttleMs`, so a
 // burst of deltas costs one redraw, not one per message.
-import type { DeltaMessage, EventMessage, LegacySpan, SnapshotMessage, StatsResponse } from '../../shared/protocol.js';
+import type { DeltaMessage, EventMessage, LegacySpan, PathConflictDetail, SnapshotMessage, StatsResponse } from '../../shared/protocol.js';
+import { parsePathConflict } from '../../shared/protocol.js';
 import type { CoordinationState, RecordChange } from '../../shared/types.js';
 import { emptyState } from '../../shared/types.js';
 import { StateReplica, type DeltaOutcome } from '../../shared/replica.js';
@@ -68,6 +69,8 @@ export class ConsoleModel {
   readonly samples: Ring<StatsSample>;
   readonly spans: Ring<LegacySpan>;
   readonly events = new Ring<EventMessage>(50);
+  /** Path lease conflicts as they happen (the Files panel); kept apart so they never push the health events out. */
+  readonly pathConflicts = new Ring<PathConflictDetail>(200);
   /** Bumped on every change; a cheap memo key for derived rows. */
   version = 0;
   /** Claims held per agent, maintained from the changes (not re-counted per frame). */
@@ -224,7 +227,9 @@ export class ConsoleModel {
 
   addEvent(ev: EventMessage): void {
     this.lastMessageAt = this.now();
-    this.events.push(ev);
+    const conflict = parsePathConflict(ev);
+    if (conflict) this.pathConflicts.push(conflict);
+    else this.events.push(ev);
     this.touch();
   }
 
