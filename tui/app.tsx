@@ -186,9 +186,11 @@ export function App(props: AppProps): ReactElement {
       return {
         kind: 'record',
         title: `${summary.length ? 'Claude Code session' : 'Agent'} ${d}`,
+        // Its path leases before the raw fields: a session's record is longer than a screen.
         lines: [
           ...summary,
-          ...recordLines(entry, [{ field: '(claims held)', value: held.length ? held.join(', ') : 'none' }, ...leaseLines(model.state, d, fmtClock)]),
+          ...leaseLines(model.state, d, fmtClock),
+          ...recordLines(entry, [{ field: '(claims held)', value: held.length ? held.join(', ') : 'none' }]),
         ],
       };
     }

@@ -16,7 +16,7 @@ export const leaseColumns = (now: number): Column<LeaseRow>[] => [
   { title: 'HOLDER', width: 24, min: 9, ellipsis: 'middle', get: (r) => r.agent },
   { title: 'WORK', width: 18, min: 6, ellipsis: 'middle', get: (r) => r.work ?? '-' },
   { title: 'SINCE', width: 6, align: 'right', get: (r) => (r.since === null ? '-' : fmtAge(Math.max(0, now - r.since))) },
-  { title: 'REPOSITORY', width: 28, min: 10, optional: true, ellipsis: 'middle', get: (r) => r.repo },
+  { title: 'REPOSITORY', width: 28, min: 10, ellipsis: 'middle', get: (r) => r.repo },
 ];
 
 const CONFLICT_COLUMNS: Column<ConflictRow>[] = [
@@ -28,8 +28,8 @@ const CONFLICT_COLUMNS: Column<ConflictRow>[] = [
     tone: (r) => (r.action === 'denied' ? 'error' : 'warn'),
   },
   { title: 'AGENT', width: 24, min: 9, ellipsis: 'middle', get: (r) => r.agent },
-  { title: 'PATH', width: 24, min: 10, grow: true, ellipsis: 'middle', get: (r) => r.path + (r.more ? ` +${r.more}` : '') },
-  { title: 'HELD BY', width: 26, min: 9, ellipsis: 'middle', get: (r) => r.holders },
+  { title: 'PATH', width: 24, min: 10, ellipsis: 'middle', get: (r) => r.path + (r.more ? ` +${r.more}` : '') },
+  { title: 'HELD BY', width: 26, min: 9, grow: true, ellipsis: 'middle', get: (r) => r.holders },
   {
     title: 'TIMES',
     width: 10,
@@ -74,7 +74,7 @@ export function FilesPanel({ leases, conflicts, view }: { leases: LeaseRow[]; co
         height={view.height - 1 - bottom}
         empty={view.empty ?? (view.filter ? 'no lease matches the filter' : 'no path is leased')}
       />
-      <PanelTitle title="Refused edits" total={conflicts.length} extra={stuck ? `! ${stuck} stuck (agent, path)` : 'as they happen'} />
+      <PanelTitle title="Refused edits" shown={conflicts.length} total={conflicts.length} extra={stuck ? `! ${stuck} stuck (agent, path)` : 'as they happen'} />
       <Table
         columns={CONFLICT_COLUMNS}
         rows={conflicts}
