@@ -22,6 +22,8 @@ const REFUSED = '7c7c7c7c-2222-4222-8222-00000000b002';
 // Ids are shortened in the middle on screen; their last digits survive.
 const tail = (session: string): string => session.slice(-5);
 
+type HookAnswer = { hookSpecificOutput?: { permissionDecision?: string } };
+
 const lines = (s: string): string[] => s.split('\n');
 const waitForScreen = (pred: (s: string) => boolean, what: string): Promise<string> => term.waitForScreen(pred, what, 20_000);
 /** The line of the screen holding every one of `parts`, or undefined. */
@@ -40,15 +42,16 @@ describe.skipIf(!HAS_TMUX)('ai-console Files view (tmux, real daemon)', () => {
   let workDir: string;
   let repo: string;
 
-  /** A recorded hook payload for one of our sessions, POSTed as Claude Code would. */
-  async function hook(fixture: string, sessionId: string, patch: Record<string, unknown> = {}): Promise<Record<string, any>> {
+  /** A recorded hook payload for one of our sessions, POSTed as Claude Code would; the hook's answer. */
+  async function hook(fixture: string, sessionId: string, patch: Record<string, unknown> = {}): Promise<HookAnswer> {
     const body = JSON.parse(readFileSync(path.join(FIXTURES, `${fixture}.json`), 'utf8')) as Record<string, unknown>;
     Object.assign(body, { session_id: sessionId, cwd: repo, transcript_path: path.join(workDir, `${sessionId}.jsonl`) }, patch);
-    const res = await api.post<Record<string, any>>('/api/hooks/claude-code', body); // eslint-disable-line @typescript-eslint/no-explicit-any
+    const res = await api.post<HookAnswer>('/api/hooks/claude-code', body);
     expect(res.status).toBe(200);
     return res.body;
   }
-  const edit = (sessionId: string, file: string) => hook('PreToolUse.Edit', sessionId, { tool_input: { file_path: path.join(repo, file), old_string: 'a', new_string: 'b' } });
+  const edit = (sessionId: string, file: string) =>
+    hook('PreToolUse.Edit', sessionId, { tool_input: { file_path: path.join(repo, file), old_string: 'a', new_string: 'b' } });
 
   beforeAll(async () => {
     workDir = tempDir('aic-files-');
@@ -128,7 +131,7 @@ describe.skipIf(!HAS_TMUX)('ai-console Files view (tmux, real daemon)', () => {
     const rows = lines(s).filter((l) => /^(> | {2})\S/.test(l) && (l.includes('docs/') || l.includes('src/db.ts')));
     expect(rows[0]).toContain('docs/');
     term.keys('j');
-    s = await waitForScreen((x) => (lineWith(x, 'src/db.ts', 'exclusive') ?? '').startsWith('> '), 'src/db.ts selected');
+    await waitForScreen((x) => (lineWith(x, 'src/db.ts', 'exclusive') ?? '').startsWith('> '), 'src/db.ts selected');
     term.keys('Enter');
     s = await waitForScreen((x) => x.includes(`cc_${HOLDER}`) && x.includes('(path lease 1/1)'), "the holder's drill-down");
     expect(lines(s)[2]).toMatch(/1 Agents/);

@@ -115,7 +115,7 @@ describe('refused edits on the stream, and the stuck-pair metric (real daemon)',
     });
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     // Events go to clients past their snapshot only.
-    for (const end = Date.now() + 10_000; !live && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+    for (const end = Date.now() + 10_000; !live && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
     expect(live).toBe(true);
   });
   afterAll(async () => {
@@ -143,7 +143,7 @@ describe('refused edits on the stream, and the stuck-pair metric (real daemon)',
   }
 
   async function conflictCount(n: number): Promise<PathConflictDetail[]> {
-    for (const end = Date.now() + 10_000; conflicts.length < n && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+    for (const end = Date.now() + 10_000; conflicts.length < n && Date.now() < end;) await new Promise((r) => setTimeout(r, 20));
     expect(conflicts.length, JSON.stringify(conflicts)).toBe(n);
     return conflicts.slice();
   }

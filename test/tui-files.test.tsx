@@ -15,11 +15,22 @@ const plain = (s: string | undefined): string => (s ?? '').replace(/\x1b\[[0-9;]
 const tick = (ms = 40): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function state(): CoordinationState {
-  const lease = (path: string, mode: string, extra: Record<string, string> = {}) => ({ repo: 'github.com/o/shop', path, mode, fencing_token: 3, since: '2026-03-01T11:58:00Z', ...extra });
+  const lease = (path: string, mode: string, extra: Record<string, string> = {}) => ({
+    repo: 'github.com/o/shop',
+    path,
+    mode,
+    fencing_token: 3,
+    since: '2026-03-01T11:58:00Z',
+    ...extra,
+  });
   return {
     work: { w1: { v: 1, rev: 1, data: { work_item_id: 'w1', agent_id: 'agent_a', status: 'in_progress' } } },
     agents: {
-      agent_a: { v: 1, rev: 1, data: { agent_id: 'agent_a', status: 'active', path_leases: [lease('src/db.ts', 'exclusive', { work_id: 'w1' }), lease('src/api/', 'exclusive')] } },
+      agent_a: {
+        v: 1,
+        rev: 1,
+        data: { agent_id: 'agent_a', status: 'active', path_leases: [lease('src/db.ts', 'exclusive', { work_id: 'w1' }), lease('src/api/', 'exclusive')] },
+      },
       agent_b: { v: 1, rev: 1, data: { agent_id: 'agent_b', status: 'active', path_leases: [lease('docs/', 'shared'), { repo: 1, path: null }] } },
       agent_c: { v: 1, rev: 1, data: { agent_id: 'agent_c', status: 'active' } },
     },
@@ -118,7 +129,9 @@ describe('Files panel', () => {
   it('the filter applies to leases and refusals alike; enter opens the holder, whose drill-down lists its leases', async () => {
     const m = model();
     m.applyMessage(conflict(1));
-    m.applyMessage(conflict(2, { path: 'docs/', holders: [{ agent_id: 'agent_b', path: 'docs/', mode: 'shared', work_id: null, since: '2026-03-01T11:58:00Z' }] }));
+    m.applyMessage(
+      conflict(2, { path: 'docs/', holders: [{ agent_id: 'agent_b', path: 'docs/', mode: 'shared', work_id: null, since: '2026-03-01T11:58:00Z' }] }),
+    );
     const { frame, press } = mount(m);
     await tick();
     await press('/', ...'docs', '\r');

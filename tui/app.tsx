@@ -245,8 +245,7 @@ export function App(props: AppProps): ReactElement {
       // A lease opens its holder: the agents panel's drill-down, which lists all its leases.
       const agent = d.rows[i].agent;
       update((v) => ({ panel: 'agents', panels: { ...v.panels, agents: { ...v.panels.agents, detail: agent, detailSel: 0 } } }));
-    }
-    else if (d.kind === 'traces') updatePanel(() => ({ detail: d.rows[i].span.trace_id, detailSel: 0 }));
+    } else if (d.kind === 'traces') updatePanel(() => ({ detail: d.rows[i].span.trace_id, detailSel: 0 }));
   };
 
   const ask = (question: string, run: () => Promise<ActionResult>): void => update(() => ({ confirm: { question, run }, message: null }));

@@ -216,7 +216,8 @@ export class PathLeases {
             );
           }
           const warnHolders = uniqueHolders(warnings).map((l) => this.holder(l, ctx.view));
-          if (warnHolders.length > 0) this.opts.onConflict?.({ action: 'warned', source: 'claim', agent_id: input.agent_id, targets: warned, holders: warnHolders });
+          if (warnHolders.length > 0)
+            this.opts.onConflict?.({ action: 'warned', source: 'claim', agent_id: input.agent_id, targets: warned, holders: warnHolders });
           const existing = ctx.view.get('agents', input.agent_id);
           const base = existing?.data ?? newAgentData({}, ctx.now, input.agent_id);
           const own = new Map(leasesOf(input.agent_id, base).map((l) => [leaseKey(l.repo, l.path), l]));

@@ -139,9 +139,7 @@ export function conflictDetail(c: PathConflict, refusals: StuckPairs, nowMs: num
     repo: first?.repo ?? '',
     path: first?.path ?? '',
     paths: c.targets.length,
-    holders: c.holders
-      .slice(0, MAX_CONFLICT_HOLDERS)
-      .map((h) => ({ agent_id: h.agent_id, path: h.path, mode: h.mode, work_id: h.work_id, since: h.since })),
+    holders: c.holders.slice(0, MAX_CONFLICT_HOLDERS).map((h) => ({ agent_id: h.agent_id, path: h.path, mode: h.mode, work_id: h.work_id, since: h.since })),
     refusals: count,
     stuck: count >= refusals.threshold,
     at: new Date(nowMs).toISOString(),
