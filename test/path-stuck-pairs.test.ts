@@ -80,6 +80,7 @@ function git(cwd: string, ...args: string[]): string {
   });
 }
 
+/** A repository with an origin and a second worktree beside it. */
 function makeRepo(): string {
   const root = path.join(tempDir('aip-stuck-'), 'stuck');
   mkdirSync(path.join(root, 'src'), { recursive: true });
@@ -88,6 +89,7 @@ function makeRepo(): string {
   git(root, 'remote', 'add', 'origin', 'git@github.com:example/stuck.git');
   git(root, 'add', '.');
   git(root, 'commit', '-q', '-m', 'init');
+  git(root, 'worktree', 'add', '-q', '-b', 'feature', `${root}-feature`);
   return root;
 }
 
@@ -99,6 +101,7 @@ describe('refused edits on the stream, and the stuck-pair metric (real daemon)',
   const conflicts: PathConflictDetail[] = [];
   const HOLDER = '5a5a0000-0000-4000-8000-000000000001';
   const REFUSED = '5a5a0000-0000-4000-8000-000000000002';
+  const OTHER = '5a5a0000-0000-4000-8000-000000000003';
 
   beforeAll(async () => {
     repo = makeRepo();
@@ -183,6 +186,31 @@ describe('refused edits on the stream, and the stuck-pair metric (real daemon)',
     expect(await metric('coordination_path_stuck_pairs')).toBe(1);
   });
 
+  it('an edit in another worktree of the repository is streamed as warned: no refusal counted, no stuck pair', async () => {
+    const before = conflicts.length;
+    const warned0 = await metric('coordination_path_conflicts_total{action="warned"}');
+    const stuck0 = await metric('coordination_path_stuck_pairs');
+    const answer = await hook('PreToolUse.Edit', OTHER, {
+      cwd: `${repo}-feature`,
+      tool_input: { ...(fixture('PreToolUse.Edit').tool_input as object), file_path: path.join(`${repo}-feature`, 'src/db.ts') },
+    });
+    expect(answer.hookSpecificOutput?.permissionDecision).toBeUndefined();
+    expect(answer.hookSpecificOutput?.additionalContext).toContain(`cc_${HOLDER}`);
+    const seen = await conflictCount(before + 1);
+    expect(seen[before]).toMatchObject({
+      action: 'warned',
+      source: 'edit',
+      agent_id: `cc_${OTHER}`,
+      repo: REPO_ID,
+      path: 'src/db.ts',
+      refusals: 0,
+      stuck: false,
+    });
+    expect(seen[before].holders.map((h) => h.agent_id)).toContain(`cc_${HOLDER}`);
+    expect(await metric('coordination_path_conflicts_total{action="warned"}')).toBe(warned0 + 1);
+    expect(await metric('coordination_path_stuck_pairs')).toBe(stuck0);
+  });
+
   it('a refused path claim is streamed too (source claim, every refused path counted), and a bad claim changes nothing', async () => {
     const before = conflicts.length;
     const denied0 = await metric('coordination_path_conflicts_total{action="denied"}');
@@ -191,7 +219,10 @@ describe('refused edits on the stream, and the stuck-pair metric (real daemon)',
     expect(res.body.error).toBe('path_held');
     const seen = await conflictCount(before + 1);
     expect(seen[before]).toMatchObject({ action: 'denied', source: 'claim', agent_id: 'shell_agent', repo: REPO_ID, path: 'src/', paths: 1, refusals: 1 });
-    expect(seen[before].holders.map((h) => h.path).sort()).toEqual(['src/api.ts', 'src/db.ts']);
+    // The holder's two files, and the lease the warned session took on its worktree's copy.
+    expect(seen[before].holders.map((h) => `${h.agent_id} ${h.path}`).sort()).toEqual(
+      [`cc_${HOLDER} src/api.ts`, `cc_${HOLDER} src/db.ts`, `cc_${OTHER} src/db.ts`].sort(),
+    );
     expect(await metric('coordination_path_conflicts_total{action="denied"}')).toBe(denied0 + 1);
 
     // Bad input: a path that climbs out of its repository. 400, nothing stored, no conflict counted or streamed.
