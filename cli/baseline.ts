@@ -16,8 +16,8 @@ import { canonicalJson } from '../shared/canonical.js';
 import { ApiClient, DaemonUnreachableError } from '../client/api.js';
 import { compareToBaseline, CONSERVED_MAX, CONSERVED_MIN, ENTROPY_COMPONENTS, type BaselineComparison } from '../shared/entropy.js';
 import type { CoordinationState, Section } from '../shared/types.js';
-import { isBaseline, type DaemonBaseline, type EntropyNow } from '../daemon/observability/baseline-format.js';
-import { writeFileAtomic } from '../daemon/store/fsutil.js';
+import { isBaseline, type DaemonBaseline, type EntropyNow } from '../shared/baseline-format.js';
+import { writeFileAtomic } from '../io/fsutil.js';
 import { EXIT, call, clientOptions, type ClientFlags } from './client-io.js';
 import { num } from '../shared/cli-args.js';
 import { textOf } from '../shared/text.js';
@@ -25,7 +25,7 @@ import { resolveToken } from '../client/config.js';
 import WebSocket from 'ws';
 import { wsText } from '../client/ws-text.js';
 import { STREAM_PATH, toWsUrl, type DeltaMessage, type ServerMessage } from '../shared/protocol.js';
-import { fingerprintState, judgeRecords, type RecordJudgement } from '../daemon/observability/record-check.js';
+import { fingerprintState, judgeRecords, type RecordJudgement } from '../shared/record-check.js';
 
 /** Read-only requests of the performance quick run. */
 export const QUICK_RUN_PATHS = ['/health', '/api/stats', '/api/agents', '/api/work?limit=100', '/api/telemetry/spans?limit=100', '/api/coordination/status'];

@@ -8,7 +8,7 @@ import { num } from '../shared/cli-args.js';
 import type { StatusResponse } from '../shared/protocol.js';
 import { parseDuration } from '../shared/duration.js';
 import { resolveAgent } from '../client/config.js';
-import { VERSION } from '../daemon/version.js';
+import { VERSION } from '../io/version.js';
 import { commandModules, type CommandModule } from './index.js';
 
 /** A duration option ("30m", "2h", "90s") as milliseconds; anything else is a usage error (exit 2). */

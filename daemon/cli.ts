@@ -21,7 +21,10 @@ if (argv[2] === 'legacy' && argv[3] === '--') {
   }
 } else {
   // Before the daemon's modules load: they would grow the young generation past the heap policy's cap.
-  if (argv[2] === 'start') (await import('./observability/heap-policy.js')).holdYoungGeneration();
+  if (argv[2] === 'start') {
+    const [{ holdYoungGeneration }, { heapPolicyInputs }] = await Promise.all([import('./observability/heap-policy.js'), import('./config.js')]);
+    holdYoungGeneration(heapPolicyInputs());
+  }
   const [{ main }, { registerStartCommand }] = await Promise.all([import('../cli/program.js'), import('./start.js')]);
   await main(argv, [registerStartCommand]);
 }

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ANALYZER_MODES, DEFAULTS, LOG_LEVELS } from './defaults.js';
+import { ANALYZER_MODES, DEFAULTS, ENV_DEFAULTS, LOG_LEVELS } from './defaults.js';
 import { textOf } from '../shared/text.js';
 import { CROSS_WORKTREE_ACTIONS, PATH_LEASE_MODES } from '../shared/path-leases.js';
 
@@ -69,6 +69,42 @@ export class ConfigError extends Error {}
 /** The process environment: read here, passed on by the daemon's modules (PATH lookups, children, NOTIFY_SOCKET). */
 export function processEnv(): NodeJS.ProcessEnv {
   return process.env;
+}
+
+/** The heap policy's inputs (observability/heap-policy.ts): whether it is on, and the node flags the operator gave. */
+export interface HeapPolicyInputs {
+  off: boolean;
+  /** node's command-line flags and NODE_OPTIONS: V8 heap flags given there win over the policy. */
+  nodeArgs: string[];
+}
+
+/**
+ * AI_PROCESSOR_HEAP_POLICY (on | off) and the node flags. Environment only: `ai-processor start` applies
+ * the policy before anything else loads (daemon/cli.ts), so neither the config file nor a flag could set it.
+ */
+export function heapPolicyInputs(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): HeapPolicyInputs {
+  const mode = (env.AI_PROCESSOR_HEAP_POLICY ?? '').trim().toLowerCase() || ENV_DEFAULTS.heap_policy;
+  return { off: mode === 'off', nodeArgs: [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)] };
+}
+
+/**
+ * What the daemon itself takes of OpenTelemetry's standard variables; the SDK reads the others
+ * (OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, OTEL_BSP_*, the exporter's OTEL_EXPORTER_OTLP_*).
+ */
+export interface OtelSettings {
+  /** OTEL_SERVICE_NAME: the service of the spans, OTLP and legacy lines alike. */
+  service_name: string;
+  /** Where traces are exported (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT); null: no exporter (none set, or OTEL_TRACES_EXPORTER=none). */
+  traces_endpoint: string | null;
+}
+
+export function otelSettings(env: NodeJS.ProcessEnv = process.env): OtelSettings {
+  const off = (env.OTEL_TRACES_EXPORTER ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .includes('none');
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || null;
+  return { service_name: env.OTEL_SERVICE_NAME?.trim() || ENV_DEFAULTS.otel_service_name, traces_endpoint: off ? null : endpoint };
 }
 
 /** A setting of `ai-processor start`: its flag, what it is; the env name and default are derived. */

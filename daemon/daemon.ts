@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { pino, type Logger as Pino } from 'pino';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { DaemonConfig } from './config.js';
-import { ConfigError, isLoopback, processEnv } from './config.js';
+import { ConfigError, heapPolicyInputs, isLoopback, otelSettings, processEnv } from './config.js';
 import type { DaemonContext, DaemonEvents } from './context.js';
 import { FileStore } from './store/file-store.js';
 import { PgStore } from './store/pg-store.js';
@@ -14,10 +14,13 @@ import { coordinationRoutes } from './http/coordination-routes.js';
 import { healthRoutes } from './http/health-routes.js';
 import { createMetrics } from './metrics.js';
 import { installMetrics, observeState } from './observability/metrics-wiring.js';
-import { VERSION } from './version.js';
+import { metricsRoutes } from './http/metrics-routes.js';
+import { VERSION } from '../io/version.js';
 import { latencyStats, processStats, statsRoutes } from './http/stats-routes.js';
 import { installTracing } from './observability/tracing.js';
 import { installEntropy } from './observability/baseline.js';
+import { entropyRoutes } from './http/entropy-routes.js';
+import { telemetryRoutes } from './http/telemetry-routes.js';
 import os from 'node:os';
 import { applyHeapPolicy } from './observability/heap-policy.js';
 import { NODE_FLAGS, poolSizeGiven } from '../shared/node-flags.js';
@@ -68,7 +71,7 @@ export async function startDaemon(
   }
   const tls = readTls(config); // before opening the store: a bad key pair fails fast
   const started = Date.now();
-  const heapPolicy = applyHeapPolicy(); // before loading the data: it sizes the heap for it
+  const heapPolicy = applyHeapPolicy(heapPolicyInputs(processEnv())); // before loading the data: it sizes the heap for it
   // The embedded file store is the default; a postgres:// URL selects the shared PostgreSQL store.
   const store: CoordinationStore = /^postgres(ql)?:\/\//.test(config.store)
     ? new PgStore({ url: config.store, dataDir: config.data_dir, logger })
@@ -166,12 +169,14 @@ export async function startDaemon(
   store.on('problem', (p) => ctx.events.emit('event', 'file_problem', { ...p }));
   store.on('conflict', (c) => ctx.events.emit('event', 'merge_conflict', { ...c }));
   store.on('storage', (e) => ctx.events.emit('event', e.state === 'degraded' ? 'storage_degraded' : 'storage_recovered', { ...e }));
-  installMetrics(ctx);
+  metricsRoutes(app, installMetrics(ctx)); // declared before tracing: /metrics carries no trace headers
   const stats = statsRoutes(ctx);
   const latency = latencyStats(ctx);
   const stream = installCoordinationStream(ctx);
-  const tracing = await installTracing(ctx); // before the API routes: sets ctx.traceOf and the tracing hooks they get
+  const tracing = await installTracing(ctx, otelSettings(processEnv())); // before the API routes: sets ctx.traceOf and the tracing hooks they get
+  await telemetryRoutes(ctx, tracing.sink);
   const baselines = await installEntropy(ctx);
+  await entropyRoutes(ctx, baselines);
   await app.register(healthRoutes, { store, version: VERSION, started });
   await app.register(coordinationRoutes, {
     service,

@@ -42,5 +42,16 @@ export const DEFAULTS = {
   services: [{ name: 'xavos', url: 'http://localhost:4002/health', interval_ms: 15_000, timeout_ms: 2_000 }],
 } as const;
 
+/**
+ * Settings read from the environment only, not flags: the heap policy applies before the configuration
+ * is loaded (at the top of `ai-processor start`), and the service name is OpenTelemetry's variable.
+ */
+export const ENV_DEFAULTS = {
+  /** AI_PROCESSOR_HEAP_POLICY: on, or off to leave the heap to V8's own sizing (heap-policy.ts). */
+  heap_policy: 'on' as 'on' | 'off',
+  /** OTEL_SERVICE_NAME: the service name of the daemon's spans. */
+  otel_service_name: 'ai-processor',
+};
+
 export const ANALYZER_MODES = ['auto', 'builtin', 'command', 'claude'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;

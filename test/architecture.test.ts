@@ -1,15 +1,23 @@
 // The folder map as a rule (docs/architecture.md): the import graph of the TypeScript sources has no
 // cycles; shared/ is pure (no I/O modules, no environment); daemon/ and tui/ never import each other;
 // the client layer (client/) imports neither; the store does not reach up into the core; the daemon's
-// own modules never load the client programs (cli/), only its entry point dispatches to them.
+// own modules never load the client programs (cli/), only its entry point dispatches to them; the
+// client programs use no daemon module but the store migration; io/ (I/O helpers of both sides)
+// depends on neither; observability declares no routes; only the config modules read the environment.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const FOLDERS = ['shared', 'client', 'cli', 'daemon', 'tui', 'bench', 'scripts'];
+const FOLDERS = ['shared', 'io', 'client', 'cli', 'daemon', 'tui', 'bench', 'scripts'];
 /** Modules that only dispatch between the daemon and the client programs. */
 const ENTRY_POINTS = new Set(['daemon/cli.ts']);
+/** The daemon modules a client program may load, each with why. */
+const CLI_USES_DAEMON: Record<string, string> = {
+  // `ai-processor migrate-store` moves a data directory into PostgreSQL and back: it must run the
+  // store's own migration (both stores' formats), not a copy of it. Loaded only when the command runs.
+  'cli/migrate-store.ts -> daemon/store/migrate.ts': 'runs the store migration',
+};
 /** node: modules that do I/O or run processes (node:crypto, node:events, node:util compute only). */
 const IO_MODULES =
   /^(node:)?(fs|fs\/promises|net|http|https|http2|tls|dgram|dns|child_process|cluster|worker_threads|os|readline|tty|v8|vm|inspector|process)$/;
@@ -194,6 +202,49 @@ describe('architecture: the import graph of the sources', () => {
     expect([...modules.values()].filter((m) => top(m.file) === 'cli' && m.external.includes('commander')).length).toBeGreaterThan(3);
   });
 
+  it('the client programs import no daemon module except the store migration (each exception with its reason)', () => {
+    expect(
+      edges(
+        modules,
+        (f) => top(f) === 'cli',
+        (t) => top(t) === 'daemon',
+      ),
+    ).toEqual(Object.keys(CLI_USES_DAEMON));
+    // The exception is real: the edge finder sees the dynamic import.
+    expect(modules.get('cli/migrate-store.ts')?.local).toContain('daemon/store/migrate.ts');
+  });
+
+  it('io/ (I/O helpers both sides use) imports only shared/ and io/, and reads no environment', () => {
+    expect([...modules.keys()].filter((f) => top(f) === 'io').length).toBeGreaterThan(0);
+    expect(
+      edges(
+        modules,
+        (f) => top(f) === 'io',
+        (t) => !['shared', 'io'].includes(top(t)),
+      ),
+    ).toEqual([]);
+    expect([...modules.values()].filter((m) => top(m.file) === 'io' && /\bprocess\.env\b/.test(m.text)).map((m) => m.file)).toEqual([]);
+  });
+
+  it('observability declares no HTTP routes: the routes it serves are http/ modules the daemon wiring declares', () => {
+    const observability = [...modules.values()].filter((m) => m.file.startsWith('daemon/observability/'));
+    expect(observability.length).toBeGreaterThan(5);
+    expect(
+      observability.filter((m) => /\b(app|instance|fastify)\s*\.\s*(get|post|put|patch|delete|head|route|register)\s*[(<]/.test(m.text)).map((m) => m.file),
+    ).toEqual([]);
+    expect(
+      edges(
+        modules,
+        (f) => f.startsWith('daemon/observability/'),
+        (t) => /^daemon\/http\/.*-routes\.ts$/.test(t),
+      ),
+    ).toEqual([]);
+    // The daemon's wiring declares them.
+    const wiring = modules.get('daemon/daemon.ts')!.local;
+    for (const routes of ['daemon/http/telemetry-routes.ts', 'daemon/http/entropy-routes.ts', 'daemon/http/metrics-routes.ts'])
+      expect(wiring).toContain(routes);
+  });
+
   it('the store does not import the core (the core builds on the store contract)', () => {
     expect(
       edges(
@@ -211,8 +262,8 @@ describe('architecture: the import graph of the sources', () => {
         .map((m) => m.file)
         .sort();
     expect(readers(['client', 'cli'])).toEqual(['client/config.ts']);
-    // tracing and the heap policy take the environment as a parameter whose default still reads it
-    // (their modules are being reworked elsewhere); nothing else in the daemon reads it.
-    expect(readers(['daemon'])).toEqual(['daemon/config.ts', 'daemon/observability/heap-policy.ts', 'daemon/observability/tracing.ts']);
+    // The daemon's modules are given what they need (DaemonConfig, otelSettings, heapPolicyInputs, or
+    // processEnv() for a child's environment); the start entry's early heap policy goes through config.ts too.
+    expect(readers(['daemon', 'io'])).toEqual(['daemon/config.ts']);
   });
 });

@@ -7,6 +7,7 @@ import { canonicalJson } from '../shared/canonical.js';
 import { formatRecord, renderArray, renderArrayBuffers, renderRecordBuffers } from '../shared/legacy-json.js';
 import { withFields, type JsonObject } from '../shared/types.js';
 import { applyHeapPolicy, OLD_GROWING_PERCENT, OLD_MIN_HEADROOM_MB, oldGrowingPercent } from '../daemon/observability/heap-policy.js';
+import { heapPolicyInputs } from '../daemon/config.js';
 
 /** The plain definition: keys sorted at every depth, no whitespace, undefined as null / left out. */
 function plainCanonical(value: unknown): string {
@@ -85,13 +86,16 @@ describe('fast paths equal the plain definitions', () => {
 
 describe('heap policy', () => {
   it('is off on request, and leaves alone what flags given to node set', () => {
-    expect(applyHeapPolicy({ AI_PROCESSOR_HEAP_POLICY: 'off' }, []).applied).toEqual({ old_growing_percent: null, young_semi_space_mb: null });
-    const p = applyHeapPolicy({}, ['--max_old_space_size=512']);
+    expect(applyHeapPolicy(heapPolicyInputs({ AI_PROCESSOR_HEAP_POLICY: 'off' }, [])).applied).toEqual({
+      old_growing_percent: null,
+      young_semi_space_mb: null,
+    });
+    const p = applyHeapPolicy(heapPolicyInputs({}, ['--max_old_space_size=512']));
     expect(p.applied.old_growing_percent).toBeNull();
     expect(p.applied.young_semi_space_mb).not.toBeNull();
     p.loaded();
     p.stop();
-    const q = applyHeapPolicy({ NODE_OPTIONS: '--max-semi-space-size=4' }, ['--max-semi-space-size=4']);
+    const q = applyHeapPolicy(heapPolicyInputs({ NODE_OPTIONS: '--max-semi-space-size=4' }, []));
     expect(q.applied.young_semi_space_mb).toBeNull();
     q.stop();
   });
@@ -103,7 +107,7 @@ describe('heap policy', () => {
     expect(oldGrowingPercent(500 * MB)).toBe(OLD_GROWING_PERCENT);
     expect(oldGrowingPercent(4 * MB)).toBe(100);
     expect(oldGrowingPercent(0)).toBe(100);
-    const p = applyHeapPolicy({}, []);
+    const p = applyHeapPolicy(heapPolicyInputs({}, []));
     expect(p.applied.old_growing_percent).toBe(OLD_GROWING_PERCENT); // while the data loads
     p.loaded();
     // From now on sized from the heap in use: this test process's, between the floor and doubling.

@@ -16,7 +16,7 @@ import { StreamClient } from '../client/stream-client.js';
 import { STREAM_PATH } from '../shared/protocol.js';
 import { CLI, CONSOLE_CLI, ROOT, runCli, startDaemon, tempDir } from './helpers/daemon.js';
 import { NODE_FLAGS } from '../shared/node-flags.js';
-import { VERSION } from '../daemon/version.js';
+import { VERSION } from '../io/version.js';
 import { HttpClient } from './helpers/http.js';
 
 const NO_SERVICES = { AI_PROCESSOR_SERVICES: '[]' };

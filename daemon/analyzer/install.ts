@@ -6,7 +6,8 @@ import { SpanStatusCode } from '@opentelemetry/api';
 import type { DaemonContext } from '../context.js';
 import type { Trace } from '../core/service.js';
 import { formatTraceparent } from '../observability/trace-context.js';
-import { RequestTrace, type Tracing } from '../observability/tracing.js';
+import { RequestTrace } from '../observability/request-trace.js';
+import type { Tracing } from '../observability/tracing.js';
 import { Analyzer, type AnalyzerOutcome, type RunSpan } from './analyzer.js';
 import { analyzerRoutes } from './routes.js';
 

@@ -4,7 +4,7 @@
 // measuring must not add spans to the telemetry it measures.
 import type { DaemonContext } from '../context.js';
 import { ApiError } from '../errors.js';
-import type { DaemonBaseline, EntropyNow } from '../observability/baseline-format.js';
+import type { DaemonBaseline, EntropyNow } from '../../shared/baseline-format.js';
 
 /** What the routes need of the baselines (observability/baseline.ts implements it; no import back: no cycle). */
 export interface EntropyBaselines {

@@ -1,26 +1,22 @@
 // Information conservation, daemon side: the entropy baseline. Captured on request (POST
 // /api/entropy/baseline), kept in <data-dir>/.ai-processor/baseline.json (+ baseline-state.json, the
 // coordination state at capture), loaded at startup, and compared with the live entropy everywhere it
-// is shown: /api/entropy, /api/stats (entropy.baseline, entropy.ratio), /api/coordination/status
+// is shown: /api/entropy (http/entropy-routes.ts), /api/stats (entropy.baseline, entropy.ratio), /api/coordination/status
 // (entropy) and the information_entropy_baseline_bits gauge that alerts.yml's InformationLoss uses.
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { compareToBaseline, conservationRatio, CONSERVED_MAX, CONSERVED_MIN } from '../../shared/entropy.js';
-import type { BaselineSummary, DaemonBaseline, EntropyNow } from './baseline-format.js';
-import { isBaseline } from './baseline-format.js';
+import type { BaselineSummary, DaemonBaseline, EntropyNow } from '../../shared/baseline-format.js';
+import { isBaseline } from '../../shared/baseline-format.js';
 import type { DaemonContext } from '../context.js';
 import { setEntropyGauges } from '../metrics.js';
-import { writeFileAtomic } from '../store/fsutil.js';
-import { VERSION } from '../version.js';
-import { entropyRoutes } from '../http/entropy-routes.js';
-import { fingerprintState } from './record-check.js';
+import { writeFileAtomic } from '../../io/fsutil.js';
+import { VERSION } from '../../io/version.js';
+import { fingerprintState } from '../../shared/record-check.js';
 import type { StatsResponse } from '../../shared/protocol.js';
 
 export const BASELINE_FILE = 'baseline.json';
 export const BASELINE_STATE_FILE = 'baseline-state.json';
-
-export type { DaemonBaseline, BaselineSummary, EntropyNow } from './baseline-format.js';
-export { isBaseline } from './baseline-format.js';
 
 const roundRatio = (r: number): number => (Number.isFinite(r) ? Math.round(r * 1e6) / 1e6 : r);
 
@@ -152,6 +148,5 @@ export async function installEntropy(ctx: DaemonContext): Promise<EntropyBaselin
       },
     };
   });
-  await entropyRoutes(ctx, baselines);
   return baselines;
 }

@@ -22,9 +22,10 @@
 // All are V8 flags set at run time (v8.setFlagsFromString): V8 reads them each time it sizes the
 // heap. Node keeps run-time flag changes allowed (it turns V8's flag freezing off for this API).
 // Flags given to node by the operator (command line or NODE_OPTIONS) win: what they set is left
-// alone. AI_PROCESSOR_HEAP_POLICY=off turns the policy off.
+// alone. AI_PROCESSOR_HEAP_POLICY=off turns the policy off (both read by config.ts heapPolicyInputs).
 import v8 from 'node:v8';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
+import type { HeapPolicyInputs } from '../config.js';
 
 /** Old generation growth between full collections, in percent of the live size (the floor). */
 export const OLD_GROWING_PERCENT = 30;
@@ -55,9 +56,6 @@ export interface HeapPolicy {
 const OLD_FLAGS = ['--heap-growing-percent', '--max-old-space-size', '--max-heap-size', '--optimize-for-size'];
 const YOUNG_FLAGS = ['--semi-space-growth-factor', '--max-semi-space-size', '--min-semi-space-size', '--max-heap-size', '--optimize-for-size'];
 
-const nodeArgsOf = (env: NodeJS.ProcessEnv): string[] => [...process.execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)];
-const policyOff = (env: NodeJS.ProcessEnv): boolean => (env.AI_PROCESSOR_HEAP_POLICY ?? '').trim().toLowerCase() === 'off';
-
 /** True when node was started with one of `flags` (V8 accepts - and _ alike). */
 function given(args: string[], flags: string[]): boolean {
   const norm = (s: string) => s.replace(/_/g, '-').split('=')[0];
@@ -69,8 +67,8 @@ function given(args: string[], flags: string[]): boolean {
  * Called first thing by `ai-processor start`, before the daemon's modules load: holds the young
  * generation at its start size (1 MB) so that loading them does not grow it past the policy's cap.
  */
-export function holdYoungGeneration(env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = nodeArgsOf(env)): void {
-  if (!policyOff(env) && !given(nodeArgs, YOUNG_FLAGS)) v8.setFlagsFromString('--semi-space-growth-factor=1');
+export function holdYoungGeneration({ off, nodeArgs }: HeapPolicyInputs): void {
+  if (!off && !given(nodeArgs, YOUNG_FLAGS)) v8.setFlagsFromString('--semi-space-growth-factor=1');
 }
 
 /** The old generation's growth for a live size: OLD_GROWING_PERCENT, or the floor's share of a small heap. */
@@ -79,8 +77,7 @@ export function oldGrowingPercent(liveBytes: number): number {
   return Math.min(OLD_MAX_PERCENT, Math.max(OLD_GROWING_PERCENT, floor));
 }
 
-export function applyHeapPolicy(env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = nodeArgsOf(env)): HeapPolicy {
-  const off = policyOff(env);
+export function applyHeapPolicy({ off, nodeArgs }: HeapPolicyInputs): HeapPolicy {
   const old = !off && !given(nodeArgs, OLD_FLAGS);
   const young = !off && !given(nodeArgs, YOUNG_FLAGS);
   let percent = 0;

@@ -1,5 +1,5 @@
 // Feeds the Prometheus metrics from the daemon's events (one-way: store/service events → metrics)
-// and serves GET /metrics.
+// and renders them for GET /metrics (served by http/metrics-routes.ts).
 import { EntropyTracker } from '../../shared/entropy.js';
 import type { DaemonContext } from '../context.js';
 import type { Metrics } from '../metrics.js';
@@ -52,8 +52,15 @@ class Heartbeaters {
   }
 }
 
-export function installMetrics(ctx: DaemonContext): void {
-  const { metrics: m, service, store, app } = ctx;
+/** The metrics as Prometheus scrapes them. */
+export interface MetricsText {
+  contentType: string;
+  render(): Promise<string>;
+}
+
+/** Counts the daemon's events into the metrics; returns what GET /metrics answers. */
+export function installMetrics(ctx: DaemonContext): MetricsText {
+  const { metrics: m, service, store } = ctx;
   const heartbeaters = new Heartbeaters(store);
   service.on('op', (e) => {
     if (e.operation === 'heartbeat' && e.outcome === 'ok' && e.agent_id) heartbeaters.add(e.agent_id);
@@ -88,7 +95,8 @@ export function installMetrics(ctx: DaemonContext): void {
     m.storageDegraded.set(e.state === 'degraded' ? 1 : 0);
   });
   m.revision.set(store.revision);
-  app.get('/metrics', async (_req, reply) => {
+  const render = async (): Promise<string> => {
+    // Gauges worked out from the state when scraped, not per change.
     setEntropyGauges(m, ctx.entropy.snapshot());
     m.agentsLongestWait.set(longestWaitSeconds(store.tables.maps.agents.values(), Date.now()));
     m.agentsHeartbeating.set(heartbeaters.count());
@@ -99,7 +107,7 @@ export function installMetrics(ctx: DaemonContext): void {
     );
     m.claudeCodeOverBudget.set({ scope: 'agent' }, over.agent);
     m.claudeCodeOverBudget.set({ scope: 'team_day' }, over.team_day);
-    reply.header('content-type', m.registry.contentType);
     return m.registry.metrics();
-  });
+  };
+  return { contentType: m.registry.contentType, render };
 }

@@ -24,7 +24,7 @@ import { fieldValue } from '../../shared/entropy.js';
 import { parseLegacySpans, type LegacySegment } from '../../shared/legacy-spans.js';
 import { canonicalJson } from '../../shared/canonical.js';
 import type { JsonObject } from '../../shared/types.js';
-import { writeFileAtomic } from '../store/fsutil.js';
+import { writeFileAtomic } from '../../io/fsutil.js';
 
 export interface SpanFileLogger {
   info(obj: object, msg?: string): void;

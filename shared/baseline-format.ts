@@ -1,8 +1,8 @@
 // The baseline file format and the GET /api/entropy answer, shared by the daemon and the
-// `baseline` / `validate` commands. Types and one shape check only: no daemon dependencies, so the
-// client commands stay light to load.
-import type { Baseline, EntropyReport } from '../../shared/entropy.js';
-import type { CoordinationState, Section } from '../../shared/types.js';
+// `baseline` / `validate` commands. Types and one shape check only (pure), so the client commands
+// stay light to load.
+import type { Baseline, EntropyReport } from './entropy.js';
+import type { CoordinationState, Section } from './types.js';
 import type { RecordFingerprints } from './record-check.js';
 
 /** A baseline as the daemon captures it (shared/entropy.ts's Baseline plus where and what it was). */

@@ -1,6 +1,8 @@
+// The package version, for the daemon and the client programs alike (io/: I/O helpers with no daemon
+// state, usable on both sides).
 import { readFileSync } from 'node:fs';
 
-/** The package version, read once from package.json (two levels up from dist/daemon or daemon/). */
+/** The package version, read once from package.json (two levels up from dist/io or one from io/). */
 export const VERSION: string = (() => {
   for (const rel of ['../../package.json', '../package.json']) {
     try {

@@ -4,9 +4,9 @@
 // journaled change removed it. Entropy moves with normal work (a claim, a completion), so the ratio
 // is reported beside the verdict, never part of it. Pure: no I/O; the client command loads it.
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '../../shared/canonical.js';
-import type { DeltaMessage } from '../../shared/protocol.js';
-import type { CoordinationState, JsonObject, Section } from '../../shared/types.js';
+import { canonicalJson } from './canonical.js';
+import type { DeltaMessage } from './protocol.js';
+import type { CoordinationState, JsonObject, Section } from './types.js';
 
 export const RECORD_SECTIONS: readonly Section[] = ['work', 'agents', 'log'];
 
