@@ -383,7 +383,7 @@ describe('POST /api/claude/stream', () => {
   });
 
   it('kills and restarts a process that leaves a line unanswered; non-JSON lines are errors, order kept', async () => {
-    app = await testApp(analyzerRoutes(streamOpts({ timeoutMs: 800 })));
+    app = await testApp(analyzerRoutes(streamOpts({ timeoutMs: 4000 })));
     const [hung] = lines((await stream([{ hang: true }])).payload);
     expect(hung).toMatchObject({ ok: false, error: 'analyzer_timeout' });
     const [g, ok] = lines((await stream([{ garbage: true }, { n: 5 }])).payload);

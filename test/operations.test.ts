@@ -165,7 +165,7 @@ describe('one daemon per data directory', () => {
     const c = new HttpClient(d.url);
     cleanup.push(() => c.close());
     for (let i = 0; i < 10; i++) expect((await c.post('/api/coordination/claim', { work_id: `one_${i}`, agent_id: 'one_agent' })).status).toBe(200);
-    await expect.poll(() => (JSON.parse(readFileSync(path.join(d.dataDir, 'work_claims.json'), 'utf8')) as unknown[]).length).toBe(10);
+    await expect.poll(() => (JSON.parse(readFileSync(path.join(d.dataDir, 'work_claims.json'), 'utf8')) as unknown[]).length, { timeout: 20_000 }).toBe(10);
     const before = (await c.get('/api/coordination/status')).body;
     const viewBefore = sha(path.join(d.dataDir, 'work_claims.json'));
 
