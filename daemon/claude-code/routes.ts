@@ -1,7 +1,8 @@
 // POST /api/hooks/claude-code: every Claude Code hook event, as its http hook sends it. On the path
-// of every tool call, so it does one journal commit for the session's agent and answers `{}` (a 2xx
-// with an empty JSON object: no decision, nothing added to the session). Rare events that move
-// claims (SessionEnd, agent-team tasks) run the usual claim operations before the answer.
+// of every tool call, so it makes one change of the session's agent and answers `{}` (a 2xx with an
+// empty JSON object: no decision, nothing added to the session). A heartbeat (hook-durability.ts) is
+// answered once applied; every other change once it is on disk. Rare events that move claims
+// (SessionEnd, agent-team tasks) run the usual claim operations before the answer.
 import path from 'node:path';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { HOOK_OPERATION, agentIdFor, mapHookEvent, parseHookPayload, type HookPlan, type TaskChange } from '../../shared/claude-code/hook-mapping.js';
@@ -17,6 +18,7 @@ import type { CoordinationService, Trace } from '../core/service.js';
 import { ApiError } from '../errors.js';
 import type { Logger } from '../store/memory-state.js';
 import type { ProjectResolver } from './project.js';
+import { heartbeatOnly } from './hook-durability.js';
 
 /** A PostToolUse body carries the tool's response (a file read, a command's output): larger than other writes. */
 export const HOOK_BODY_LIMIT = 2 * 1024 * 1024;
@@ -113,7 +115,8 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
         HOOK_OPERATION,
         agentId,
         (ctx) => {
-          const current = ctx.view.get('agents', agentId)?.data ?? newAgentData({ specialization: 'claude-code' }, ctx.now, agentId);
+          const existing = ctx.view.get('agents', agentId)?.data;
+          const current = existing ?? newAgentData({ specialization: 'claude-code' }, ctx.now, agentId);
           const plan = mapHookEvent(payload, current, { now: ctx.now, project });
           // SessionEnd: the session's path leases end with it, in the same change.
           if (plan.releaseClaims) delete plan.agent[PATH_LEASES_FIELD];
@@ -130,7 +133,9 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
               paths.leases.index.setAgent(agentId, [...paths.leases.index.ofAgent(agentId), decision.add]);
             }
           }
-          return { changes: [{ section: 'agents', key: agentId, op: 'put', data: plan.agent }], result: plan };
+          // A granted lease, a status, a release or a task is answered only once durable.
+          const ack = !plan.releaseClaims && !plan.task && heartbeatOnly(existing, plan.agent) ? 'applied' : 'durable';
+          return { changes: [{ section: 'agents', key: agentId, op: 'put', data: plan.agent }], result: plan, ack };
         },
         trace,
       );
