@@ -148,13 +148,15 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
         const file = target.path;
         if (d.deny.length > 0 && enforcement === 'enforce') {
           paths.onConflict('denied');
+          reply
+            .code(200)
+            .send(denyAnswer(`Another agent is editing ${file}: ${holdersText(d.deny)}. Pick other work, or wait until that agent is done with the file.`));
+          // Logged once the answer is written: the log line is a synchronous write the session need not wait for.
           logger.info(
             { agent_id: agentId, repo: target.repo, path: file, holders: d.deny.map((h) => h.agent_id) },
             'claude-code: edit refused, the file is leased',
           );
-          return reply
-            .code(200)
-            .send(denyAnswer(`Another agent is editing ${file}: ${holdersText(d.deny)}. Pick other work, or wait until that agent is done with the file.`));
+          return reply;
         }
         const others = [...d.deny, ...d.warn];
         if (others.length > 0) {
