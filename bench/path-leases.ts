@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Section } from './report.js';
 import { LoadConnection } from './load-client.js';
-import { spawnDaemon } from './proc.js';
+import { cpuSecondsOf, spawnDaemon } from './proc.js';
 import { percentile } from './report.js';
 
 const EDITS = Number(process.env.BENCH_PATHS_EDITS ?? 2000);
@@ -29,6 +29,7 @@ export const pathsSection: Section = async (figures, log) => {
     const daemon = await spawnDaemon({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'aip-bench-paths-data-')) });
     const latencies: number[] = [];
     let wrong = 0;
+    let cpu: number;
     try {
       const c = new LoadConnection(daemon.url);
       await c.connect();
@@ -48,6 +49,7 @@ export const pathsSection: Section = async (figures, log) => {
       const own = 'mine/own.ts';
       if ((await c.post('/api/hooks/claude-code', edit(own))).status !== 200) throw new Error('first edit failed');
       log(`${size} leases (${REPO_ID}): ${EDITS} edits`);
+      const cpuFrom = cpuSecondsOf(daemon.proc.pid!);
       for (let i = 0; i < EDITS; i++) {
         const held = i % 2 === 0;
         const t0 = performance.now();
@@ -56,6 +58,7 @@ export const pathsSection: Section = async (figures, log) => {
         const denied = res.body.includes('"deny"');
         if (res.status !== 200 || denied !== held) wrong++;
       }
+      cpu = cpuSecondsOf(daemon.proc.pid!) - cpuFrom;
       c.close();
     } finally {
       await daemon.stop();
@@ -66,6 +69,8 @@ export const pathsSection: Section = async (figures, log) => {
       { name: `paths_pretooluse_p50_ms_${size}_leases`, value: round(percentile(latencies, 50)), unit: 'ms', better: 'lower' },
       { name: `paths_pretooluse_p99_ms_${size}_leases`, value: round(percentile(latencies, 99)), unit: 'ms', target: 5, better: 'lower' },
       { name: `paths_pretooluse_wrong_${size}_leases`, value: wrong, unit: 'answers', target: 0, better: 'lower' },
+      // All the daemon's CPU while the edits ran (its timers and file rewrites too), per edit.
+      { name: `paths_daemon_cpu_us_per_edit_${size}_leases`, value: Math.round((cpu * 1e6) / EDITS), unit: 'µs', better: 'lower' },
     );
   }
 };

@@ -25,7 +25,10 @@ describe('ProjectResolver', () => {
     expect(await r.repo(path.join(outer, 'src', 'new', 'deep'), 5000)).toEqual({ toplevel: outer, origin: 'example.test/team/outer' });
     expect(await r.repo(path.join(inner, 'lib'), 5000)).toEqual({ toplevel: inner, origin: 'example.test/team/inner' });
     // The walk stops at a known directory only above the one asked about: the nested repository's own .git wins.
-    expect(await gitRepo(inner, (d) => (d === outer ? { toplevel: outer, origin: null } : undefined))).toEqual({ toplevel: inner, origin: 'example.test/team/inner' });
+    expect(await gitRepo(inner, (d) => (d === outer ? { toplevel: outer, origin: null } : undefined))).toEqual({
+      toplevel: inner,
+      origin: 'example.test/team/inner',
+    });
     // A known answer above short-cuts the walk (what the resolver's cache gives it).
     const fake = { toplevel: '/nowhere', origin: 'stands/in' };
     expect(await gitRepo(path.join(outer, 'src', 'a'), (d) => (d === path.join(outer, 'src') ? fake : undefined))).toBe(fake);
