@@ -1,13 +1,17 @@
 // Bench section `hooks`: POST /api/hooks/claude-code latency with many Claude Code sessions sending
 // tool events at a steady pace (issue 18: p99 <= 5 ms at 200 sessions x 10 events/s). Each session
 // has its own keep-alive connection and sends PreToolUse/PostToolUse pairs, one at a time, on a
-// fixed schedule; latency is from the request's write to its answer.
+// fixed schedule; latency is from the request's write to its answer. Two more figures tell what the
+// latencies are made of: the daemon's CPU per event (all its threads: the part of a 2-core machine
+// the daemon takes), and the load client's own event-loop delay (the client shares the machine, and
+// its late callbacks land in the latencies it measures).
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import os from 'node:os';
 import path from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import type { Section } from './report.js';
 import { LoadConnection } from './load-client.js';
-import { spawnDaemon } from './proc.js';
+import { cpuSecondsOf, spawnDaemon } from './proc.js';
 import { percentile } from './report.js';
 
 const SESSIONS = Number(process.env.BENCH_HOOK_SESSIONS ?? 200);
@@ -37,6 +41,8 @@ export const hooksSection: Section = async (figures, log) => {
   const latencies: number[] = [];
   let errors = 0;
   let late = 0;
+  let cpu: number;
+  const clientDelay = monitorEventLoopDelay({ resolution: 1 });
   try {
     const conns = await Promise.all(
       Array.from({ length: SESSIONS }, async () => {
@@ -52,6 +58,11 @@ export const hooksSection: Section = async (figures, log) => {
     const start = performance.now() + 50;
     const measureFrom = start + WARMUP_SECONDS * 1000;
     const end = measureFrom + SECONDS * 1000;
+    let cpuFrom = NaN;
+    const startMeasuring = setTimeout(() => {
+      cpuFrom = cpuSecondsOf(daemon.proc.pid!);
+      clientDelay.enable();
+    }, measureFrom - performance.now());
     await Promise.all(
       conns.map(async (c, s) => {
         const offset = (s / SESSIONS) * interval; // sessions spread over the interval, not in lockstep
@@ -69,6 +80,9 @@ export const hooksSection: Section = async (figures, log) => {
         }
       }),
     );
+    clearTimeout(startMeasuring);
+    clientDelay.disable();
+    cpu = cpuSecondsOf(daemon.proc.pid!) - cpuFrom;
     for (const c of conns) c.close();
   } finally {
     await daemon.stop();
@@ -87,5 +101,7 @@ export const hooksSection: Section = async (figures, log) => {
     },
     { name: 'hooks_errors', value: errors, unit: 'requests', target: 0, better: 'lower' },
     { name: 'hooks_late_sends', value: late, unit: 'requests', better: 'lower' },
+    { name: 'hooks_daemon_cpu_us_per_event', value: Math.round((cpu * 1e6) / latencies.length), unit: 'µs', better: 'lower' },
+    { name: 'hooks_client_loop_delay_p99_ms', value: round(clientDelay.percentile(99) / 1e6), unit: 'ms', better: 'lower' },
   );
 };

@@ -1,7 +1,9 @@
 // The repository of a directory: its git top-level and origin URL. Looked up on the filesystem
 // (only meaningful when the session runs on the daemon's host), once per directory, bounded in
 // depth, in bytes read and in time: a hook is never kept waiting on a slow disk. Only the `.git`
-// entries above the directory and git's own config are looked at, never a file a lease names.
+// entries above the directory and git's own config are looked at, never a file a lease names. A
+// walk up stops at the first directory already known: edits spread over a tree cost one `stat` per
+// new directory, not a walk and a read of git's config each.
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { normalizeOrigin } from '../../shared/path-leases.js';
@@ -37,7 +39,7 @@ export class ProjectResolver {
     if (this.cache.has(dir)) return this.cache.get(dir);
     let lookup = this.pending.get(dir);
     if (!lookup) {
-      lookup = gitRepo(dir).then((info) => {
+      lookup = gitRepo(dir, (d) => this.cache.get(d)).then((info) => {
         this.pending.delete(dir);
         if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
         this.cache.set(dir, info);
@@ -61,10 +63,17 @@ export async function gitTopLevelName(dir: string): Promise<string | null> {
   return info ? path.basename(info.toplevel) || null : null;
 }
 
-/** The nearest directory at or above `dir` holding `.git`, and its repository's origin. */
-export async function gitRepo(dir: string): Promise<RepoInfo | null> {
+/**
+ * The nearest directory at or above `dir` holding `.git`, and its repository's origin. `known`
+ * answers for a directory above `dir` looked up before (undefined: not known): the walk stops there.
+ */
+export async function gitRepo(dir: string, known: (dir: string) => RepoInfo | null | undefined = () => undefined): Promise<RepoInfo | null> {
   let current = path.resolve(dir);
   for (let i = 0; i < MAX_DEPTH; i++) {
+    if (i > 0) {
+      const above = known(current);
+      if (above !== undefined) return above;
+    }
     const dotGit = path.join(current, '.git');
     try {
       const st = await stat(dotGit);
@@ -83,8 +92,10 @@ async function readBounded(file: string): Promise<string | null> {
   let fh;
   try {
     fh = await open(file, 'r');
-    const buf = Buffer.alloc(MAX_READ);
-    const { bytesRead } = await fh.read(buf, 0, MAX_READ, 0);
+    // As large as the file (a git config is a few hundred bytes), never more than MAX_READ.
+    const size = Math.min(MAX_READ, (await fh.stat()).size);
+    const buf = Buffer.allocUnsafe(size);
+    const { bytesRead } = await fh.read(buf, 0, size, 0);
     return buf.subarray(0, bytesRead).toString('utf8');
   } catch {
     return null;

@@ -1,7 +1,8 @@
 // POST /api/hooks/claude-code: every Claude Code hook event, as its http hook sends it. On the path
-// of every tool call, so it does one journal commit for the session's agent and answers `{}` (a 2xx
-// with an empty JSON object: no decision, nothing added to the session). Rare events that move
-// claims (SessionEnd, agent-team tasks) run the usual claim operations before the answer.
+// of every tool call, so it makes one change of the session's agent and answers `{}` (a 2xx with an
+// empty JSON object: no decision, nothing added to the session). A heartbeat (hook-durability.ts) is
+// answered once applied; every other change once it is on disk. Rare events that move claims
+// (SessionEnd, agent-team tasks) run the usual claim operations before the answer.
 import path from 'node:path';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { HOOK_OPERATION, agentIdFor, mapHookEvent, parseHookPayload, type HookPlan, type TaskChange } from '../../shared/claude-code/hook-mapping.js';
@@ -17,6 +18,7 @@ import type { CoordinationService, Trace } from '../core/service.js';
 import { ApiError } from '../errors.js';
 import type { Logger } from '../store/memory-state.js';
 import type { ProjectResolver } from './project.js';
+import { heartbeatOnly } from './hook-durability.js';
 
 /** A PostToolUse body carries the tool's response (a file read, a command's output): larger than other writes. */
 export const HOOK_BODY_LIMIT = 2 * 1024 * 1024;
@@ -113,7 +115,8 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
         HOOK_OPERATION,
         agentId,
         (ctx) => {
-          const current = ctx.view.get('agents', agentId)?.data ?? newAgentData({ specialization: 'claude-code' }, ctx.now, agentId);
+          const existing = ctx.view.get('agents', agentId)?.data;
+          const current = existing ?? newAgentData({ specialization: 'claude-code' }, ctx.now, agentId);
           const plan = mapHookEvent(payload, current, { now: ctx.now, project });
           // SessionEnd: the session's path leases end with it, in the same change.
           if (plan.releaseClaims) delete plan.agent[PATH_LEASES_FIELD];
@@ -130,7 +133,9 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
               paths.leases.index.setAgent(agentId, [...paths.leases.index.ofAgent(agentId), decision.add]);
             }
           }
-          return { changes: [{ section: 'agents', key: agentId, op: 'put', data: plan.agent }], result: plan };
+          // A granted lease, a status, a release or a task is answered only once durable.
+          const ack = !plan.releaseClaims && !plan.task && heartbeatOnly(existing, plan.agent) ? 'applied' : 'durable';
+          return { changes: [{ section: 'agents', key: agentId, op: 'put', data: plan.agent }], result: plan, ack };
         },
         trace,
       );
@@ -142,14 +147,16 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
       if (paths && d && target) {
         const file = target.path;
         if (d.deny.length > 0 && enforcement === 'enforce') {
+          reply
+            .code(200)
+            .send(denyAnswer(`Another agent is editing ${file}: ${holdersText(d.deny)}. Pick other work, or wait until that agent is done with the file.`));
+          // Counted, streamed and logged once the answer is written: the session need not wait for them.
           paths.onConflict({ action: 'denied', source: 'edit', agent_id: agentId, targets: [target], holders: d.deny });
           logger.info(
             { agent_id: agentId, repo: target.repo, path: file, holders: d.deny.map((h) => h.agent_id) },
             'claude-code: edit refused, the file is leased',
           );
-          return reply
-            .code(200)
-            .send(denyAnswer(`Another agent is editing ${file}: ${holdersText(d.deny)}. Pick other work, or wait until that agent is done with the file.`));
+          return reply;
         }
         const others = [...d.deny, ...d.warn];
         if (others.length > 0) {

@@ -7,7 +7,7 @@ import type { ChangeCause } from '../../shared/types.js';
 import { withFields, type JsonObject } from '../../shared/types.js';
 import { isWaitingForInput } from '../../shared/agent-status.js';
 import { ApiError } from '../errors.js';
-import type { CoordinationStore, Logger, ReadView } from '../store/memory-state.js';
+import type { Ack, CoordinationStore, Logger, ReadView } from '../store/memory-state.js';
 import type { ProposedChange } from '../store/ingest.js';
 import * as rules from './coordinator.js';
 import { claimLeaseMs, dueClaims, HolderLeases, type HolderLease, type LeaseLimits } from './leases.js';
@@ -186,7 +186,7 @@ export class CoordinationService extends EventEmitter<ServiceEvents> {
   async run<T>(
     operation: string,
     cause: ChangeCause,
-    fn: (ctx: rules.OpContext) => rules.OpResult<T>,
+    fn: (ctx: rules.OpContext) => rules.OpResult<T> & { ack?: Ack },
     trace?: Trace,
   ): Promise<{ result: T; revision: number | null }> {
     const started = process.hrtime.bigint();
@@ -281,8 +281,11 @@ export class CoordinationService extends EventEmitter<ServiceEvents> {
     return this.holderOp('release', input, (ctx) => rules.release(ctx, input), trace);
   }
 
-  /** A feature's own operation on the records (Claude Code hooks): one transaction, reported like the others; proof of life for the agent. */
-  async apply<T>(operation: string, agentId: string, fn: (ctx: rules.OpContext) => rules.OpResult<T>, trace?: Trace) {
+  /**
+   * A feature's own operation on the records (Claude Code hooks): one transaction, reported like the
+   * others; proof of life for the agent. `fn` may mark its change `ack: 'applied'` (memory-state.ts).
+   */
+  async apply<T>(operation: string, agentId: string, fn: (ctx: rules.OpContext) => rules.OpResult<T> & { ack?: Ack }, trace?: Trace) {
     const out = await this.run(operation, { op: operation, source: 'api', agent_id: agentId }, fn, trace);
     this.touch(agentId);
     return out;

@@ -14,7 +14,7 @@ import { cleanOwnTempFiles } from './temp-files.js';
 import type { Slot } from './tables.js';
 import { termHex } from '../../shared/checksum.js';
 import { STATE_CHUNK_CHARS } from './state-json.js';
-import { MemoryState, type CoordinationStore, type Logger, type TransactFn, type TransactResult, type Undo } from './memory-state.js';
+import { MemoryState, type Ack, type CoordinationStore, type Logger, type TransactFn, type TransactResult, type Undo } from './memory-state.js';
 import { readLines, type Line } from './lines.js';
 import { fsyncDir, readFileIfExists, writeFileAtomic } from './fsutil.js';
 import type { ProposedChange } from './ingest.js';
@@ -98,6 +98,13 @@ export class FileStore extends MemoryState implements CoordinationStore {
   private opened = false;
   /** Changes applied in memory whose journal batch is not durable yet, oldest first (undone if it fails). */
   private unsynced: Undo[] = [];
+  /**
+   * Records (section + NUL + key) changed by a not yet durable change whose caller waits for the
+   * disk, with that change's revision: a change answered once applied that touches one of them
+   * waits too, or its answer could reveal (an edit allowed under a lease just granted) what a crash
+   * would still take back.
+   */
+  private awaited = new Map<string, number>();
   /** Set while the journal cannot be written: writes are refused until a probe succeeds. */
   private storage: StorageState | null = null;
   private probeTimer: NodeJS.Timeout | null = null;
@@ -190,6 +197,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
       onFailure: (err) => this.journalFailed(err),
       onDurable: (revision) => {
         while (this.unsynced.length && this.unsynced[0].revision <= revision) this.unsynced.shift();
+        for (const [k, r] of this.awaited) if (r <= revision) this.awaited.delete(k);
       },
     });
     await this.journal.open();
@@ -326,28 +334,34 @@ export class FileStore extends MemoryState implements CoordinationStore {
   /**
    * Runs `fn` against the current state and commits what it returns as one revision. `fn` runs
    * synchronously, so no other change interleaves between its reads and the commit: that is the
-   * compare-and-set. Resolves after the journal fsync.
+   * compare-and-set. Resolves after the journal fsync, or, for a change `fn` marks `ack: 'applied'`,
+   * once it is applied and queued (unless a record it changes waits for the disk for someone else).
    */
   async transact<T>(fn: TransactFn<T>, cause: ChangeCause): Promise<TransactResult<T>> {
     if (this.storage) throw this.storageError();
     if (!this.opened || this.closed) throw new Error('store is not open');
-    const { changes, result } = fn(this.readView());
-    const committed = this.apply(changes, cause);
+    const { changes, result, ack } = fn(this.readView());
+    const committed = this.apply(changes, cause, ack);
     if (!committed) {
       await this.lastDurable;
       return { result, revision: null, changes: [] };
     }
-    await committed.durable;
-    return { result, revision: committed.delta.revision, changes: committed.delta.changes };
+    const { delta, durable } = committed;
+    if (ack === 'applied' && !delta.changes.some((c) => this.awaited.has(c.section + '\0' + c.key))) {
+      // A failure is logged and undone by journalFailed; nobody waits for this one.
+      durable.catch(() => {});
+    } else await durable;
+    return { result, revision: delta.revision, changes: delta.changes };
   }
 
-  private apply(proposed: ProposedChange[], cause: ChangeCause): { delta: DeltaMessage; durable: Promise<void> } | null {
+  private apply(proposed: ProposedChange[], cause: ChangeCause, ack: Ack = 'durable'): { delta: DeltaMessage; durable: Promise<void> } | null {
     if (this.storage) throw this.storageError();
     const prepared = this.prepare(proposed);
     if (!prepared) return null;
     const undo = this.undoFor(prepared);
     const delta = this.applyPrepared(prepared, cause);
     this.unsynced.push(undo);
+    if (ack === 'durable') for (const c of delta.changes) this.awaited.set(c.section + '\0' + c.key, delta.revision);
     if (this.views) for (const c of delta.changes) this.views[c.section].touch(c.key);
     const journalChanges: JournalChange[] = delta.changes.map((c, i) => {
       if (c.op === 'del') return { s: c.section, k: c.key, o: 'del' };
@@ -384,6 +398,7 @@ export class FileStore extends MemoryState implements CoordinationStore {
   private journalFailed(err: JournalWriteError): void {
     const undone = this.unsynced;
     this.unsynced = [];
+    this.awaited.clear();
     this.rollback(undone);
     if (this.views) for (const u of undone) for (const c of u.changes) this.views[c.section].touch(c.key);
     const reason = err.full ? 'storage_full' : 'write_failed';

@@ -29,7 +29,14 @@ export interface TransactResult<T> {
   changes: RecordChange[];
 }
 
-export type TransactFn<T> = (view: ReadView) => { changes: ProposedChange[]; result: T };
+/**
+ * When a change may be answered: 'durable' (the default) once it is on disk; 'applied' once it is
+ * applied in memory and queued for the disk, for a change whose loss in a crash costs nothing the
+ * next one would not restore (a session's activity heartbeat). A store may always wait anyway.
+ */
+export type Ack = 'durable' | 'applied';
+
+export type TransactFn<T> = (view: ReadView) => { changes: ProposedChange[]; result: T; ack?: Ack };
 
 export interface Logger {
   info(obj: object | string, msg?: string): void;
