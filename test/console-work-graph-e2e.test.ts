@@ -99,6 +99,8 @@ describe.skipIf(!HAS_TMUX)('the work graph in ai-console (tmux, real daemon)', (
     expect(rowOf(s, 'wg_after_bad')).toMatch(/pending\s+blocked\s+✗ wg_bad failed\s/);
     expect(rowOf(s, 'wg_bad')).toMatch(/failed\s+-\s+-\s/); // finished: no readiness
     expect(lines(s)[1]).toMatch(/ {2}work: 2 ready · ! 1 blocked$/);
+    // The same counts as the daemon's own index (GET /api/work-graph, the metrics' source).
+    expect((await api.get<{ ready: number; waiting: number; blocked: number }>('/api/work-graph')).body).toMatchObject({ ready: 2, waiting: 3, blocked: 1 });
     expect(s).toContain('2 ready · 3 waiting · 1 blocked');
     for (const l of lines(s)) expect(l.length).toBeLessThanOrEqual(WIDTH);
   });
@@ -159,5 +161,6 @@ describe.skipIf(!HAS_TMUX)('the work graph in ai-console (tmux, real daemon)', (
     expect(rowOf(s, 'wg_after_bad')).toMatch(/waiting\s+wg_bad\s/);
     expect(rowOf(s, 'wg_bad')).toMatch(/pending\s+ready\s+-\s/);
     expect(s).toContain('4 ready · 2 waiting · 0 blocked');
+    expect((await api.get<{ ready: number; waiting: number; blocked: number }>('/api/work-graph')).body).toMatchObject({ ready: 4, waiting: 2, blocked: 0 });
   });
 });
