@@ -2,6 +2,7 @@
 // builtin shape {analysis, priorities, assignments}, or whatever an external analyzer returned) and
 // the report figures. Pure, like reports.ts.
 import type { Figures } from './legacy-reports.js';
+import { criticalPathAction } from './legacy-reports.js';
 import { textOf } from './text.js';
 
 type Obj = Record<string, unknown>;
@@ -128,6 +129,8 @@ export interface HealthAnalysis {
     sprint_velocity: number;
     throughput_per_day: number;
     lead_time_median_h: number | null;
+    /** Items on the critical path (0: no unfinished item waits for another). */
+    critical_path_length: number;
   };
   services: ServiceHealth[];
   recommendations: { immediate: string[]; short_term: string[] };
@@ -151,6 +154,11 @@ export function healthAnalysis(f: Figures, services: ServiceHealth[], analysis: 
   if (f.stale.length) reasons.push(`${f.stale.length} stale claim${f.stale.length === 1 ? '' : 's'} (no activity for ${f.options.staleAfterH} h)`);
   for (const t of overloaded) reasons.push(`team ${t} is over capacity`);
   for (const s of shaky) reasons.push(`service ${s.name} is ${s.status}`);
+  // The head of the critical path failed (or lost a prerequisite): everything behind it waits.
+  const head = f.critical_path.items[0];
+  const stalled = head !== undefined && head.state !== 'held' && head.state !== 'ready';
+  if (stalled) reasons.push(`the critical path (${f.critical_path.length} items) is stalled at ${head.work_id} (${head.state})`);
+  const pathAction = criticalPathAction(f.critical_path);
   const immediate = [
     ...down.map((s) => `Restore service ${s.name}`),
     ...(f.blocked.length
@@ -163,6 +171,7 @@ export function healthAnalysis(f: Figures, services: ServiceHealth[], analysis: 
       : []),
     ...(f.stale.length ? [`Release or finish ${f.stale.length} stale claim${f.stale.length === 1 ? '' : 's'}`] : []),
     ...overloaded.map((t) => `Rebalance team ${t}`),
+    ...(stalled ? pathAction : []),
   ];
   return {
     analysis_timestamp: f.generated_at,
@@ -178,9 +187,13 @@ export function healthAnalysis(f: Figures, services: ServiceHealth[], analysis: 
       sprint_velocity: f.velocity.sprint,
       throughput_per_day: f.throughput.per_day_avg,
       lead_time_median_h: f.lead_time.median_h,
+      critical_path_length: f.critical_path.length,
     },
     services: services.map((s) => ({ name: s.name, status: s.status, last_error: s.last_error ?? null })),
-    recommendations: { immediate, short_term: recommendationsOf(analysis).filter((r) => !immediate.includes(r)) },
+    recommendations: {
+      immediate,
+      short_term: [...(stalled ? [] : pathAction), ...recommendationsOf(analysis).filter((r) => !immediate.includes(r))],
+    },
   };
 }
 

@@ -11,10 +11,13 @@
 //   waiting...). stale: held claims with no activity (last_update, else claimed_at) for `staleAfterH`.
 // - team load: held claims of the team against its capacity in items (agent capacity / 25 points per
 //   item, the analyzer's rule: a legacy agent with capacity 100 holds 4 items).
+// - critical path: the longest chain of unfinished work items linked by `depends_on`
+//   (shared/work-graph.ts criticalPath), from the item to start with to the last dependent.
 import { ITEM_LOAD } from './builtin-analysis.js';
 import type { CoordinationState, JsonObject } from './types.js';
 import { isClaimable, isHeld } from './types.js';
 import { textOf } from './text.js';
+import { criticalPath, readiness } from './work-graph.js';
 
 export const REPORT_KINDS = [
   'dashboard',
@@ -196,6 +199,23 @@ export interface Figures {
   lead_time: Stats;
   cycle_time: Stats;
   wait_time: Stats;
+  critical_path: CriticalPath;
+}
+
+export interface CriticalPathStep {
+  work_id: string;
+  status: string;
+  /** ready / waiting / blocked while open; held / failed / the status otherwise. */
+  state: string;
+  agent_id: string | null;
+  team: string;
+  priority: string;
+}
+
+/** The longest chain of unfinished dependencies; `length` 0 when no unfinished item waits for another. */
+export interface CriticalPath {
+  length: number;
+  items: CriticalPathStep[];
 }
 
 function records(section: CoordinationState[keyof CoordinationState]): Array<{ key: string; data: JsonObject }> {
@@ -406,7 +426,25 @@ export function computeFigures(state: CoordinationState, opts: ReportOptions = {
     lead_time: durationStats(leads),
     cycle_time: durationStats(cycles),
     wait_time: durationStats(waits),
+    critical_path: criticalPathOf(workById),
   };
+}
+
+function criticalPathOf(workById: ReadonlyMap<string, JsonObject>): CriticalPath {
+  const items = criticalPath(workById).map((id): CriticalPathStep => {
+    const d = workById.get(id)!;
+    const status = str(d.status) ?? 'pending';
+    const r = readiness(d, (x) => workById.get(x));
+    return {
+      work_id: id,
+      status,
+      state: r.state !== 'closed' ? r.state : isHeld(d) ? 'held' : status,
+      agent_id: isHeld(d) ? str(d.agent_id) : null,
+      team: str(d.team) ?? NO_TEAM,
+      priority: str(d.priority)?.toLowerCase() ?? 'medium',
+    };
+  });
+  return { length: items.length, items };
 }
 
 // ---- calendar --------------------------------------------------------------------------------
@@ -504,6 +542,33 @@ function more<T>(list: T[], fmt: (x: T) => string, max = MAX_LINES): string[] {
   return out;
 }
 
+const MAX_PATH_STEPS = 8;
+
+function pathStep(s: CriticalPathStep): string {
+  return `${s.work_id} (${s.state === 'held' ? `held by ${s.agent_id ?? '?'}` : s.state})`;
+}
+
+/** One line naming the critical path; a long one keeps its first steps and its end. */
+function criticalPathLine(cp: CriticalPath): string {
+  if (cp.length === 0) return '  🧭 Critical path: none (no unfinished item waits for another)';
+  const steps =
+    cp.length > MAX_PATH_STEPS
+      ? [...cp.items.slice(0, MAX_PATH_STEPS - 1).map(pathStep), `… ${cp.length - MAX_PATH_STEPS} more`, pathStep(cp.items[cp.length - 1])]
+      : cp.items.map(pathStep);
+  return `  🧭 Critical path (${plural(cp.length, 'item')}): ${steps.join(' → ')}`;
+}
+
+/** What to do about the head of the critical path, for the action lists. */
+export function criticalPathAction(cp: CriticalPath): string[] {
+  if (cp.length === 0) return [];
+  const h = cp.items[0];
+  const tail = `it heads the critical path (${plural(cp.length, 'item')}, ending at ${cp.items[cp.length - 1].work_id})`;
+  if (h.state === 'held') return [`Keep ${h.work_id} (held by ${h.agent_id ?? '?'}) moving: ${tail}`];
+  if (h.state === 'ready') return [`Start ${h.work_id} (${h.team}, ${h.priority}): ${tail}`];
+  if (h.state === 'blocked') return [`Unblock ${h.work_id} (a prerequisite is missing): ${tail}`];
+  return [`Retry or replace ${h.work_id} (${h.status}): ${tail}`];
+}
+
 /** The readable text of a report (what the legacy helper printed, with live figures). */
 export function renderReport(r: Report): string {
   const x = r as any; // eslint-disable-line @typescript-eslint/no-explicit-any -- each report kind's renderer reads its own fields of the report
@@ -529,6 +594,7 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
         blocked: f.blocked.length,
         stale: f.stale.length,
         teams: f.teams,
+        critical_path: f.critical_path,
       };
     },
     render(r, x, push) {
@@ -557,6 +623,7 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
       push(
         `  ⚡ Throughput: ${x.throughput.total} completions in ${x.throughput.window_days} days (${x.throughput.per_day_avg}/day)`,
         `  🚧 Blocked: ${x.blocked} | ⏳ Stale: ${x.stale}`,
+        criticalPathLine(x.critical_path),
       );
     },
   },
@@ -582,6 +649,7 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
         objectives: PRIORITY_ORDER.map((p) => ({ priority: p, items: f.open.filter((w) => w.priority === p).map((w) => w.work_id) })).filter(
           (o) => o.items.length > 0,
         ),
+        critical_path: f.critical_path,
         capacity,
         totals: {
           capacity_points: capacityPoints,
@@ -608,6 +676,7 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
                 `  ${o.priority}: ${o.items.length} item${o.items.length === 1 ? '' : 's'} (${o.items.slice(0, 5).join(', ')}${o.items.length > 5 ? ', …' : ''})`,
             )
           : ['  (no open work)']),
+        criticalPathLine(x.critical_path),
       );
       push('', '👥 TEAM CAPACITY PLANNING (sprint velocity × sprints):');
       push(
@@ -652,12 +721,14 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
             `Team ${t.team} has ${plural(t.open, 'open item')} and no free slot${donors.length ? `: borrow from ${donors.map((d) => d.team).join(', ')}` : ''}`,
         ),
         ...(f.blocked.length ? [`Unblock ${f.blocked.length} blocked item${f.blocked.length === 1 ? '' : 's'}: ${ids(f.blocked).slice(0, 5).join(', ')}`] : []),
+        ...criticalPathAction(f.critical_path),
       ];
       return {
         ...base,
         title: 'SCRUM OF SCRUMS',
         date: day(now),
         teams,
+        critical_path: f.critical_path,
         cross_team_actions: actions,
         figures: { held: f.work.held, open: f.work.open, done_last_24h: dayAgo.length, blocked: f.blocked.length, stale: f.stale.length },
       };
@@ -690,6 +761,7 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
           }`,
         );
       }
+      push('', '🧭 CRITICAL PATH:', criticalPathLine(x.critical_path));
       push(
         '',
         '🎯 CROSS-TEAM COORDINATION ACTIONS:',
@@ -852,6 +924,7 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
             })),
         ],
         dependencies: starved.map((t) => ({ team: t.team, open: t.open, needs_capacity: true, can_help: donors.map((d) => d.team) })),
+        critical_path: f.critical_path,
         health: {
           wip: f.work.held,
           throughput_per_day: f.throughput.per_day_avg,
@@ -878,6 +951,7 @@ const REPORTS: Record<ReportKind, ReportSpec> = {
                 `  📋 ${d.team}: ${plural(d.open, 'open item')}, no free slot${d.can_help.length ? ` (spare capacity: ${d.can_help.join(', ')})` : ''}`,
             )
           : ['  none']),
+        criticalPathLine(x.critical_path),
       );
       const h = x.health;
       push('', '📈 ART HEALTH METRICS:', `  📊 WIP: ${h.wip} | Throughput: ${h.throughput_per_day}/day | Lead time (median): ${hours(h.lead_time_median_h)}`);

@@ -114,3 +114,57 @@ export function findCycle(edges: ReadonlyMap<string, readonly string[]>): string
   }
   return null;
 }
+
+/**
+ * The critical path: the longest chain of unfinished items, each waiting for the one before it,
+ * from the item to start with to the last dependent (work ids). `items`: work id -> record.
+ * Unfinished is anything not completed (a failed item must be retried, so it stays on the path);
+ * a finished or missing prerequisite ends a chain. Empty when no unfinished item waits for another.
+ * Ties: the chain ending at the smaller work id, and at each step back the smaller prerequisite.
+ * Iterative (a 50k-long chain does not overflow the stack); an edge closing a cycle (possible only
+ * through an external file edit) is ignored.
+ */
+export function criticalPath(items: ReadonlyMap<string, JsonObject>): string[] {
+  const open = (id: string): boolean => {
+    const d = items.get(id);
+    return d !== undefined && prereqState(d) !== 'done';
+  };
+  const openDeps = (id: string): string[] => dependsOn(items.get(id)!).filter(open).sort(byId);
+  const len = new Map<string, number>(); // finished: longest chain ending here
+  const prev = new Map<string, string>();
+  const onPath = new Set<string>();
+  for (const start of [...items.keys()].filter(open).sort(byId)) {
+    if (len.has(start)) continue;
+    const stack: Array<{ id: string; deps: string[]; i: number }> = [{ id: start, deps: openDeps(start), i: 0 }];
+    onPath.add(start);
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      if (top.i < top.deps.length) {
+        const dep = top.deps[top.i++];
+        if (len.has(dep) || onPath.has(dep)) continue;
+        onPath.add(dep);
+        stack.push({ id: dep, deps: openDeps(dep), i: 0 });
+        continue;
+      }
+      let best = 0;
+      for (const dep of top.deps) {
+        const l = len.get(dep); // undefined: an ancestor on the path (a cycle)
+        if (l !== undefined && l > best) {
+          best = l;
+          prev.set(top.id, dep);
+        }
+      }
+      len.set(top.id, best + 1);
+      onPath.delete(top.id);
+      stack.pop();
+    }
+  }
+  let end: string | null = null;
+  for (const [id, l] of len) if (end === null || l > len.get(end)! || (l === len.get(end) && byId(id, end) < 0)) end = id;
+  if (end === null || len.get(end)! < 2) return [];
+  const path: string[] = [];
+  for (let at: string | undefined = end; at !== undefined; at = prev.get(at)) path.push(at);
+  return path.reverse();
+}
+
+const byId = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

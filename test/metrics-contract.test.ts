@@ -254,6 +254,52 @@ describe('Grafana dashboard', () => {
     }
   });
 
+  it('shows the work graph and the path leases', () => {
+    const panelOf = (re: RegExp) => queries.find((q) => re.test(q.expr))?.panel;
+    // Ready and blocked items, claim-next by outcome, the wait from ready to claimed.
+    expect(panelOf(/^sum\(coordination_work_ready_items\{/)).toBe('Ready items');
+    expect(panelOf(/^sum\(coordination_work_blocked_items\{/)).toBe('Blocked items');
+    expect(panelOf(/^sum by \(outcome\) \(rate\(coordination_claim_next_total\{/)).toBe('claim-next / s by outcome');
+    for (const q of ['0.5', '0.95'])
+      expect(
+        queries.some((x) => x.expr.startsWith(`histogram_quantile(${q}, sum by (le) (rate(coordination_ready_to_claimed_seconds_bucket{`)),
+        q,
+      ).toBe(true);
+    expect(panelOf(/coordination_operation_duration_seconds_bucket\{[^}]*operation="claim_next"/)).toBe('claim-next latency p50 / p95');
+    // Path leases held by mode, conflicts denied and warned.
+    expect(panelOf(/^sum by \(mode\) \(coordination_path_leases\{/)).toBe('Path leases held by mode');
+    expect(panelOf(/^sum by \(action\) \(rate\(coordination_path_conflicts_total\{/)).toBe('Path lease conflicts / s');
+  });
+
+  it('every panel queries something, and groups only by labels its metrics have', () => {
+    const d = dashboard as { panels: Array<{ type: string; title: string; targets?: Array<{ expr?: string }> }> };
+    for (const p of d.panels.filter((x) => x.type !== 'row')) {
+      expect(p.targets?.length, p.title).toBeGreaterThan(0);
+      for (const t of p.targets ?? []) expect(metricNamesInPromQL(t.expr ?? '').length, `${p.title}: ${t.expr}`).toBeGreaterThan(0);
+    }
+    const { registry } = createMetrics();
+    const labelsOf = (name: string): string[] | null => {
+      const metric = registry.getSingleMetric(name) ?? registry.getSingleMetric(name.replace(/_(bucket|sum|count)$/, ''));
+      return metric ? ((metric as unknown as { labelNames?: string[] }).labelNames ?? []) : null;
+    };
+    // Labels Prometheus adds to every series it scrapes, and a histogram's bucket bound.
+    const always = new Set(['job', 'instance', 'le']);
+    let grouped = 0;
+    for (const q of queries) {
+      const metrics = metricNamesInPromQL(q.expr).map(labelsOf);
+      if (metrics.some((l) => l === null)) continue; // Prometheus' own (up): checked by name above
+      for (const m of q.expr.matchAll(/\bby \(([^)]*)\)/g))
+        for (const label of m[1].split(',').map((x) => x.trim())) {
+          grouped++;
+          expect(
+            always.has(label) || metrics.some((l) => l!.includes(label)),
+            `${q.panel}: "${label}" is no label of ${metricNamesInPromQL(q.expr).join(', ')}`,
+          ).toBe(true);
+        }
+    }
+    expect(grouped).toBeGreaterThan(20);
+  });
+
   it.skipIf(!requireTool('promtool'))('every dashboard expression parses (promtool check rules on a generated rule file)', () => {
     // promtool 2.42 (Debian bookworm) has no `promql` subcommand, so each expression becomes a
     // recording rule and `check rules` parses them all.

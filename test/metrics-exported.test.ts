@@ -17,6 +17,23 @@ describe('metrics used by alerts.yml and the dashboard are exported', () => {
     await http.post('/api/coordination/claim', { work_id: 'm_w1', agent_id: 'm_a1' });
     await http.post('/api/coordination/claim', { work_id: 'm_w1', agent_id: 'm_a2' }); // conflict
     await http.post('/api/coordination/complete', { work_id: 'm_w1', agent_id: 'm_a1' });
+    // The work graph and path leases, for the dashboard's panels: one item ready, one blocked,
+    // a claim-next that claims and one that finds nothing; a path lease and a refused one.
+    expect(
+      (
+        await http.post('/api/work/batch', {
+          items: [
+            { work_id: 'm_g1', work_type: 'mg' },
+            { work_id: 'm_g2', work_type: 'mg', depends_on: ['m_g1'] },
+          ],
+        })
+      ).status,
+    ).toBe(201);
+    expect((await http.post('/api/coordination/claim-next', { agent_id: 'm_a1', work_types: ['mg'] })).status).toBe(200);
+    expect((await http.post('/api/coordination/complete', { work_id: 'm_g1', agent_id: 'm_a1', status: 'failed' })).status).toBe(200);
+    expect((await http.post('/api/coordination/claim-next', { agent_id: 'm_a1', work_types: ['mg'] })).status).toBe(204);
+    expect((await http.post('/api/paths/claim', { agent_id: 'm_a1', paths: ['/srv/m/a.ts'] })).status).toBe(200);
+    expect((await http.post('/api/paths/claim', { agent_id: 'm_a2', paths: ['/srv/m/a.ts'] })).status).toBe(409);
     const res = await http.get('/metrics');
     expect(res.status).toBe(200);
     expect(String(res.headers['content-type'])).toMatch(/^text\/plain/);
@@ -49,5 +66,16 @@ describe('metrics used by alerts.yml and the dashboard are exported', () => {
     expect(exposition).toMatch(/^coordination_claims_total\{outcome="conflict"\} 1$/m);
     expect(exposition).toMatch(/^information_entropy_total [0-9.e+-]+$/m);
     expect(exposition).toMatch(/^websocket_clients\{stream="telemetry"\} 0$/m);
+  });
+
+  it('the work graph and path lease panels have series to show', () => {
+    expect(exposition).toMatch(/^coordination_work_blocked_items 1$/m); // m_g2, behind the failed m_g1
+    expect(exposition).toMatch(/^coordination_work_ready_items \d+$/m);
+    expect(exposition).toMatch(/^coordination_claim_next_total\{outcome="claimed"\} 1$/m);
+    expect(exposition).toMatch(/^coordination_claim_next_total\{outcome="empty"\} 1$/m);
+    expect(exposition).toMatch(/^coordination_ready_to_claimed_seconds_count [1-9]/m);
+    expect(exposition).toMatch(/^coordination_operation_duration_seconds_count\{[^}]*operation="claim_next"[^}]*\} [1-9]/m);
+    expect(exposition).toMatch(/^coordination_path_leases\{mode="exclusive"\} 1$/m);
+    expect(exposition).toMatch(/^coordination_path_conflicts_total\{action="denied"\} 1$/m);
   });
 });

@@ -9,6 +9,7 @@ import type { ActionResult, Actions } from './model/actions.js';
 import type { ConsoleModel } from './model/console-model.js';
 import type { AgentRow, LatencyRow, SpanRow, TraceNode, WorkRow } from './model/selectors.js';
 import { AGENT_SORTS, agentRows, claimsOf, entropyView, latencyRows, SPAN_SORTS, spanRows, traceTree, WORK_SORTS, workRows } from './model/selectors.js';
+import { graphCounts, graphDetail, graphFilterText } from './model/graph-selectors.js';
 import { Footer } from './layout/footer.js';
 import { Header } from './layout/header.js';
 import { HelpOverlay, helpMaxTop, helpRows } from './layout/help.js';
@@ -23,6 +24,7 @@ import { FilesPanel } from './panels/files/files-panel.js';
 import type { ConflictRow, LeaseRow } from './model/path-selectors.js';
 import { conflictRows, LEASE_SORTS, leaseCount, leaseLines, leaseRows } from './model/path-selectors.js';
 import { fmtClock } from './layout/format.js';
+import { workGraphLines } from './panels/claims/work-detail.js';
 import { EntropyPanel } from './panels/entropy/entropy-panel.js';
 import { HealthPanel } from './panels/health/health-panel.js';
 import { LatencyPanel } from './panels/latency/latency-panel.js';
@@ -147,7 +149,7 @@ export function App(props: AppProps): ReactElement {
         break;
       }
       case 'claims': {
-        const rows = workRows(model.state, q);
+        const rows = workRows(model.state, q, (r) => graphFilterText(model.state, r.data));
         value = { kind: 'claims', rows, keys: rows.map((r) => r.key), total: Object.keys(model.state.work).length };
         break;
       }
@@ -194,7 +196,12 @@ export function App(props: AppProps): ReactElement {
         ],
       };
     }
-    if (u.panel === 'claims') return { kind: 'record', title: `Work ${d}`, lines: recordLines(model.state.work[d]) };
+    if (u.panel === 'claims')
+      return {
+        kind: 'record',
+        title: `Work ${d}`,
+        lines: [...workGraphLines(graphDetail(model.state, model.version, d)), ...recordLines(model.state.work[d])],
+      };
     return null;
   };
 
@@ -376,7 +383,7 @@ export function App(props: AppProps): ReactElement {
       <RecordDetail title={detail.title} lines={detail.lines} selected={Math.min(p.detailSel, detail.lines.length - 1)} width={width} height={bodyHeight} />
     );
   else if (d.kind === 'agents') body = <AgentsPanel rows={d.rows} view={view} sessions={model.statuses.snapshot().sessions > 0} />;
-  else if (d.kind === 'claims') body = <ClaimsPanel rows={d.rows} view={view} />;
+  else if (d.kind === 'claims') body = <ClaimsPanel rows={d.rows} view={view} state={model.state} graph={graphCounts(model.state, model.version)} />;
   else if (d.kind === 'traces') body = <TracesPanel rows={d.rows} view={view} />;
   else if (d.kind === 'files') body = <FilesPanel leases={d.rows} conflicts={d.conflicts} view={view} />;
   else if (d.kind === 'latency') {

@@ -5,6 +5,7 @@ import type { ConsoleModel } from '../model/console-model.js';
 import type { PanelId } from '../panels/panels.js';
 import { PANELS } from '../panels/panels.js';
 import { NEEDS_INPUT } from '../model/sessions.js';
+import { graphCounts } from '../model/graph-selectors.js';
 import { fmtClock, fmtUsd } from './format.js';
 import type { Tone } from './theme.js';
 import { useTone } from './theme.js';
@@ -51,6 +52,13 @@ export function fleetParts(model: ConsoleModel): FleetPart[] {
   return parts;
 }
 
+/** The work graph after the fleet: items ready to claim, and those blocked by a failed prerequisite. */
+export function workParts(model: ConsoleModel): FleetPart[] {
+  if (!model.hasSnapshot) return [];
+  const g = graphCounts(model.state, model.version);
+  return [{ text: `work: ${g.ready} ready`, tone: g.ready ? 'ok' : 'dim' }, ...(g.blocked ? [{ text: `! ${g.blocked} blocked`, tone: 'error' as Tone }] : [])];
+}
+
 export interface HeaderProps {
   model: ConsoleModel;
   url: string;
@@ -84,6 +92,11 @@ export function Header({ model, url, active, allowWrite, now }: HeaderProps): Re
         {fleetParts(model).map((part, i) => (
           <Text key={i} {...tone(part.tone)}>
             {(i > 1 ? ' · ' : i === 1 ? '  ' : '') + part.text}
+          </Text>
+        ))}
+        {workParts(model).map((part, i) => (
+          <Text key={`w${i}`} {...tone(part.tone)}>
+            {(i > 0 ? ' · ' : '  ') + part.text}
           </Text>
         ))}
       </Text>

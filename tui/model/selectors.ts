@@ -284,11 +284,13 @@ export function workAge(row: WorkRow, now: number): number | null {
   return row.since === null ? null : Math.max(0, now - row.since);
 }
 
-export function workRows(state: CoordinationState, opts: ListQuery): WorkRow[] {
+/** `extraText`: more words the filter matches (the work graph's readiness, tui/model/graph-selectors.ts). */
+export function workRows(state: CoordinationState, opts: ListQuery, extraText?: (r: WorkRow) => string): WorkRow[] {
   const rows: WorkRow[] = [];
   const work = state.work;
   for (const key in work) rows.push(workRow(key, work[key]));
-  return query(rows, (r) => [r.id, r.type, r.priority, r.holder, r.status, r.team].join(' '), WORK_SORTS, opts);
+  const text = (r: WorkRow): string => [r.id, r.type, r.priority, r.holder, r.status, r.team].join(' ');
+  return query(rows, extraText ? (r) => `${text(r)} ${extraText(r)}` : text, WORK_SORTS, opts);
 }
 
 /** Work records an agent holds, for the agent drill-down. */

@@ -43,7 +43,7 @@ export function RecordDetail({
   return (
     <Box flexDirection="column">
       <PanelTitle title={title} extra="esc back" />
-      <Table columns={COLUMNS} rows={lines} rowKey={(l) => l.field} selected={selected} width={width} height={height - 1} />
+      <Table columns={COLUMNS} rows={lines} rowKey={(l, i) => `${i}:${l.field}`} selected={selected} width={width} height={height - 1} />
     </Box>
   );
 }
