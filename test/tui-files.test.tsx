@@ -9,10 +9,10 @@ import { App } from '../tui/app.js';
 import type { AppProps } from '../tui/app.js';
 import { ConsoleModel } from '../tui/model/console-model.js';
 import { conflictRows, leaseLines, leaseRows } from '../tui/model/path-selectors.js';
+import { inputReady, tick } from './helpers/ink.js';
 
 const NOW = Date.parse('2026-03-01T12:00:00Z');
 const plain = (s: string | undefined): string => (s ?? '').replace(/\x1b\[[0-9;]*m/g, '');
-const tick = (ms = 40): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function state(): CoordinationState {
   const lease = (path: string, mode: string, extra: Record<string, string> = {}) => ({
@@ -73,6 +73,7 @@ function mount(m: ConsoleModel, props: Partial<AppProps> = {}) {
   return {
     frame: () => plain(app.lastFrame()),
     press: async (...keys: string[]) => {
+      await inputReady(app.stdin);
       for (const k of keys) {
         app.stdin.write(k);
         await tick();

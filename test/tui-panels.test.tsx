@@ -15,6 +15,7 @@ import type { AppProps } from '../tui/app.js';
 import type { Actions } from '../tui/model/actions.js';
 import { ConsoleModel } from '../tui/model/console-model.js';
 import { DeltaGen, GEN_NOW, genSnapshot, genSpans, genStats } from './gen/states.js';
+import { inputReady, tick } from './helpers/ink.js';
 
 afterAll(() => {
   if (savedForceColor === undefined) delete process.env.FORCE_COLOR;
@@ -24,7 +25,6 @@ afterAll(() => {
 const ANSI = /\x1b\[[0-9;]*m/g;
 const COLOR = /\x1b\[(?:3[0-8]|4[0-8]|9[0-7]|10[0-7])(?:;[0-9;]*)?m/;
 const plain = (s: string | undefined): string => (s ?? '').replace(ANSI, '');
-const tick = (ms = 40): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const KEY = { up: '\x1b[A', down: '\x1b[B', enter: '\r', esc: '\x1b', tab: '\t', backspace: '\x7f' };
 
@@ -54,6 +54,7 @@ function mount(props: Partial<AppProps> = {}, setup: Setup = makeModel()) {
   mounted.push(app);
   const frame = (): string => plain(app.lastFrame());
   const press = async (...keys: string[]): Promise<void> => {
+    await inputReady(app.stdin);
     for (const k of keys) {
       app.stdin.write(k);
       await tick();

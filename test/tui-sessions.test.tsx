@@ -24,6 +24,7 @@ import { StatusIndex } from '../tui/model/sessions.js';
 import { sessionLines } from '../tui/panels/agents/session-detail.js';
 import { CONSOLE_CLI } from './helpers/daemon.js';
 import { DeltaGen, GEN_NOW, genSessionAgent, genState, genStats, isoSeconds, maxRevision, rng, SESSION_STATUSES } from './gen/states.js';
+import { inputReady, tick } from './helpers/ink.js';
 
 afterAll(() => {
   if (savedForceColor === undefined) delete process.env.FORCE_COLOR;
@@ -34,7 +35,6 @@ const ANSI = /\x1b\[[0-9;]*m/g;
 const COLOR = /\x1b\[(?:3[0-8]|4[0-8]|9[0-7]|10[0-7])(?:;[0-9;]*)?m/;
 const MAGENTA = '\x1b[35m';
 const plain = (s: string | undefined): string => (s ?? '').replace(ANSI, '');
-const tick = (ms = 40): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const snapshotOf = (state: CoordinationState): SnapshotMessage => ({ type: 'snapshot', revision: maxRevision(state), state, checksum: stateChecksum(state) });
 const groupOf = (r: AgentRow): number => (r.status === 'needs_input' ? 0 : r.status === 'working' ? 1 : 2);
@@ -302,7 +302,7 @@ describe('agents panel with Claude Code sessions (rendered)', () => {
   it('drills into a session: id, project, model, wait and message, activity, usage, subagents', async () => {
     const { model, state, long } = sessionModel();
     const app = mount(model, { columns: 120 });
-    await tick();
+    await inputReady(app.stdin);
     app.stdin.write('\r');
     await tick();
     const f = app.frame();
