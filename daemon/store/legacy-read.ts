@@ -8,9 +8,17 @@ import { DEFAULTS } from '../defaults.js';
 import type { FileStat } from './file-stat.js';
 import { readBufferIfExists } from './fsutil.js';
 import { describeJsonError } from './json-error.js';
+import { splitJsonArraySteps } from './piecewise-json.js';
 
 /** Largest legacy file read by default: one external edit costs at most this much parsing and memory. */
 export const DEFAULT_MAX_FILE_BYTES = DEFAULTS.max_legacy_file_bytes;
+/**
+ * Files from this many characters on are parsed a slice at a time, with the event loop let through
+ * in between (piecewise-json.ts); smaller ones in one go, which takes little.
+ */
+export const PIECEWISE_PARSE_FROM_CHARS = 1024 * 1024;
+/** Records checked for depth between two pauses, in a file parsed piecewise. */
+const DEPTH_CHECK_SLICE = 4096;
 /** Deepest nesting of a record taken from a file: deeper ones would overflow the stack when merged or written. */
 export const MAX_RECORD_DEPTH = 512;
 
@@ -42,9 +50,21 @@ export function sizeProblem(st: FileStat, max: number): string | null {
   return `file is ${st.size} bytes, over the limit of ${max} (max_legacy_file_bytes): not read, not overwritten; shrink it or raise the limit`;
 }
 
-/** Index of the first value nested deeper than `max` (objects and arrays), or -1. Iterative. */
-function tooDeep(items: ArrayItem[], max: number): number {
-  for (let i = 0; i < items.length; i++) {
+/** Lets the event loop through (timers, I/O, requests) before going on. */
+const pause = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Runs a computation that pauses between its slices, letting the event loop through at each pause. */
+async function inSlices<T>(steps: Generator<void, T>): Promise<T> {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await pause();
+  }
+}
+
+/** Index of the first value in items [from, to) nested deeper than `max` (objects and arrays), or -1. Iterative. */
+function tooDeep(items: ArrayItem[], max: number, from = 0, to = items.length): number {
+  for (let i = from; i < to; i++) {
     const stack: Array<[unknown, number]> = [[items[i].value, 1]];
     while (stack.length > 0) {
       const [v, depth] = stack.pop()!;
@@ -60,14 +80,28 @@ export type RecordsResult =
   /** `error` is described only when reported (a scan of the text). `now`: reported without retries. */
   | { ok: false; kind: ViewProblemKind; error: string | (() => string); now: boolean };
 
-/** A file's text as its records, or why not (by position, never quoting it). */
+/** tooDeep over all items, a slice of items at a time. */
+function* tooDeepSteps(items: ArrayItem[], max: number): Generator<void, number> {
+  for (let from = 0; from < items.length; from += DEPTH_CHECK_SLICE) {
+    if (from > 0) yield;
+    const deep = tooDeep(items, max, from, Math.min(items.length, from + DEPTH_CHECK_SLICE));
+    if (deep !== -1) return deep;
+  }
+  return -1;
+}
+
+/**
+ * A file's text as its records, or why not (by position, never quoting it). A large file is parsed
+ * and checked a slice at a time: the result is the same, and requests are served in between.
+ */
 export async function parseRecords(text: string): Promise<RecordsResult> {
-  const split = splitJsonArray(text);
+  const big = text.length >= PIECEWISE_PARSE_FROM_CHARS;
+  const split = big ? await inSlices(splitJsonArraySteps(text)) : splitJsonArray(text);
   if (!split.ok) {
     const error = split.error;
     return { ok: false, kind: 'unparseable', error: error.startsWith('not valid JSON') ? () => describeJsonError(text, error) : error, now: false };
   }
-  const deep = tooDeep(split.items, MAX_RECORD_DEPTH);
+  const deep = big ? await inSlices(tooDeepSteps(split.items, MAX_RECORD_DEPTH)) : tooDeep(split.items, MAX_RECORD_DEPTH);
   if (deep !== -1) {
     return {
       ok: false,
