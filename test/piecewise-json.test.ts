@@ -6,7 +6,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { splitJsonArray, type SplitResult } from '../shared/legacy-json.js';
-import { splitJsonArraySteps } from '../daemon/store/piecewise-json.js';
+import { PARSE_SLICE_CHARS, splitJsonArraySteps } from '../daemon/store/piecewise-json.js';
+import { PIECEWISE_PARSE_FROM_CHARS, parseRecords } from '../daemon/store/legacy-read.js';
 import { describeJsonError } from '../daemon/store/json-error.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, 'fixtures');
@@ -169,5 +170,28 @@ describe('splitJsonArraySteps', () => {
     expect(result.ok && result.items.length).toBe(5000);
     expect(pauses).toBeGreaterThanOrEqual(Math.floor(text.length / slice) - 1);
     expect(pauses).toBeLessThanOrEqual(Math.ceil(text.length / slice));
+  });
+
+  it('a large file read by the daemon lets the event loop run between slices, and gives the same records', async () => {
+    const records = Array.from({ length: 20_000 }, (_, i) => ({ work_item_id: `w${i}`, description: 'é'.repeat(150), n: i }));
+    const text = JSON.stringify(records, null, 2) + '\n';
+    expect(text.length).toBeGreaterThan(4 * PIECEWISE_PARSE_FROM_CHARS);
+    // Turns of the event loop while the parse runs: none if it held the loop from start to end.
+    let turns = 0;
+    let done = false;
+    const spin = () => {
+      if (done) return;
+      turns++;
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    const parsed = await parseRecords(text);
+    done = true;
+    expect(parsed.ok && parsed.items.map((i) => i.value)).toEqual(records);
+    expect(turns).toBeGreaterThanOrEqual(Math.floor(text.length / PARSE_SLICE_CHARS) - 1);
+    // A too-deep record in a large file is found too (the depth check runs in slices as well).
+    const deep = JSON.stringify([...records, { work_item_id: 'deep', d: JSON.parse('['.repeat(600) + ']'.repeat(600)) as unknown }]);
+    const refused = await parseRecords(deep);
+    expect(refused.ok === false && refused.kind).toBe('too_deep');
   });
 });
