@@ -9,7 +9,7 @@
 // did not end with the item held by the caller: a non-zero exit, a missing success line, or (HTTP)
 // a status other than 200; afterwards the daemon's state is checked to hold exactly the won claims.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Section } from './report.js';
@@ -221,6 +221,82 @@ export const legacySection: Section = async (figures, log) => {
     );
   } finally {
     h.close();
+    http.close();
+    stopped = await d.stop();
+    if (stopped === 0) rmSync(dataDir, { recursive: true, force: true });
+  }
+  if (stopped !== 0) throw new Error(`daemon did not stop cleanly: ${d.stderr.join('')}`);
+};
+
+/** Records of the external file in the big-edit section: about 30 MB as jq writes it. */
+const BIG_EDIT_RECORDS = 80_000;
+/** Claims measured before the file is put in place (the quiet baseline). */
+const BIG_EDIT_BASELINE = 50;
+
+/**
+ * A script puts a large work_claims.json in place (tens of MB, under the size limit) while an agent
+ * claims one item after another over HTTP: how long the longest claim waits while the daemon reads,
+ * parses and imports the file (a claim waits at least as long as the event loop's longest stall),
+ * against the same agent's claims on a quiet daemon, and how long the pick-up takes.
+ */
+export const legacyBigEditSection: Section = async (figures, log) => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'aip-bench-bigedit-'));
+  const d = await spawnDaemon({ dataDir, args: ['--lease-ms', '3600000'] });
+  const http = new HttpClient(d.url);
+  let stopped: number | null;
+  try {
+    const file = path.join(dataDir, 'work_claims.json');
+    const claim = async (id: string): Promise<number> => {
+      const t0 = process.hrtime.bigint();
+      const res = await http.post('/api/coordination/claim', { work_id: id, agent_id: 'bench_agent', work_type: 'bench_big_edit' });
+      if (res.status !== 200) throw new Error(`claim ${id}: ${res.status} ${JSON.stringify(res.body)}`);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    };
+    await claim('seed');
+    while (!existsSync(file) || !readFileSync(file, 'utf8').includes('"seed"')) await new Promise((r) => setTimeout(r, 50));
+    const records: object[] = JSON.parse(readFileSync(file, 'utf8'));
+    for (let i = 0; i < BIG_EDIT_RECORDS; i++) {
+      records.push({
+        work_item_id: `ext_big_${i}`,
+        agent_id: `script_agent_${i % 40}`,
+        claimed_at: '2026-12-05T10:00:00Z',
+        work_type: 'bulk_import',
+        description: `imported by a script, record ${i}: ${'lorem ipsum '.repeat(20)}`,
+        priority: ['low', 'medium', 'high'][i % 3],
+        team: 'import',
+        status: 'active',
+      });
+    }
+    const tmp = path.join(dataDir, '.import.tmp');
+    writeFileSync(tmp, JSON.stringify(records, null, 2) + '\n');
+    const bytes = statSync(tmp).size;
+    const quiet: number[] = [];
+    for (let i = 0; i < BIG_EDIT_BASELINE; i++) quiet.push(await claim(`quiet_${i}`));
+    const pickedUp = () => d.logs.some((l) => l.includes('picked up external edit') && (JSON.parse(l) as { changes: number }).changes >= BIG_EDIT_RECORDS);
+    const during: number[] = [];
+    const t0 = process.hrtime.bigint();
+    renameSync(tmp, file);
+    for (let i = 0; !pickedUp(); i++) {
+      if (Number(process.hrtime.bigint() - t0) > 300e9) throw new Error('the big external edit was not picked up in 300 s');
+      during.push(await claim(`during_${i}`));
+    }
+    const pickupS = Number(process.hrtime.bigint() - t0) / 1e9;
+    const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+    const q = sorted(quiet);
+    const w = sorted(during);
+    figures.push({ name: 'legacy_big_edit_file_mb', value: bytes / 1e6, unit: 'MB', better: 'lower' });
+    figures.push({ name: 'legacy_big_edit_pickup_s', value: pickupS, unit: 's', better: 'lower' });
+    figures.push({ name: 'legacy_big_edit_claims_during', value: during.length, unit: 'claims', better: 'higher' });
+    figures.push({ name: 'legacy_big_edit_claim_ms_max', value: w[w.length - 1] ?? 0, unit: 'ms', better: 'lower' });
+    figures.push({ name: 'legacy_big_edit_claim_ms_p50', value: percentile(w, 50), unit: 'ms', better: 'lower' });
+    figures.push({ name: 'legacy_quiet_claim_ms_max', value: q[q.length - 1], unit: 'ms', better: 'lower' });
+    log(
+      `big external edit: ${(bytes / 1e6).toFixed(1)} MB, ${BIG_EDIT_RECORDS} records picked up in ${pickupS.toFixed(2)} s; ${during.length} claims meanwhile, max ${(w[w.length - 1] ?? 0).toFixed(0)} ms, p50 ${percentile(w, 50).toFixed(1)} ms (quiet: max ${q[q.length - 1].toFixed(1)} ms, p50 ${percentile(q, 50).toFixed(1)} ms); load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+    );
+  } finally {
     http.close();
     stopped = await d.stop();
     if (stopped === 0) rmSync(dataDir, { recursive: true, force: true });

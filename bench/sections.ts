@@ -3,7 +3,7 @@ import type { Section } from './report.js';
 import { streamSection } from './stream.js';
 import { postgresSection } from './postgres.js';
 import { consoleSection } from './console.js';
-import { legacySection } from './legacy.js';
+import { legacyBigEditSection, legacySection } from './legacy.js';
 import { hooksSection } from './claude-code-hooks.js';
 import { memorySection } from './memory.js';
 import { otlpSection } from './claude-code-otlp.js';
@@ -15,6 +15,7 @@ export const sections: Record<string, Section> = {
   postgres: postgresSection,
   console: consoleSection,
   legacy: legacySection,
+  'legacy-big-edit': legacyBigEditSection,
   hooks: hooksSection,
   memory: memorySection,
   otlp: otlpSection,

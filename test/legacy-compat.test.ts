@@ -49,7 +49,8 @@ function readJson(dir: string, file: string): Rec[] | null {
 /** Polls a legacy file until `find` returns something (the daemon rewrites the files within ~100-500 ms). */
 async function inFile(dir: string, file: string, find: (records: Rec[]) => Rec | undefined): Promise<Rec | undefined> {
   let found: Rec | undefined;
-  await eventually(() => (found = find(readJson(dir, file) ?? [])) !== undefined, 5000);
+  // Generous: the file is rewritten in the background, paced, and a loaded 2-core machine is slow.
+  await eventually(() => (found = find(readJson(dir, file) ?? [])) !== undefined, 20_000);
   return found;
 }
 
