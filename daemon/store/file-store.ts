@@ -16,7 +16,7 @@ import { termHex } from '../../shared/checksum.js';
 import { STATE_CHUNK_CHARS } from './state-json.js';
 import { MemoryState, type Ack, type CoordinationStore, type Logger, type TransactFn, type TransactResult, type Undo } from './memory-state.js';
 import { readLines, type Line } from './lines.js';
-import { fsyncDir, readFileIfExists, writeFileAtomic } from './fsutil.js';
+import { fsyncDir, readFileIfExists, writeFileAtomic } from '../../io/fsutil.js';
 import type { ProposedChange } from './ingest.js';
 import { CLOSE_LOCK_WAIT_MS, LegacyView, type ViewHost, type ViewProblem } from './legacy-view.js';
 import { loadEach, type LoadHooks } from './load-hooks.js';

@@ -6,7 +6,7 @@ import { splitJsonArray, type ArrayItem } from '../../shared/legacy-json.js';
 import type { ViewProblemKind } from './store-events.js';
 import { DEFAULTS } from '../defaults.js';
 import type { FileStat } from './file-stat.js';
-import { readBufferIfExists } from './fsutil.js';
+import { readBufferIfExists } from '../../io/fsutil.js';
 import { describeJsonError } from './json-error.js';
 import { splitJsonArraySteps } from './piecewise-json.js';
 

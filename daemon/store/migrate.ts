@@ -8,7 +8,7 @@ import { SECTIONS, type Section } from '../../shared/types.js';
 import { FileStore, META_DIR, VIEW_FILES } from './file-store.js';
 import { migrate } from './pg-schema.js';
 import { redactUrl } from './pg-store.js';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomic } from '../../io/fsutil.js';
 
 const quiet = { info() {}, warn() {}, error() {} };
 

@@ -2,7 +2,7 @@
 // replace that yields between chunks, so a large file never holds the event loop for long and
 // requests are served meanwhile. The rename happens only if nobody replaced the file since we read it.
 import { renderRecordBuffers } from '../../shared/legacy-json.js';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomic } from '../../io/fsutil.js';
 import type { FileStat } from './file-stat.js';
 import type { Slot } from './tables.js';
 import { forWrite } from './view-base.js';

@@ -2,7 +2,7 @@
 // each record's text hash. It only matters for a file edited while the daemon was down (our own last
 // write is recognised from the journal's markers): a restart that finds the file as noted takes the
 // hashes as the base instead of parsing the file, and one that finds it changed diffs it against them.
-import { readFileIfExists, writeFileAtomic } from './fsutil.js';
+import { readFileIfExists, writeFileAtomic } from '../../io/fsutil.js';
 import type { BaseRecord } from './ingest.js';
 
 /** Shortest pause between two writes of a view's meta file. */
