@@ -162,7 +162,7 @@ describe.skipIf(!available)('path leases across two daemons on one PostgreSQL sc
       ca.close();
       cb.close();
     }
-  });
+  }, 120_000);
 
   it('separate OS processes claiming overlapping sets through both daemons in turn: no overlap is ever granted', async () => {
     const { url, a, b } = await pair();
@@ -179,7 +179,7 @@ describe.skipIf(!available)('path leases across two daemons on one PostgreSQL sc
     const dir = tempDir('aip-pgrace-');
     const script = path.join(dir, 'worker.mjs');
     writeFileSync(script, WORKER);
-    const iterations = 8;
+    const iterations = 6;
     const perProcess = 4;
     // Every process starts at the same moment, after all have loaded.
     const startAt = Date.now() + 2000;
@@ -229,7 +229,7 @@ describe.skipIf(!available)('path leases across two daemons on one PostgreSQL sc
       expect(list.map((l) => `${l.agent_id}:${l.path}`).sort()).toEqual(kept);
       for (const x of list) for (const y of list) if (x.agent_id !== y.agent_id) expect(overlap(x.path, y.path)).toBe(false);
     }
-  }, 180_000);
+  }, 240_000);
 
   it('a release, a completed work item and a SessionEnd through one daemon let the other grant', async () => {
     const { a, b } = await pair();
@@ -267,7 +267,7 @@ describe.skipIf(!available)('path leases across two daemons on one PostgreSQL sc
       ca.close();
       cb.close();
     }
-  });
+  }, 120_000);
 
   it('the table of held paths follows the agent records, and a database from before it gets it filled on migration', async () => {
     const { url, a } = await pair();
@@ -310,5 +310,5 @@ describe.skipIf(!available)('path leases across two daemons on one PostgreSQL sc
     c.close();
     expect(refused.status).toBe(409);
     expect(refused.body.holders.map((h: Rec) => h.agent_id)).toEqual(['pg_tab_1']);
-  });
+  }, 120_000);
 });

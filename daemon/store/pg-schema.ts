@@ -107,17 +107,41 @@ const MIGRATIONS: Array<{ version: number; sql: string }> = [
       );
       CREATE INDEX aip_path_leases_fresh ON aip_path_leases (repo, rev);
 
-      -- The well-formed leases of an agent record's path_leases, the last of a repeated path (as the daemons read them).
-      CREATE FUNCTION aip_lease_rows(p_data json) RETURNS TABLE (repo text, path text, mode text, terms text) LANGUAGE sql IMMUTABLE AS $f$
-        SELECT DISTINCT ON (e->>'repo', e->>'path') e->>'repo', e->>'path', e->>'mode',
-               concat_ws(E'\\x1f', e->>'mode', coalesce(e->>'worktree', ''), coalesce(e->>'work_id', ''), coalesce(e->>'expires_at', ''), coalesce(e->>'fencing_token', ''))
-        FROM json_array_elements(CASE WHEN json_typeof(p_data->'path_leases') = 'array' THEN p_data->'path_leases' ELSE '[]'::json END) WITH ORDINALITY AS x(e, n)
-        WHERE json_typeof(e) = 'object' AND json_typeof(e->'repo') = 'string' AND json_typeof(e->'path') = 'string' AND e->>'mode' IN ('exclusive', 'shared')
-        ORDER BY e->>'repo', e->>'path', n DESC
-      $f$;
+      -- The well-formed leases of an agent record's path_leases. The daemons write a list of objects,
+      -- read in one pass; a list with anything else in it (a hand edit migrated from files) is read
+      -- element by element, skipping what the daemons skip.
+      CREATE FUNCTION aip_lease_rows(p_data json) RETURNS TABLE (repo text, path text, mode text, terms text) LANGUAGE plpgsql IMMUTABLE AS $f$
+      DECLARE
+        list json := p_data->'path_leases';
+        r_repo text[];
+        r_path text[];
+        r_mode text[];
+        r_terms text[];
+      BEGIN
+        IF json_typeof(list) IS DISTINCT FROM 'array' THEN RETURN; END IF;
+        BEGIN
+          SELECT array_agg(x.repo), array_agg(x.path), array_agg(x.mode),
+                 array_agg(concat_ws(E'\\x1f', x.mode, coalesce(x.worktree, ''), coalesce(x.work_id, ''), coalesce(x.expires_at, ''), coalesce(x.fencing_token, '')))
+            INTO r_repo, r_path, r_mode, r_terms
+            FROM json_to_recordset(list) AS x(repo text, path text, mode text, worktree text, work_id text, expires_at text, fencing_token text)
+            WHERE x.repo IS NOT NULL AND x.path IS NOT NULL AND x.mode IN ('exclusive', 'shared');
+        EXCEPTION WHEN others THEN
+          SELECT array_agg(e->>'repo'), array_agg(e->>'path'), array_agg(e->>'mode'),
+                 array_agg(concat_ws(E'\\x1f', e->>'mode', coalesce(e->>'worktree', ''), coalesce(e->>'work_id', ''), coalesce(e->>'expires_at', ''), coalesce(e->>'fencing_token', '')))
+            INTO r_repo, r_path, r_mode, r_terms
+            FROM json_array_elements(list) AS e
+            WHERE json_typeof(e) = 'object' AND json_typeof(e->'repo') = 'string' AND json_typeof(e->'path') = 'string' AND e->>'mode' IN ('exclusive', 'shared');
+        END;
+        RETURN QUERY SELECT * FROM unnest(r_repo, r_path, r_mode, r_terms);
+      END $f$;
 
       -- Keeps aip_path_leases in step with the agent records: unchanged leases keep their rev.
       CREATE FUNCTION aip_sync_path_leases() RETURNS trigger LANGUAGE plpgsql AS $f$
+      DECLARE
+        n_repo text[];
+        n_path text[];
+        n_mode text[];
+        n_terms text[];
       BEGIN
         IF TG_OP = 'DELETE' THEN
           IF OLD.section = 'agents' THEN DELETE FROM aip_path_leases WHERE agent_id = OLD.key; END IF;
@@ -125,10 +149,12 @@ const MIGRATIONS: Array<{ version: number; sql: string }> = [
         END IF;
         IF NEW.section <> 'agents' THEN RETURN NULL; END IF;
         IF TG_OP = 'UPDATE' AND (OLD.data->'path_leases')::text IS NOT DISTINCT FROM (NEW.data->'path_leases')::text THEN RETURN NULL; END IF;
+        SELECT coalesce(array_agg(l.repo), '{}'), coalesce(array_agg(l.path), '{}'), coalesce(array_agg(l.mode), '{}'), coalesce(array_agg(l.terms), '{}')
+          INTO n_repo, n_path, n_mode, n_terms FROM aip_lease_rows(NEW.data) l;
         DELETE FROM aip_path_leases o WHERE o.agent_id = NEW.key
-          AND NOT EXISTS (SELECT 1 FROM aip_lease_rows(NEW.data) n WHERE n.repo = o.repo AND n.path = o.path AND n.terms = o.terms);
+          AND NOT EXISTS (SELECT 1 FROM unnest(n_repo, n_path, n_terms) AS n(repo, path, terms) WHERE n.repo = o.repo AND n.path = o.path AND n.terms = o.terms);
         INSERT INTO aip_path_leases (agent_id, repo, path, mode, terms, rev)
-          SELECT NEW.key, n.repo, n.path, n.mode, n.terms, NEW.rev FROM aip_lease_rows(NEW.data) n
+          SELECT NEW.key, n.repo, n.path, n.mode, n.terms, NEW.rev FROM unnest(n_repo, n_path, n_mode, n_terms) AS n(repo, path, mode, terms)
           ON CONFLICT (agent_id, repo, path) DO NOTHING;
         RETURN NULL;
       END $f$;
@@ -143,17 +169,21 @@ const MIGRATIONS: Array<{ version: number; sql: string }> = [
       -- daemon's decision (revision p_seen) and before this batch (p_upto), overlaps? Only the
       -- leases new or changed by the put count; both shared never conflict. The daemon then
       -- catches up and decides again (a refusal naming the holder, or a grant on fresh state).
-      CREATE FUNCTION aip_path_conflict(p_agent text, p_data json, p_seen bigint, p_upto bigint) RETURNS boolean LANGUAGE sql STABLE AS $f$
-        SELECT EXISTS (
-          SELECT 1 FROM aip_lease_rows(p_data) n
+      CREATE FUNCTION aip_path_conflict(p_agent text, p_data json, p_seen bigint, p_upto bigint) RETURNS boolean LANGUAGE plpgsql STABLE AS $f$
+      BEGIN
+        RETURN EXISTS (
+          WITH n AS MATERIALIZED (
+            SELECT * FROM aip_lease_rows(p_data) l
+            WHERE NOT EXISTS (SELECT 1 FROM aip_path_leases s WHERE s.agent_id = p_agent AND s.repo = l.repo AND s.path = l.path AND s.terms = l.terms)
+          )
+          SELECT 1 FROM n
           JOIN aip_path_leases o ON o.repo = n.repo AND o.rev > p_seen AND o.rev <= p_upto AND o.agent_id <> p_agent
           WHERE (n.mode = 'exclusive' OR o.mode = 'exclusive')
             AND (o.path = n.path
                  OR (right(o.path, 1) = '/' AND left(n.path, length(o.path)) = o.path)
                  OR (right(n.path, 1) = '/' AND left(o.path, length(n.path)) = n.path))
-            AND NOT EXISTS (SELECT 1 FROM aip_path_leases s WHERE s.agent_id = p_agent AND s.repo = n.repo AND s.path = n.path AND s.terms = n.terms)
-        )
-      $f$;
+        );
+      END $f$;
 
       -- As in version 1, plus the check above for every item that says which revision it was decided at
       -- (all writers are serialized on the revision row, so the check and the write are one step).
