@@ -6,7 +6,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { migrate } from '../daemon/store/pg-schema.js';
 import { REFERENCE, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 import { createDatabase, postgresAvailable, query } from './helpers/postgres.js';
@@ -311,4 +313,57 @@ describe.skipIf(!available)('path leases across two daemons on one PostgreSQL sc
     expect(refused.status).toBe(409);
     expect(refused.body.holders.map((h: Rec) => h.agent_id)).toEqual(['pg_tab_1']);
   }, 120_000);
+
+  it("the database refuses a put that leases a path overlapping another agent's lease written after the put's decision", async () => {
+    const db = await createDatabase();
+    drops.push(db.drop);
+    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+    try {
+      await migrate(pool, quiet);
+      const versions = new Map<string, number>();
+      /** One agent record put through the commit function, as a daemon sends it (seen: the revision it decided at). */
+      const put = async (agent: string, leases: Rec[], seen?: number, extra: Rec = {}) => {
+        const v = versions.get(agent) ?? 0;
+        const data = { agent_id: agent, ...extra, path_leases: leases };
+        const item: Rec = { ts: '1', cause: null, event: [], changes: [{ section: 'agents', key: agent, op: 'put', expected: v, v: v + 1, data, text: null }] };
+        if (seen !== undefined) item.seen = seen;
+        const res = await pool.query<{ r: Array<number | null> }>('SELECT aip_commit_batch($1::json) AS r', [JSON.stringify([item])]);
+        const revision = res.rows[0].r[0];
+        if (revision !== null) versions.set(agent, v + 1);
+        return revision === null ? null : Number(revision);
+      };
+      const lease = (p: string, mode = 'exclusive', token = 1) => ({ repo: 'r', path: p, mode, fencing_token: token, since: '2026-01-01T00:00:00Z' });
+      expect(await put('x', [lease('src/db/')], 0)).toBe(1);
+      // Decided at revision 0, before x's directory lease: refused, whatever the depth of the overlap.
+      expect(await put('y', [lease('src/db/x.ts')], 0)).toBeNull();
+      expect(await put('y', [lease('src/')], 0)).toBeNull();
+      expect(await put('y', [lease('src/db/')], 0)).toBeNull();
+      // Not overlapping, or both shared, or decided after it: the database lets the daemon's decision stand.
+      expect(await put('y', [lease('src/dbx.ts'), lease('lib/')], 0)).toBe(2);
+      expect(await put('s1', [lease('docs/', 'shared')], 2)).toBe(3);
+      expect(await put('s2', [lease('docs/a.md', 'shared')], 2)).toBe(4);
+      expect(await put('s3', [lease('docs/a.md')], 2)).toBeNull();
+      expect(await put('z', [lease('src/db/x.ts')], 1)).toBe(5);
+      // Leases the agent already held do not count again (nor change their row): x's directory over
+      // z's fresh file lease, in a put of x decided long ago that changes something else, passes.
+      expect(await put('x', [lease('src/db/')], 0, { status: 'busy' })).toBe(6);
+      // A changed lease counts as new (here: a wider mode over s2's fresh shared lease).
+      expect(await put('s1', [lease('docs/', 'exclusive')], 3)).toBeNull();
+      // A writer that does not say what it saw (a daemon from before this check) is not checked.
+      expect(await put('w', [lease('src/db/x.ts')])).toBe(7);
+      const rows = await query<{ agent_id: string; path: string; rev: string }>(db.url, 'SELECT agent_id, path, rev FROM aip_path_leases ORDER BY agent_id, path');
+      expect(rows.map((r) => `${r.agent_id} ${r.path} ${r.rev}`)).toEqual([
+        's1 docs/ 3',
+        's2 docs/a.md 4',
+        'w src/db/x.ts 7',
+        'x src/db/ 1',
+        'y lib/ 2',
+        'y src/dbx.ts 2',
+        'z src/db/x.ts 5',
+      ]);
+    } finally {
+      await pool.end();
+    }
+  });
 });
