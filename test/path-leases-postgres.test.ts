@@ -45,7 +45,12 @@ function makeRepo(): string {
   mkdirSync(path.join(main, 'src', 'db'), { recursive: true });
   for (const f of ['src/a.ts', 'src/db/x.ts']) writeFileSync(path.join(main, f), `// ${f}\n`);
   const env = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' };
-  for (const args of [['init', '-q', '-b', 'main'], ['remote', 'add', 'origin', ORIGIN], ['add', '.'], ['commit', '-q', '-m', 'init']])
+  for (const args of [
+    ['init', '-q', '-b', 'main'],
+    ['remote', 'add', 'origin', ORIGIN],
+    ['add', '.'],
+    ['commit', '-q', '-m', 'init'],
+  ])
     execFileSync('git', args, { cwd: main, env });
   return main;
 }
@@ -187,9 +192,16 @@ describe.skipIf(!available)('path leases across two daemons on one PostgreSQL sc
     const startAt = Date.now() + 2000;
     const runs = await Promise.all(
       sets.map((set, i) =>
-        runWorker(script, [`race_${i}`, String(perProcess), JSON.stringify([a.url, b.url]), JSON.stringify(set), String(iterations), R, String(i % 2), String(startAt)]).then(
-          (r) => ({ ...r, set }),
-        ),
+        runWorker(script, [
+          `race_${i}`,
+          String(perProcess),
+          JSON.stringify([a.url, b.url]),
+          JSON.stringify(set),
+          String(iterations),
+          R,
+          String(i % 2),
+          String(startAt),
+        ]).then((r) => ({ ...r, set })),
       ),
     );
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
@@ -221,7 +233,10 @@ describe.skipIf(!available)('path leases across two daemons on one PostgreSQL sc
     }
     // The final state, as both daemons see it once caught up: each last grant held, no overlap.
     const lastClaim = new Map(claims.map((c) => [c.agent as string, c]));
-    const kept = [...lastClaim.values()].filter((c) => c.status === 200).flatMap((c) => (c.set as string[]).map((p) => `${c.agent}:${p}`)).sort();
+    const kept = [...lastClaim.values()]
+      .filter((c) => c.status === 200)
+      .flatMap((c) => (c.set as string[]).map((p) => `${c.agent}:${p}`))
+      .sort();
     const revision = (await query<{ value: string }>(url, "SELECT value FROM aip_meta WHERE name = 'revision'")).map((r) => Number(r.value))[0];
     for (const d of [a, b]) {
       const c = new HttpClient(d.url);
@@ -263,7 +278,9 @@ describe.skipIf(!available)('path leases across two daemons on one PostgreSQL sc
       expect(blocked.status).toBe(409);
       expect(blocked.body.holders.map((h: Rec) => h.agent_id)).toEqual(['pg_after_end']);
       expect((await cb.post('/api/coordination/complete', { work_id: 'pg_done', agent_id: 'pg_after_end' })).status).toBe(200);
-      await expect.poll(async () => (await ca.post('/api/paths/claim', { agent_id: 'pg_next', paths: ['src/'], repo: main })).status, { timeout: 15_000 }).toBe(200);
+      await expect
+        .poll(async () => (await ca.post('/api/paths/claim', { agent_id: 'pg_next', paths: ['src/'], repo: main })).status, { timeout: 15_000 })
+        .toBe(200);
       expect((await cb.get('/api/paths?agent_id=pg_next')).status).toBe(200);
     } finally {
       ca.close();
@@ -289,7 +306,8 @@ describe.skipIf(!available)('path leases across two daemons on one PostgreSQL sc
       (await query<{ key: string; data: Rec }>(url, "SELECT key, data FROM aip_records WHERE section = 'agents'"))
         .flatMap((r) => ((r.data.path_leases as Rec[] | undefined) ?? []).map((l) => `${r.key} ${l.repo} ${l.path} ${l.mode}`))
         .sort();
-    const table = async () => (await query<{ row: string }>(url, "SELECT agent_id || ' ' || repo || ' ' || path || ' ' || mode AS row FROM aip_path_leases")).map((r) => r.row).sort();
+    const table = async () =>
+      (await query<{ row: string }>(url, "SELECT agent_id || ' ' || repo || ' ' || path || ' ' || mode AS row FROM aip_path_leases")).map((r) => r.row).sort();
     const expected = await fromRecords();
     expect(expected).toHaveLength(5);
     expect(await table()).toEqual(expected);
@@ -352,7 +370,10 @@ describe.skipIf(!available)('path leases across two daemons on one PostgreSQL sc
       expect(await put('s1', [lease('docs/', 'exclusive')], 3)).toBeNull();
       // A writer that does not say what it saw (a daemon from before this check) is not checked.
       expect(await put('w', [lease('src/db/x.ts')])).toBe(7);
-      const rows = await query<{ agent_id: string; path: string; rev: string }>(db.url, 'SELECT agent_id, path, rev FROM aip_path_leases ORDER BY agent_id, path');
+      const rows = await query<{ agent_id: string; path: string; rev: string }>(
+        db.url,
+        'SELECT agent_id, path, rev FROM aip_path_leases ORDER BY agent_id, path',
+      );
       expect(rows.map((r) => `${r.agent_id} ${r.path} ${r.rev}`)).toEqual([
         's1 docs/ 3',
         's2 docs/a.md 4',
