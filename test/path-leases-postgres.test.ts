@@ -320,6 +320,14 @@ describe.skipIf(!available)('path leases across two daemons on one PostgreSQL sc
        DROP FUNCTION aip_path_conflict(text, json, bigint, bigint); DROP FUNCTION aip_sync_path_leases(); DROP FUNCTION aip_lease_rows(json);
        DELETE FROM aip_schema WHERE version = 3`,
     );
+    // A hand-edited record from a migrated data directory: a malformed entry beside a lease (skipped, as the daemons skip it).
+    const hand = {
+      agent_id: 'pg_hand',
+      path_leases: [1, { repo: 'github.com/example/pgwebapp', path: 'docs/', mode: 'exclusive', fencing_token: 1, since: '' }],
+    };
+    await query(url, "INSERT INTO aip_records (section, key, v, rev, data) VALUES ('agents', 'pg_hand', 1, 1, $1::json)", [JSON.stringify(hand)]);
+    expected.push('pg_hand github.com/example/pgwebapp docs/ exclusive');
+    expected.sort();
     const again = await startDaemon({ args: ['--store', url, '--lease-ms', '3600000'] });
     daemons.push(again);
     expect(again.logs.filter((l) => l.includes('database schema migrated')).map((l) => (JSON.parse(l) as { version: number }).version)).toEqual([3]);

@@ -163,7 +163,8 @@ const MIGRATIONS: Array<{ version: number; sql: string }> = [
 
       -- A database from before this table: its rows from the records as they are.
       INSERT INTO aip_path_leases (agent_id, repo, path, mode, terms, rev)
-        SELECT r.key, n.repo, n.path, n.mode, n.terms, r.rev FROM aip_records r, aip_lease_rows(r.data) n WHERE r.section = 'agents';
+        SELECT r.key, n.repo, n.path, n.mode, n.terms, r.rev FROM aip_records r, aip_lease_rows(r.data) n WHERE r.section = 'agents'
+        ON CONFLICT (agent_id, repo, path) DO NOTHING;
 
       -- Would this agent record put lease a path that another agent's lease, written after the
       -- daemon's decision (revision p_seen) and before this batch (p_upto), overlaps? Only the
