@@ -135,13 +135,11 @@ const MIGRATIONS: Array<{ version: number; sql: string }> = [
         RETURN QUERY SELECT * FROM unnest(r_repo, r_path, r_mode, r_terms);
       END $f$;
 
-      -- Keeps aip_path_leases in step with the agent records: unchanged leases keep their rev.
+      -- Keeps aip_path_leases in step with the agent records: only the leases that differ are
+      -- written (new or changed ones at the record's revision), unchanged ones keep their rev.
       CREATE FUNCTION aip_sync_path_leases() RETURNS trigger LANGUAGE plpgsql AS $f$
       DECLARE
-        n_repo text[];
-        n_path text[];
-        n_mode text[];
-        n_terms text[];
+        d record;
       BEGIN
         IF TG_OP = 'DELETE' THEN
           IF OLD.section = 'agents' THEN DELETE FROM aip_path_leases WHERE agent_id = OLD.key; END IF;
@@ -149,13 +147,20 @@ const MIGRATIONS: Array<{ version: number; sql: string }> = [
         END IF;
         IF NEW.section <> 'agents' THEN RETURN NULL; END IF;
         IF TG_OP = 'UPDATE' AND (OLD.data->'path_leases')::text IS NOT DISTINCT FROM (NEW.data->'path_leases')::text THEN RETURN NULL; END IF;
-        SELECT coalesce(array_agg(l.repo), '{}'), coalesce(array_agg(l.path), '{}'), coalesce(array_agg(l.mode), '{}'), coalesce(array_agg(l.terms), '{}')
-          INTO n_repo, n_path, n_mode, n_terms FROM aip_lease_rows(NEW.data) l;
-        DELETE FROM aip_path_leases o WHERE o.agent_id = NEW.key
-          AND NOT EXISTS (SELECT 1 FROM unnest(n_repo, n_path, n_terms) AS n(repo, path, terms) WHERE n.repo = o.repo AND n.path = o.path AND n.terms = o.terms);
-        INSERT INTO aip_path_leases (agent_id, repo, path, mode, terms, rev)
-          SELECT NEW.key, n.repo, n.path, n.mode, n.terms, NEW.rev FROM unnest(n_repo, n_path, n_mode, n_terms) AS n(repo, path, mode, terms)
-          ON CONFLICT (agent_id, repo, path) DO NOTHING;
+        FOR d IN
+          SELECT o.repo AS old_repo, o.path AS old_path, n.repo, n.path, n.mode, n.terms
+          FROM (SELECT l.repo, l.path, l.terms FROM aip_path_leases l WHERE l.agent_id = NEW.key) o
+          FULL JOIN (SELECT DISTINCT ON (r.repo, r.path) r.repo, r.path, r.mode, r.terms FROM aip_lease_rows(NEW.data) r) n
+            ON o.repo = n.repo AND o.path = n.path
+          WHERE o.terms IS DISTINCT FROM n.terms
+        LOOP
+          IF d.repo IS NULL THEN
+            DELETE FROM aip_path_leases WHERE agent_id = NEW.key AND repo = d.old_repo AND path = d.old_path;
+          ELSE
+            INSERT INTO aip_path_leases (agent_id, repo, path, mode, terms, rev) VALUES (NEW.key, d.repo, d.path, d.mode, d.terms, NEW.rev)
+            ON CONFLICT (agent_id, repo, path) DO UPDATE SET mode = EXCLUDED.mode, terms = EXCLUDED.terms, rev = EXCLUDED.rev;
+          END IF;
+        END LOOP;
         RETURN NULL;
       END $f$;
       CREATE TRIGGER aip_records_path_leases AFTER INSERT OR UPDATE OR DELETE ON aip_records
@@ -174,8 +179,9 @@ const MIGRATIONS: Array<{ version: number; sql: string }> = [
       BEGIN
         RETURN EXISTS (
           WITH n AS MATERIALIZED (
-            SELECT * FROM aip_lease_rows(p_data) l
-            WHERE NOT EXISTS (SELECT 1 FROM aip_path_leases s WHERE s.agent_id = p_agent AND s.repo = l.repo AND s.path = l.path AND s.terms = l.terms)
+            SELECT l.repo, l.path, l.mode FROM aip_lease_rows(p_data) l
+            LEFT JOIN (SELECT s.repo, s.path, s.terms FROM aip_path_leases s WHERE s.agent_id = p_agent) s ON s.repo = l.repo AND s.path = l.path
+            WHERE s.terms IS DISTINCT FROM l.terms
           )
           SELECT 1 FROM n
           JOIN aip_path_leases o ON o.repo = n.repo AND o.rev > p_seen AND o.rev <= p_upto AND o.agent_id <> p_agent
