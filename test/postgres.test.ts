@@ -195,10 +195,10 @@ describe.skipIf(!available)('PostgreSQL store', () => {
 
     // Each migration applied once, by one of the two.
     const versions = await query<{ version: number }>(db.url, 'SELECT version FROM aip_schema ORDER BY version');
-    expect(versions.map((r) => r.version)).toEqual([1, 2]);
+    expect(versions.map((r) => r.version)).toEqual([1, 2, 3]);
     expect(await query(db.url, "SELECT value FROM aip_meta WHERE name = 'revision'")).toHaveLength(1);
     const migrated = [...a.logs, ...b.logs].filter((l) => l.includes('database schema migrated'));
-    expect(migrated.map((l) => (JSON.parse(l) as { version: number }).version).sort()).toEqual([1, 2]);
+    expect(migrated.map((l) => (JSON.parse(l) as { version: number }).version).sort()).toEqual([1, 2, 3]);
 
     // A claim through one daemon is seen through the other.
     const ha = new HttpClient(a.url);

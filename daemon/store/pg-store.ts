@@ -4,8 +4,10 @@
 // store and catches up with `WHERE revision > last_seen` (NOTIFY is only a wake-up, a poll is the
 // safety net). A change is a compare-and-set on the versions of the records it read and writes: if
 // another daemon changed one first, this daemon catches up and decides again, so a claim has
-// exactly one winner across all daemons. Changes waiting meanwhile are committed together (group
-// commit: one transaction, one fsync).
+// exactly one winner across all daemons. Path leases of two agents sit on two records, so the
+// database also refuses a change that leases a path overlapping a lease written after the revision
+// the change was decided at (aip_path_leases, see pg-schema.ts); the daemon decides again likewise.
+// Changes waiting meanwhile are committed together (group commit: one transaction, one fsync).
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
@@ -270,6 +272,8 @@ export class PgStore extends MemoryState implements CoordinationStore {
         return;
       }
     }
+    // What the decisions below saw: the database refuses a path lease overlapping one written after it.
+    const seen = this.revision;
     const overlay = new Map<string, Entry | null>();
     const view: ReadView = {
       get: (s, k) => {
@@ -311,6 +315,7 @@ export class PgStore extends MemoryState implements CoordinationStore {
     if (items.length === 0) return;
     const payload = items.map((it) => ({
       ts: nowNs().toString(),
+      seen,
       cause: it.p.cause ?? null,
       event: it.changes.map((c) =>
         c.op === 'put' ? { section: c.section, key: c.key, op: 'put', entry: c.entry } : { section: c.section, key: c.key, op: 'del' },
@@ -343,7 +348,7 @@ export class PgStore extends MemoryState implements CoordinationStore {
       const revision = revisions[i];
       if (revision === null) {
         if (++it.p.attempts >= 50) it.p.reject(new ApiError('not_ready', 'too much write contention between daemons; retry'));
-        else retry.push(it.p); // another daemon changed a record first: decide again on fresh state
+        else retry.push(it.p); // another daemon changed a record (or leased an overlapping path) first: decide again on fresh state
         return;
       }
       const delta = this.recent.find((d) => d.revision === revision);
