@@ -1,0 +1,182 @@
+// Issue 20's comparison with a queue users know, in one run on this machine: graphile-worker's
+// unbatched job hand-out on the local PostgreSQL, as its perfTest runs it (worker processes of 24
+// concurrent jobs, N trivial jobs queued by one add_jobs call, jobs/s = N / (time to drain the queue
+// - time to start and stop a worker on an empty one)), beside ai-processor handing out the same
+// number of items with claim-next to 32 clients, each completing what it got before asking again,
+// on the file store and on the PostgreSQL store. Each side counts items handed out and completed.
+// The section fails when PostgreSQL is not reachable: without it there is nothing to compare with.
+//   AIP_BENCH_QUEUE_ITEMS=200000   graphile-worker's published job count (the default keeps the section short)
+//   AIP_BENCH_QUEUE_PG_STORE=0     skip ai-processor on the PostgreSQL store
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { HttpClient } from './http.js';
+import { LoadConnection } from './load-client.js';
+import { scratchDatabase } from './postgres.js';
+import { cleanEnv, spawnDaemon } from './proc.js';
+import { percentile, type Section } from './report.js';
+
+const ITEMS = Number(process.env.AIP_BENCH_QUEUE_ITEMS ?? 10_000);
+const PG_STORE = process.env.AIP_BENCH_QUEUE_PG_STORE !== '0';
+/** graphile-worker's perfTest: PARALLELISM processes, each with CONCURRENT_JOBS and a pool one larger. */
+const GW_PROCESSES = 4;
+const GW_CONCURRENT_JOBS = 24;
+const GW_POOL = GW_CONCURRENT_JOBS + 1;
+/** Connections left for everything else on the server (the bench's own, other clients). */
+const SPARE_CONNECTIONS = 5;
+const CLIENTS = 32;
+/** Items handed out before measuring: JIT and connection warm-up, as the other sections do. */
+const WARM_ITEMS = 1000;
+/** Items per POST /api/work/batch while queueing. */
+const BATCH = 1000;
+const TASK = 'noop';
+const WORKER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'graphile-worker-once.js');
+
+/** Runs the graphile-worker child; resolves with its wall time in ms, rejects with its stderr. */
+function graphileWorker(mode: 'migrate' | 'once', url: string): Promise<number> {
+  const t0 = performance.now();
+  // As perfTest runs it: stdout ignored, success logging off.
+  const child = spawn(process.execPath, [WORKER_SCRIPT, mode, url, TASK, String(GW_CONCURRENT_JOBS), String(GW_POOL)], {
+    cwd: os.tmpdir(),
+    env: cleanEnv({ NO_LOG_SUCCESS: '1' }),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`graphile-worker ${mode} exited with ${code}:\n${stderr}`))));
+  });
+}
+
+/**
+ * As many of perfTest's processes as the server's connections allow, at most its 4: their pools
+ * (4 x 25) alone fill PostgreSQL's default max_connections of 100.
+ */
+async function gwProcesses(client: pg.Client): Promise<number> {
+  const q = await client.query<{ free: number }>(
+    `select current_setting('max_connections')::int - count(*)::int as free from pg_stat_activity where backend_type = 'client backend'`,
+  );
+  const n = Math.min(GW_PROCESSES, Math.floor((q.rows[0].free - SPARE_CONNECTIONS) / GW_POOL));
+  if (n < 1) throw new Error(`PostgreSQL has ${q.rows[0].free} free connections: graphile-worker needs ${GW_POOL} + ${SPARE_CONNECTIONS}`);
+  return n;
+}
+
+/** graphile-worker's jobs/s by its perfTest's method, on a fresh database. */
+async function graphileWorkerRate(log: (m: string) => void): Promise<number> {
+  const db = await scratchDatabase('aip_bench_gw');
+  const client = new pg.Client({ connectionString: db.url });
+  try {
+    await client.connect();
+    const processes = await gwProcesses(client);
+    await graphileWorker('migrate', db.url);
+    const startupMs = await graphileWorker('once', db.url);
+    const jobs = JSON.stringify(Array.from({ length: ITEMS }, (_, i) => ({ identifier: TASK, payload: { id: i } })));
+    await client.query('select 1 from graphile_worker.add_jobs(array(select json_populate_recordset(null::graphile_worker.job_spec, $1::json)))', [jobs]);
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: processes }, () => graphileWorker('once', db.url)));
+    const ms = performance.now() - t0;
+    const left = Number((await client.query('select count(*) as n from graphile_worker.jobs')).rows[0].n);
+    if (left !== 0) throw new Error(`graphile-worker left ${left} of ${ITEMS} jobs in its queue`);
+    log(`graphile-worker, ${processes} processes x ${GW_CONCURRENT_JOBS} jobs: ${ITEMS} jobs in ${ms.toFixed(0)} ms, startup ${startupMs.toFixed(0)} ms`);
+    return ITEMS / ((ms - startupMs) / 1000);
+  } finally {
+    await client.end().catch(() => {});
+    await db.drop();
+  }
+}
+
+async function queue(http: HttpClient, prefix: string, n: number): Promise<void> {
+  for (let from = 0; from < n; from += BATCH) {
+    const items = Array.from({ length: Math.min(BATCH, n - from) }, (_, i) => ({ work_id: `${prefix}_${from + i}`, work_type: TASK }));
+    const r = await http.post('/api/work/batch', { items });
+    if (r.status !== 201) throw new Error(`batch refused: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+}
+
+interface Drained {
+  items: number;
+  seconds: number;
+  claimP50Ms: number;
+}
+
+/** `CLIENTS` agents, each on its own connection: claim-next, complete it, again, until claim-next answers 204. */
+async function drain(url: string): Promise<Drained> {
+  const pool = await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      const c = new LoadConnection(url);
+      await c.connect();
+      return c;
+    }),
+  );
+  const handedOut = new Set<string>();
+  const claimMs: number[] = [];
+  const started = performance.now();
+  await Promise.all(
+    pool.map(async (conn, c) => {
+      const agent_id = `queue_agent_${c}`;
+      for (;;) {
+        const t0 = performance.now();
+        const next = await conn.post('/api/coordination/claim-next', { agent_id });
+        claimMs.push(performance.now() - t0);
+        if (next.status === 204) return;
+        if (next.status !== 200) throw new Error(`claim-next answered ${next.status}: ${next.body.toString()}`);
+        const { work_id, claim } = JSON.parse(next.body.toString()) as { work_id: string; claim: { fencing_token?: number } };
+        if (handedOut.has(work_id)) throw new Error(`${work_id} handed out twice`);
+        handedOut.add(work_id);
+        const done = await conn.post('/api/coordination/complete', { work_id, agent_id, fencing_token: claim.fencing_token });
+        if (done.status !== 200) throw new Error(`complete answered ${done.status}: ${done.body.toString()}`);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  pool.forEach((p) => p.close());
+  return {
+    items: handedOut.size,
+    seconds,
+    claimP50Ms: percentile(
+      claimMs.sort((a, b) => a - b),
+      50,
+    ),
+  };
+}
+
+/** ai-processor's items/s on a fresh daemon with `args` (its store). */
+async function aiProcessorRate(store: string, args: string[], log: (m: string) => void): Promise<Drained> {
+  const d = await spawnDaemon({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'aip-bench-queue-')), args: ['--lease-ms', '3600000', ...args] });
+  const http = new HttpClient(d.url);
+  try {
+    await queue(http, 'warm', WARM_ITEMS);
+    await drain(d.url);
+    await queue(http, 'item', ITEMS);
+    const r = await drain(d.url);
+    if (r.items !== ITEMS) throw new Error(`${store} store handed out ${r.items} of ${ITEMS} items`);
+    log(`ai-processor on the ${store} store: ${ITEMS} items in ${(r.seconds * 1000).toFixed(0)} ms, claim-next p50 ${r.claimP50Ms.toFixed(2)} ms`);
+    return r;
+  } finally {
+    http.close();
+    await d.stop();
+  }
+}
+
+export const queueComparisonSection: Section = async (figures, log) => {
+  const gwRate = await graphileWorkerRate(log);
+  figures.push({ name: 'queue_graphile_worker_unbatched_items_per_s', value: gwRate, unit: 'items/s', better: 'higher' });
+  const stores: Array<[string, string[]]> = [['file', []]];
+  const db = PG_STORE ? await scratchDatabase('aip_bench_queue') : null;
+  try {
+    if (db) stores.push(['pg', ['--store', db.url]]);
+    for (const [store, args] of stores) {
+      const r = await aiProcessorRate(store, args, log);
+      const rate = r.items / r.seconds;
+      figures.push({ name: `queue_claim_next_${store}_items_per_s`, value: rate, unit: 'items/s', better: 'higher' });
+      figures.push({ name: `queue_claim_next_${store}_p50_ms`, value: r.claimP50Ms, unit: 'ms', better: 'lower' });
+      figures.push({ name: `queue_claim_next_${store}_over_graphile_worker`, value: rate / gwRate, unit: 'x', target: 1, better: 'higher' });
+    }
+  } finally {
+    await db?.drop();
+  }
+};
