@@ -35,20 +35,35 @@ const BATCH = 1000;
 const TASK = 'noop';
 const WORKER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'graphile-worker-once.js');
 
-/** Runs the graphile-worker child; resolves with its wall time in ms, rejects with its stderr. */
-function graphileWorker(mode: 'migrate' | 'once', url: string): Promise<number> {
+interface WorkerRun {
+  /** Wall time of the process, spawn to exit. */
+  ms: number;
+  /** What the process reports (`once`): jobs run, first job's start, its end (epoch ms). */
+  jobs: number;
+  first_ms: number | null;
+  end_ms: number;
+}
+
+/** Runs the graphile-worker child; rejects with its stderr if it fails. */
+function graphileWorker(mode: 'migrate' | 'once', url: string): Promise<WorkerRun> {
   const t0 = performance.now();
-  // As perfTest runs it: stdout ignored, success logging off.
+  // As perfTest runs it: stdout (its log) ignored, success logging off; its result comes on fd 3.
   const child = spawn(process.execPath, [WORKER_SCRIPT, mode, url, TASK, String(GW_CONCURRENT_JOBS), String(GW_POOL)], {
     cwd: os.tmpdir(),
     env: cleanEnv({ NO_LOG_SUCCESS: '1' }),
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  let result = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stdio[3]!.on('data', (c: Buffer) => (result += c.toString()));
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`graphile-worker ${mode} exited with ${code}:\n${stderr}`))));
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`graphile-worker ${mode} exited with ${code}:\n${stderr}`));
+      const ms = performance.now() - t0;
+      resolve({ ms, jobs: 0, first_ms: null, end_ms: NaN, ...(result ? (JSON.parse(result) as Partial<WorkerRun>) : {}) });
+    });
   });
 }
 
@@ -65,24 +80,36 @@ async function gwProcesses(client: pg.Client): Promise<number> {
   return n;
 }
 
-/** graphile-worker's jobs/s by its perfTest's method, on a fresh database. */
-async function graphileWorkerRate(log: (m: string) => void): Promise<number> {
+interface GraphileRates {
+  /** perfTest's figure: N / (time to drain the queue - time to start and stop on an empty one). */
+  perfTest: number;
+  /** N / (first job's start to the last process done, every job completed): the window claim-next is measured over. */
+  window: number;
+}
+
+/** graphile-worker's jobs/s, on a fresh database. */
+async function graphileWorkerRates(log: (m: string) => void): Promise<GraphileRates> {
   const db = await scratchDatabase('aip_bench_gw');
   const client = new pg.Client({ connectionString: db.url });
   try {
     await client.connect();
     const processes = await gwProcesses(client);
     await graphileWorker('migrate', db.url);
-    const startupMs = await graphileWorker('once', db.url);
+    const startup = await graphileWorker('once', db.url);
     const jobs = JSON.stringify(Array.from({ length: ITEMS }, (_, i) => ({ identifier: TASK, payload: { id: i } })));
     await client.query('select 1 from graphile_worker.add_jobs(array(select json_populate_recordset(null::graphile_worker.job_spec, $1::json)))', [jobs]);
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: processes }, () => graphileWorker('once', db.url)));
+    const runs = await Promise.all(Array.from({ length: processes }, () => graphileWorker('once', db.url)));
     const ms = performance.now() - t0;
     const left = Number((await client.query('select count(*) as n from graphile_worker.jobs')).rows[0].n);
-    if (left !== 0) throw new Error(`graphile-worker left ${left} of ${ITEMS} jobs in its queue`);
-    log(`graphile-worker, ${processes} processes x ${GW_CONCURRENT_JOBS} jobs: ${ITEMS} jobs in ${ms.toFixed(0)} ms, startup ${startupMs.toFixed(0)} ms`);
-    return ITEMS / ((ms - startupMs) / 1000);
+    const ran = runs.reduce((n, r) => n + r.jobs, 0);
+    if (left !== 0 || ran !== ITEMS) throw new Error(`graphile-worker ran ${ran} of ${ITEMS} jobs and left ${left} in its queue`);
+    const first = Math.min(...runs.map((r) => r.first_ms ?? Infinity));
+    const windowMs = Math.max(...runs.map((r) => r.end_ms)) - first;
+    log(
+      `graphile-worker, ${processes} processes x ${GW_CONCURRENT_JOBS} jobs: ${ITEMS} jobs in ${ms.toFixed(0)} ms, startup ${startup.ms.toFixed(0)} ms; first job to last done ${windowMs.toFixed(0)} ms`,
+    );
+    return { perfTest: ITEMS / ((ms - startup.ms) / 1000), window: ITEMS / (windowMs / 1000) };
   } finally {
     await client.end().catch(() => {});
     await db.drop();
@@ -134,14 +161,8 @@ async function drain(url: string): Promise<Drained> {
   );
   const seconds = (performance.now() - started) / 1000;
   pool.forEach((p) => p.close());
-  return {
-    items: handedOut.size,
-    seconds,
-    claimP50Ms: percentile(
-      claimMs.sort((a, b) => a - b),
-      50,
-    ),
-  };
+  claimMs.sort((a, b) => a - b);
+  return { items: handedOut.size, seconds, claimP50Ms: percentile(claimMs, 50) };
 }
 
 /** ai-processor's items/s on a fresh daemon with `args` (its store). */
@@ -163,8 +184,11 @@ async function aiProcessorRate(store: string, args: string[], log: (m: string) =
 }
 
 export const queueComparisonSection: Section = async (figures, log) => {
-  const gwRate = await graphileWorkerRate(log);
-  figures.push({ name: 'queue_graphile_worker_unbatched_items_per_s', value: gwRate, unit: 'items/s', better: 'higher' });
+  const gw = await graphileWorkerRates(log);
+  figures.push({ name: 'queue_graphile_worker_unbatched_items_per_s', value: gw.window, unit: 'items/s', better: 'higher' });
+  figures.push({ name: 'queue_graphile_worker_unbatched_perftest_items_per_s', value: gw.perfTest, unit: 'items/s', better: 'higher' });
+  // The ratios are against the better of the two: the target is to beat graphile-worker however it is counted.
+  const gwBest = Math.max(gw.window, gw.perfTest);
   const stores: Array<[string, string[]]> = [['file', []]];
   const db = PG_STORE ? await scratchDatabase('aip_bench_queue') : null;
   try {
@@ -174,7 +198,7 @@ export const queueComparisonSection: Section = async (figures, log) => {
       const rate = r.items / r.seconds;
       figures.push({ name: `queue_claim_next_${store}_items_per_s`, value: rate, unit: 'items/s', better: 'higher' });
       figures.push({ name: `queue_claim_next_${store}_p50_ms`, value: r.claimP50Ms, unit: 'ms', better: 'lower' });
-      figures.push({ name: `queue_claim_next_${store}_over_graphile_worker`, value: rate / gwRate, unit: 'x', target: 1, better: 'higher' });
+      figures.push({ name: `queue_claim_next_${store}_over_graphile_worker`, value: rate / gwBest, unit: 'x', target: 1, better: 'higher' });
     }
   } finally {
     await db?.drop();
