@@ -1,11 +1,13 @@
 // Issue 20's comparison with a queue users know, in one run on this machine: graphile-worker's
 // unbatched job hand-out on the local PostgreSQL, as its perfTest runs it (worker processes of 24
-// concurrent jobs, N trivial jobs queued by one add_jobs call, jobs/s = N / (time to drain the queue
-// - time to start and stop a worker on an empty one)), beside ai-processor handing out the same
-// number of items with claim-next to 32 clients, each completing what it got before asking again,
-// on the file store and on the PostgreSQL store. Each side counts items handed out and completed.
+// concurrent jobs, trivial jobs queued by one add_jobs call, jobs/s = jobs / (time to drain the
+// queue - time to start and stop a worker on an empty one)), beside ai-processor handing out as
+// many items with claim-next to 32 clients, each completing what it got before asking again, on the
+// file store and on the PostgreSQL store. Each side counts items handed out and completed. The
+// sides take turns, in rounds, so that a change in the machine's load falls on all of them.
 // The section fails when PostgreSQL is not reachable: without it there is nothing to compare with.
-//   AIP_BENCH_QUEUE_ITEMS=200000   graphile-worker's published job count (the default keeps the section short)
+//   AIP_BENCH_QUEUE_ITEMS=200000   items per side in all (graphile-worker's published job count; the default keeps the section short)
+//   AIP_BENCH_QUEUE_ROUNDS=3       turns per side
 //   AIP_BENCH_QUEUE_PG_STORE=0     skip ai-processor on the PostgreSQL store
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -20,6 +22,8 @@ import { cleanEnv, spawnDaemon } from './proc.js';
 import { percentile, type Section } from './report.js';
 
 const ITEMS = Number(process.env.AIP_BENCH_QUEUE_ITEMS ?? 10_000);
+const ROUNDS = Number(process.env.AIP_BENCH_QUEUE_ROUNDS ?? 3);
+const PER_ROUND = Math.ceil(ITEMS / ROUNDS);
 const PG_STORE = process.env.AIP_BENCH_QUEUE_PG_STORE !== '0';
 /** graphile-worker's perfTest: PARALLELISM processes, each with CONCURRENT_JOBS and a pool one larger. */
 const GW_PROCESSES = 4;
@@ -80,40 +84,42 @@ async function gwProcesses(client: pg.Client): Promise<number> {
   return n;
 }
 
-interface GraphileRates {
-  /** perfTest's figure: N / (time to drain the queue - time to start and stop on an empty one). */
-  perfTest: number;
-  /** N / (first job's start to the last process done, every job completed): the window claim-next is measured over. */
-  window: number;
-}
-
-/** graphile-worker's jobs/s, on a fresh database. */
-async function graphileWorkerRates(log: (m: string) => void): Promise<GraphileRates> {
+/** graphile-worker on a fresh database: its schema installed, its processes' startup timed. */
+async function graphileWorkerSetup(log: (m: string) => void) {
   const db = await scratchDatabase('aip_bench_gw');
   const client = new pg.Client({ connectionString: db.url });
-  try {
-    await client.connect();
-    const processes = await gwProcesses(client);
-    await graphileWorker('migrate', db.url);
-    const startup = await graphileWorker('once', db.url);
-    const jobs = JSON.stringify(Array.from({ length: ITEMS }, (_, i) => ({ identifier: TASK, payload: { id: i } })));
-    await client.query('select 1 from graphile_worker.add_jobs(array(select json_populate_recordset(null::graphile_worker.job_spec, $1::json)))', [jobs]);
-    const t0 = performance.now();
-    const runs = await Promise.all(Array.from({ length: processes }, () => graphileWorker('once', db.url)));
-    const ms = performance.now() - t0;
-    const left = Number((await client.query('select count(*) as n from graphile_worker.jobs')).rows[0].n);
-    const ran = runs.reduce((n, r) => n + r.jobs, 0);
-    if (left !== 0 || ran !== ITEMS) throw new Error(`graphile-worker ran ${ran} of ${ITEMS} jobs and left ${left} in its queue`);
-    const first = Math.min(...runs.map((r) => r.first_ms ?? Infinity));
-    const windowMs = Math.max(...runs.map((r) => r.end_ms)) - first;
-    log(
-      `graphile-worker, ${processes} processes x ${GW_CONCURRENT_JOBS} jobs: ${ITEMS} jobs in ${ms.toFixed(0)} ms, startup ${startup.ms.toFixed(0)} ms; first job to last done ${windowMs.toFixed(0)} ms`,
-    );
-    return { perfTest: ITEMS / ((ms - startup.ms) / 1000), window: ITEMS / (windowMs / 1000) };
-  } finally {
+  const close = async () => {
     await client.end().catch(() => {});
     await db.drop();
+  };
+  let processes: number, startup: WorkerRun;
+  try {
+    await client.connect();
+    processes = await gwProcesses(client);
+    await graphileWorker('migrate', db.url);
+    startup = await graphileWorker('once', db.url);
+  } catch (err) {
+    await close();
+    throw err;
   }
+  log(`graphile-worker: ${processes} processes x ${GW_CONCURRENT_JOBS} jobs; startup and shutdown on an empty queue ${startup.ms.toFixed(0)} ms`);
+  return {
+    startupMs: startup.ms,
+    /** Queues `n` jobs, drains them; the time to drain (perfTest's) and from the first job's start to the last process done. */
+    round: async (n: number): Promise<{ ms: number; windowMs: number }> => {
+      const jobs = JSON.stringify(Array.from({ length: n }, (_, i) => ({ identifier: TASK, payload: { id: i } })));
+      await client.query('select 1 from graphile_worker.add_jobs(array(select json_populate_recordset(null::graphile_worker.job_spec, $1::json)))', [jobs]);
+      const t0 = performance.now();
+      const runs = await Promise.all(Array.from({ length: processes }, () => graphileWorker('once', db.url)));
+      const ms = performance.now() - t0;
+      const left = Number((await client.query('select count(*) as n from graphile_worker.jobs')).rows[0].n);
+      const ran = runs.reduce((sum, r) => sum + r.jobs, 0);
+      if (left !== 0 || ran !== n) throw new Error(`graphile-worker ran ${ran} of ${n} jobs and left ${left} in its queue`);
+      const first = Math.min(...runs.map((r) => r.first_ms ?? Infinity));
+      return { ms, windowMs: Math.max(...runs.map((r) => r.end_ms)) - first };
+    },
+    close,
+  };
 }
 
 async function queue(http: HttpClient, prefix: string, n: number): Promise<void> {
@@ -127,7 +133,7 @@ async function queue(http: HttpClient, prefix: string, n: number): Promise<void>
 interface Drained {
   items: number;
   seconds: number;
-  claimP50Ms: number;
+  claimMs: number[];
 }
 
 /** `CLIENTS` agents, each on its own connection: claim-next, complete it, again, until claim-next answers 204. */
@@ -161,46 +167,79 @@ async function drain(url: string): Promise<Drained> {
   );
   const seconds = (performance.now() - started) / 1000;
   pool.forEach((p) => p.close());
-  claimMs.sort((a, b) => a - b);
-  return { items: handedOut.size, seconds, claimP50Ms: percentile(claimMs, 50) };
+  return { items: handedOut.size, seconds, claimMs };
 }
 
-/** ai-processor's items/s on a fresh daemon with `args` (its store). */
-async function aiProcessorRate(store: string, args: string[], log: (m: string) => void): Promise<Drained> {
+/** A warmed-up daemon on a store (`args`); each round queues `n` items and hands them all out. */
+async function aiProcessorSetup(args: string[]) {
   const d = await spawnDaemon({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'aip-bench-queue-')), args: ['--lease-ms', '3600000', ...args] });
   const http = new HttpClient(d.url);
-  try {
-    await queue(http, 'warm', WARM_ITEMS);
-    await drain(d.url);
-    await queue(http, 'item', ITEMS);
+  let rounds = 0;
+  const round = async (n: number): Promise<Drained> => {
+    const prefix = `r${rounds++}`;
+    await queue(http, prefix, n);
     const r = await drain(d.url);
-    if (r.items !== ITEMS) throw new Error(`${store} store handed out ${r.items} of ${ITEMS} items`);
-    log(`ai-processor on the ${store} store: ${ITEMS} items in ${(r.seconds * 1000).toFixed(0)} ms, claim-next p50 ${r.claimP50Ms.toFixed(2)} ms`);
+    if (r.items !== n) throw new Error(`handed out ${r.items} of ${n} items`);
     return r;
-  } finally {
+  };
+  const close = async () => {
     http.close();
     await d.stop();
+  };
+  try {
+    await round(WARM_ITEMS);
+  } catch (err) {
+    await close();
+    throw err;
   }
+  return { round, close };
 }
 
 export const queueComparisonSection: Section = async (figures, log) => {
-  const gw = await graphileWorkerRates(log);
-  figures.push({ name: 'queue_graphile_worker_unbatched_items_per_s', value: gw.window, unit: 'items/s', better: 'higher' });
-  figures.push({ name: 'queue_graphile_worker_unbatched_perftest_items_per_s', value: gw.perfTest, unit: 'items/s', better: 'higher' });
-  // The ratios are against the better of the two: the target is to beat graphile-worker however it is counted.
-  const gwBest = Math.max(gw.window, gw.perfTest);
-  const stores: Array<[string, string[]]> = [['file', []]];
-  const db = PG_STORE ? await scratchDatabase('aip_bench_queue') : null;
+  const closers: Array<() => Promise<void>> = [];
   try {
-    if (db) stores.push(['pg', ['--store', db.url]]);
-    for (const [store, args] of stores) {
-      const r = await aiProcessorRate(store, args, log);
-      const rate = r.items / r.seconds;
-      figures.push({ name: `queue_claim_next_${store}_items_per_s`, value: rate, unit: 'items/s', better: 'higher' });
-      figures.push({ name: `queue_claim_next_${store}_p50_ms`, value: r.claimP50Ms, unit: 'ms', better: 'lower' });
-      figures.push({ name: `queue_claim_next_${store}_over_graphile_worker`, value: rate / gwBest, unit: 'x', target: 1, better: 'higher' });
+    const gw = await graphileWorkerSetup(log);
+    closers.push(gw.close);
+    const stores: Array<{ name: string; round: (n: number) => Promise<Drained>; runs: Drained[] }> = [];
+    const file = await aiProcessorSetup([]);
+    closers.push(file.close);
+    stores.push({ name: 'file', round: file.round, runs: [] });
+    if (PG_STORE) {
+      const db = await scratchDatabase('aip_bench_queue');
+      closers.push(() => db.drop());
+      const onPg = await aiProcessorSetup(['--store', db.url]);
+      closers.push(onPg.close);
+      stores.push({ name: 'pg', round: onPg.round, runs: [] });
+    }
+    let gwMs = 0;
+    let gwWindowMs = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      const g = await gw.round(PER_ROUND);
+      gwMs += g.ms;
+      gwWindowMs += g.windowMs;
+      const line = [`round ${r + 1}/${ROUNDS}, ${PER_ROUND} items each: graphile-worker ${((PER_ROUND / g.windowMs) * 1000).toFixed(0)}/s`];
+      for (const s of stores) {
+        const d = await s.round(PER_ROUND);
+        s.runs.push(d);
+        line.push(`${s.name} store ${(d.items / d.seconds).toFixed(0)}/s`);
+      }
+      log(line.join(', '));
+    }
+    const total = PER_ROUND * ROUNDS;
+    const gwWindow = total / (gwWindowMs / 1000);
+    const gwPerfTest = total / ((gwMs - ROUNDS * gw.startupMs) / 1000);
+    figures.push({ name: 'queue_graphile_worker_unbatched_items_per_s', value: gwWindow, unit: 'items/s', better: 'higher' });
+    figures.push({ name: 'queue_graphile_worker_unbatched_perftest_items_per_s', value: gwPerfTest, unit: 'items/s', better: 'higher' });
+    // The ratios are against the better of the two: the target is to beat graphile-worker however it is counted.
+    const gwBest = Math.max(gwWindow, gwPerfTest);
+    for (const s of stores) {
+      const rate = total / s.runs.reduce((sum, d) => sum + d.seconds, 0);
+      const claimMs = s.runs.flatMap((d) => d.claimMs).sort((a, b) => a - b);
+      figures.push({ name: `queue_claim_next_${s.name}_items_per_s`, value: rate, unit: 'items/s', better: 'higher' });
+      figures.push({ name: `queue_claim_next_${s.name}_p50_ms`, value: percentile(claimMs, 50), unit: 'ms', better: 'lower' });
+      figures.push({ name: `queue_claim_next_${s.name}_over_graphile_worker`, value: rate / gwBest, unit: 'x', target: 1, better: 'higher' });
     }
   } finally {
-    await db?.drop();
+    for (const close of closers.reverse()) await close();
   }
 };
