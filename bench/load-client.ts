@@ -60,11 +60,13 @@ export class LoadConnection {
     const end = this.buf.indexOf('\r\n\r\n');
     if (end < 0) return;
     const head = this.buf.toString('latin1', 0, end);
-    const len = /\r\ncontent-length: *(\d+)/i.exec(head);
+    const status = Number(head.slice(9, 12));
+    // A 204 (claim-next with nothing ready) has no body and no Content-Length.
+    const len = status === 204 ? ['', '0'] : /\r\ncontent-length: *(\d+)/i.exec(head);
     if (!len) return this.failWaiting(new Error(`answer without Content-Length: ${head.split('\r\n')[0]}`));
     const total = end + 4 + Number(len[1]);
     if (this.buf.length < total) return;
-    const res: LoadResponse = { status: Number(head.slice(9, 12)), body: this.buf.subarray(end + 4, total) };
+    const res: LoadResponse = { status, body: this.buf.subarray(end + 4, total) };
     this.buf = this.buf.subarray(total);
     const w = this.waiting;
     this.waiting = null;

@@ -30,18 +30,44 @@ async function measure(urls: string[]): Promise<{ perSecond: number; p50: number
   return { perSecond: ops / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99) };
 }
 
-export const postgresSection: Section = async (figures, log) => {
+export interface ScratchDatabase {
+  url: string;
+  /** Drops the database (closing what is still connected to it). */
+  drop(): Promise<void>;
+}
+
+/** A fresh database on the local PostgreSQL for one run. Throws, saying so, when PostgreSQL is not reachable. */
+export async function scratchDatabase(prefix: string): Promise<ScratchDatabase> {
   const admin = new pg.Client({ connectionString: PG_URL });
   try {
     await admin.connect();
   } catch (err) {
-    log(`skipped: PostgreSQL not reachable at ${PG_URL.replace(/:[^:@/]*@/, ':***@')} (${(err as Error).message})`);
-    return;
+    throw new Error(`PostgreSQL not reachable at ${PG_URL.replace(/:[^:@/]*@/, ':***@')} (${(err as Error).message}); set AI_PROCESSOR_TEST_PG`, {
+      cause: err,
+    });
   }
-  const db = `aip_bench_${Date.now()}`;
+  const db = `${prefix}_${Date.now()}`;
   await admin.query(`CREATE DATABASE ${db}`);
   const url = new URL(PG_URL);
   url.pathname = '/' + db;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
+      await admin.end();
+    },
+  };
+}
+
+export const postgresSection: Section = async (figures, log) => {
+  let scratch: ScratchDatabase;
+  try {
+    scratch = await scratchDatabase('aip_bench');
+  } catch (err) {
+    log(`skipped: ${(err as Error).message}`);
+    return;
+  }
+  const url = scratch.url;
   const daemons: DaemonProcess[] = [];
   try {
     const file = await spawnDaemon({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'aip-bench-file-')), args: ['--lease-ms', '3600000'] });
@@ -66,7 +92,6 @@ export const postgresSection: Section = async (figures, log) => {
     );
   } finally {
     for (const d of daemons) await d.stop();
-    await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
-    await admin.end();
+    await scratch.drop();
   }
 };

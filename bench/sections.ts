@@ -1,4 +1,4 @@
-// Further bench sections register here (stream, console, postgres, legacy, memory, hooks, otlp, paths).
+// Further bench sections register here (stream, console, postgres, legacy, memory, hooks, otlp, paths, queues).
 import type { Section } from './report.js';
 import { streamSection } from './stream.js';
 import { postgresSection } from './postgres.js';
@@ -9,6 +9,7 @@ import { memorySection } from './memory.js';
 import { otlpSection } from './claude-code-otlp.js';
 import { workGraphSection } from './work-graph.js';
 import { pathsSection } from './path-leases.js';
+import { queueComparisonSection } from './queue-comparison.js';
 
 export const sections: Record<string, Section> = {
   stream: streamSection,
@@ -21,4 +22,5 @@ export const sections: Record<string, Section> = {
   otlp: otlpSection,
   'work-graph': workGraphSection,
   paths: pathsSection,
+  queues: queueComparisonSection,
 };
