@@ -138,7 +138,7 @@ describe.each(stores)('a lease tied to a released work item never counts again (
           .poll(async () => (await leases(c, `?prefix=${rel}`)).filter((l) => l.live).map((l) => [l.agent_id, l.path]), { timeout: 20_000 })
           .toEqual([[agentB, bPath]]);
       }
-      // A's edit through its own daemon is refused naming B (the old code let it through: A's revived lease covered the file).
+      // A's edit through its own daemon is refused naming B (on two daemons the old code let it through: A's revived lease covered the file).
       const denied = await edit(ca, a, repo, file);
       expect(denied.hookSpecificOutput, JSON.stringify(denied)).toMatchObject({ hookEventName: 'PreToolUse', permissionDecision: 'deny' });
       expect(denied.hookSpecificOutput.permissionDecisionReason).toContain(agentB);
