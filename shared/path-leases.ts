@@ -30,6 +30,8 @@ export interface PathLease {
   since: string;
   /** The work item it is tied to: it ends when the agent no longer holds that item. */
   work_id?: string;
+  /** The fencing token of the claim of `work_id` it is tied to: a later claim of the item does not revive it. */
+  work_token?: number;
   /** Its own end (ISO UTC), when it was given a TTL. */
   expires_at?: string;
   reason?: string;
@@ -146,6 +148,7 @@ export function leasesOf(agentId: string, data: JsonObject | undefined): PathLea
       since: typeof l.since === 'string' ? l.since : '',
     };
     if (typeof l.work_id === 'string') lease.work_id = l.work_id;
+    if (typeof l.work_token === 'number') lease.work_token = l.work_token;
     if (typeof l.expires_at === 'string') lease.expires_at = l.expires_at;
     if (typeof l.reason === 'string') lease.reason = l.reason;
     if (typeof l.worktree === 'string') lease.worktree = l.worktree;
@@ -170,6 +173,7 @@ export function maxLeaseToken(data: JsonObject | undefined): number {
 export function leaseRecord(l: PathLease): JsonObject {
   const out: JsonObject = { repo: l.repo, path: l.path, mode: l.mode, fencing_token: l.fencing_token, since: l.since };
   if (l.work_id !== undefined) out.work_id = l.work_id;
+  if (l.work_token !== undefined) out.work_token = l.work_token;
   if (l.expires_at !== undefined) out.expires_at = l.expires_at;
   if (l.reason !== undefined) out.reason = l.reason;
   if (l.worktree !== undefined) out.worktree = l.worktree;
@@ -301,6 +305,7 @@ function sameLease(a: PathLease, b: PathLease): boolean {
     a.fencing_token === b.fencing_token &&
     a.mode === b.mode &&
     a.work_id === b.work_id &&
+    a.work_token === b.work_token &&
     a.expires_at === b.expires_at &&
     a.worktree === b.worktree &&
     a.reason === b.reason &&

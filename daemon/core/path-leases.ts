@@ -125,12 +125,18 @@ export class PathLeases {
     this.timer = null;
   }
 
-  /** A lease still in force: before its TTL, and its agent still holding the work item it is tied to. */
+  /**
+   * A lease still in force: before its TTL, and its agent still holding the work item it is tied to
+   * under the same claim. A lease that stopped counting never counts again: once the item is
+   * released, a new claim of it (a new fencing token) does not revive the lease, which others may
+   * have been granted overlapping paths against meanwhile.
+   */
   isLive(l: PathLease, nowMs = Date.now(), view: Pick<ReadView, 'get'> = this.store): boolean {
     if (l.expires_at !== undefined && Date.parse(l.expires_at) <= nowMs) return false;
     if (l.work_id !== undefined) {
       const work = view.get('work', l.work_id)?.data;
       if (!work || !isHeld(work) || work.agent_id !== l.agent_id) return false;
+      if (!sameClaim(l, work.fencing_token)) return false;
     }
     return true;
   }
@@ -190,10 +196,12 @@ export class PathLeases {
         input.agent_id,
         (ctx) => {
           const nowMs = Date.now();
+          let workToken: number | undefined;
           if (input.work_id !== undefined) {
             const work = ctx.view.get('work', input.work_id)?.data;
             if (!work || !isHeld(work) || work.agent_id !== input.agent_id)
               throw new ApiError('not_claim_holder', `agent ${input.agent_id} does not hold work item ${input.work_id}: a lease tied to it would end at once`);
+            if (typeof work.fencing_token === 'number') workToken = work.fencing_token;
           }
           const blocking: PathLease[] = [];
           const warnings: PathLease[] = [];
@@ -225,7 +233,9 @@ export class PathLeases {
           let changed = !existing;
           for (const t of input.targets) {
             const k = leaseKey(t.repo, t.path);
-            const prev = own.get(k);
+            // A lease that stopped counting is not taken up again: the path is leased anew (new token, new since).
+            const held = own.get(k);
+            const prev = held && this.isLive(held, nowMs, ctx.view) ? held : undefined;
             const next: PathLease = {
               agent_id: input.agent_id,
               repo: t.repo,
@@ -235,6 +245,7 @@ export class PathLeases {
               since: prev?.since ?? ctx.now,
             };
             if (input.work_id !== undefined) next.work_id = input.work_id;
+            if (workToken !== undefined) next.work_token = workToken;
             if (input.ttl_ms !== undefined) next.expires_at = new Date(nowMs + input.ttl_ms).toISOString();
             if (input.reason !== undefined) next.reason = input.reason;
             if (t.worktree !== undefined) next.worktree = t.worktree;
@@ -319,7 +330,10 @@ export class PathLeases {
     if (this.covered(agentId, place, path, view)) return out;
     const lease: PathLease = { agent_id: agentId, repo: place.repo, path, mode: 'exclusive', fencing_token: view.nextFencingToken(), since: now };
     const work = currentClaim(view, agentId);
-    if (work) lease.work_id = work;
+    if (work) {
+      lease.work_id = work.id;
+      if (work.token !== undefined) lease.work_token = work.token;
+    }
     if (place.worktree !== undefined) lease.worktree = place.worktree;
     out.add = lease;
     return out;
@@ -372,23 +386,41 @@ export class PathLeases {
   }
 }
 
-/** The work item the agent holds, the most recently claimed when several. */
-function currentClaim(view: ReadView, agentId: string): string | undefined {
-  let best: string | undefined;
+/** The work item the agent holds (the most recently claimed when several), with its claim's fencing token. */
+function currentClaim(view: ReadView, agentId: string): { id: string; token?: number } | undefined {
+  let best: { id: string; token?: number } | undefined;
   let bestToken = -1;
   for (const id of view.heldBy(agentId)) {
     const t = view.get('work', id)?.data.fencing_token;
     const token = typeof t === 'number' ? t : 0;
     if (token > bestToken) {
-      best = id;
+      best = typeof t === 'number' ? { id, token: t } : { id };
       bestToken = token;
     }
   }
   return best;
 }
 
+/**
+ * The item's current claim (its fencing token) is the one the lease was tied to. A lease recorded
+ * before leases kept their claim's token, or tied to a claim without one (written by a script), was
+ * taken after its claim: a claim with a token above the lease's own came later.
+ */
+function sameClaim(l: PathLease, claimToken: unknown): boolean {
+  const token = typeof claimToken === 'number' ? claimToken : undefined;
+  if (l.work_token !== undefined) return token === l.work_token;
+  return token === undefined || token < l.fencing_token;
+}
+
 function sameTerms(a: PathLease, b: PathLease): boolean {
-  return a.mode === b.mode && a.work_id === b.work_id && a.expires_at === b.expires_at && a.reason === b.reason && a.worktree === b.worktree;
+  return (
+    a.mode === b.mode &&
+    a.work_id === b.work_id &&
+    a.work_token === b.work_token &&
+    a.expires_at === b.expires_at &&
+    a.reason === b.reason &&
+    a.worktree === b.worktree
+  );
 }
 
 function uniqueHolders(list: PathLease[]): PathLease[] {
