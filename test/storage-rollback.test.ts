@@ -2,13 +2,13 @@
 // the batches applied after it down with it; all are undone, newest first, and none is ever
 // acknowledged. Memory ends exactly where the disk is; no fencing token is handed out twice.
 import { afterAll, describe, expect, it } from 'vitest';
-import { openSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { FileStore } from '../daemon/store/file-store.js';
 import type { Journal } from '../daemon/store/journal.js';
 import type { ReadView } from '../daemon/store/memory-state.js';
 import { ApiError } from '../daemon/errors.js';
-import { mountTmpfs } from './helpers/tmpfs.js';
+import { fill, mountTmpfs } from './helpers/tmpfs.js';
 
 const fs = mountTmpfs(1024);
 const mounted = typeof fs !== 'string';
@@ -19,25 +19,6 @@ afterAll(() => {
 
 const quiet = { info() {}, warn() {}, error() {} };
 const cause = { op: 'test', source: 'api' as const };
-
-/** Fills the file system: writes until nothing more fits. */
-function fill(file: string): void {
-  const fd = openSync(file, 'w');
-  try {
-    for (const size of [64 * 1024, 4096, 512, 1]) {
-      const buf = Buffer.alloc(size, 1);
-      for (;;) {
-        try {
-          if (writeSync(fd, buf) < size) break;
-        } catch {
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 describe.skipIf(!mounted)('a failed journal batch', () => {
   it('is undone with every batch applied after it; writes come back once space does', async () => {

@@ -3,12 +3,12 @@
 // waits for the disk for an earlier change; on a full disk (a real small tmpfs) it is undone with
 // its batch and the store stays up.
 import { afterAll, describe, expect, it } from 'vitest';
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { FileStore } from '../daemon/store/file-store.js';
 import type { Journal } from '../daemon/store/journal.js';
 import type { Ack, ReadView } from '../daemon/store/memory-state.js';
-import { mountTmpfs } from './helpers/tmpfs.js';
+import { fill, mountTmpfs } from './helpers/tmpfs.js';
 import { tempDir } from './helpers/daemon.js';
 
 const quiet = { info() {}, warn() {}, error() {} };
@@ -60,25 +60,6 @@ const mounted = typeof fs !== 'string';
 afterAll(() => {
   if (typeof fs !== 'string') fs.unmount();
 });
-
-/** Fills the file system: writes until nothing more fits. */
-function fill(file: string): void {
-  const fd = openSync(file, 'w');
-  try {
-    for (const size of [64 * 1024, 4096, 512, 1]) {
-      const buf = Buffer.alloc(size, 1);
-      for (;;) {
-        try {
-          if (writeSync(fd, buf) < size) break;
-        } catch {
-          break;
-        }
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 describe.skipIf(!mounted)("ack: 'applied' on a full disk", () => {
   it('is undone with its batch, the store says so and takes writes again once space is freed', async () => {

@@ -1,7 +1,7 @@
 // A small real tmpfs as a data dir (needs root). Tests that need one skip with a printed reason
 // elsewhere, and fail instead under REQUIRE_SYSTEM_TOOLS=1.
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tempDir } from './daemon.js';
 
 export interface Tmpfs {
@@ -31,4 +31,23 @@ export function mountTmpfs(kib: number): Tmpfs | string {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Fills the file system: writes until nothing more fits. */
+export function fill(file: string): void {
+  const fd = openSync(file, 'w');
+  try {
+    for (const size of [64 * 1024, 4096, 512, 1]) {
+      const buf = Buffer.alloc(size, 1);
+      for (;;) {
+        try {
+          if (writeSync(fd, buf) < size) break;
+        } catch {
+          break;
+        }
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
