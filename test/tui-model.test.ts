@@ -174,7 +174,7 @@ describe('ConsoleModel', () => {
   it('keeps a bounded ring of stats samples', () => {
     const m = new ConsoleModel({ sampleCapacity: 3 });
     for (let i = 0; i < 5; i++) m.setStats(genStats({ revision: i }));
-    expect(m.samples.toArray().map((s) => s.stats.revision)).toEqual([2, 3, 4]);
+    expect(m.samples.toArray().map((s) => s.revision)).toEqual([2, 3, 4]);
   });
 });
 
