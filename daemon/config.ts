@@ -6,6 +6,7 @@ import path from 'node:path';
 import { ANALYZER_MODES, DEFAULTS, ENV_DEFAULTS, LOG_LEVELS } from './defaults.js';
 import { textOf } from '../shared/text.js';
 import { CROSS_WORKTREE_ACTIONS, PATH_LEASE_MODES } from '../shared/path-leases.js';
+import { nodeArgsOf } from '../shared/node-flags.js';
 
 export interface ServiceEntry {
   name: string;
@@ -84,7 +85,7 @@ export interface HeapPolicyInputs {
  */
 export function heapPolicyInputs(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): HeapPolicyInputs {
   const mode = (env.AI_PROCESSOR_HEAP_POLICY ?? '').trim().toLowerCase() || ENV_DEFAULTS.heap_policy;
-  return { off: mode === 'off', nodeArgs: [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)] };
+  return { off: mode === 'off', nodeArgs: nodeArgsOf(execArgv, env) };
 }
 
 /**

@@ -16,3 +16,15 @@ export const NODE_FLAGS = ['--v8-pool-size=1'];
 export function poolSizeGiven(execArgv: readonly string[], env: Readonly<Record<string, string | undefined>>): boolean {
   return [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => a.startsWith('--v8-pool-size'));
 }
+
+/** The node flags of a process: its command line's, then NODE_OPTIONS'. */
+export function nodeArgsOf(execArgv: readonly string[], env: Readonly<Record<string, string | undefined>>): string[] {
+  return [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)];
+}
+
+/** True when `args` hold one of `flags` (V8 takes - and _ alike; a value after = does not matter). */
+export function flagGiven(args: readonly string[], flags: readonly string[]): boolean {
+  const norm = (s: string) => s.replace(/_/g, '-').split('=')[0];
+  const set = new Set(args.map(norm));
+  return flags.some((f) => set.has(norm(f)));
+}

@@ -174,7 +174,14 @@ describe('ConsoleModel', () => {
   it('keeps a bounded ring of stats samples', () => {
     const m = new ConsoleModel({ sampleCapacity: 3 });
     for (let i = 0; i < 5; i++) m.setStats(genStats({ revision: i }));
-    expect(m.samples.toArray().map((s) => s.stats.revision)).toEqual([2, 3, 4]);
+    expect(m.samples.toArray().map((s) => s.revision)).toEqual([2, 3, 4]);
+    // Each sample keeps the sparklines' figures, not the whole answer (services, usage, ...).
+    const stats = genStats({ revision: 9 });
+    m.setStats(stats);
+    const last = m.samples.last()!;
+    expect(Object.keys(last)).toEqual(['at', 'revision', 'p99', 'entropyTotal']);
+    expect(last.p99).toEqual(Object.fromEntries(Object.entries(stats.latency).map(([op, l]) => [op, l.p99_ms])));
+    expect(last.entropyTotal).toBe(stats.entropy.total);
   });
 });
 

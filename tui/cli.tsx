@@ -8,8 +8,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createRequire } from 'node:module';
 import v8 from 'node:v8';
 import { resolveToken, resolveUrl } from '../client/config.js';
+import { flagGiven, nodeArgsOf } from '../shared/node-flags.js';
 
 const USAGE = `Usage: ai-console [--url URL] [--token TOKEN] [--allow-write] [--bell] [--once]
 
@@ -45,17 +47,28 @@ function version(): string {
 /**
  * The console is a long-running viewer whose live heap is small (~25 MB with 10,000 claims) but whose
  * Ink frames allocate several MB each. V8's defaults, tuned for throughput, answer that by growing the
- * young generation to 32 MB and letting old-space garbage reach 2-3x the live size before collecting:
- * 170+ MB resident. A fixed 1 MB semi-space and a 20% old-generation growth step keep it near 120 MB
- * for a few % of one core more GC work. Both flags are read by V8 at each collection, so setting them
- * here (before the snapshot arrives) takes effect; explicit V8 flags from the user win.
+ * young generation to 32 MB and letting old-space garbage reach 2-3x the live size before collecting.
+ * A fixed 1 MB semi-space, a 20% old-generation growth step, and V8's memory-saving sizing (its
+ * smallest growth step between full collections is 2 MB instead of 8) keep it near its live size for
+ * a few % of one core more GC work. V8 reads these at each collection, so setting them here (before
+ * the snapshot arrives) takes effect; heap flags given to node (command line or NODE_OPTIONS) win.
  */
 function tuneHeap(): void {
-  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
-  if (!/semi[-_]space|heap[-_]growing/.test(given)) {
+  const args = nodeArgsOf(process.execArgv, process.env);
+  if (!flagGiven(args, ['--semi-space-growth-factor', '--max-semi-space-size', '--min-semi-space-size', '--max-heap-size']))
     v8.setFlagsFromString('--semi-space-growth-factor=1');
-    v8.setFlagsFromString('--heap-growing-percent=20');
-  }
+  if (!flagGiven(args, ['--heap-growing-percent', '--max-old-space-size', '--max-heap-size'])) v8.setFlagsFromString('--heap-growing-percent=20');
+  if (!flagGiven(args, ['--optimize-for-size', '--no-optimize-for-size'])) v8.setFlagsFromString('--optimize-for-size');
+}
+
+/**
+ * Node's ESM loader, looking for the named exports of React's CommonJS entry points, reads both of
+ * their branches and keeps the source of the development builds it never runs (~0.8 MB) in the
+ * require cache. Dropped once Ink and React are loaded.
+ */
+function dropUnrunModuleSources(): void {
+  const cache = createRequire(import.meta.url).cache;
+  for (const [file, mod] of Object.entries(cache)) if (mod && !mod.loaded && file.endsWith('.development.js')) delete cache[file];
 }
 
 async function main(): Promise<number> {
@@ -114,6 +127,7 @@ async function main(): Promise<number> {
     import('./app.js'),
     import('./layout/theme.js'),
   ]);
+  dropUnrunModuleSources();
   const props = { model, url, allowWrite: values['allow-write'], noColor: noColorFromEnv(), actions: conn };
 
   if (values.once) {

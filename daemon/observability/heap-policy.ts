@@ -19,19 +19,32 @@
 //     twice as often but each takes about half as long. `holdYoungGeneration()` at the top of
 //     `ai-processor start` keeps it from growing while the modules load (they would leave it at
 //     2 x 8 MB, and V8 does not shrink it again under load).
+//   - both are for a busy daemon. A quiet one (fewer than BUSY_SCAVENGES_PER_S young-generation
+//     collections a second, e.g. a dozen agents) gains nothing from them and would carry the 16 MB
+//     of old-generation headroom and a grown young generation for ever: quiet, the old generation
+//     grows by OLD_GROWING_PERCENT only (no floor), V8 sizes the heap for memory rather than speed
+//     (--optimize-for-size: its own smallest growth step between full collections is 2 MB instead
+//     of 8) and the young generation is held where it is (V8 shrinks it by itself when little is
+//     allocated). The mode follows the collection rate, checked
+//     every second; a burst of work is busy again within a second.
 // All are V8 flags set at run time (v8.setFlagsFromString): V8 reads them each time it sizes the
 // heap. Node keeps run-time flag changes allowed (it turns V8's flag freezing off for this API).
 // Flags given to node by the operator (command line or NODE_OPTIONS) win: what they set is left
 // alone. AI_PROCESSOR_HEAP_POLICY=off turns the policy off (both read by config.ts heapPolicyInputs).
 import v8 from 'node:v8';
-import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { PerformanceObserver, constants, performance } from 'node:perf_hooks';
 import type { HeapPolicyInputs } from '../config.js';
+import { flagGiven } from '../../shared/node-flags.js';
 
 /** Old generation growth between full collections, in percent of the live size (the floor). */
 export const OLD_GROWING_PERCENT = 30;
 /** ... and in MB at least, up to doubling the live size. */
 export const OLD_MIN_HEADROOM_MB = 16;
 const OLD_MAX_PERCENT = 100;
+/** Young-generation collections a second from which the daemon counts as busy (see above). */
+export const BUSY_SCAVENGES_PER_S = 10;
+/** Window over which the collection rate is taken. */
+const RATE_WINDOW_MS = 1000;
 /** Largest semi-space the young generation may grow to (MB; V8's default is 16). */
 export const YOUNG_SEMI_SPACE_MB = 4;
 /** How often the young generation's size is checked: often while it may grow, seldom once at its cap. */
@@ -56,30 +69,27 @@ export interface HeapPolicy {
 const OLD_FLAGS = ['--heap-growing-percent', '--max-old-space-size', '--max-heap-size', '--optimize-for-size'];
 const YOUNG_FLAGS = ['--semi-space-growth-factor', '--max-semi-space-size', '--min-semi-space-size', '--max-heap-size', '--optimize-for-size'];
 
-/** True when node was started with one of `flags` (V8 accepts - and _ alike). */
-function given(args: string[], flags: string[]): boolean {
-  const norm = (s: string) => s.replace(/_/g, '-').split('=')[0];
-  const set = new Set(args.map(norm));
-  return flags.some((f) => set.has(norm(f)));
-}
-
 /**
  * Called first thing by `ai-processor start`, before the daemon's modules load: holds the young
  * generation at its start size (1 MB) so that loading them does not grow it past the policy's cap.
  */
 export function holdYoungGeneration({ off, nodeArgs }: HeapPolicyInputs): void {
-  if (!off && !given(nodeArgs, YOUNG_FLAGS)) v8.setFlagsFromString('--semi-space-growth-factor=1');
+  if (!off && !flagGiven(nodeArgs, YOUNG_FLAGS)) v8.setFlagsFromString('--semi-space-growth-factor=1');
 }
 
-/** The old generation's growth for a live size: OLD_GROWING_PERCENT, or the floor's share of a small heap. */
-export function oldGrowingPercent(liveBytes: number): number {
+/**
+ * The old generation's growth for a live size: OLD_GROWING_PERCENT, or, when busy, the floor's share
+ * of a small heap.
+ */
+export function oldGrowingPercent(liveBytes: number, busy = true): number {
+  if (!busy) return OLD_GROWING_PERCENT;
   const floor = Math.ceil((100 * OLD_MIN_HEADROOM_MB * 1024 * 1024) / Math.max(liveBytes, 1));
   return Math.min(OLD_MAX_PERCENT, Math.max(OLD_GROWING_PERCENT, floor));
 }
 
 export function applyHeapPolicy({ off, nodeArgs }: HeapPolicyInputs): HeapPolicy {
-  const old = !off && !given(nodeArgs, OLD_FLAGS);
-  const young = !off && !given(nodeArgs, YOUNG_FLAGS);
+  const old = !off && !flagGiven(nodeArgs, OLD_FLAGS);
+  const young = !off && !flagGiven(nodeArgs, YOUNG_FLAGS);
   let percent = 0;
   const setPercent = (p: number) => {
     if (p === percent) return;
@@ -87,22 +97,28 @@ export function applyHeapPolicy({ off, nodeArgs }: HeapPolicyInputs): HeapPolicy
     v8.setFlagsFromString(`--heap-growing-percent=${p}`);
   };
   let observer: PerformanceObserver | null = null;
+  // Busy until the first second of collections says otherwise: a start under load keeps its headroom.
+  let busy = true;
+  let minors = 0;
+  let windowStart = 0;
   // While the data loads: the floor percentage only. A limit worked out from the small heap of a
   // start (the 16 MB floor is 100% of it) would stand until the next full collection, which under
   // load may come long after: 170+ MB resident at 50k records instead of ~147.
   if (old) setPercent(OLD_GROWING_PERCENT);
   const adapt = () => {
     if (!old || observer) return;
-    setPercent(oldGrowingPercent(v8.getHeapStatistics().used_heap_size));
+    setPercent(oldGrowingPercent(v8.getHeapStatistics().used_heap_size, busy));
+    windowStart = performance.now();
     // After each full collection the heap holds about its live data: size the next growth from it.
     // (It takes effect from the collection after: V8 set the present limit as this one ended.)
     observer = new PerformanceObserver((list) => {
+      let major = false;
       for (const e of list.getEntries()) {
-        if ((e.detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
-          setPercent(oldGrowingPercent(v8.getHeapStatistics().used_heap_size));
-          break;
-        }
+        const kind = (e.detail as { kind?: number } | undefined)?.kind;
+        if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) major = true;
+        else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) minors++;
       }
+      if (major) setPercent(oldGrowingPercent(v8.getHeapStatistics().used_heap_size, busy));
     });
     observer.observe({ entryTypes: ['gc'] });
   };
@@ -119,10 +135,26 @@ export function applyHeapPolicy({ off, nodeArgs }: HeapPolicyInputs): HeapPolicy
   // it after idle periods: allow a doubling only where it stays within the cap. Checked every 20 ms
   // while it may grow, every second once at the cap (then it can only shrink), and at every tick().
   let stopped = false;
+  /** Busy or quiet, from the collections of the last window (once it is over). */
+  const rate = () => {
+    if (!observer) return;
+    const now = performance.now();
+    if (now - windowStart < RATE_WINDOW_MS) return;
+    const next = (minors * 1000) / (now - windowStart) >= BUSY_SCAVENGES_PER_S;
+    minors = 0;
+    windowStart = now;
+    if (next === busy) return;
+    busy = next;
+    if (!old) return;
+    v8.setFlagsFromString(busy ? '--no-optimize-for-size' : '--optimize-for-size');
+    setPercent(oldGrowingPercent(v8.getHeapStatistics().used_heap_size, busy));
+  };
   const tick = () => {
-    if (stopped || !young) return;
+    if (stopped) return;
+    rate();
+    if (!young) return;
     const space = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
-    if (space) setGrowing(space.space_size * 2 <= 2 * YOUNG_SEMI_SPACE_MB * 1024 * 1024);
+    if (space) setGrowing(busy && space.space_size * 2 <= 2 * YOUNG_SEMI_SPACE_MB * 1024 * 1024);
   };
   const check = () => {
     timer = null;
@@ -144,7 +176,7 @@ export function applyHeapPolicy({ off, nodeArgs }: HeapPolicyInputs): HeapPolicy
     loaded() {
       if (stopped) return;
       adapt();
-      if (young && !timer) check();
+      if ((young || old) && !timer) check();
     },
     /** Stops adjusting, and gives the heap back to V8's own sizing. */
     stop() {
@@ -155,6 +187,7 @@ export function applyHeapPolicy({ off, nodeArgs }: HeapPolicyInputs): HeapPolicy
       observer = null;
       if (young) setGrowing(true);
       if (old) v8.setFlagsFromString('--heap-growing-percent=0'); // 0: V8's dynamic factor
+      if (old && !busy) v8.setFlagsFromString('--no-optimize-for-size');
     },
   };
 }

@@ -9,7 +9,7 @@ import type { CoordinationState, RecordChange } from '../../shared/types.js';
 import { emptyState } from '../../shared/types.js';
 import { StateReplica, type DeltaOutcome } from '../../shared/replica.js';
 import { Ring } from './ring.js';
-import { HeldIndex, type StatsSample } from './selectors.js';
+import { HeldIndex, statsSample, type StatsSample } from './selectors.js';
 import { StatusIndex } from './sessions.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'unauthorized';
@@ -201,7 +201,7 @@ export class ConsoleModel {
     this.stats = stats;
     this.statsAt = this.now();
     this.statsError = null;
-    this.samples.push({ at: this.statsAt, stats });
+    this.samples.push(statsSample(this.statsAt, stats));
     this.touch();
   }
 

@@ -5,10 +5,23 @@ import type { CoordinationState, Entry, Json, JsonObject, RecordChange } from '.
 import { isHeld, PRIORITIES } from '../../shared/types.js';
 import { activityText, costOf, isSession, NEEDS_INPUT, waitingSince } from './sessions.js';
 
-/** One /api/stats answer and when it came (the model keeps a ring of them for the sparklines). */
+/**
+ * What the sparklines need of one /api/stats answer, and when it came. The model keeps a ring of
+ * them: the figures only, not the whole answer (services, usage, ...), which the ring would keep
+ * a hundred and fifty times over.
+ */
 export interface StatsSample {
   at: number;
-  stats: StatsResponse;
+  revision: number;
+  /** p99 per operation (ms). */
+  p99: Record<string, number>;
+  entropyTotal: number | null;
+}
+
+export function statsSample(at: number, stats: StatsResponse): StatsSample {
+  const p99: Record<string, number> = {};
+  for (const [op, l] of Object.entries(stats.latency ?? {})) p99[op] = l.p99_ms;
+  return { at, revision: stats.revision, p99, entropyTotal: stats.entropy?.total ?? null };
 }
 
 export const LATENCY_TARGET_MS = 100;
@@ -382,11 +395,11 @@ export function latencyRows(stats: StatsResponse | null, samples: StatsSample[])
       p50: l.p50_ms,
       p95: l.p95_ms,
       p99: l.p99_ms,
-      history: samples.map((s) => s.stats.latency?.[op]?.p99_ms ?? NaN),
+      history: samples.map((s) => s.p99[op] ?? NaN),
       over: l.p99_ms > LATENCY_TARGET_MS,
     }))
     .sort((a, b) => byStr(a.op, b.op));
-  const worst = samples.map((s) => Math.max(0, ...Object.values(s.stats.latency ?? {}).map((l) => l.p99_ms)));
+  const worst = samples.map((s) => Math.max(0, ...Object.values(s.p99)));
   return { rows, worst };
 }
 
@@ -427,6 +440,6 @@ export function entropyView(stats: StatsResponse | null, samples: StatsSample[] 
     baselineTotal: base?.total ?? null,
     ratio,
     conserved: ratio === null ? null : ratio >= CONSERVED_MIN && ratio <= CONSERVED_MAX,
-    history: samples.map((s) => s.stats.entropy?.total ?? NaN),
+    history: samples.map((s) => s.entropyTotal ?? NaN),
   };
 }
