@@ -5,11 +5,9 @@
 //
 // --v8-pool-size=1: V8's helper threads (concurrent marking, sweeping, compilation) are one
 // instead of Node's four. On a small machine the four take the cores the event loop needs while a
-// full collection marks, and requests wait for the whole marking instead of interleaving with it.
-// Measured on 2 cores at 50k records: paced at 3,000 claims/s, p99 20 ms -> 7 ms; flat out, p99
-// 9.7-10 ms -> 7.1-7.7 ms; ~8 MB less resident (fewer threads' malloc arenas). The console: 119 ->
-// 105 MB resident, first frame 762 -> 660 ms. One helper keeps up with heaps of this size on any
-// machine.
+// full collection marks, and requests wait for the whole marking instead of interleaving with it;
+// fewer threads also mean fewer malloc arenas. One helper keeps up with heaps of this size on any
+// machine. Figures in docs/performance.md ("Where the time goes").
 export const NODE_FLAGS = ['--v8-pool-size=1'];
 
 /** True when node was started with a V8 pool size of the operator's (command line or NODE_OPTIONS). */

@@ -2,18 +2,15 @@
 //
 // V8's defaults suit short programs: the old generation may grow to several times the live data
 // before a full collection (with plenty of RAM the growth factor goes up to 4), and the young
-// generation to 2 x 16 MB. With 50k records (~55 MB live) the daemon then sits at 210+ MB resident.
+// generation to 2 x 16 MB, so a daemon with a large state sits far above its live size.
 // This policy keeps the heap near its live size without capping it (a hard --max-old-space-size
 // would crash the daemon on a big data dir), while keeping full collections rare enough not to
-// decide the latency tail:
+// decide the latency tail (each one's marking shows in the p99 under load):
 //   - between full collections the old generation may grow by 30% of what survived the last one,
 //     and by at least 16 MB (V8 --heap-growing-percent, worked out again after each full
-//     collection, at most 100%). A full collection costs the main thread 10-35 ms of marking
-//     within ~40 ms; under load every one of them shows in the p99. Measured at 50k records and
-//     ~10k claims/s: 20% gave one every ~0.5 s (p99 13-16 ms), 30-35% about half as many (p99
-//     10-13 ms); 35% took RSS past 150 MB in one run of four, 30% stays at 145-149 MB.
-//     A small heap gets the 16 MB floor: at 1k records (26 MB live) 20% meant a full collection
-//     every ~0.3 s and a p99 of 17 ms; with the floor it is 7-10 ms, for ~8 MB more RSS.
+//     collection, at most 100%). Less meant full collections often enough to lift the p99; more
+//     took the resident size past the budget. A small heap gets the floor: at 30% alone its full
+//     collections would come several times a second. Figures in docs/performance.md.
 //   - the young generation grows to 2 x 4 MB at most (V8 would double it to 2 x 16 MB under load).
 //     The bytes saved against 2 x 8 MB pay for the larger old-generation headroom; scavenges come
 //     twice as often but each takes about half as long. `holdYoungGeneration()` at the top of
