@@ -1,9 +1,6 @@
 // The whole state as JSON text, produced a chunk at a time with a turn of the event loop between
-// chunks. Serializing 50k records in one go (status, a stream client's snapshot) held the event
-// loop for ~160-200 ms each time. Measured at 50k records with a script polling the status every
-// 0.5 s from its own process, claims paced at 3,000/s: p90 133 ms -> 23-37 ms, p99 164 -> 65-89 ms
-// (most of what remains is the poller's own CPU on two cores: niced, p99 32 ms); claims flat out
-// with the poller in the load generator's process: p99 56 -> 24 ms, p99.9 214 -> 48 ms.
+// chunks: serializing a large state in one go (status, a stream client's snapshot) held the event
+// loop long enough to show in every concurrent claim's latency (docs/performance.md).
 //
 // Consistency comes from the slots: a change makes a new slot and never alters one, so the slots
 // taken in one synchronous step (with the revision and checksum) are that revision's state, however
