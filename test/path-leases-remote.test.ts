@@ -187,4 +187,18 @@ describe('hooks install --repo-context (settings text)', () => {
     expect(installHooks(withCmd.text, { url: 'http://127.0.0.1:4001', token: false }).changed).toBe(false);
     expect(uninstallHooks(withCmd.text).text).toBe(user);
   });
+
+  it('the CLI writes a command line that runs this program, and uninstall takes it out', async () => {
+    const file = path.join(tempDir('aip-remote-settings-'), 'settings.json');
+    const install = await runCli(['hooks', 'install', '--settings', file, '--repo-context', '--url', 'http://127.0.0.1:4999']);
+    expect(install.code, install.stderr).toBe(0);
+    const settings = JSON.parse(readFileSync(file, 'utf8')) as Rec;
+    const cmd = (settings.hooks.CwdChanged as Rec[])[0].hooks[0] as Rec;
+    expect(cmd.type).toBe('command');
+    expect(cmd.command).toContain(`'${process.execPath}' `);
+    expect(cmd.command).toMatch(/dist\/daemon\/cli\.js' hooks repo-context --url 'http:\/\/127\.0\.0\.1:4999'$/);
+    expect((await runCli(['hooks', 'install', '--settings', file, '--repo-context', '--url', 'http://127.0.0.1:4999'])).stdout).toContain('nothing to do');
+    expect((await runCli(['hooks', 'uninstall', '--settings', file])).code).toBe(0);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({});
+  });
 });
