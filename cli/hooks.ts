@@ -161,7 +161,9 @@ export function registerHooksCommand(program: Command): void {
 
   hooks
     .command('repo-context')
-    .description("Claude Code command hook: reads the hook event on stdin, sends the git top-level and origin of its cwd to the daemon; always exits 0, prints nothing")
+    .description(
+      'Claude Code command hook: reads the hook event on stdin, sends the git top-level and origin of its cwd to the daemon; always exits 0, prints nothing',
+    )
     .option('--url <url>', "the daemon's URL (else AI_PROCESSOR_URL, else http://127.0.0.1:4001)")
     .action((o: { url?: string }) => runRepoContext(o.url));
 

@@ -88,7 +88,7 @@ describe('repo-context hook: one repository across clones the daemon cannot look
     return { status: res.status, agent: (res.body as Rec).agent as Rec | undefined };
   }
 
-  it('denies the second clone\'s edit of the same file naming the first session; a session without the context does not conflict', async () => {
+  it("denies the second clone's edit of the same file naming the first session; a session without the context does not conflict", async () => {
     const { first, second } = makeClones();
     const a = newSession();
     const b = newSession();

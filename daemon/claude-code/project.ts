@@ -137,6 +137,15 @@ export function originFromConfig(text: string): string | null {
   return null;
 }
 
+async function exists(dir: string): Promise<boolean> {
+  try {
+    await stat(dir);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The field of a Claude Code session's agent record holding the repository its repo-context hook reported. */
 export const REPO_CONTEXT_FIELD = 'repo_context';
 
@@ -159,7 +168,7 @@ export async function placeInContext(abs: string, ctx: RepoInfo, local: boolean,
   const full = '/' + n.path.replace(/\/$/, '');
   const rel = path.posix.relative(ctx.toplevel, full);
   if (rel === '' || rel.startsWith('..') || path.posix.isAbsolute(rel)) return null;
-  if (local && (await stat(ctx.toplevel).then(() => true, () => false))) return null;
+  if (local && (await exists(ctx.toplevel))) return null;
   const worktree = `${host}:${ctx.toplevel}`;
   return { repo: ctx.origin ?? worktree, worktree, path: rel };
 }

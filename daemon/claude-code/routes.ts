@@ -219,7 +219,11 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
         agentId,
         (ctx) => {
           const current = ctx.view.get('agents', agentId)?.data ?? newAgentData({ specialization: 'claude-code' }, ctx.now, agentId);
-          return { changes: [{ section: 'agents', key: agentId, op: 'put', data: { ...current, [REPO_CONTEXT_FIELD]: context } }], result: null, ack: 'durable' };
+          return {
+            changes: [{ section: 'agents', key: agentId, op: 'put', data: { ...current, [REPO_CONTEXT_FIELD]: context } }],
+            result: null,
+            ack: 'durable',
+          };
         },
         opts.traceOf(req),
       );
