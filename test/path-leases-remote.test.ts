@@ -169,6 +169,41 @@ describe('repo-context hook: one repository across clones the daemon cannot look
   });
 });
 
+describe('repo-context across a restart', () => {
+  it("is journaled with the agent record: a restarted daemon still places the session's edits in the reported repository", async () => {
+    const dataDir = tempDir('aip-remote-data-');
+    const args = ['--path-conflicts-across-worktrees', 'deny'];
+    const s = newSession();
+    const other = newSession();
+    const top = path.join(tempDir('aip-remote-gone-'), 'not-here', 'webapp');
+    let d = await startDaemon({ dataDir, args });
+    let c = new HttpClient(d.url);
+    try {
+      expect((await c.post(CONTEXT, { session_id: s, toplevel: top, origin: ORIGIN })).status).toBe(200);
+    } finally {
+      c.close();
+      expect(await d.stop()).toBe(0);
+    }
+    d = await startDaemon({ dataDir, args });
+    c = new HttpClient(d.url);
+    try {
+      const res = await c.get(`/api/agents/cc_${s}`);
+      expect((res.body as Rec).agent.repo_context).toEqual({ toplevel: top, origin: REPO_ID });
+      const base = fixture('PreToolUse.Edit');
+      const edit = (session: string, file: string) =>
+        c.post(HOOK, { ...base, session_id: session, cwd: top, tool_input: { ...(base.tool_input as object), file_path: file } });
+      // Another session holds src/a.ts of that repository (named by its origin).
+      expect((await c.post('/api/paths/claim', { agent_id: `cc_${other}`, repo: ORIGIN, paths: ['src/a.ts'] })).status).toBe(200);
+      const denied = (await edit(s, path.join(top, 'src', 'a.ts'))).body as Rec;
+      expect(denied.hookSpecificOutput?.permissionDecision).toBe('deny');
+      expect(denied.hookSpecificOutput.permissionDecisionReason).toContain(`cc_${other}`);
+    } finally {
+      c.close();
+      expect(await d.stop()).toBe(0);
+    }
+  });
+});
+
 describe('hooks install --repo-context (settings text)', () => {
   const command = "'/usr/bin/node' '/opt/aip/dist/daemon/cli.js' hooks repo-context --url 'http://127.0.0.1:4001'";
   it('adds the command hook on SessionStart and CwdChanged beside the http hooks, idempotently; uninstall removes exactly it', () => {
