@@ -169,6 +169,58 @@ describe('repo-context hook: one repository across clones the daemon cannot look
   });
 });
 
+/** This host's first non-loopback IPv4 address: requests through it are not from loopback. */
+const EXTERNAL = Object.values(os.networkInterfaces())
+  .flat()
+  .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+
+describe('repo-context from a caller that is not on loopback', () => {
+  // Visible as skipped (not passed) on a machine with no such address.
+  it.skipIf(!EXTERNAL)(
+    'uses the reported repository for requests through a non-loopback address, with the token the command takes from the environment',
+    async () => {
+      const token = 'remote-context-test-token-0123456789';
+      const tokenFile = path.join(tempDir('aip-remote-tok-'), 'token');
+      writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+      const d = await startDaemon({ args: ['--host', '0.0.0.0', '--token-file', tokenFile, '--path-conflicts-across-worktrees', 'deny'] });
+      const url = `http://${EXTERNAL}:${d.port}`;
+      const c = new HttpClient(url);
+      const auth = { authorization: `Bearer ${token}` };
+      try {
+        const { first, second } = makeClones(); // still on disk: the daemon is told, not looking
+        const [a, b, plain] = [newSession(), newSession(), newSession()];
+        for (const [session, cwd] of [
+          [a, first],
+          [b, second],
+        ]) {
+          const event = JSON.stringify({ ...fixture('SessionStart'), session_id: session, cwd });
+          expect(await runCli(['hooks', 'repo-context', '--url', url], { AI_PROCESSOR_TOKEN: token }, event)).toMatchObject({ code: 0, stdout: '' });
+        }
+        expect(((await c.get(`/api/agents/cc_${b}`, auth)).body as Rec).agent.repo_context).toEqual({ toplevel: second, origin: REPO_ID });
+        const base = fixture('PreToolUse.Edit');
+        const edit = async (session: string, cwd: string) => {
+          const file = path.join(cwd, 'src', 'a.ts');
+          const res = await c.post(HOOK, { ...base, session_id: session, cwd, tool_input: { ...(base.tool_input as object), file_path: file } }, auth);
+          expect(res.status).toBe(200);
+          return res.body as Rec;
+        };
+        expect(await edit(a, first)).toEqual({});
+        const held = (await c.get(`/api/paths?agent_id=cc_${a}`, auth)).body.leases as Rec[];
+        expect(held).toMatchObject([{ repo: REPO_ID, path: 'src/a.ts', worktree: `remote:${EXTERNAL}:${first}` }]);
+        const denied = await edit(b, second);
+        expect(denied.hookSpecificOutput?.permissionDecision).toBe('deny');
+        expect(denied.hookSpecificOutput.permissionDecisionReason).toContain(`cc_${a}`);
+        // Without the context: keyed by the absolute path on the caller's address, no conflict.
+        expect(await edit(plain, second)).toEqual({});
+        expect((await c.get(`/api/paths?agent_id=cc_${plain}`, auth)).body.leases).toMatchObject([{ repo: `remote:${EXTERNAL}:/` }]);
+      } finally {
+        c.close();
+        expect(await d.stop()).toBe(0);
+      }
+    },
+  );
+});
+
 describe('repo-context across a restart', () => {
   it("is journaled with the agent record: a restarted daemon still places the session's edits in the reported repository", async () => {
     const dataDir = tempDir('aip-remote-data-');
