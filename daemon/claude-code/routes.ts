@@ -90,7 +90,7 @@ async function editTarget(
     // The repository the session reported, where the daemon cannot look at the session's files.
     const reported = context && (await placeInContext(abs, context, local, locator.hostOf(local, req.ip)));
     if (reported) return reported;
-    return await locator.locate(abs, sameHost(req), req.ip, EDIT_LOCATE_WAIT_MS);
+    return await locator.locate(abs, local, req.ip, EDIT_LOCATE_WAIT_MS);
   } catch {
     return null;
   }
