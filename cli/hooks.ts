@@ -10,7 +10,10 @@ import {
   TOKEN_ENV,
   hookUrl,
   hooksStatus,
+  REPO_CONTEXT_EVENTS,
+  REPO_CONTEXT_VERB,
   installHooks,
+  installRepoContext,
   installTelemetry,
   telemetryStatus,
   uninstallHooks,
@@ -19,6 +22,7 @@ import {
 } from '../shared/claude-code/settings.js';
 import { homeDir, processEnv, resolveUrl } from '../client/config.js';
 import { EXIT } from './client-io.js';
+import { runRepoContext } from './repo-context.js';
 
 interface TargetFlags {
   user?: boolean;
@@ -96,6 +100,16 @@ function edit(file: string, dryRun: boolean, fn: (text: string | null) => { text
   process.stdout.write(`${file}: ${verb === 'install' ? 'installed' : 'removed'} on ${result.events.join(', ')}\n`);
 }
 
+/** Quoted for the shell Claude Code runs a command hook with. */
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command hook's command line: this very program (node and its script), so no PATH is needed. */
+function repoContextCommand(url: string): string {
+  return [process.execPath, path.resolve(process.argv[1] ?? 'ai-processor')].map(shellQuote).join(' ') + ` ${REPO_CONTEXT_VERB} --url ${shellQuote(url)}`;
+}
+
 function targetOptions(cmd: Command): Command {
   return cmd
     .option('--user', "the user's settings, ~/.claude/settings.json (default)")
@@ -118,6 +132,10 @@ export function registerHooksCommand(program: Command): void {
       ),
     )
     .option('--no-token', 'send no token')
+    .option(
+      '--repo-context',
+      `also write a command hook on ${REPO_CONTEXT_EVENTS.join(' and ')} that reports the session's git top-level and origin (for sessions on another host than the daemon)`,
+    )
     .option('--telemetry', "also write the env block that sends Claude Code's OpenTelemetry metrics and logs (tokens, cost) to the daemon")
     .option('--dry-run', 'print the resulting file instead of writing it')
     .action((o) => {
@@ -128,8 +146,9 @@ export function registerHooksCommand(program: Command): void {
         file,
         Boolean(o.dryRun),
         (text) => {
-          const hooks = installHooks(text, { url, token }, file);
-          return o.telemetry ? both(hooks, (t) => installTelemetry(t, { url }, file), text) : hooks;
+          let out = installHooks(text, { url, token }, file);
+          if (o.repoContext) out = both(out, (t) => installRepoContext(t, repoContextCommand(url), file), text);
+          return o.telemetry ? both(out, (t) => installTelemetry(t, { url }, file), text) : out;
         },
         'install',
       );
@@ -139,6 +158,14 @@ export function registerHooksCommand(program: Command): void {
         );
       }
     });
+
+  hooks
+    .command('repo-context')
+    .description(
+      'Claude Code command hook: reads the hook event on stdin, sends the git top-level and origin of its cwd to the daemon; always exits 0, prints nothing',
+    )
+    .option('--url <url>', "the daemon's URL (else AI_PROCESSOR_URL, else http://127.0.0.1:4001)")
+    .action((o: { url?: string }) => runRepoContext(o.url));
 
   targetOptions(hooks.command('uninstall'))
     .description('remove exactly the hooks (and telemetry env keys) install added, and the groups and events that leaves empty')

@@ -6,7 +6,9 @@
 // new directory, not a walk and a read of git's config each.
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { normalizeOrigin } from '../../shared/path-leases.js';
+import { normalizeAbsPath, normalizeOrigin } from '../../shared/path-leases.js';
+import type { JsonObject } from '../../shared/types.js';
+import type { PathTarget } from '../core/path-leases.js';
 
 /** Directories walked up from cwd at most. */
 const MAX_DEPTH = 64;
@@ -133,4 +135,40 @@ export function originFromConfig(text: string): string | null {
     if (m) return normalizeOrigin(m[1].replace(/^"(.*)"$/, '$1'));
   }
   return null;
+}
+
+async function exists(dir: string): Promise<boolean> {
+  try {
+    await stat(dir);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The field of a Claude Code session's agent record holding the repository its repo-context hook reported. */
+export const REPO_CONTEXT_FIELD = 'repo_context';
+
+/** A session's repository as reported by its repo-context hook: its top-level on the session's host, and its normalised origin. */
+export function repoContextOf(data: JsonObject | undefined): RepoInfo | null {
+  const c = data?.[REPO_CONTEXT_FIELD];
+  if (c === null || typeof c !== 'object' || Array.isArray(c) || typeof c.toplevel !== 'string') return null;
+  return { toplevel: c.toplevel, origin: typeof c.origin === 'string' ? c.origin : null };
+}
+
+/**
+ * A file placed in the repository a session reported, when the daemon cannot look at it itself:
+ * the request is not from this host, or the top-level does not exist here (the session is on
+ * another host, or the checkout moved). Null when the file is not under that top-level, or when
+ * the daemon can look (its own walk up then decides). `host` is the host part of worktree ids.
+ */
+export async function placeInContext(abs: string, ctx: RepoInfo, local: boolean, host: string): Promise<PathTarget | null> {
+  const n = normalizeAbsPath(abs);
+  if (!n.ok) return null;
+  const full = '/' + n.path.replace(/\/$/, '');
+  const rel = path.posix.relative(ctx.toplevel, full);
+  if (rel === '' || rel.startsWith('..') || path.posix.isAbsolute(rel)) return null;
+  if (local && (await exists(ctx.toplevel))) return null;
+  const worktree = `${host}:${ctx.toplevel}`;
+  return { repo: ctx.origin ?? worktree, worktree, path: rel };
 }

@@ -6,9 +6,17 @@
 import path from 'node:path';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { HOOK_OPERATION, agentIdFor, mapHookEvent, parseHookPayload, type HookPlan, type TaskChange } from '../../shared/claude-code/hook-mapping.js';
-import { HOOK_PATH } from '../../shared/claude-code/settings.js';
+import { HOOK_PATH, REPO_CONTEXT_PATH } from '../../shared/claude-code/settings.js';
 import { isClaimable, isHeld, type JsonObject } from '../../shared/types.js';
-import { PATH_LEASES_FIELD, leaseRecord, type PathLeaseEnforcement } from '../../shared/path-leases.js';
+import {
+  MAX_PATH_CHARS,
+  MAX_REPO_CHARS,
+  PATH_LEASES_FIELD,
+  leaseRecord,
+  normalizeAbsPath,
+  normalizeOrigin,
+  type PathLeaseEnforcement,
+} from '../../shared/path-leases.js';
 import { contextAnswer, denyAnswer, editedPath } from '../../shared/claude-code/pre-tool-use.js';
 import { isLoopback } from '../config.js';
 import { describeHolder, type EditDecision, type Holder, type PathConflict, type PathLeases, type PathTarget } from '../core/path-leases.js';
@@ -17,7 +25,7 @@ import { newAgentData } from '../core/coordinator.js';
 import type { CoordinationService, Trace } from '../core/service.js';
 import { ApiError } from '../errors.js';
 import type { Logger } from '../store/memory-state.js';
-import type { ProjectResolver } from './project.js';
+import { REPO_CONTEXT_FIELD, placeInContext, repoContextOf, type ProjectResolver, type RepoInfo } from './project.js';
 import { heartbeatOnly } from './hook-durability.js';
 
 /** A PostToolUse body carries the tool's response (a file read, a command's output): larger than other writes. */
@@ -31,6 +39,27 @@ export interface ClaudeCodeRouteOptions {
   traceOf: (request: FastifyRequest) => Trace | undefined;
   /** Path leases at edits (PreToolUse of Edit, Write, MultiEdit, NotebookEdit). */
   paths?: { leases: PathLeases; locator: PathLocator; enforcement: () => PathLeaseEnforcement; onConflict: (c: PathConflict) => void };
+}
+
+/** The operation of a repo-context report (journaled like the hooks' changes). */
+const REPO_CONTEXT_OPERATION = 'claude_code_repo_context';
+
+/** What the repo-context command hook sends: the session, and its git top-level and origin on the session's host. */
+const repoContextBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['session_id', 'toplevel'],
+  properties: {
+    session_id: { type: 'string', minLength: 1, maxLength: 200 },
+    toplevel: { type: 'string', minLength: 1, maxLength: MAX_PATH_CHARS, pattern: '^/' },
+    origin: { type: ['string', 'null'], minLength: 1, maxLength: MAX_REPO_CHARS },
+  },
+} as const;
+
+interface RepoContextBody {
+  session_id: string;
+  toplevel: string;
+  origin?: string | null;
 }
 
 /** How long an edit waits for its repository's first lookup (then cached). */
@@ -50,13 +79,18 @@ async function editTarget(
   locator: PathLocator,
   payload: { hook_event_name: string; cwd?: string; tool_name?: unknown; tool_input?: unknown },
   req: FastifyRequest,
+  context: RepoInfo | null,
 ): Promise<PathTarget | null> {
   const edited = editedPath(payload);
   if (!edited) return null;
   const abs = path.isAbsolute(edited) ? edited : payload.cwd && path.isAbsolute(payload.cwd) ? path.join(payload.cwd, edited) : null;
   if (!abs) return null;
   try {
-    return await locator.locate(abs, sameHost(req), req.ip, EDIT_LOCATE_WAIT_MS);
+    const local = sameHost(req);
+    // The repository the session reported, where the daemon cannot look at the session's files.
+    const reported = context && (await placeInContext(abs, context, local, locator.hostOf(local, req.ip)));
+    if (reported) return reported;
+    return await locator.locate(abs, local, req.ip, EDIT_LOCATE_WAIT_MS);
   } catch {
     return null;
   }
@@ -109,7 +143,8 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
       const trace = opts.traceOf(req);
       const paths = opts.paths;
       const enforcement = paths?.enforcement() ?? 'off';
-      const target = paths && enforcement !== 'off' ? await editTarget(paths.locator, payload, req) : null;
+      const context = repoContextOf(store.get('agents', agentId)?.data);
+      const target = paths && enforcement !== 'off' ? await editTarget(paths.locator, payload, req, context) : null;
       let decision: EditDecision | null = null;
       const apply = service.apply<HookPlan>(
         HOOK_OPERATION,
@@ -167,6 +202,31 @@ export function claudeCodeRoutes(opts: ClaudeCodeRouteOptions): FastifyPluginAsy
             .send(contextAnswer(`Another agent is also editing ${file}${where}: ${holdersText(others)}. Expect a merge conflict unless you coordinate.`));
         }
       }
+      return reply.code(200).send({});
+    });
+
+    // The session's repository, reported by the repo-context command hook: kept on its agent record.
+    app.post(REPO_CONTEXT_PATH, { schema: { body: repoContextBody } }, async (req, reply) => {
+      const body = req.body as RepoContextBody;
+      const agentId = agentIdFor(body.session_id);
+      if (!agentId) throw new ApiError('invalid_request', 'session_id is not a valid session id');
+      const top = normalizeAbsPath(body.toplevel);
+      if (!top.ok) throw new ApiError('invalid_request', `toplevel: ${top.message}`);
+      if (body.origin?.includes('\0')) throw new ApiError('invalid_request', 'origin must not contain NUL bytes');
+      const context = { toplevel: '/' + top.path.replace(/\/$/, ''), origin: body.origin ? normalizeOrigin(body.origin) : null };
+      await service.apply(
+        REPO_CONTEXT_OPERATION,
+        agentId,
+        (ctx) => {
+          const current = ctx.view.get('agents', agentId)?.data ?? newAgentData({ specialization: 'claude-code' }, ctx.now, agentId);
+          return {
+            changes: [{ section: 'agents', key: agentId, op: 'put', data: { ...current, [REPO_CONTEXT_FIELD]: context } }],
+            result: null,
+            ack: 'durable',
+          };
+        },
+        opts.traceOf(req),
+      );
       return reply.code(200).send({});
     });
   };

@@ -55,7 +55,7 @@ export function hookUrl(url: string): string {
   return base.endsWith(HOOK_PATH) ? base : base + HOOK_PATH;
 }
 
-/** The handler install writes: an http hook, never a command (a command that fails could fail the session). */
+/** The handler install writes on every event: an http hook (a command that fails could fail the session; our one command hook, opt-in, always exits 0). */
 export function ourHandler(opts: HookOptions): JsonObject {
   const h: JsonObject = { type: 'http', url: hookUrl(opts.url), timeout: HOOK_TIMEOUT_S };
   if (opts.token) {
@@ -67,6 +67,26 @@ export function ourHandler(opts: HookOptions): JsonObject {
 
 function isObject(v: Json | undefined): v is JsonObject {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** The daemon's endpoint for a session's repository (top-level, origin), sent by our command hook. */
+export const REPO_CONTEXT_PATH = '/api/hooks/claude-code/repo';
+/** The events our command hook runs on: the session's directory is known, or it changed. */
+export const REPO_CONTEXT_EVENTS = ['SessionStart', 'CwdChanged'] as const;
+/** The verb of the command hook (the mark of ours: `... hooks repo-context ...`). */
+export const REPO_CONTEXT_VERB = 'hooks repo-context';
+const REPO_CONTEXT_MARK = /(^|\s)hooks repo-context(\s|$)/;
+
+/**
+ * For sessions on another host than the daemon: a command hook that reports the session's git
+ * top-level and origin, which the daemon cannot look at there. `command` runs this program.
+ */
+export function repoContextHandler(command: string): JsonObject {
+  return { type: 'command', command, timeout: HOOK_TIMEOUT_S };
+}
+
+export function isOurCommand(handler: Json): boolean {
+  return isObject(handler) && handler.type === 'command' && typeof handler.command === 'string' && REPO_CONTEXT_MARK.test(handler.command);
 }
 
 export function isOurs(handler: Json): boolean {
@@ -116,7 +136,7 @@ function groupsOf(hooks: JsonObject, event: string, file: string): Json[] | null
 }
 
 /** Removes our handlers from one event's groups; drops the groups (and reports emptiness) that removal alone emptied. */
-function removeOurs(groups: Json[]): { groups: Json[]; removed: number } {
+function removeOurs(groups: Json[], mine: (h: Json) => boolean = isOurs): { groups: Json[]; removed: number } {
   let removed = 0;
   const out: Json[] = [];
   for (const g of groups) {
@@ -124,7 +144,7 @@ function removeOurs(groups: Json[]): { groups: Json[]; removed: number } {
       out.push(g);
       continue;
     }
-    const kept = g.hooks.filter((h) => !isOurs(h));
+    const kept = g.hooks.filter((h) => !mine(h));
     if (kept.length === g.hooks.length) {
       out.push(g);
       continue;
@@ -139,34 +159,43 @@ const same = (a: Json, b: Json) => JSON.stringify(a) === JSON.stringify(b);
 
 /** Our handler on every event of HOOK_EVENTS (added, or updated in place), and on no other event. */
 export function installHooks(text: string | null, opts: HookOptions, file?: string): EditResult {
+  return placeHandler(text, HOOK_EVENTS, ourHandler(opts), isOurs, file);
+}
+
+/** Our repo-context command hook on REPO_CONTEXT_EVENTS, beside the http hooks; idempotent like them. */
+export function installRepoContext(text: string | null, command: string, file?: string): EditResult {
+  return placeHandler(text, REPO_CONTEXT_EVENTS, repoContextHandler(command), isOurCommand, file);
+}
+
+/** `handler` (recognised by `mine`) on every event of `wanted` (added, or updated in place), and on no other event. */
+function placeHandler(text: string | null, wantedEvents: readonly string[], handler: JsonObject, mine: (h: Json) => boolean, file?: string): EditResult {
   const p = parse(text, file);
-  const handler = ourHandler(opts);
   const hooks = hooksOf(p.settings, file ?? 'settings file') ?? {};
   const events: string[] = [];
-  const wanted = new Set<string>(HOOK_EVENTS);
+  const wanted = new Set<string>(wantedEvents);
   for (const event of Object.keys(hooks)) {
     if (wanted.has(event)) continue;
     const groups = groupsOf(hooks, event, file ?? 'settings file') ?? [];
-    const { groups: kept, removed } = removeOurs(groups);
+    const { groups: kept, removed } = removeOurs(groups, mine);
     if (removed === 0) continue;
     events.push(event);
     if (kept.length > 0) hooks[event] = kept;
     else delete hooks[event];
   }
-  for (const event of HOOK_EVENTS) {
+  for (const event of wantedEvents) {
     const groups = groupsOf(hooks, event, file ?? 'settings file');
-    const ours = (groups ?? []).flatMap((g) => (isObject(g) && Array.isArray(g.hooks) ? g.hooks.filter(isOurs) : []));
+    const ours = (groups ?? []).flatMap((g) => (isObject(g) && Array.isArray(g.hooks) ? g.hooks.filter(mine) : []));
     if (ours.length === 1 && same(ours[0], handler)) continue;
     events.push(event);
     if (ours.length === 1) {
       // Updated where it stands (a new URL or token setting), the group's other handlers untouched.
       for (const g of groups ?? []) {
         if (!isObject(g) || !Array.isArray(g.hooks)) continue;
-        const i = g.hooks.findIndex(isOurs);
+        const i = g.hooks.findIndex(mine);
         if (i >= 0) g.hooks[i] = handler;
       }
     } else {
-      const kept = groups ? removeOurs(groups).groups : [];
+      const kept = groups ? removeOurs(groups, mine).groups : [];
       kept.push({ hooks: [handler] });
       hooks[event] = kept;
     }
@@ -178,6 +207,10 @@ export function installHooks(text: string | null, opts: HookOptions, file?: stri
 
 /** Removes exactly our handlers, and the groups, events and hooks object that their removal alone left empty. */
 export function uninstallHooks(text: string | null, file?: string): EditResult {
+  return removeHandlers(text, (h) => isOurs(h) || isOurCommand(h), file);
+}
+
+function removeHandlers(text: string | null, mine: (h: Json) => boolean, file?: string): EditResult {
   if (text === null) return { text: '', changed: false, events: [] };
   const p = parse(text, file);
   const hooks = hooksOf(p.settings, file ?? 'settings file');
@@ -185,7 +218,7 @@ export function uninstallHooks(text: string | null, file?: string): EditResult {
   const events: string[] = [];
   for (const event of Object.keys(hooks)) {
     const groups = groupsOf(hooks, event, file ?? 'settings file') ?? [];
-    const { groups: kept, removed } = removeOurs(groups);
+    const { groups: kept, removed } = removeOurs(groups, mine);
     if (removed === 0) continue;
     events.push(event);
     if (kept.length > 0) hooks[event] = kept;
