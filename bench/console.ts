@@ -25,11 +25,11 @@ const TEAMS = ['backend', 'frontend', 'infra', 'qa', 'data', 'platform'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const agentId = (i: number): string => `bench_agent_${String(i).padStart(4, '0')}`;
 
-/** A legacy data dir: AGENTS agents, CLAIMS work items each held by one of them (10 per agent). */
-export function seedConsoleDataDir(): string {
+/** A legacy data dir: AGENTS agents, `claims` work items each held by one of them (10 per agent by default). */
+export function seedConsoleDataDir(claims = CLAIMS): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'aip-bench-console-'));
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const claims = Array.from({ length: CLAIMS }, (_, i) => ({
+  const items = Array.from({ length: claims }, (_, i) => ({
     work_item_id: `work_seed_${i}`,
     agent_id: agentId(i % AGENTS),
     claimed_at: now,
@@ -41,7 +41,7 @@ export function seedConsoleDataDir(): string {
     team: TEAMS[i % TEAMS.length],
     progress: i % 3 === 0 ? (i * 7) % 100 : 0,
   }));
-  writeFileSync(path.join(dir, 'work_claims.json'), JSON.stringify(claims, null, 2) + '\n');
+  writeFileSync(path.join(dir, 'work_claims.json'), JSON.stringify(items, null, 2) + '\n');
   const agents = Array.from({ length: AGENTS }, (_, i) => ({
     agent_id: agentId(i),
     team: TEAMS[i % TEAMS.length],
@@ -90,7 +90,7 @@ export function hasTmux(): boolean {
  * their holder), 1 of 4 a heartbeat. Requests are paced, not awaited in lockstep, over a few
  * keep-alive connections; the count of accepted ones gives the rate really achieved.
  */
-export function loadGenerator(url: string, perSecond: number): { stop: () => Promise<{ sent: number; ok: number; seconds: number }> } {
+export function loadGenerator(url: string, perSecond: number, items = CLAIMS): { stop: () => Promise<{ sent: number; ok: number; seconds: number }> } {
   const clients = Array.from({ length: 4 }, () => new HttpClient(url));
   const inFlight = new Set<Promise<unknown>>();
   let sent = 0;
@@ -106,7 +106,7 @@ export function loadGenerator(url: string, perSecond: number): { stop: () => Pro
       owed--;
       const n = sent++;
       const c = clients[n % clients.length];
-      const item = (n * 7919) % CLAIMS; // spread over all items
+      const item = (n * 7919) % items; // spread over all items
       const req =
         n % 4 === 3
           ? c.post(`/api/agents/${agentId(item % AGENTS)}/heartbeat`, { status: 'active', current_workload: 10 })
