@@ -202,6 +202,7 @@ export function registerHooksCommand(program: Command): void {
             `${r.file}: installed on ${r.installed.length} event(s) -> ${urls} (${token})${r.missing.length ? `; missing: ${r.missing.join(', ')}` : ''}\n`,
           );
         }
+        if ('repo_context' in r && r.repo_context.length > 0) process.stdout.write(`${r.file}: repo-context hook on ${r.repo_context.join(', ')}\n`);
         if (r.telemetry) process.stdout.write(`${r.file}: telemetry -> ${r.telemetry.endpoint ?? '(no endpoint)'} (${r.telemetry.keys.join(', ')})\n`);
       }
     });

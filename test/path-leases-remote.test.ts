@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installHooks, installRepoContext, uninstallHooks } from '../shared/claude-code/settings.js';
+import { hooksStatus, installHooks, installRepoContext, uninstallHooks } from '../shared/claude-code/settings.js';
 import { REFERENCE, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 
@@ -270,6 +270,9 @@ describe('hooks install --repo-context (settings text)', () => {
     expect(start.some((h) => h.type === 'http')).toBe(true);
     expect(settings.hooks.CwdChanged).toEqual([{ hooks: [{ type: 'command', command, timeout: 5 }] }]);
     expect(installRepoContext(withCmd.text, command).changed).toBe(false);
+    // Status names the events that carry it, and only once it is there.
+    expect(hooksStatus(http.text).repo_context).toEqual([]);
+    expect(hooksStatus(withCmd.text).repo_context).toEqual(['SessionStart', 'CwdChanged']);
     // Installing the http hooks again leaves the command hook alone.
     expect(installHooks(withCmd.text, { url: 'http://127.0.0.1:4001', token: false }).changed).toBe(false);
     expect(uninstallHooks(withCmd.text).text).toBe(user);
@@ -285,6 +288,7 @@ describe('hooks install --repo-context (settings text)', () => {
     expect(cmd.command).toContain(`'${process.execPath}' `);
     expect(cmd.command).toMatch(/dist\/daemon\/cli\.js' hooks repo-context --url 'http:\/\/127\.0\.0\.1:4999'$/);
     expect((await runCli(['hooks', 'install', '--settings', file, '--repo-context', '--url', 'http://127.0.0.1:4999'])).stdout).toContain('nothing to do');
+    expect((await runCli(['hooks', 'status', '--settings', file])).stdout).toContain(`${file}: repo-context hook on SessionStart, CwdChanged`);
     expect((await runCli(['hooks', 'uninstall', '--settings', file])).code).toBe(0);
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({});
   });

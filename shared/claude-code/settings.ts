@@ -234,23 +234,27 @@ export interface HooksStatus {
   installed: Array<{ event: string; url: string; token: boolean }>;
   /** Events of HOOK_EVENTS without our handler. */
   missing: string[];
+  /** Events carrying our repo-context command hook (`hooks install --repo-context`). */
+  repo_context: string[];
 }
 
 export function hooksStatus(text: string | null, file?: string): HooksStatus {
   const p = parse(text, file);
   const hooks = hooksOf(p.settings, file ?? 'settings file') ?? {};
   const installed: HooksStatus['installed'] = [];
+  const repoContext = new Set<string>();
   for (const event of Object.keys(hooks)) {
     for (const g of groupsOf(hooks, event, file ?? 'settings file') ?? []) {
       if (!isObject(g) || !Array.isArray(g.hooks)) continue;
       for (const h of g.hooks) {
+        if (isOurCommand(h)) repoContext.add(event);
         if (!isOurs(h) || !isObject(h)) continue;
         installed.push({ event, url: h.url as string, token: Array.isArray(h.allowedEnvVars) && h.allowedEnvVars.includes(TOKEN_ENV) });
       }
     }
   }
   const have = new Set(installed.map((i) => i.event));
-  return { installed, missing: HOOK_EVENTS.filter((e) => !have.has(e)) };
+  return { installed, missing: HOOK_EVENTS.filter((e) => !have.has(e)), repo_context: [...repoContext] };
 }
 
 // ---- Telemetry: the `env` block that points Claude Code's OpenTelemetry exporter at the daemon ----
