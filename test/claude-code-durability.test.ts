@@ -2,21 +2,16 @@
 // "What an answer promises"): a heartbeat (a tool event of a working session) is answered once
 // applied, everything else once on disk. Real daemons, real hook payloads, a real git repository.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REFERENCE, startDaemon, tempDir } from './helpers/daemon.js';
+import { startDaemon, tempDir } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
+import { hookFixture as fixture } from './helpers/claude-code.js';
 
 type Rec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- answers are read loosely
 
 const HOOK = '/api/hooks/claude-code';
-const FIXTURES = path.join(REFERENCE, 'claude-code/hooks');
-
-function fixture(name: string, overrides: Record<string, unknown>): Record<string, unknown> {
-  return { ...(JSON.parse(readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8')) as Record<string, unknown>), ...overrides };
-}
-
 /** A git repository with an origin (the files the sessions edit need not exist: a lease never opens them). */
 function makeRepo(): string {
   const repo = path.join(tempDir('aip-hook-durable-'), 'webapp');

@@ -3,19 +3,13 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REFERENCE, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient, postAnnouncingBody } from './helpers/http.js';
+import { hookFixture as fixture, sessionIds } from './helpers/claude-code.js';
 
 const HOOK = '/api/hooks/claude-code';
-const FIXTURES = path.join(REFERENCE, 'claude-code/hooks');
-
-function fixture(name: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return { ...JSON.parse(readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8')), ...overrides };
-}
-
-let sessions = 0;
 /** A session id of its own per test, so tests do not see each other's agents. */
-const newSession = () => `0c0ffee0-0000-4000-8000-${String(++sessions).padStart(12, '0')}`;
+const newSession = sessionIds('0c0ffee0');
 
 async function send(c: HttpClient, name: string, session: string, overrides: Record<string, unknown> = {}, headers?: Record<string, string>) {
   const res = await c.post(HOOK, fixture(name, { session_id: session, ...overrides }), headers);

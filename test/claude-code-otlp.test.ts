@@ -19,13 +19,13 @@ import { ConfigError, loadConfig } from '../daemon/config.js';
 import { startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient, postAnnouncingBody } from './helpers/http.js';
 import { wsText } from '../client/ws-text.js';
+import { sessionIds } from './helpers/claude-code.js';
 
 const TOKEN = 'otlp-test-token';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const TEAM = 'autonomous_team'; // the team of an agent nobody assigned
 
-let sessions = 0;
-const newSession = () => `0e1e0000-0000-4000-8000-${String(++sessions).padStart(12, '0')}`;
+const newSession = sessionIds('0e1e0000');
 
 /** A meter provider whose reader exports only when flushed (no timer in the way of the assertions). */
 function sdk(exporter: ConstructorParameters<typeof PeriodicExportingMetricReader>[0]['exporter'], session: string) {

@@ -3,18 +3,17 @@
 // compiled console in tmux (read with capture-pane), and a second session's refused edits appearing
 // as they happen, up to the stuck mark; enter on a lease opens its holder, whose drill-down lists
 // its leases.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../client/api.js';
-import { CONSOLE_CLI, ROOT, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { CONSOLE_CLI, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { requireTool } from './helpers/system-tools.js';
 import { Terminal } from './helpers/terminal.js';
+import { git, hookFixture } from './helpers/claude-code.js';
 
 const HAS_TMUX = requireTool('tmux');
 const term = new Terminal('aic-files');
-const FIXTURES = path.join(ROOT, 'test/fixtures/claude-code/hooks');
 const REPO_ID = 'github.com/example/shopfront';
 
 const HOLDER = '7b7b7b7b-1111-4111-8111-00000000a001';
@@ -29,13 +28,6 @@ const waitForScreen = (pred: (s: string) => boolean, what: string): Promise<stri
 /** The line of the screen holding every one of `parts`, or undefined. */
 const lineWith = (s: string, ...parts: string[]): string | undefined => lines(s).find((l) => parts.every((p) => l.includes(p)));
 
-function git(cwd: string, ...args: string[]): void {
-  execFileSync('git', args, {
-    cwd,
-    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
-  });
-}
-
 describe.skipIf(!HAS_TMUX)('ai-console Files view (tmux, real daemon)', () => {
   let daemon: DaemonHandle;
   let api: ApiClient;
@@ -44,7 +36,7 @@ describe.skipIf(!HAS_TMUX)('ai-console Files view (tmux, real daemon)', () => {
 
   /** A recorded hook payload for one of our sessions, POSTed as Claude Code would; the hook's answer. */
   async function hook(fixture: string, sessionId: string, patch: Record<string, unknown> = {}): Promise<HookAnswer> {
-    const body = JSON.parse(readFileSync(path.join(FIXTURES, `${fixture}.json`), 'utf8')) as Record<string, unknown>;
+    const body = hookFixture(fixture);
     Object.assign(body, { session_id: sessionId, cwd: repo, transcript_path: path.join(workDir, `${sessionId}.jsonl`) }, patch);
     const res = await api.post<HookAnswer>('/api/hooks/claude-code', body);
     expect(res.status).toBe(200);

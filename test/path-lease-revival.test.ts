@@ -4,12 +4,13 @@
 // Claude Code PreToolUse payloads in a git repository the test creates; on the file store, and on
 // PostgreSQL with the two agents going through two daemons on one schema.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REFERENCE, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 import { createDatabase, postgresAvailable } from './helpers/postgres.js';
+import { hookFixture, sessionIds } from './helpers/claude-code.js';
 
 type Rec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- answers are read loosely
 
@@ -46,12 +47,9 @@ function makeRepo(): string {
   return main;
 }
 
-let sessions = 0;
-const newSession = () => `5c1e0000-0000-4000-8000-${String(++sessions).padStart(12, '0')}`;
+const newSession = sessionIds('5c1e0000');
 
-function fixture(name: string): Rec {
-  return JSON.parse(readFileSync(path.join(REFERENCE, 'claude-code/hooks', `${name}.json`), 'utf8')) as Rec;
-}
+const fixture = (name: string): Rec => hookFixture(name);
 
 /** Claude Code's recorded PreToolUse of an Edit, for `session` editing `file` (absolute) in `cwd`. */
 async function edit(c: HttpClient, session: string, cwd: string, file: string): Promise<Rec> {

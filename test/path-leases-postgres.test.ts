@@ -4,14 +4,15 @@
 // on every committed revision and on every 200 answer), ends through one daemon free the paths for
 // the other, and a database from before the table of held paths gets it filled on migration.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { migrate } from '../daemon/store/pg-schema.js';
-import { REFERENCE, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 import { createDatabase, postgresAvailable, query } from './helpers/postgres.js';
+import { hookFixture, sessionIds } from './helpers/claude-code.js';
 
 type Rec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- answers are read loosely
 
@@ -55,12 +56,9 @@ function makeRepo(): string {
   return main;
 }
 
-let sessions = 0;
-const newSession = () => `7b3d0000-0000-4000-8000-${String(++sessions).padStart(12, '0')}`;
+const newSession = sessionIds('7b3d0000');
 
-function fixture(name: string): Rec {
-  return JSON.parse(readFileSync(path.join(REFERENCE, 'claude-code/hooks', `${name}.json`), 'utf8')) as Rec;
-}
+const fixture = (name: string): Rec => hookFixture(name);
 
 /** Claude Code's recorded PreToolUse of an Edit, for `session` editing `file` in `cwd`. */
 function editPayload(session: string, cwd: string, file: string): Rec {

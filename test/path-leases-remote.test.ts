@@ -2,37 +2,23 @@
 // repo-context command hook (the compiled CLI, hook JSON on stdin, real git repositories) reports
 // each session's top-level and origin, and edits are placed in that repository, so files of one
 // repository match across clones. Against a real daemon; the clones are renamed away before the edits.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hooksStatus, installHooks, installRepoContext, uninstallHooks } from '../shared/claude-code/settings.js';
-import { REFERENCE, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
+import { git, hookFixture as fixture, sessionIds } from './helpers/claude-code.js';
 
 type Rec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- answers are read loosely
 
 const HOOK = '/api/hooks/claude-code';
 const CONTEXT = '/api/hooks/claude-code/repo';
-const FIXTURES = path.join(REFERENCE, 'claude-code/hooks');
 const ORIGIN = 'git@github.com:example/webapp.git';
 const REPO_ID = 'github.com/example/webapp';
 
-function fixture(name: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8')) as Record<string, unknown>;
-}
-
-let sessions = 0;
-const newSession = () => `7e307e00-0000-4000-8000-${String(++sessions).padStart(12, '0')}`;
-
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
-  });
-}
+const newSession = sessionIds('7e307e00');
 
 /** A repository with a file, and a clone of it whose origin is the same URL (two machines' checkouts of one project). */
 function makeClones(): { first: string; second: string } {

@@ -1,37 +1,23 @@
 // Path leases against a real daemon: Claude Code's recorded PreToolUse payloads (cwd and file_path
 // rewritten into a git repository the test creates) for several sessions, the path API, separate
 // CLI processes racing for overlapping sets, and expiry with the agent's lease.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PathIndex, ancestorDirs, normalizeOrigin, normalizeRelPath, overlaps, type PathLease } from '../shared/path-leases.js';
 import { originFromConfig } from '../daemon/claude-code/project.js';
-import { REFERENCE, runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { runCli, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
 import { createDatabase, postgresAvailable } from './helpers/postgres.js';
+import { git, hookFixture as fixture, sessionIds } from './helpers/claude-code.js';
 
 type Rec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- answers are read loosely
 
 const HOOK = '/api/hooks/claude-code';
-const FIXTURES = path.join(REFERENCE, 'claude-code/hooks');
 const ORIGIN = 'git@github.com:example/webapp.git';
 const REPO_ID = 'github.com/example/webapp';
 
-function fixture(name: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8')) as Record<string, unknown>;
-}
-
-let sessions = 0;
-const newSession = () => `9a7e0000-0000-4000-8000-${String(++sessions).padStart(12, '0')}`;
-
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
-  });
-}
+const newSession = sessionIds('9a7e0000');
 
 /** A repository with an origin, a few files, and a second worktree beside it. */
 function makeRepo(): { main: string; second: string } {

@@ -1,23 +1,21 @@
 // Refused edits as the stream carries them (path_conflict events) and the stuck-pair metric: a real
 // daemon, recorded PreToolUse payloads of two Claude Code sessions in a git repository the test
 // creates, a real WebSocket client on the coordination stream, GET /metrics read as Prometheus does.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { wsText } from '../client/ws-text.js';
 import { StuckPairs } from '../daemon/observability/stuck-pairs.js';
 import { PATH_CONFLICT_EVENT, STREAM_PATH, parsePathConflict, toWsUrl, type PathConflictDetail, type ServerMessage } from '../shared/protocol.js';
-import { REFERENCE, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { HttpClient } from './helpers/http.js';
+import { git, hookFixture as fixture } from './helpers/claude-code.js';
 
 type Rec = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- answers are read loosely
 
 const HOOK = '/api/hooks/claude-code';
-const FIXTURES = path.join(REFERENCE, 'claude-code/hooks');
 const REPO_ID = 'github.com/example/stuck';
-const fixture = (name: string): Record<string, unknown> => JSON.parse(readFileSync(path.join(FIXTURES, `${name}.json`), 'utf8')) as Record<string, unknown>;
 
 describe('StuckPairs (the tally behind coordination_path_stuck_pairs)', () => {
   it('counts a pair once it is refused the threshold number of times within the window, and forgets it after', () => {
@@ -71,14 +69,6 @@ describe('parsePathConflict', () => {
     expect(parsePathConflict({ event: PATH_CONFLICT_EVENT, detail: { ...good, holders: [{ agent_id: 'x' }] } })).toBeNull();
   });
 });
-
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' },
-  });
-}
 
 /** A repository with an origin and a second worktree beside it. */
 function makeRepo(): string {
