@@ -137,7 +137,11 @@ describe.skipIf(!HAS_TMUX)('the work graph in ai-console (tmux, real daemon)', (
   it('the filter finds items by readiness', async () => {
     keys('/');
     await waitForScreen((x) => x.includes('/_'), 'the filter prompt');
-    for (const ch of 'blocked') keys(ch);
+    // Each key once the one before is on screen: keys that arrive together are one chunk for the console.
+    for (const [i, ch] of [...'blocked'].entries()) {
+      keys(ch);
+      await waitForScreen((x) => x.includes(`/${'blocked'.slice(0, i + 1)}_`), `the filter draft after '${ch}'`);
+    }
     keys('Enter');
     const s = await waitForScreen((x) => x.includes('Claims / work (1/7)'), 'one blocked item');
     expect(rowOf(s, 'wg_after_bad')).toContain('blocked');

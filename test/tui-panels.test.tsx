@@ -179,6 +179,14 @@ describe('claims panel', () => {
     expect(frame()).toContain('Claims / work (40)');
   });
 
+  it('applies a filter typed or pasted with its Enter in one chunk (as a slow SSH link delivers it)', async () => {
+    const { frame, press, snap } = mount();
+    await press('2', '/', 'critical\r');
+    const crit = Object.values(snap.state.work).filter((e) => e.data.priority === 'critical').length;
+    expect(frame()).toContain(`Claims / work (${crit}/40)`);
+    expect(frame()).not.toContain('enter apply');
+  });
+
   it('cycles the sort column with s and reverses with S', async () => {
     const { frame, press } = mount();
     await press('2');

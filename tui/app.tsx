@@ -284,9 +284,10 @@ export function App(props: AppProps): ReactElement {
   const onKey = (input: string, key: Key): void => {
     const u = ui.current;
     if (key.ctrl && input === 'c') return quit();
-    // Keys typed fast (or auto-repeat over a slow SSH link) arrive as one chunk: "jjj".
-    if (u.draft === null && !key.ctrl && !key.meta && [...input].length > 1) {
-      for (const ch of input) onKey(ch, { ...key, shift: ch !== ch.toLowerCase() });
+    // Keys typed fast (or auto-repeat over a slow SSH link) arrive as one chunk: "jjj", or a filter
+    // typed or pasted with its Enter: "blocked\r". Each key is taken on its own.
+    if (!key.ctrl && !key.meta && [...input].length > 1 && (u.draft === null || input.includes('\r'))) {
+      for (const ch of input) onKey(ch === '\r' ? '' : ch, { ...key, return: ch === '\r', shift: ch !== ch.toLowerCase() });
       return;
     }
     if (u.confirm) {
