@@ -1,5 +1,11 @@
-// Issue 16's memory budget: 200 MB for the daemon and the console together. Three scenes, each a real
-// daemon with the console attached in a real terminal (tmux), RSS of both sampled every 250 ms:
+// Issue 16's memory budget: 200 MB for the daemon and the console together. Three scenes, each run in
+// the two ways the pair runs on one machine, RSS sampled every 250 ms:
+//   - `npm start`: one process, the console on the main thread and the daemon in a worker thread
+//     (scripts/start.ts), in a real terminal (tmux); figures `memory_<scene>_npm_start_*`;
+//   - a daemon process (as the systemd unit runs it) with `ai-console` attached in a real terminal:
+//     two processes; figures `memory_<scene>_daemon_*`, `_console_*`, `_total_*` (the RSS sum, which
+//     counts the pages both map, the node binary's, twice) and `_pair_resident_mb` (those pages once).
+// The scenes:
 //   - 10k and 50k records: 1,000 agents and 10,000 / 50,000 claims (the console bench's data dir) under 200 changes/s
 //     for MEMORY_WINDOW_S; figures: daemon, console and total RSS at the end, the total's peak, and
 //     its growth from the first half's peak to the second half's (flat after warm-up = ~0);
@@ -8,7 +14,8 @@
 // AIP_BENCH_MEMORY_WINDOW_S / AIP_BENCH_MEMORY_DEMO_S lengthen the scenes (e.g. 1800 for the issue's
 // "after 30 minutes"); the defaults keep `npm run bench` short.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Section } from './report.js';
@@ -82,64 +89,132 @@ const max = (xs: number[]): number => xs.reduce((a, b) => Math.max(a, b), 0);
 const growth = (xs: number[]): number => max(xs.slice(Math.floor(xs.length / 2))) - max(xs.slice(0, Math.floor(xs.length / 2)));
 const last = (xs: number[]): number => xs[xs.length - 1];
 
+/** A free loopback port (for `npm start`, which takes its port from AI_PROCESSOR_PORT). */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** The command of package.json's `start` script, with this node: what `npm start` runs. */
+function npmStartCommand(): string {
+  const cmd = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start;
+  return `${JSON.stringify(process.execPath)} ${cmd.replace(/^node /, '')}`;
+}
+
+/**
+ * Runs `npm start` on `dataDir` in a real terminal (the daemon in a worker thread of the console's
+ * process) and `during` against its daemon, sampling the process's RSS every 250 ms; then closes the
+ * terminal (SIGHUP: a clean stop) and waits for the process to end.
+ */
+async function withNpmStart(dataDir: string, tag: string, env: Record<string, string>, during: (url: string) => Promise<void>): Promise<number[]> {
+  const tmux = new Tmux(`aip-bench-memory-start-${tag}-${process.pid}`);
+  const port = await freePort();
+  const vars = { ...env, STATE_DIRECTORY: dataDir, AI_PROCESSOR_PORT: String(port) };
+  const assignments = Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  let pid = 0;
+  try {
+    tmux.run(
+      'new-session',
+      '-d',
+      '-s',
+      'start',
+      '-x',
+      '120',
+      '-y',
+      '40',
+      `cd ${JSON.stringify(ROOT)} && exec env -u NO_COLOR -u AI_PROCESSOR_TOKEN -u AI_PROCESSOR_URL -u OTEL_EXPORTER_OTLP_ENDPOINT ${assignments.join(' ')} ${npmStartCommand()}`,
+    );
+    for (const end = Date.now() + 60_000; !/ rev \d+ /.test(tmux.capture('start')); await sleep(50)) {
+      if (Date.now() > end) throw new Error(`npm start did not show the console:\n${tmux.capture('start')}`);
+    }
+    pid = Number(tmux.run('display-message', '-p', '-t', 'start', '#{pane_pid}').trim());
+    const rss: number[] = [rssOf(pid)];
+    const timer = setInterval(() => rss.push(rssOf(pid)), 250);
+    try {
+      await during(`http://127.0.0.1:${port}`);
+    } finally {
+      clearInterval(timer);
+    }
+    rss.push(rssOf(pid));
+    return rss;
+  } finally {
+    tmux.kill();
+    for (const end = Date.now() + 30_000; pid && existsSync(`/proc/${pid}`) && Date.now() < end;) await sleep(100);
+  }
+}
+
+/** 200 changes/s against a seeded data dir for MEMORY_WINDOW_S. */
+const underLoad = (records: number, tag: string, log: (s: string) => void) => async (url: string) => {
+  const load = loadGenerator(url, CHANGES_PER_S, records);
+  await sleep(MEMORY_WINDOW_S * 1000);
+  const gen = await load.stop();
+  log(`${tag}: ${(gen.ok / gen.seconds).toFixed(0)} changes/s for ${gen.seconds.toFixed(0)} s`);
+};
+
+/** The demo fleet (`ai-processor simulate`, 12 agents) for DEMO_S. */
+const demoFleet = (tag: string, log: (s: string) => void) => async (url: string) => {
+  const sim = spawn(process.execPath, [CLI, 'simulate', '--url', url, '--agents', '12', '--duration', String(DEMO_S), '--json'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let out = '';
+  sim.stdout.on('data', (c) => (out += c));
+  const code = await new Promise<number | null>((r) => sim.on('exit', r));
+  if (code !== 0) throw new Error(`simulate exited with ${code}`);
+  const summary = JSON.parse(out) as { ops: number };
+  log(`${tag}: ${summary.ops} operations in ${DEMO_S} s`);
+};
+
+const mb = (bytes: number) => (bytes / MB).toFixed(1);
+
 export const memorySection: Section = async (figures: Figure[], log) => {
   if (!hasTmux()) throw new Error('the memory benchmark needs tmux on PATH (apt-get install -y tmux)');
 
-  // The issue's two record counts; its target is for 10k (50k is measured, for the trend).
-  for (const scene of [
-    { tag: '10k', records: 10_000, target: 200 },
+  const scenes = [
+    // The issue's two record counts; its target is for 10k (50k is measured, for the trend).
+    { tag: '10k', records: 10_000, target: 200 as number | undefined },
     { tag: '50k', records: 50_000, target: undefined },
-  ]) {
-    const dataDir = seedConsoleDataDir(scene.records);
-    const daemon = await spawnDaemon({ dataDir, args: ['--lease-ms', '3600000'] });
+    ...(DEMO_S > 0 ? [{ tag: 'demo', records: 0, target: 150 }] : []),
+  ];
+  for (const scene of scenes) {
+    const name = (what: string) => `memory_${scene.tag}_${what}`;
+    const seeded = () => (scene.records ? seedConsoleDataDir(scene.records) : mkdtempSync(path.join(os.tmpdir(), 'aip-bench-demo-')));
+    const run = scene.records ? underLoad(scene.records, scene.tag, log) : demoFleet(scene.tag, log);
+    // Long leases for the seeded claims: the load generator's changes, not expiries, move the state.
+    const env: Record<string, string> = scene.records ? { AI_PROCESSOR_LEASE_MS: '3600000' } : {};
+
+    // npm start: one process.
+    let dataDir = seeded();
     try {
-      const s = await withConsole(daemon, scene.tag, async () => {
-        const load = loadGenerator(daemon.url, CHANGES_PER_S, scene.records);
-        await sleep(MEMORY_WINDOW_S * 1000);
-        const gen = await load.stop();
-        log(`${scene.tag} records: ${(gen.ok / gen.seconds).toFixed(0)} changes/s for ${gen.seconds.toFixed(0)} s`);
-      });
+      const rss = await withNpmStart(dataDir, scene.tag, env, run);
+      log(`${scene.tag}, npm start (one process): ${mb(last(rss))} MB (peak ${mb(max(rss))}, growth ${mb(growth(rss))})`);
+      figures.push({ name: name('npm_start_rss_mb'), value: last(rss) / MB, unit: 'MB', target: scene.target, better: 'lower' });
+      figures.push({ name: name('npm_start_rss_peak_mb'), value: max(rss) / MB, unit: 'MB', target: scene.target, better: 'lower' });
+      figures.push({ name: name('npm_start_growth_mb'), value: growth(rss) / MB, unit: 'MB', better: 'lower' });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+
+    // A daemon process and ai-console: two processes.
+    dataDir = seeded();
+    const daemon = await spawnDaemon({ dataDir, env });
+    try {
+      const s = await withConsole(daemon, scene.tag, () => run(daemon.url));
       const t = totals(s);
       log(
-        `${scene.tag} records: daemon ${(last(s.daemon) / MB).toFixed(1)} MB, console ${(last(s.console) / MB).toFixed(1)} MB, together ${(last(t) / MB).toFixed(1)} MB (peak ${(max(t) / MB).toFixed(1)}, growth ${(growth(t) / MB).toFixed(1)})`,
+        `${scene.tag}, two processes: daemon ${mb(last(s.daemon))} MB, console ${mb(last(s.console))} MB, together ${mb(last(t))} MB (peak ${mb(max(t))}, growth ${mb(growth(t))}; pair resident ${mb(s.pair)} MB)`,
       );
-      const name = (what: string) => `memory_${scene.tag}_${what}`;
       figures.push({ name: name('daemon_rss_mb'), value: last(s.daemon) / MB, unit: 'MB', better: 'lower' });
       figures.push({ name: name('console_rss_mb'), value: last(s.console) / MB, unit: 'MB', better: 'lower' });
       figures.push({ name: name('total_rss_mb'), value: last(t) / MB, unit: 'MB', target: scene.target, better: 'lower' });
       figures.push({ name: name('total_rss_peak_mb'), value: max(t) / MB, unit: 'MB', target: scene.target, better: 'lower' });
       figures.push({ name: name('total_growth_mb'), value: growth(t) / MB, unit: 'MB', better: 'lower' });
-      figures.push({ name: name('pair_resident_mb'), value: s.pair / MB, unit: 'MB', better: 'lower' });
+      figures.push({ name: name('pair_resident_mb'), value: s.pair / MB, unit: 'MB', target: scene.target, better: 'lower' });
     } finally {
       await daemon.stop();
       rmSync(dataDir, { recursive: true, force: true });
     }
-  }
-
-  if (DEMO_S <= 0) return;
-  const demoDir = mkdtempSync(path.join(os.tmpdir(), 'aip-bench-demo-'));
-  const demo = await spawnDaemon({ dataDir: demoDir });
-  try {
-    const s = await withConsole(demo, 'demo', async () => {
-      const sim = spawn(process.execPath, [CLI, 'simulate', '--url', demo.url, '--agents', '12', '--duration', String(DEMO_S), '--json'], {
-        stdio: ['ignore', 'pipe', 'ignore'],
-      });
-      let out = '';
-      sim.stdout.on('data', (c) => (out += c));
-      const code = await new Promise<number | null>((r) => sim.on('exit', r));
-      if (code !== 0) throw new Error(`simulate exited with ${code}`);
-      const summary = JSON.parse(out) as { ops: number };
-      log(`demo fleet: ${summary.ops} operations in ${DEMO_S} s`);
-    });
-    const t = totals(s);
-    log(
-      `demo fleet: daemon ${(last(s.daemon) / MB).toFixed(1)} MB, console ${(last(s.console) / MB).toFixed(1)} MB, together ${(last(t) / MB).toFixed(1)} MB (growth ${(growth(t) / MB).toFixed(1)})`,
-    );
-    figures.push({ name: 'memory_demo_total_rss_mb', value: last(t) / MB, unit: 'MB', target: 150, better: 'lower' });
-    figures.push({ name: 'memory_demo_total_growth_mb', value: growth(t) / MB, unit: 'MB', better: 'lower' });
-    figures.push({ name: 'memory_demo_pair_resident_mb', value: s.pair / MB, unit: 'MB', better: 'lower' });
-  } finally {
-    await demo.stop();
-    rmSync(demoDir, { recursive: true, force: true });
   }
 };

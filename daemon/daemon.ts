@@ -62,10 +62,17 @@ export function tokenMatches(expected: string, header: string | undefined): bool
 /** Never logged, whatever a log call is given (defence in depth: nothing logs them on purpose). */
 const REDACT = ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization'];
 
-export async function startDaemon(
-  config: DaemonConfig,
-  logger: Pino = pino({ level: config.log_level, base: { service: 'ai-processor' }, redact: REDACT }),
-): Promise<Daemon> {
+/**
+ * The daemon's JSON-lines logger. Its destination is stdout's file descriptor (pino's own synchronous
+ * writer) unless another stream is given: a daemon in a worker thread shares fd 1 with the console
+ * drawing on the terminal, so it logs to the thread's stdout stream, which its launcher reads.
+ */
+export function createLogger(config: Pick<DaemonConfig, 'log_level'>, destination?: NodeJS.WritableStream): Pino {
+  const options = { level: config.log_level, base: { service: 'ai-processor' }, redact: REDACT };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+export async function startDaemon(config: DaemonConfig, logger: Pino = createLogger(config)): Promise<Daemon> {
   if (!isLoopback(config.host) && !config.token) {
     throw new ConfigError(`refusing to listen on ${config.host} without a token: set AI_PROCESSOR_TOKEN or --token-file (loopback needs none)`);
   }

@@ -2,6 +2,8 @@
 // systemd notifications). The rest of the program's commands are the clients' (cli/).
 import type { Command } from 'commander';
 import { Option } from 'commander';
+import { isMainThread, parentPort } from 'node:worker_threads';
+import { isStopDaemonThread, type DaemonThreadReady } from '../shared/daemon-thread.js';
 import { num } from '../shared/cli-args.js';
 import { EXIT } from '../shared/exit-codes.js';
 import { ConfigError, START_FLAGS, flagHelp, loadConfig, processEnv, type DaemonConfig } from './config.js';
@@ -34,14 +36,16 @@ export async function runDaemon(flags: Partial<Record<keyof DaemonConfig, unknow
     throw err;
   }
   // Loaded only here: agents' client commands stay fast (no fastify/OpenTelemetry at start-up).
-  const { startDaemon } = await import('../daemon/daemon.js');
+  const { startDaemon, createLogger } = await import('../daemon/daemon.js');
   const { DataDirInUseError } = await import('../daemon/store/instance-lock.js');
   const { Reloader } = await import('../daemon/reload.js');
   const { SystemdNotifier } = await import('../daemon/sd-notify.js');
   const notifier = new SystemdNotifier(processEnv()); // takes NOTIFY_SOCKET out of the children's environment
   let daemon;
   try {
-    daemon = await startDaemon(config);
+    // In a worker thread (`npm start`: the console draws on the terminal from the main thread) the
+    // logs go to the thread's stdout stream, which the launcher keeps, not straight to fd 1.
+    daemon = await startDaemon(config, isMainThread ? undefined : createLogger(config, process.stdout));
   } catch (err) {
     process.stderr.write(`ai-processor: ${(err as Error).message}\n`);
     process.exit(err instanceof DataDirInUseError ? EXIT.refused : err instanceof ConfigError ? EXIT.usage : EXIT.unavailable);
@@ -80,6 +84,14 @@ export async function runDaemon(flags: Partial<Record<keyof DaemonConfig, unknow
       },
     );
   };
+  if (parentPort) {
+    // A worker thread gets no signals: its launcher forwards them, and the console's quit.
+    parentPort.on('message', (m: unknown) => {
+      if (isStopDaemonThread(m)) stop(m.signal);
+    });
+    parentPort.postMessage({ type: 'ready', url: daemon.url } satisfies DaemonThreadReady);
+    return;
+  }
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -1,14 +1,15 @@
-// `npm start` / `npm run demo` (dist/scripts/start.js) as a user runs them: in a real terminal (tmux),
-// with HOME and XDG_STATE_HOME in a temp dir so the default data dir is fresh, on a free port. The
-// screen is read with capture-pane; the daemon's pid comes from its pid file in the data dir.
-//   - the console appears with its panels, and `q` stops the console AND the daemon, exit 0;
-//   - a daemon that dies under the console closes the console (which would otherwise keep
-//     reconnecting with its keys dead: the daemon used to share the terminal and switch raw mode
-//     off when it exited) and exits non-zero with the terminal in canonical mode;
+// `npm start` / `npm run demo` (the package.json scripts) as a user runs them: in a real terminal
+// (tmux), with HOME and XDG_STATE_HOME in a temp dir so the default data dir is fresh, on a free
+// port. The screen is read with capture-pane; the process's pid comes from the daemon's pid file in
+// the data dir (the daemon runs in a worker thread of the console's process).
+//   - the console appears with its panels in one process with the daemon, and `q` stops the
+//     console AND the daemon cleanly (pid file removed), exit 0;
+//   - SIGTERM / SIGHUP (kill, a closed terminal) shut the daemon down cleanly, exit 0, terminal restored;
+//   - the daemon's JSON logs never land on the console's screen (an external edit it logs);
 //   - a daemon that cannot start (port taken) ends the script non-zero with its message shown;
 //   - the demo shows a live simulated fleet and removes its throw-away data dir on exit.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -17,7 +18,13 @@ import { requireTool } from './helpers/system-tools.js';
 import { NODE_FLAGS } from '../shared/node-flags.js';
 
 const HAS_TMUX = requireTool('tmux');
-const START = path.join(ROOT, 'dist/scripts/start.js');
+/** The command a package.json script runs, with this node: what `npm start` / `npm run demo` do. */
+function scriptCommand(name: 'start' | 'demo'): string {
+  const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const cmd = scripts[name];
+  expect(cmd).toMatch(/^node /);
+  return `${JSON.stringify(process.execPath)} ${cmd.slice('node '.length)}`;
+}
 
 interface Run {
   socket: string;
@@ -41,6 +48,8 @@ function tmux(run: Run, ...args: string[]): string {
 }
 
 const screen = (run: Run): string => tmux(run, 'capture-pane', '-p', '-t', 'start');
+/** The screen and everything scrolled off it. */
+const scrollback = (run: Run): string => tmux(run, 'capture-pane', '-p', '-S', '-1000', '-t', 'start');
 
 async function waitForScreen(run: Run, pred: (s: string) => boolean, what: string, ms = 20_000): Promise<string> {
   const end = Date.now() + ms;
@@ -81,8 +90,8 @@ const running = (pid: number): boolean => {
   }
 };
 
-/** Runs start.js in a fresh tmux server; the pane then prints its exit code and the terminal mode. */
-async function startScript(args: string[] = [], port?: number): Promise<Run> {
+/** Runs a script in a fresh tmux server; the pane then prints its exit code and the terminal mode. */
+async function startScript(script: 'start' | 'demo' = 'start', port?: number): Promise<Run> {
   const home = tempDir('aip-start-home-');
   const run: Run = {
     socket: `aip-start-${process.pid}-${runs.length}-${Date.now().toString(36)}`,
@@ -95,8 +104,8 @@ async function startScript(args: string[] = [], port?: number): Promise<Run> {
   mkdirSync(run.tmp, { recursive: true });
   const q = JSON.stringify;
   const cmd =
-    `cd ${q(ROOT)} && env HOME=${q(home)} XDG_STATE_HOME=${q(run.stateHome)} TMPDIR=${q(run.tmp)} AI_PROCESSOR_PORT=${args.includes('--demo') ? 0 : run.port} ` +
-    `${q(process.execPath)} ${q(START)} ${args.join(' ')}; echo START_EXITED=$?; stty -a | grep -oE -- '-?icanon'; sleep 120`;
+    `cd ${q(ROOT)} && env HOME=${q(home)} XDG_STATE_HOME=${q(run.stateHome)} TMPDIR=${q(run.tmp)} AI_PROCESSOR_PORT=${script === 'demo' ? 0 : run.port} ` +
+    `${scriptCommand(script)}; echo START_EXITED=$?; stty -a | grep -oE -- '-?icanon'; sleep 120`;
   tmux(run, 'new-session', '-d', '-s', 'start', '-x', '100', '-y', '30', cmd);
   return run;
 }
@@ -127,17 +136,18 @@ afterEach(() => {
 const PANELS = '1 Agents  2 Claims  3 Latency  4 Entropy  5 Traces  6 Health';
 
 describe.skipIf(!HAS_TMUX)('npm start in a real terminal', () => {
-  it('opens the console with its panels on a fresh default data dir; q stops console and daemon, exit 0', async () => {
+  it('opens the console with its panels on a fresh default data dir, one process with the daemon; q stops both cleanly, exit 0', async () => {
     const run = await startScript();
     const s = await waitForScreen(run, (x) => x.includes(PANELS) && /ai-console 127\.0\.0\.1:\d+ +connected/.test(x), 'the console');
     expect(s).toContain(`127.0.0.1:${run.port}`);
     expect(s).toContain('q:quit');
-    // The default data dir under XDG_STATE_HOME, with the daemon's pid file.
+    // The default data dir under XDG_STATE_HOME, with the daemon's pid file: the pid of the script's
+    // own process, run with the node flags the shipped launchers give it (shared/node-flags.ts).
     const pid = daemonPid(run);
     expect(running(pid)).toBe(true);
     expect(await accepts(run.port)).toBe(true);
-    // Run with the node flags the shipped launchers give it (shared/node-flags.ts).
-    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(NODE_FLAGS));
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    expect(cmdline).toEqual(expect.arrayContaining([...NODE_FLAGS, 'dist/scripts/start.js']));
 
     tmux(run, 'send-keys', '-t', 'start', 'q');
     const after = await waitForScreen(run, (x) => /^-?icanon$/m.test(x), 'the script to exit');
@@ -145,25 +155,48 @@ describe.skipIf(!HAS_TMUX)('npm start in a real terminal', () => {
     expect(after).toMatch(/^icanon$/m);
     expect(running(pid)).toBe(false);
     expect(await accepts(run.port)).toBe(false);
-    expect(readdirSync(dataDirOf(run))).toContain('.ai-processor');
+    // A clean stop: the daemon removed its pid file (a killed thread or process leaves it behind).
+    expect(readdirSync(path.join(dataDirOf(run), '.ai-processor'))).not.toContain('daemon.pid');
   });
 
-  it('closes the console and exits non-zero when the daemon dies under it', async () => {
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+    it(`${signal} closes the console and shuts the daemon down cleanly, exit 0, terminal restored`, async () => {
+      const run = await startScript();
+      await waitForScreen(run, (x) => x.includes(PANELS) && x.includes('connected'), 'the console');
+      const pid = daemonPid(run);
+      process.kill(pid, signal);
+      const after = await waitForScreen(run, (x) => /^-?icanon$/m.test(x), 'the script to exit');
+      expect(after).toContain('START_EXITED=0');
+      expect(after).toMatch(/^icanon$/m);
+      expect(after).not.toContain('q:quit');
+      expect(running(pid)).toBe(false);
+      expect(readdirSync(path.join(dataDirOf(run), '.ai-processor'))).not.toContain('daemon.pid');
+    });
+  }
+
+  it("keeps the daemon's logs off the console's screen (an external edit it logs while the console draws)", async () => {
     const run = await startScript();
     await waitForScreen(run, (x) => x.includes(PANELS) && x.includes('connected'), 'the console');
-    process.kill(daemonPid(run), 'SIGKILL');
-    const after = await waitForScreen(run, (x) => /^-?icanon$/m.test(x), 'the script to exit');
-    expect(after).toContain('the daemon (ai-processor) was killed by SIGKILL; the console was closed.');
-    expect(after).toMatch(/START_EXITED=[1-9]/);
-    expect(after).toMatch(/^icanon$/m);
-    expect(after).not.toContain('q:quit');
+    tmux(run, 'send-keys', '-t', 'start', '2');
+    await waitForScreen(run, (x) => /Claims \/ work \(0\)/.test(x), 'the empty claims panel');
+    // A legacy tool replaces work_claims.json: the daemon picks the edit up and logs it (info).
+    const file = path.join(dataDirOf(run), 'work_claims.json');
+    copyFileSync(path.join(ROOT, 'test/fixtures/legacy/work_claims.json'), `${file}.tmp`);
+    renameSync(`${file}.tmp`, file);
+    const claims = (JSON.parse(readFileSync(path.join(ROOT, 'test/fixtures/legacy/work_claims.json'), 'utf8')) as unknown[]).length;
+    await waitForScreen(run, (x) => x.includes(`Claims / work (${claims})`), 'the picked-up claims');
+    tmux(run, 'send-keys', '-t', 'start', 'q');
+    await waitForScreen(run, (x) => /^-?icanon$/m.test(x), 'the script to exit');
+    const all = scrollback(run);
+    expect(all).toContain('START_EXITED=0');
+    expect(all).not.toContain('"msg"');
   });
 
   it("exits non-zero with the daemon's message when it cannot start (port taken)", async () => {
     const taken = net.createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
     try {
-      const run = await startScript([], (taken.address() as net.AddressInfo).port);
+      const run = await startScript('start', (taken.address() as net.AddressInfo).port);
       const after = await waitForScreen(run, (x) => x.includes('START_EXITED='), 'the script to exit');
       expect(after).toMatch(/ai-processor exited with code [1-9]\d* before it was ready/);
       expect(after).toMatch(/START_EXITED=[1-9]/);
@@ -173,7 +206,7 @@ describe.skipIf(!HAS_TMUX)('npm start in a real terminal', () => {
   });
 
   it('npm run demo: a live simulated fleet; q stops everything and removes the demo data dir', async () => {
-    const run = await startScript(['--demo']);
+    const run = await startScript('demo');
     const first = await waitForScreen(run, (x) => x.includes(PANELS) && /sim_agent_\d+/.test(x), 'simulated agents');
     const revision = (s: string) => Number(/rev (\d+)/.exec(s)?.[1] ?? NaN);
     const rev1 = revision(first);

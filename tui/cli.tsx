@@ -8,10 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createRequire } from 'node:module';
-import v8 from 'node:v8';
-import { resolveToken, resolveUrl } from '../client/config.js';
-import { flagGiven, nodeArgsOf } from '../shared/node-flags.js';
+import { runConsole } from './run-console.js';
 
 const USAGE = `Usage: ai-console [--url URL] [--token TOKEN] [--allow-write] [--bell] [--once]
 
@@ -44,33 +41,6 @@ function version(): string {
   return '0.0.0';
 }
 
-/**
- * The console is a long-running viewer whose live heap is small (~25 MB with 10,000 claims) but whose
- * Ink frames allocate several MB each. V8's defaults, tuned for throughput, answer that by growing the
- * young generation to 32 MB and letting old-space garbage reach 2-3x the live size before collecting.
- * A fixed 1 MB semi-space, a 20% old-generation growth step, and V8's memory-saving sizing (its
- * smallest growth step between full collections is 2 MB instead of 8) keep it near its live size for
- * a few % of one core more GC work. V8 reads these at each collection, so setting them here (before
- * the snapshot arrives) takes effect; heap flags given to node (command line or NODE_OPTIONS) win.
- */
-function tuneHeap(): void {
-  const args = nodeArgsOf(process.execArgv, process.env);
-  if (!flagGiven(args, ['--semi-space-growth-factor', '--max-semi-space-size', '--min-semi-space-size', '--max-heap-size']))
-    v8.setFlagsFromString('--semi-space-growth-factor=1');
-  if (!flagGiven(args, ['--heap-growing-percent', '--max-old-space-size', '--max-heap-size'])) v8.setFlagsFromString('--heap-growing-percent=20');
-  if (!flagGiven(args, ['--optimize-for-size', '--no-optimize-for-size'])) v8.setFlagsFromString('--optimize-for-size');
-}
-
-/**
- * Node's ESM loader, looking for the named exports of React's CommonJS entry points, reads both of
- * their branches and keeps the source of the development builds it never runs (~0.8 MB) in the
- * require cache. Dropped once Ink and React are loaded.
- */
-function dropUnrunModuleSources(): void {
-  const cache = createRequire(import.meta.url).cache;
-  for (const [file, mod] of Object.entries(cache)) if (mod && !mod.loaded && file.endsWith('.development.js')) delete cache[file];
-}
-
 async function main(): Promise<number> {
   let values;
   try {
@@ -100,83 +70,17 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  // Ink renders only the final frame when it believes it runs in CI (is-in-ci reads CI at import).
-  // On a real terminal that would be a blank screen, so the variable must not leak into Ink.
-  if (process.stdout.isTTY) {
-    delete process.env.CI;
-    delete process.env.CONTINUOUS_INTEGRATION;
-  }
-  tuneHeap();
-  // React's development build keeps debug records for every render (owner stacks, timing tracks):
-  // under a steady stream of deltas its heap grows by megabytes a second. Nobody debugs React here.
-  process.env.NODE_ENV ??= 'production';
-
-  // Connect before loading Ink and React (a third of a second): the snapshot, which the daemon takes
-  // a while to serialize for a large state, is on its way while the UI code compiles.
-  const [{ ConsoleModel }, { Connection }] = await Promise.all([import('./model/console-model.js'), import('./net/connection.js')]);
-  const url = resolveUrl(values.url);
-  // The shared stream client verifies the checksums against its own copy; the model shows that copy.
-  // Redraws for data changes at most 4 times a second (keys redraw at once): a human watching a fleet
-  // gains nothing from more, and each Ink frame costs the same whatever changed.
-  const model = new ConsoleModel({ verify: false, throttleMs: 250 });
-  const conn = new Connection({ url, token: resolveToken(values.token) ?? undefined, model });
-  conn.start();
-  const [{ render, renderToString }, React, { App }, { noColorFromEnv }] = await Promise.all([
-    import('ink'),
-    import('react'),
-    import('./app.js'),
-    import('./layout/theme.js'),
-  ]);
-  dropUnrunModuleSources();
-  const props = { model, url, allowWrite: values['allow-write'], noColor: noColorFromEnv(), actions: conn };
-
-  if (values.once) {
-    // One clean frame (no cursor games), e.g. for scripts and smoke tests.
-    const deadline = Date.now() + 3000;
-    while (Date.now() < deadline && !(model.hasSnapshot && model.stats && model.spans.size)) await new Promise((r) => setTimeout(r, 50));
-    conn.stop();
-    const size = { columns: process.stdout.columns || 80, rows: process.stdout.rows || 24 };
-    process.stdout.write(renderToString(React.createElement(App, { ...props, interactive: false, size }), { columns: size.columns }) + '\n');
-    return model.hasSnapshot ? 0 : 1;
-  }
-
-  let quitting = false;
-  if (values.bell) {
-    // One BEL per redraw in which any session started waiting (the model counts every transition).
-    let heard = model.statuses.waitStarts;
-    model.subscribe(() => {
-      const n = model.statuses.waitStarts;
-      if (n === heard) return;
-      heard = n;
-      if (!quitting) process.stdout.write('\x07');
-    });
-  }
-
-  let resolveCode: (code: number) => void = () => {};
-  const exitCode = new Promise<number>((r) => {
-    resolveCode = r;
+  const running = await runConsole({
+    url: values.url,
+    token: values.token,
+    allowWrite: values['allow-write'],
+    bell: values.bell,
+    once: values.once,
+    tuneHeap: true,
   });
-  const quit = (code: number): void => {
-    if (quitting) return;
-    quitting = true;
-    conn.stop();
-    // Leave the shell as it was: erase our frame (no alternate screen is used), then let Ink
-    // restore raw mode and the cursor on unmount.
-    instance.clear();
-    instance.unmount();
-    void exited.finally(() => resolveCode(code));
-  };
-
-  const instance = render(
-    React.createElement(App, { ...props, interactive: process.stdin.isTTY === true, onQuit: () => quit(0) }),
-    // Not incrementalRendering: in Ink 6.8 it leaves the previous first line behind with our frame
-    // height (one line short of the screen), so every frame is written whole.
-    { exitOnCtrlC: false, patchConsole: true },
-  );
-  const exited = instance.waitUntilExit().catch(() => undefined);
   // ctrl-c arrives as a key in raw mode; the signals cover a non-TTY stdin, kill and a dropped SSH link.
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => quit(sig === 'SIGINT' ? 0 : 128 + (sig === 'SIGTERM' ? 15 : 1)));
-  return exitCode;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => running.quit(sig === 'SIGINT' ? 0 : 128 + (sig === 'SIGTERM' ? 15 : 1)));
+  return running.exitCode;
 }
 
 main().then(
