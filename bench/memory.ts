@@ -12,7 +12,8 @@
 //   - the demo fleet: `ai-processor simulate` (12 agents, its default rate) for DEMO_S on an empty
 //     daemon; figures: total RSS at the end and its growth over the second half.
 // AIP_BENCH_MEMORY_WINDOW_S / AIP_BENCH_MEMORY_DEMO_S lengthen the scenes (e.g. 1800 for the issue's
-// "after 30 minutes"); the defaults keep `npm run bench` short.
+// "after 30 minutes"); the defaults keep `npm run bench` short. AIP_BENCH_MEMORY_SCENES (e.g. `demo`)
+// and AIP_BENCH_MEMORY_SETUPS (`npm-start`, `two-processes`) pick some, comma-separated.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -27,6 +28,9 @@ import type { Figure } from './report.js';
 const MEMORY_WINDOW_S = Number(process.env.AIP_BENCH_MEMORY_WINDOW_S ?? 30);
 const DEMO_S = Number(process.env.AIP_BENCH_MEMORY_DEMO_S ?? 60);
 const CHANGES_PER_S = 200;
+const picked = (name: string) => (process.env[name] ?? '').split(',').filter(Boolean);
+const SCENES = picked('AIP_BENCH_MEMORY_SCENES');
+const SETUPS = picked('AIP_BENCH_MEMORY_SETUPS');
 const CONSOLE_CLI = path.join(ROOT, 'dist/tui/cli.js');
 const MB = 1048576;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -178,43 +182,50 @@ export const memorySection: Section = async (figures: Figure[], log) => {
     { tag: '50k', records: 50_000, target: undefined },
     ...(DEMO_S > 0 ? [{ tag: 'demo', records: 0, target: 150 }] : []),
   ];
-  for (const scene of scenes) {
+  for (const scene of scenes.filter((s) => !SCENES.length || SCENES.includes(s.tag))) {
     const name = (what: string) => `memory_${scene.tag}_${what}`;
     const seeded = () => (scene.records ? seedConsoleDataDir(scene.records) : mkdtempSync(path.join(os.tmpdir(), 'aip-bench-demo-')));
     const run = scene.records ? underLoad(scene.records, scene.tag, log) : demoFleet(scene.tag, log);
     // Long leases for the seeded claims: the load generator's changes, not expiries, move the state.
     const env: Record<string, string> = scene.records ? { AI_PROCESSOR_LEASE_MS: '3600000' } : {};
 
-    // npm start: one process.
-    let dataDir = seeded();
-    try {
-      const rss = await withNpmStart(dataDir, scene.tag, env, run);
-      log(`${scene.tag}, npm start (one process): ${mb(last(rss))} MB (peak ${mb(max(rss))}, growth ${mb(growth(rss))})`);
-      figures.push({ name: name('npm_start_rss_mb'), value: last(rss) / MB, unit: 'MB', target: scene.target, better: 'lower' });
-      figures.push({ name: name('npm_start_rss_peak_mb'), value: max(rss) / MB, unit: 'MB', target: scene.target, better: 'lower' });
-      figures.push({ name: name('npm_start_growth_mb'), value: growth(rss) / MB, unit: 'MB', better: 'lower' });
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-
-    // A daemon process and ai-console: two processes.
-    dataDir = seeded();
-    const daemon = await spawnDaemon({ dataDir, env });
-    try {
-      const s = await withConsole(daemon, scene.tag, () => run(daemon.url));
-      const t = totals(s);
-      log(
-        `${scene.tag}, two processes: daemon ${mb(last(s.daemon))} MB, console ${mb(last(s.console))} MB, together ${mb(last(t))} MB (peak ${mb(max(t))}, growth ${mb(growth(t))}; pair resident ${mb(s.pair)} MB)`,
-      );
-      figures.push({ name: name('daemon_rss_mb'), value: last(s.daemon) / MB, unit: 'MB', better: 'lower' });
-      figures.push({ name: name('console_rss_mb'), value: last(s.console) / MB, unit: 'MB', better: 'lower' });
-      figures.push({ name: name('total_rss_mb'), value: last(t) / MB, unit: 'MB', target: scene.target, better: 'lower' });
-      figures.push({ name: name('total_rss_peak_mb'), value: max(t) / MB, unit: 'MB', target: scene.target, better: 'lower' });
-      figures.push({ name: name('total_growth_mb'), value: growth(t) / MB, unit: 'MB', better: 'lower' });
-      figures.push({ name: name('pair_resident_mb'), value: s.pair / MB, unit: 'MB', target: scene.target, better: 'lower' });
-    } finally {
-      await daemon.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+    const setups = {
+      // npm start: one process.
+      'npm-start': async (dataDir: string) => {
+        const rss = await withNpmStart(dataDir, scene.tag, env, run);
+        log(`${scene.tag}, npm start (one process): ${mb(last(rss))} MB (peak ${mb(max(rss))}, growth ${mb(growth(rss))})`);
+        figures.push({ name: name('npm_start_rss_mb'), value: last(rss) / MB, unit: 'MB', target: scene.target, better: 'lower' });
+        figures.push({ name: name('npm_start_rss_peak_mb'), value: max(rss) / MB, unit: 'MB', target: scene.target, better: 'lower' });
+        figures.push({ name: name('npm_start_growth_mb'), value: growth(rss) / MB, unit: 'MB', better: 'lower' });
+      },
+      // A daemon process (as the systemd unit runs it) and ai-console: two processes.
+      'two-processes': async (dataDir: string) => {
+        const daemon = await spawnDaemon({ dataDir, env });
+        try {
+          const s = await withConsole(daemon, scene.tag, () => run(daemon.url));
+          const t = totals(s);
+          log(
+            `${scene.tag}, two processes: daemon ${mb(last(s.daemon))} MB, console ${mb(last(s.console))} MB, together ${mb(last(t))} MB (peak ${mb(max(t))}, growth ${mb(growth(t))}; pair resident ${mb(s.pair)} MB)`,
+          );
+          figures.push({ name: name('daemon_rss_mb'), value: last(s.daemon) / MB, unit: 'MB', better: 'lower' });
+          figures.push({ name: name('console_rss_mb'), value: last(s.console) / MB, unit: 'MB', better: 'lower' });
+          figures.push({ name: name('total_rss_mb'), value: last(t) / MB, unit: 'MB', target: scene.target, better: 'lower' });
+          figures.push({ name: name('total_rss_peak_mb'), value: max(t) / MB, unit: 'MB', target: scene.target, better: 'lower' });
+          figures.push({ name: name('total_growth_mb'), value: growth(t) / MB, unit: 'MB', better: 'lower' });
+          figures.push({ name: name('pair_resident_mb'), value: s.pair / MB, unit: 'MB', target: scene.target, better: 'lower' });
+        } finally {
+          await daemon.stop();
+        }
+      },
+    };
+    for (const [setup, measure] of Object.entries(setups)) {
+      if (SETUPS.length && !SETUPS.includes(setup)) continue;
+      const dataDir = seeded();
+      try {
+        await measure(dataDir);
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
     }
   }
 };
