@@ -101,8 +101,13 @@ function withConsole(): void {
     if (stopping) return;
     stopping = true;
     if (ui) {
-      ui.quit(code);
-      await ui.exitCode;
+      try {
+        ui.quit(code);
+        // Bounded: a console broken by an exception may never report its exit.
+        await Promise.race([ui.exitCode, new Promise((r) => setTimeout(r, 2000).unref())]);
+      } catch {
+        // the daemon is stopped all the same
+      }
     }
     if (sim && sim.exitCode === null && sim.signalCode === null) sim.kill('SIGTERM');
     if (running) daemon.postMessage({ type: 'stop', signal: stop } satisfies StopDaemonThread);
@@ -126,6 +131,8 @@ function withConsole(): void {
   };
 
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void finish(0, sig));
+  // A failure of the console's thread still stops the daemon cleanly (its files flushed).
+  process.on('uncaughtException', (err) => void finish(1, 'quit', `ai-console: ${err.stack ?? err.message}`));
 
   void daemonExited.then(() => {
     if (stopping) return;

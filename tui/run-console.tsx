@@ -107,6 +107,16 @@ export async function runConsole(options: ConsoleOptions): Promise<RunningConsol
     // height (one line short of the screen), so every frame is written whole.
     { exitOnCtrlC: false, patchConsole: true },
   );
-  const exited = instance.waitUntilExit().catch(() => undefined);
+  const exited = instance.waitUntilExit().then(
+    () => true,
+    () => false,
+  );
+  // Ink ends by itself on an error in a component (after showing it): the console is gone, exit 1.
+  void exited.then((clean) => {
+    if (quitting) return;
+    quitting = true;
+    conn.stop();
+    resolveCode(clean ? 0 : 1);
+  });
   return { exitCode, quit };
 }
