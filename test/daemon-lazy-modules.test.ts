@@ -2,9 +2,11 @@
 // exporters sending JSON) holds no client command (cli/program, the client layer), no protobufjs,
 // no PostgreSQL store, no gRPC exporter: each is code in the heap it would never run. protobufjs
 // loads at the first OTLP/HTTP protobuf export, and that export is answered as before.
-// Observed for real: the daemon runs with node's module hooks (--import of a register script written
-// here) recording every module it loads, CommonJS packages' entry points included.
-import { readFileSync, writeFileSync } from 'node:fs';
+// Its service probes (the default config probes one) use node:http, not fetch: fetch would load
+// undici, node's bundled HTTP client. Observed for real: the daemon runs with node's module hooks
+// (--import of a register script written here) recording every module it loads, CommonJS packages'
+// entry points included; on SIGUSR2 the same script writes node's list of its own loaded modules.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,10 +21,20 @@ export async function load(url, context, next) {
 }
 `;
 const REGISTER = `import { register } from 'node:module';
+import { writeFileSync } from 'node:fs';
 register('./hooks.mjs', import.meta.url);
+process.on('SIGUSR2', () => writeFileSync(process.env.AIP_TEST_MODULE_LOG + '.builtin', process.moduleLoadList.join('\\n')));
 `;
 
 /** Never in a default daemon's module list (paths relative to the repository or node_modules). */
+async function until(check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 const NOT_LOADED: Array<[string, RegExp]> = [
   ['the client program', /\/dist\/cli\/(program|index)\.js$/],
   ['any client command', /\/dist\/cli\/(?!program-root\.js$)[^/]+\.js$/],
@@ -78,6 +90,19 @@ describe('the daemon loads only what its setup uses', () => {
         modules.filter((u) => pattern.test(u)),
         what,
       ).toEqual([]);
+  });
+
+  it('a service probe done, node has not loaded its fetch client (undici)', async () => {
+    const probed = async () => {
+      const body = (await (await fetch(`${daemon.url}/api/services`)).json()) as { services: Array<{ last_checked_at: string | null }> };
+      return body.services.length > 0 && body.services.every((s) => s.last_checked_at !== null);
+    };
+    await until(probed);
+    daemon.proc.kill('SIGUSR2');
+    await until(async () => existsSync(`${log}.builtin`) && readFileSync(`${log}.builtin`, 'utf8').length > 0);
+    const builtin = readFileSync(`${log}.builtin`, 'utf8').split('\n');
+    expect(builtin).toContain('NativeModule http'); // the record is real: the server's own module is in it
+    expect(builtin.filter((m) => /undici/.test(m))).toEqual([]);
   });
 
   it('the first protobuf export loads protobufjs and is answered in protobuf', async () => {
