@@ -1,5 +1,6 @@
 // ai-processor's client commands, the ones agents and scripts use. The entry point daemon/cli.ts
-// loads this module for everything but the legacy fast path, and adds the daemon's `start`.
+// loads this module for everything but the legacy fast path and `start` (parsed on its own root,
+// program-root.ts), and adds the daemon's `start` so that the program's help lists it.
 // Exit codes: 0 done, 1 refused by the daemon (conflict, not holder, unknown id), 2 usage error,
 // 3 daemon unreachable or failing.
 import { CommanderError, type Command } from 'commander';
