@@ -1,5 +1,4 @@
 // Client commands beyond the core ones register here, each from its own module.
-import type { Command } from 'commander';
 import { registerBaselineCommands } from './baseline.js';
 import { registerLegacyCommand } from './legacy-helper.js';
 import { registerSimulateCommand } from './simulate.js';
@@ -9,8 +8,9 @@ import { registerMigrateStoreCommand } from './migrate-store.js';
 import { registerHooksCommand } from './hooks.js';
 import { registerWorkGraphCommands } from './work-graph.js';
 import { registerPathsCommand } from './paths.js';
+import type { CommandModule } from './program-root.js';
 
-export type CommandModule = (program: Command) => void;
+export type { CommandModule };
 
 export const commandModules: CommandModule[] = [
   registerBaselineCommands,

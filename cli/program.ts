@@ -1,15 +1,16 @@
 // ai-processor's client commands, the ones agents and scripts use. The entry point daemon/cli.ts
-// loads this module for everything but the legacy fast path, and adds the daemon's `start`.
+// loads this module for everything but the legacy fast path and `start` (parsed on its own root,
+// program-root.ts), and adds the daemon's `start` so that the program's help lists it.
 // Exit codes: 0 done, 1 refused by the daemon (conflict, not holder, unknown id), 2 usage error,
 // 3 daemon unreachable or failing.
-import { Command, CommanderError } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { EXIT, agentOf, call, clientOptions, print } from './client-io.js';
 import { num } from '../shared/cli-args.js';
 import type { StatusResponse } from '../shared/protocol.js';
 import { parseDuration } from '../shared/duration.js';
 import { resolveAgent } from '../client/config.js';
-import { VERSION } from '../io/version.js';
-import { commandModules, type CommandModule } from './index.js';
+import { commandModules } from './index.js';
+import { programRoot, runProgram, type CommandModule } from './program-root.js';
 
 /** A duration option ("30m", "2h", "90s") as milliseconds; anything else is a usage error (exit 2). */
 function duration(name: string) {
@@ -22,12 +23,7 @@ function duration(name: string) {
 
 /** `first`: commands registered before the client verbs (the daemon's `start`, from daemon/cli.ts). */
 export function buildProgram(first: CommandModule[] = []): Command {
-  const program = new Command('ai-processor')
-    .description('Agent-coordination daemon and its client commands.\nExit codes: 0 ok, 1 refused (conflict, not holder), 2 usage, 3 daemon unreachable.')
-    .version(VERSION, '-v, --version')
-    .showHelpAfterError()
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  const program = programRoot();
 
   for (const register of first) register(program);
 
@@ -153,16 +149,5 @@ export function buildProgram(first: CommandModule[] = []): Command {
 }
 
 export async function main(argv = process.argv, first: CommandModule[] = []): Promise<void> {
-  const program = buildProgram(first);
-  try {
-    await program.parseAsync(argv);
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(0);
-      if (err.code === 'usage') process.stderr.write(`error: ${err.message}\n`);
-      process.exit(EXIT.usage);
-    }
-    process.stderr.write(`ai-processor: ${(err as Error).message}\n`);
-    process.exit(EXIT.unavailable);
-  }
+  await runProgram(buildProgram(first), argv);
 }

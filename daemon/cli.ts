@@ -19,12 +19,16 @@ if (argv[2] === 'legacy' && argv[3] === '--') {
     process.stderr.write(`ai-processor: ${(err as Error).message}\n`);
     process.exit(3);
   }
-} else {
+} else if (argv[2] === 'start') {
   // Before the daemon's modules load: they would grow the young generation past the heap policy's cap.
-  if (argv[2] === 'start') {
-    const [{ holdYoungGeneration }, { heapPolicyInputs }] = await Promise.all([import('./observability/heap-policy.js'), import('./config.js')]);
-    holdYoungGeneration(heapPolicyInputs());
-  }
+  const [{ holdYoungGeneration }, { heapPolicyInputs }] = await Promise.all([import('./observability/heap-policy.js'), import('./config.js')]);
+  holdYoungGeneration(heapPolicyInputs());
+  // `start` on a root of its own: the daemon's process loads no client command (they stay out of its heap).
+  const [{ programRoot, runProgram }, { registerStartCommand }] = await Promise.all([import('../cli/program-root.js'), import('./start.js')]);
+  const program = programRoot();
+  registerStartCommand(program);
+  await runProgram(program, argv);
+} else {
   const [{ main }, { registerStartCommand }] = await Promise.all([import('../cli/program.js'), import('./start.js')]);
   await main(argv, [registerStartCommand]);
 }

@@ -6,7 +6,6 @@ import type { DaemonConfig } from './config.js';
 import { ConfigError, heapPolicyInputs, isLoopback, otelSettings, processEnv } from './config.js';
 import type { DaemonContext, DaemonEvents } from './context.js';
 import { FileStore } from './store/file-store.js';
-import { PgStore } from './store/pg-store.js';
 import type { CoordinationStore } from './store/memory-state.js';
 import { CoordinationService } from './core/service.js';
 import { installErrorHandling } from './http/errors-handler.js';
@@ -79,9 +78,10 @@ export async function startDaemon(config: DaemonConfig, logger: Pino = createLog
   const tls = readTls(config); // before opening the store: a bad key pair fails fast
   const started = Date.now();
   const heapPolicy = applyHeapPolicy(heapPolicyInputs(processEnv())); // before loading the data: it sizes the heap for it
-  // The embedded file store is the default; a postgres:// URL selects the shared PostgreSQL store.
+  // The embedded file store is the default; a postgres:// URL selects the shared PostgreSQL store
+  // (loaded only then: a file-store daemon does not hold its code).
   const store: CoordinationStore = /^postgres(ql)?:\/\//.test(config.store)
-    ? new PgStore({ url: config.store, dataDir: config.data_dir, logger })
+    ? new (await import('./store/pg-store.js')).PgStore({ url: config.store, dataDir: config.data_dir, logger })
     : new FileStore({
         dataDir: config.data_dir,
         logger,

@@ -1,7 +1,9 @@
 // OTLP/HTTP protobuf bodies <-> the JSON shape shared/claude-code/otlp-points.ts reads. Decoded by
 // protobufjs from a reflection schema of the OTLP messages this daemon reads: only the fields it
 // uses (field numbers as in opentelemetry-proto v1); protobuf readers skip every other field.
+// Loaded by otlp-routes.ts at the first protobuf export only.
 import protobuf from 'protobufjs/light.js';
+import { responseBody, type PartialSuccess, type Signal } from './otlp-response.js';
 
 const keyValue = { fields: { key: { type: 'string', id: 1 }, value: { type: 'AnyValue', id: 2 } } };
 const SCHEMA = {
@@ -80,12 +82,10 @@ const SCHEMA = {
 
 const root = protobuf.Root.fromJSON(SCHEMA);
 const type = (name: string) => root.lookupType(`otlp.${name}`);
-const TYPES = {
-  metrics: { request: type('ExportMetricsServiceRequest'), response: type('ExportMetricsServiceResponse'), rejectedField: 'rejectedDataPoints' },
-  logs: { request: type('ExportLogsServiceRequest'), response: type('ExportLogsServiceResponse'), rejectedField: 'rejectedLogRecords' },
-} as const;
-
-export type Signal = keyof typeof TYPES;
+const TYPES: Record<Signal, { request: protobuf.Type; response: protobuf.Type }> = {
+  metrics: { request: type('ExportMetricsServiceRequest'), response: type('ExportMetricsServiceResponse') },
+  logs: { request: type('ExportLogsServiceRequest'), response: type('ExportLogsServiceResponse') },
+};
 
 /** A protobuf request body in the OTLP JSON shape (64-bit integers as decimal strings). Throws on bytes that are not one. */
 export function decodeRequest(signal: Signal, bytes: Uint8Array): unknown {
@@ -93,15 +93,8 @@ export function decodeRequest(signal: Signal, bytes: Uint8Array): unknown {
   return TYPES[signal].request.toObject(message, { longs: String, bytes: String, defaults: false, arrays: false });
 }
 
-export interface PartialSuccess {
-  rejected: number;
-  message: string;
-}
-
-/** The export response: empty when everything was taken, else partial_success (OTLP/HTTP). */
-export function encodeResponse(signal: Signal, encoding: 'json' | 'protobuf', partial: PartialSuccess | null): Buffer | Record<string, unknown> {
-  const { response, rejectedField } = TYPES[signal];
-  const body = partial ? { partialSuccess: { [rejectedField]: String(partial.rejected), errorMessage: partial.message } } : {};
-  if (encoding === 'json') return body;
-  return Buffer.from(response.encode(response.fromObject(body)).finish());
+/** The export response as protobuf bytes. */
+export function encodeResponse(signal: Signal, partial: PartialSuccess | null): Buffer {
+  const { response } = TYPES[signal];
+  return Buffer.from(response.encode(response.fromObject(responseBody(signal, partial))).finish());
 }

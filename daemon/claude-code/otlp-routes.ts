@@ -11,7 +11,7 @@ import { withFields, type JsonObject } from '../../shared/types.js';
 import type { DaemonContext } from '../context.js';
 import { newAgentData } from '../core/coordinator.js';
 import { ApiError } from '../errors.js';
-import { decodeRequest, encodeResponse, type PartialSuccess, type Signal } from './otlp-proto.js';
+import { responseBody, type PartialSuccess, type Signal } from './otlp-response.js';
 
 export const OTLP_METRICS_PATH = '/v1/metrics';
 export const OTLP_LOGS_PATH = '/v1/logs';
@@ -46,10 +46,22 @@ function rawParser(encoding: RawBody['encoding']) {
   };
 }
 
-function decode(signal: Signal, raw: RawBody): unknown {
+type ProtoCodec = typeof import('./otlp-proto.js');
+let protoCodec: Promise<ProtoCodec> | null = null;
+/** protobufjs and the OTLP schema, loaded at the first protobuf export: a daemon sent JSON only (or nothing) never holds them. */
+function loadProtoCodec(): Promise<ProtoCodec> {
+  return (protoCodec ??= import('./otlp-proto.js'));
+}
+
+/** The codec a body needs: none for JSON. */
+async function codecFor(raw: RawBody): Promise<ProtoCodec | null> {
+  return raw.encoding === 'protobuf' ? loadProtoCodec() : null;
+}
+
+function decode(signal: Signal, raw: RawBody, codec: ProtoCodec | null): unknown {
   const what = signal === 'metrics' ? 'ExportMetricsServiceRequest' : 'ExportLogsServiceRequest';
   try {
-    return raw.encoding === 'json' ? JSON.parse(raw.bytes.toString('utf8')) : decodeRequest(signal, raw.bytes);
+    return codec ? codec.decodeRequest(signal, raw.bytes) : JSON.parse(raw.bytes.toString('utf8'));
   } catch (err) {
     throw new ApiError('invalid_request', `the body is not an OTLP ${what} (${raw.encoding}): ${(err as Error).message}`);
   }
@@ -63,8 +75,8 @@ function read<T>(fn: () => T): T {
   }
 }
 
-function answer(reply: FastifyReply, signal: Signal, raw: RawBody, partial: PartialSuccess | null) {
-  const body = encodeResponse(signal, raw.encoding, partial);
+function answer(reply: FastifyReply, signal: Signal, raw: RawBody, codec: ProtoCodec | null, partial: PartialSuccess | null) {
+  const body = codec ? codec.encodeResponse(signal, partial) : responseBody(signal, partial);
   return reply
     .code(200)
     .type(raw.encoding === 'json' ? JSON_TYPE : PROTOBUF_TYPE)
@@ -192,22 +204,24 @@ export function otlpRoutes(ctx: DaemonContext): FastifyPluginAsync {
 
     app.post(OTLP_METRICS_PATH, { bodyLimit: OTLP_BODY_LIMIT }, async (req, reply) => {
       const raw = req.body as RawBody;
-      const reading = read(() => readMetrics(decode('metrics', raw)));
+      const codec = await codecFor(raw);
+      const reading = read(() => readMetrics(decode('metrics', raw, codec)));
       const { counted, duplicates } = await ingestMetrics(reading.points);
       m.otlpDataPoints.inc({ outcome: 'counted' }, counted);
       m.otlpDataPoints.inc({ outcome: 'duplicate' }, duplicates);
       m.otlpDataPoints.inc({ outcome: 'rejected' }, reading.rejected);
       m.otlpDataPoints.inc({ outcome: 'ignored' }, reading.ignored);
-      return answer(reply, 'metrics', raw, reading.rejected > 0 ? { rejected: reading.rejected, message: reading.reasons.join('; ') } : null);
+      return answer(reply, 'metrics', raw, codec, reading.rejected > 0 ? { rejected: reading.rejected, message: reading.reasons.join('; ') } : null);
     });
 
     app.post(OTLP_LOGS_PATH, { bodyLimit: OTLP_BODY_LIMIT }, async (req, reply) => {
       const raw = req.body as RawBody;
-      const reading = read(() => readLogs(decode('logs', raw)));
+      const codec = await codecFor(raw);
+      const reading = read(() => readLogs(decode('logs', raw, codec)));
       await ingestLogs(reading.seen);
       m.otlpDataPoints.inc({ outcome: 'ignored' }, reading.records - reading.rejected);
       m.otlpDataPoints.inc({ outcome: 'rejected' }, reading.rejected);
-      return answer(reply, 'logs', raw, reading.rejected > 0 ? { rejected: reading.rejected, message: reading.reasons.join('; ') } : null);
+      return answer(reply, 'logs', raw, codec, reading.rejected > 0 ? { rejected: reading.rejected, message: reading.reasons.join('; ') } : null);
     });
   };
 }

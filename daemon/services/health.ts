@@ -4,6 +4,7 @@
 // its first probe. Emits 'change' on every status transition and 'check' after every probe.
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../store/memory-state.js';
+import { probeHttp } from './http-probe.js';
 
 export type ServiceState = 'up' | 'down' | 'slow' | 'unknown';
 
@@ -14,6 +15,8 @@ export interface ServiceConfig {
   timeout_ms?: number;
   slow_ms?: number;
 }
+
+const ACCEPT = { accept: 'application/json, text/plain;q=0.9, */*;q=0.1' };
 
 export interface ServiceStatus {
   name: string;
@@ -36,7 +39,6 @@ export interface MonitorOptions {
   intervalMs?: number;
   timeoutMs?: number;
   slowMs?: number;
-  fetch?: typeof fetch;
   logger?: Logger;
 }
 
@@ -47,6 +49,7 @@ export const DEFAULT_TIMEOUT_MS = 5_000;
 export const DEFAULT_SLOW_MS = 1_000;
 
 interface Probe extends Required<ServiceConfig> {
+  target: URL;
   state: ServiceStatus;
   /** Set when a reload dropped or replaced it: its loop ends. */
   removed?: boolean;
@@ -60,16 +63,16 @@ interface ServiceMonitorEvents {
   check: [status: ServiceStatus];
 }
 
-/** Why a fetch failed, in words an operator can act on ("connect ECONNREFUSED 127.0.0.1:4002"). */
-function describeFetchError(err: unknown, timeoutMs: number): string {
-  const e = err as Error & { cause?: { message?: string; code?: string } };
-  if (e?.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
-  return e?.cause?.message || e?.cause?.code || e?.message || String(err);
+/** Why a probe failed, in words an operator can act on ("connect ECONNREFUSED 127.0.0.1:4002"). */
+function describeProbeError(err: unknown): string {
+  // Both addresses of a name tried (localhost: ::1 and 127.0.0.1): each one's reason.
+  if (err instanceof AggregateError && err.errors.length) return err.errors.map(describeProbeError).join('; ');
+  const e = err as Error & { code?: string };
+  return e?.message || e?.code || String(err);
 }
 
 export class ServiceMonitor extends EventEmitter<ServiceMonitorEvents> {
   private probes: Probe[];
-  private readonly fetch: typeof fetch;
   private running = false;
   private stopper = new AbortController();
 
@@ -78,7 +81,6 @@ export class ServiceMonitor extends EventEmitter<ServiceMonitorEvents> {
     private readonly opts: MonitorOptions = {},
   ) {
     super();
-    this.fetch = opts.fetch ?? globalThis.fetch;
     this.probes = this.makeProbes(services);
   }
 
@@ -98,6 +100,7 @@ export class ServiceMonitor extends EventEmitter<ServiceMonitorEvents> {
       const probe: Probe = {
         name: s.name,
         url: s.url,
+        target: url,
         interval_ms: positive(s.interval_ms, opts.intervalMs ?? DEFAULT_INTERVAL_MS, `${s.name}.interval_ms`),
         timeout_ms: positive(s.timeout_ms, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, `${s.name}.timeout_ms`),
         slow_ms: positive(s.slow_ms, opts.slowMs ?? DEFAULT_SLOW_MS, `${s.name}.slow_ms`),
@@ -186,39 +189,20 @@ export class ServiceMonitor extends EventEmitter<ServiceMonitorEvents> {
     return p.inFlight;
   }
 
-  /**
-   * One GET. A pooled keep-alive connection that the service closed (it restarted, or went away)
-   * fails with "other side closed": that is retried once on a fresh connection, within the same
-   * timeout, so the report says what the service does now (e.g. ECONNREFUSED), not what became of an
-   * old socket.
-   */
-  private async fetchOnce(p: Probe): Promise<Response> {
-    const init = { signal: AbortSignal.timeout(p.timeout_ms), headers: { accept: 'application/json, text/plain;q=0.9, */*;q=0.1' } };
-    try {
-      return await this.fetch(p.url, init);
-    } catch (err) {
-      const code = (err as { cause?: { code?: string } }).cause?.code;
-      if (code !== 'UND_ERR_SOCKET' || init.signal.aborted) throw err;
-      return this.fetch(p.url, init);
-    }
-  }
-
   private async runProbe(p: Probe): Promise<ServiceStatus> {
     const stopSignal = this.stopper.signal;
     const t0 = performance.now();
     let next: Pick<ServiceStatus, 'status' | 'latency_ms' | 'last_error' | 'http_status'>;
     try {
-      // AbortSignal.timeout alone, not AbortSignal.any([timeout, stop]): on Node 20 the timeout signal
-      // inside any() can be garbage-collected and never fire (a probe hung for good in our tests).
-      // So stop() does not abort probes in flight; it drops their results (each is bounded anyway).
-      const res = await this.fetchOnce(p);
+      // stop() does not abort probes in flight; it drops their results (each is bounded by its timeout).
+      const res = await probeHttp(p.target, p.timeout_ms, ACCEPT);
       const latency = Math.round((performance.now() - t0) * 10) / 10;
-      await res.body?.cancel().catch(() => {}); // only the status matters; free the connection
-      next = res.ok
-        ? { status: latency > p.slow_ms ? 'slow' : 'up', latency_ms: latency, last_error: null, http_status: res.status }
-        : { status: 'down', latency_ms: latency, last_error: `HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}`, http_status: res.status };
+      next =
+        res.status >= 200 && res.status < 300
+          ? { status: latency > p.slow_ms ? 'slow' : 'up', latency_ms: latency, last_error: null, http_status: res.status }
+          : { status: 'down', latency_ms: latency, last_error: `HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}`, http_status: res.status };
     } catch (err) {
-      next = { status: 'down', latency_ms: null, last_error: describeFetchError(err, p.timeout_ms), http_status: null };
+      next = { status: 'down', latency_ms: null, last_error: describeProbeError(err), http_status: null };
     }
     if (stopSignal.aborted || p.removed) return { ...p.state };
 

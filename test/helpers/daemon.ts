@@ -29,6 +29,8 @@ export interface StartOptions {
   args?: string[];
   env?: Record<string, string | undefined>;
   timeoutMs?: number;
+  /** Extra flags for node itself (bench/proc.ts SpawnOptions). */
+  nodeArgs?: string[];
 }
 
 export function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle> {
