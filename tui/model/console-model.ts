@@ -10,6 +10,7 @@ import { emptyState } from '../../shared/types.js';
 import { StateReplica, type DeltaOutcome } from '../../shared/replica.js';
 import { Ring } from './ring.js';
 import { HeldIndex, statsSample, type StatsSample } from './selectors.js';
+import { SpanSlimmer, type ShownSpan } from './shown-span.js';
 import { StatusIndex } from './sessions.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'unauthorized';
@@ -67,7 +68,8 @@ export class ConsoleModel {
   statsError: string | null = null;
   lastMessageAt: number | null = null;
   readonly samples: Ring<StatsSample>;
-  readonly spans: Ring<LegacySpan>;
+  /** The newest spans, each cut to what the traces panel and the trace view show. */
+  readonly spans: Ring<ShownSpan>;
   readonly events = new Ring<EventMessage>(50);
   /** Path lease conflicts as they happen (the Files panel); kept apart so they never push the health events out. */
   readonly pathConflicts = new Ring<PathConflictDetail>(200);
@@ -82,6 +84,7 @@ export class ConsoleModel {
   /** The copy applySnapshot / applyDelta keep (the stream client keeps its own: adopt). */
   private replica = new StateReplica();
   private spanKeys = new Set<string>();
+  private readonly slim = new SpanSlimmer();
   private resyncAskedAt = 0;
   private listeners = new Set<() => void>();
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -218,7 +221,7 @@ export class ConsoleModel {
       const key = spanKey(s);
       if (this.spanKeys.has(key)) continue;
       this.spanKeys.add(key);
-      const evicted = this.spans.push(s);
+      const evicted = this.spans.push(this.slim.shown(s));
       if (evicted) this.spanKeys.delete(spanKey(evicted));
       added = true;
     }
@@ -275,6 +278,6 @@ export class ConsoleModel {
   }
 }
 
-function spanKey(s: LegacySpan): string {
+function spanKey(s: ShownSpan): string {
   return `${s.trace_id}/${s.span_id}/${s.span_id ? '' : s.start_time}`;
 }

@@ -1,6 +1,7 @@
 // Derived views of the state cache: rows for the panels, with sorting and filtering, the trace tree,
 // latency and entropy summaries. Pure functions of their inputs; panels only format what they return.
-import type { LegacySpan, StatsResponse } from '../../shared/protocol.js';
+import type { StatsResponse } from '../../shared/protocol.js';
+import type { ShownSpan } from './shown-span.js';
 import type { CoordinationState, Entry, Json, JsonObject, RecordChange } from '../../shared/types.js';
 import { isHeld, PRIORITIES } from '../../shared/types.js';
 import { activityText, costOf, isSession, NEEDS_INPUT, waitingSince } from './sessions.js';
@@ -316,7 +317,7 @@ export function claimsOf(state: CoordinationState, agentId: string): string[] {
 // ---- spans and traces
 
 export interface SpanRow {
-  span: LegacySpan;
+  span: ShownSpan;
   /** Arrival order: the stable notion of "recent" (start_time may be malformed). */
   seq: number;
 }
@@ -328,13 +329,13 @@ export const SPAN_SORTS: readonly SortSpec<SpanRow>[] = [
   { key: 'status', cmp: (a, b) => byStr(a.span.status, b.span.status) || b.seq - a.seq },
 ];
 
-export function spanRows(spans: LegacySpan[], q: ListQuery): SpanRow[] {
+export function spanRows(spans: ShownSpan[], q: ListQuery): SpanRow[] {
   const rows = spans.map((span, seq) => ({ span, seq }));
   return query(rows, (r) => `${r.span.operation_name} ${r.span.status} ${r.span.trace_id} ${r.span.service?.name ?? ''}`, SPAN_SORTS, q);
 }
 
 export interface TraceNode {
-  span: LegacySpan;
+  span: ShownSpan;
   depth: number;
   /** Tree drawing for the name column, e.g. "│  └─ ". */
   prefix: string;
@@ -343,11 +344,11 @@ export interface TraceNode {
 }
 
 /** One trace's spans as a depth-first tree (parent_span_id links; orphans become roots). */
-export function traceTree(spans: LegacySpan[], traceId: string): TraceNode[] {
+export function traceTree(spans: ShownSpan[], traceId: string): TraceNode[] {
   const mine = spans.filter((s) => s.trace_id === traceId);
   const ids = new Set(mine.map((s) => s.span_id).filter(Boolean));
-  const children = new Map<string, LegacySpan[]>();
-  const roots: LegacySpan[] = [];
+  const children = new Map<string, ShownSpan[]>();
+  const roots: ShownSpan[] = [];
   for (const s of mine) {
     const p = s.parent_span_id;
     if (p && ids.has(p) && p !== s.span_id) {
@@ -358,10 +359,10 @@ export function traceTree(spans: LegacySpan[], traceId: string): TraceNode[] {
   }
   const starts = mine.map((s) => parseTime(s.start_time)).filter((t): t is number => t !== null);
   const t0 = starts.length ? Math.min(...starts) : null;
-  const byStart = (a: LegacySpan, b: LegacySpan): number => byNum(parseTime(a.start_time), parseTime(b.start_time));
+  const byStart = (a: ShownSpan, b: ShownSpan): number => byNum(parseTime(a.start_time), parseTime(b.start_time));
   const out: TraceNode[] = [];
-  const seen = new Set<LegacySpan>();
-  const walk = (s: LegacySpan, depth: number, lead: string, last: boolean): void => {
+  const seen = new Set<ShownSpan>();
+  const walk = (s: ShownSpan, depth: number, lead: string, last: boolean): void => {
     if (seen.has(s)) return; // guard against parent cycles in hand-edited data
     seen.add(s);
     const t = parseTime(s.start_time);

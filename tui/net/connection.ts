@@ -1,9 +1,10 @@
 // The console's network layer, on the client layer (client/): the coordination state comes through
 // the stream client (snapshot or ?since= replay, checksummed deltas, gap detection, resync,
 // reconnect with backoff), the only door between the model and the daemon's state; spans through
-// the telemetry client; /api/stats polling, the span fill and the two mutating calls through the API
-// client. Everything it learns goes into the ConsoleModel; it never draws.
-import { ApiClient, DaemonUnreachableError } from '../../client/api.js';
+// the telemetry client; /api/stats polling, the span fill and the two mutating calls over node:http
+// (client/node-request.ts). Everything it learns goes into the ConsoleModel; it never draws.
+import { DaemonUnreachableError, type ApiResponse } from '../../client/api.js';
+import { requestJson } from '../../client/node-request.js';
 import { StreamClient } from '../../client/stream-client.js';
 import { TelemetryClient } from '../../client/telemetry-client.js';
 import type { DeltaMessage, EventMessage, LegacySpan, StatsResponse } from '../../shared/protocol.js';
@@ -35,9 +36,8 @@ export class Connection implements Actions {
   private readonly statsEveryMs: number;
   private readonly spansLimit: number;
   private readonly telemetry: TelemetryClient;
-  /** Reads and the two actions; stats polls have their own time limit (below the poll period). */
-  private readonly api: ApiClient;
-  private readonly statsApi: ApiClient;
+  /** Stats polls have their own time limit (below the poll period); reads and actions 5 s. */
+  private readonly statsTimeoutMs: number;
   private stopped = false;
   /** Failed stream attempts since the last successful connection (the header shows it). */
   private attempt = 0;
@@ -55,8 +55,7 @@ export class Connection implements Actions {
     const backoff = { minBackoffMs: opts.minBackoffMs, maxBackoffMs: opts.maxBackoffMs };
     this.stream = new StreamClient({ url: this.url, token, ...backoff });
     this.telemetry = new TelemetryClient({ url: this.url, token, ...backoff, pingMs: opts.pingEveryMs });
-    this.api = new ApiClient({ url: this.url, token, timeoutMs: 5000 });
-    this.statsApi = new ApiClient({ url: this.url, token, timeoutMs: Math.max(500, this.statsEveryMs - 250) });
+    this.statsTimeoutMs = Math.max(500, this.statsEveryMs - 250);
     this.wireStream();
     // Fill what was missed before (or while) the telemetry stream was down; the model drops repeats.
     this.telemetry.on('open', () => void this.fetchSpans());
@@ -136,7 +135,7 @@ export class Connection implements Actions {
 
   private async fetchSpans(): Promise<void> {
     try {
-      const res = await this.api.get<{ spans?: LegacySpan[] }>(`/api/telemetry/spans?limit=${this.spansLimit}`);
+      const res = await this.request<{ spans?: LegacySpan[] }>('GET', `/api/telemetry/spans?limit=${this.spansLimit}`);
       if (res.status !== 200) return;
       const body = res.body;
       const spans = Array.isArray(body.spans) ? body.spans : [];
@@ -153,7 +152,7 @@ export class Connection implements Actions {
   private async pollStats(): Promise<void> {
     if (this.stopped) return;
     try {
-      const res = await this.statsApi.get<StatsResponse>('/api/stats');
+      const res = await this.request<StatsResponse>('GET', '/api/stats', undefined, this.statsTimeoutMs);
       if (res.status < 200 || res.status >= 300) throw new Error(`HTTP ${res.status}`);
       this.model.setStats(res.body);
     } catch (e) {
@@ -162,9 +161,18 @@ export class Connection implements Actions {
     this.later(() => void this.pollStats(), this.statsEveryMs);
   }
 
+  /**
+   * Not fetch (client/api.ts): the first fetch() loads undici and compiles its HTTP parser to
+   * WebAssembly, which a long-running console then carries as megabytes of heap, code and malloc'd
+   * memory for a poll every 2 s. node:http is part of node's start-up snapshot.
+   */
+  private request<T>(method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 5000): Promise<ApiResponse<T>> {
+    return requestJson<T>(this.url, method, path, { token: this.token, body, timeoutMs });
+  }
+
   private async post(path: string, body: unknown, done: string): Promise<ActionResult> {
     try {
-      const res = await this.api.post<{ error?: string; message?: string }>(path, body);
+      const res = await this.request<{ error?: string; message?: string }>('POST', path, body);
       if (res.status >= 200 && res.status < 300) return { ok: true, message: done };
       const detail = [res.body.error, res.body.message].filter(Boolean).join(': ') || JSON.stringify(res.body);
       return { ok: false, message: `HTTP ${res.status} ${detail}`.trim() };
