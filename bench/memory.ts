@@ -16,7 +16,6 @@
 // and AIP_BENCH_MEMORY_SETUPS (`npm-start`, `two-processes`) pick some, comma-separated.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Section } from './report.js';
@@ -24,6 +23,7 @@ import { hasTmux, loadGenerator, seedConsoleDataDir, Tmux } from './console.js';
 import { CLI, ROOT, residentOf, rssOf, spawnDaemon, type DaemonProcess } from './proc.js';
 import { NODE_FLAGS } from '../shared/node-flags.js';
 import type { Figure } from './report.js';
+import { freePort } from '../io/free-port.js';
 
 const MEMORY_WINDOW_S = Number(process.env.AIP_BENCH_MEMORY_WINDOW_S ?? 30);
 const DEMO_S = Number(process.env.AIP_BENCH_MEMORY_DEMO_S ?? 60);
@@ -92,15 +92,6 @@ const max = (xs: number[]): number => xs.reduce((a, b) => Math.max(a, b), 0);
 /** Peak of the second half minus peak of the first: what the pair still grows after warm-up. */
 const growth = (xs: number[]): number => max(xs.slice(Math.floor(xs.length / 2))) - max(xs.slice(0, Math.floor(xs.length / 2)));
 const last = (xs: number[]): number => xs[xs.length - 1];
-
-/** A free loopback port (for `npm start`, which takes its port from AI_PROCESSOR_PORT). */
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** The command of package.json's `start` script, with this node: what `npm start` runs. */
 function npmStartCommand(): string {

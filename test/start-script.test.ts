@@ -16,6 +16,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT, tempDir } from './helpers/daemon.js';
 import { requireTool } from './helpers/system-tools.js';
 import { NODE_FLAGS } from '../shared/node-flags.js';
+import { freePort } from '../io/free-port.js';
 
 const HAS_TMUX = requireTool('tmux');
 /** The command a package.json script runs, with this node: what `npm start` / `npm run demo` do. */
@@ -60,14 +61,6 @@ async function waitForScreen(run: Run, pred: (s: string) => boolean, what: strin
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}; screen:\n${last}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 function accepts(port: number): Promise<boolean> {
