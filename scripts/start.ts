@@ -65,6 +65,8 @@ function withConsole(): void {
   let exitCode: number | null = null;
   let crash: Error | null = null;
   let ui: RunningConsole | null = null;
+  // The console's exit, once loaded: it knows when the terminal went away (run-console.tsx).
+  let exit: (code: number) => never = (code) => process.exit(code);
   let sim: ChildProcess | null = null;
   let stopping = false;
 
@@ -127,7 +129,7 @@ function withConsole(): void {
       process.stderr.write(`${reason}\n${daemonStderr}${failure}${errors.length ? errors.join('\n') + '\n' : ''}`);
     }
     removeDemoDir();
-    process.exit(code);
+    exit(code);
   };
 
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void finish(0, sig));
@@ -152,7 +154,8 @@ function withConsole(): void {
   async function startConsole(url: string): Promise<void> {
     if (demo)
       sim = spawn(process.execPath, [daemonCli, 'simulate', '--url', url, '--agents', '12', '--rate', '8', '--claude-sessions', '3'], { stdio: 'ignore' });
-    const { runConsole } = await import('../tui/run-console.js');
+    const { runConsole, exitProcess } = await import('../tui/run-console.js');
+    exit = exitProcess;
     if (stopping) return;
     ui = await runConsole({ url, allowWrite: false, bell: false, once: false, tuneHeap: false });
     const code = await ui.exitCode;

@@ -167,6 +167,19 @@ describe.skipIf(!HAS_TMUX)('npm start in a real terminal', () => {
     });
   }
 
+  it('closing the terminal (its tmux session killed) stops the daemon cleanly', async () => {
+    const run = await startScript();
+    await waitForScreen(run, (x) => x.includes(PANELS) && x.includes('connected'), 'the console');
+    const pid = daemonPid(run);
+    // The pane goes away: SIGHUP, and every later write to the terminal fails.
+    tmux(run, 'kill-session', '-t', 'start');
+    const pidFile = path.join(dataDirOf(run), '.ai-processor/daemon.pid');
+    for (const end = Date.now() + 30_000; running(pid) && Date.now() < end;) await new Promise((r) => setTimeout(r, 100));
+    expect(running(pid)).toBe(false);
+    // A clean stop removes the pid file; a crash on the dead terminal would leave it.
+    expect(existsSync(pidFile)).toBe(false);
+  });
+
   it("keeps the daemon's logs off the console's screen (an external edit it logs while the console draws)", async () => {
     const run = await startScript();
     await waitForScreen(run, (x) => x.includes(PANELS) && x.includes('connected'), 'the console');

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runConsole } from './run-console.js';
+import { exitProcess, runConsole } from './run-console.js';
 
 const USAGE = `Usage: ai-console [--url URL] [--token TOKEN] [--allow-write] [--bell] [--once]
 
@@ -84,7 +84,7 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => process.exit(code),
+  (code) => exitProcess(code),
   (e: unknown) => {
     process.stderr.write(`ai-console: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exit(1);

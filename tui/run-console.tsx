@@ -2,6 +2,7 @@
 // the `ai-console` bin (tui/cli.tsx, its own process) and `npm start` (scripts/start.ts, which runs
 // the daemon in a worker thread of the same process and the console here, on the main thread:
 // Ink needs the terminal's raw mode, which only the main thread has).
+import { closeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolveToken, resolveUrl } from '../client/config.js';
 import { tuneHeapForMemory } from './heap.js';
@@ -31,6 +32,26 @@ export interface RunningConsole {
 function dropUnrunModuleSources(): void {
   const cache = createRequire(import.meta.url).cache;
   for (const [file, mod] of Object.entries(cache)) if (mod && !mod.loaded && file.endsWith('.development.js')) delete cache[file];
+}
+
+let terminalLost = false;
+
+/**
+ * Ends the process. Node restores the terminal's modes at exit and aborts when that fails with
+ * anything but EPERM, as it does on a terminal that went away (EIO): then the standard descriptors
+ * are closed first, which makes node skip them.
+ */
+export function exitProcess(code: number): never {
+  if (terminalLost) for (const fd of [0, 1, 2]) closeQuietly(fd);
+  process.exit(code);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
 }
 
 export async function runConsole(options: ConsoleOptions): Promise<RunningConsole> {
@@ -101,6 +122,14 @@ export async function runConsole(options: ConsoleOptions): Promise<RunningConsol
     void exited.finally(() => resolveCode(code));
   };
 
+  // A terminal that went away (SSH link dropped, pane closed) fails every later write with EIO or
+  // EPIPE: close the console as on SIGHUP instead of dying on the unhandled stream error.
+  for (const stream of [process.stdout, process.stdin])
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EIO' && err.code !== 'EPIPE') throw err;
+      terminalLost = true;
+      quit(129);
+    });
   const instance = render(
     React.createElement(App, { ...props, interactive: process.stdin.isTTY === true, onQuit: () => quit(0) }),
     // Not incrementalRendering: in Ink 6.8 it leaves the previous first line behind with our frame
