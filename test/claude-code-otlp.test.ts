@@ -440,6 +440,9 @@ describe('series accounting (the rules behind the totals)', () => {
     expect(contribution(pt('cumulative', 100n, 300n, 2), cur)).toEqual({ add: 2, fresh: true });
     expect(contribution(pt('cumulative', 250n, 300n, 1), cur)).toEqual({ add: 1, fresh: true });
     expect(contribution(pt('cumulative', 100n, 200n, 5), cur)).toEqual({ add: 0, fresh: false });
+    expect(contribution(pt('cumulative', 100n, 150n, 7), cur)).toEqual({ add: 0, fresh: false });
+    // Two collections within one millisecond carry one time: the later, higher value adds its difference.
+    expect(contribution(pt('cumulative', 100n, 200n, 7), cur)).toEqual({ add: 2, fresh: true });
     expect(contribution(pt('cumulative', 50n, 300n, 9), cur)).toEqual({ add: 0, fresh: false });
     expect(contribution(pt('cumulative', 100n, 300n, 8), undefined)).toEqual({ add: 8, fresh: true });
   });

@@ -103,7 +103,10 @@ export function contribution(point: UsagePoint, cursor: Cursor | undefined): { a
     return point.time <= time ? { add: 0, fresh: false } : { add: point.value, fresh: true };
   }
   if (point.start === start) {
-    if (point.time <= time) return { add: 0, fresh: false };
+    // The SDK stamps a collection with Date.now(): two collections in one millisecond share a time,
+    // and the later one's higher value is new. A replay repeats the value.
+    if (point.time < time || (point.time === time && point.value <= cursor[2])) return { add: 0, fresh: false };
+    if (point.time === time) return { add: point.value - cursor[2], fresh: true };
     // A lower value without a new start time is a reset too: the series started over.
     return { add: point.value >= cursor[2] ? point.value - cursor[2] : point.value, fresh: true };
   }
