@@ -61,7 +61,7 @@ function withConsole(): void {
   // threads instead, set before the daemon loads its data (tui/heap.ts; docs/performance.md).
   tuneHeapForMemory();
   const daemon = new Worker(daemonCli, { argv: args, stdout: true, stderr: true, env: { ...process.env, AI_PROCESSOR_HEAP_POLICY: 'off' } });
-  let running = true;
+  /** The daemon thread's exit code; null while it runs. */
   let exitCode: number | null = null;
   let crash: Error | null = null;
   let ui: RunningConsole | null = null;
@@ -88,7 +88,6 @@ function withConsole(): void {
   });
   const daemonExited = new Promise<void>((resolve) =>
     daemon.once('exit', (code) => {
-      running = false;
       exitCode = code;
       resolve();
     }),
@@ -112,7 +111,7 @@ function withConsole(): void {
       }
     }
     if (sim && sim.exitCode === null && sim.signalCode === null) sim.kill('SIGTERM');
-    if (running) daemon.postMessage({ type: 'stop', signal: stop } satisfies StopDaemonThread);
+    if (exitCode === null) daemon.postMessage({ type: 'stop', signal: stop } satisfies StopDaemonThread);
     const inTime = await Promise.race([daemonExited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), STOP_WAIT_MS).unref())]);
     if (!inTime) {
       process.stderr.write(`ai-processor did not stop within ${STOP_WAIT_MS / 1000} s; stopping it\n`);
